@@ -1,0 +1,3 @@
+#ifndef SVC_CMD_H
+#define SVC_CMD_H
+#endif

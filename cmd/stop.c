@@ -1,0 +1,2 @@
+/* placeholder */
+typedef int svc_placeholder_stop;

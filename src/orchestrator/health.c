@@ -1,0 +1,2 @@
+/* health.c - placeholder until written */
+typedef int svc_placeholder_health;

@@ -1,0 +1,2 @@
+/* manifest.c - placeholder until written */
+typedef int svc_placeholder_manifest;

@@ -1,0 +1,208 @@
+/*
+ * manifest.h - one service's manifest, parsed strictly from YAML.
+ *
+ * A manifest is loaded with libyaml into the typed struct below. Every
+ * problem (unknown key, wrong type, duplicate key, missing required key,
+ * out-of-range value, bad duration/address/status range, anchors and
+ * aliases, invalid UTF-8, nesting too deep, ...) is reported as a
+ * positioned svc_error ("file:line:col: message", with the key path such
+ * as 'health.interval' in the message) into a struct svc_diags; all errors
+ * are collected, not just the first.
+ *
+ * Invariants of a loaded manifest (svc_manifest_load returned 0):
+ * - every pointer field that is documented as required is non-NULL;
+ * - paths (dir, build.context, run.workdir) are absolute;
+ * - durations are milliseconds, defaults applied (see README's reference);
+ * - run.command / run.env values contain only ${PORT} ${VERSION}
+ *   ${SERVICE} ${INSTANCE} placeholders, expanded by svc_manifest_expand.
+ * Strings are owned by the manifest and freed by svc_manifest_free.
+ */
+#ifndef SVC_MANIFEST_H
+#define SVC_MANIFEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "util.h"
+
+enum svc_runtime_kind {
+	SVC_RUNTIME_PROCESS = 0,
+	SVC_RUNTIME_DOCKER,
+	SVC_RUNTIME_SWARM,
+};
+
+enum svc_health_kind {
+	SVC_HEALTH_RUNNING = 0, /* no port and no health section: the instance runs */
+	SVC_HEALTH_HTTP,
+	SVC_HEALTH_TCP,
+};
+
+struct svc_kv {
+	char *key;
+	char *value;
+};
+
+struct svc_dependency {
+	char *name;
+	char *git;   /* as written (path or URL); a relative path is resolved against dir */
+	char *ref;
+	char *into;
+};
+
+struct svc_build {
+	bool present;
+	char *context;        /* absolute */
+	char **command;       /* NULL-terminated argv, or NULL */
+	char *artifact;       /* may be NULL */
+	char *dockerfile;     /* may be NULL */
+	struct svc_dependency *deps;
+	size_t ndeps;
+};
+
+struct svc_run {
+	char **command;       /* NULL-terminated argv; required for the process runtime */
+	char *image;          /* docker/swarm, may be NULL */
+	char *workdir;        /* absolute; default: the manifest's folder */
+	struct svc_kv *env;   /* sorted by key */
+	size_t nenv;
+	int stop_signal;      /* signal number, default SIGTERM */
+	char *stop_signal_name; /* "TERM" */
+	int64_t stop_timeout_ms; /* default 10s */
+};
+
+struct svc_port {
+	char *name;           /* default "http" */
+	struct svc_addr listen;
+	int target;           /* 0 when not given (process runtime uses ${PORT}) */
+};
+
+struct svc_health {
+	enum svc_health_kind kind;  /* default: TCP when a port exists, else RUNNING */
+	char *http_path;      /* "/health" when kind == HTTP */
+	int status_lo, status_hi;   /* default 200-399 */
+	int64_t interval_ms;  /* default 1s */
+	int64_t timeout_ms;   /* default 1s */
+	int healthy_threshold;      /* default 2 */
+	int unhealthy_threshold;    /* default 3 */
+	int64_t start_timeout_ms;   /* default 60s */
+};
+
+struct svc_rollout_spec {
+	bool manual;          /* promote: manual */
+	bool has_preview;
+	struct svc_addr preview;
+	int64_t drain_timeout_ms;   /* default 30s */
+	int64_t keep_previous_ms;   /* default 10m; 0 = stop after drain */
+	int64_t bake_ms;            /* default 0 */
+};
+
+struct svc_api_require {
+	char *service;
+	char **versions;      /* NULL-terminated */
+};
+
+struct svc_api {
+	char **provides;      /* NULL-terminated, may be NULL */
+	struct svc_api_require *requires;
+	size_t nrequires;
+};
+
+/* Positions of a few values, for cross-file errors (1-based, 0 = absent). */
+struct svc_pos {
+	int line;
+	int column;
+};
+
+struct svc_manifest {
+	char *path;           /* as given to the loader (used in messages) */
+	char *dir;            /* absolute folder of the manifest */
+	char *service;
+	enum svc_runtime_kind runtime;
+	int replicas;         /* 1..100, default 1 */
+	char *version;        /* may be NULL */
+	struct svc_build build;
+	struct svc_run run;
+	struct svc_port *ports;
+	size_t nports;
+	struct svc_health health;
+	struct svc_rollout_spec rollout;
+	struct svc_api api;
+
+	struct svc_pos service_pos;
+	struct svc_pos *listen_pos;   /* nports entries */
+	struct svc_pos preview_pos;
+	struct svc_pos api_requires_pos;
+};
+
+/*
+ * Load and validate one manifest file. On success returns 0 and *out (caller
+ * frees with svc_manifest_free). On failure returns SVC_EMANIFEST (or
+ * SVC_ENOTFOUND / SVC_EGENERIC when the file cannot be read), *out is NULL and
+ * every problem found was appended to diags.
+ */
+int svc_manifest_load(struct svc_manifest **out, const char *path,
+		      struct svc_diags *diags);
+
+/*
+ * Same, from memory. display_path names the file in messages; relative paths
+ * in the manifest are resolved against base_dir (absolute).
+ */
+int svc_manifest_load_buffer(struct svc_manifest **out, const char *buf,
+			     size_t len, const char *display_path,
+			     const char *base_dir, struct svc_diags *diags);
+
+void svc_manifest_free(struct svc_manifest *m);
+
+/* Name of a runtime kind: "process", "docker", "swarm". */
+const char *svc_runtime_kind_name(enum svc_runtime_kind k);
+
+/* Variables for ${...} expansion. NULL values expand to "". */
+struct svc_expand_vars {
+	const char *port;
+	const char *version;
+	const char *service;
+	const char *instance;
+};
+
+/* Expand placeholders in tmpl. Caller frees the result with free(). */
+char *svc_manifest_expand(const char *tmpl, const struct svc_expand_vars *vars);
+
+/*
+ * The canonical JSON of the fully resolved manifest (every default applied,
+ * paths absolute, keys sorted when dumped with JSON_SORT_KEYS). Caller owns
+ * the reference (json_decref).
+ */
+json_t *svc_manifest_to_json(const struct svc_manifest *m);
+
+/*
+ * The release id: sha256 (hex) of the compact, key-sorted canonical JSON.
+ * Two manifests that resolve to the same configuration have the same id.
+ */
+void svc_manifest_release_id(const struct svc_manifest *m, char out[65]);
+
+/* A set of manifests, loaded from files and folders, checked across files. */
+struct svc_manifest_set {
+	struct svc_manifest **items;
+	size_t count;
+	size_t nfiles;        /* files read, valid or not */
+};
+
+/*
+ * Load every path: a file, or a folder whose *.yaml and *.yml files are read
+ * in name order. Then check across files: duplicate service names, two
+ * services (or a preview) on one listen address, and api.requires naming a
+ * version that the required service does not provide. Returns 0 when every
+ * file is valid; otherwise SVC_EMANIFEST with all problems in diags, and
+ * out holds the manifests that were valid on their own. Release with
+ * svc_manifest_set_release in both cases.
+ */
+int svc_manifest_set_load(struct svc_manifest_set *out, char *const *paths,
+			  size_t npaths, struct svc_diags *diags);
+void svc_manifest_set_release(struct svc_manifest_set *set);
+/* Borrowed; NULL when no manifest names that service. */
+struct svc_manifest *svc_manifest_set_find(const struct svc_manifest_set *set,
+					   const char *service);
+
+#endif

@@ -1,0 +1,2 @@
+/* proc.c - placeholder until written */
+typedef int svc_placeholder_proc;

@@ -1,0 +1,2 @@
+/* report.c - placeholder until written */
+typedef int svc_placeholder_report;

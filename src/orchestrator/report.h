@@ -1,0 +1,3 @@
+#ifndef SVC_REPORT_H
+#define SVC_REPORT_H
+#endif

@@ -1,0 +1,2 @@
+/* rollout.c - placeholder until written */
+typedef int svc_placeholder_rollout;

@@ -1,0 +1,3 @@
+#ifndef SVC_ROLLOUT_H
+#define SVC_ROLLOUT_H
+#endif

@@ -1,0 +1,2 @@
+/* router.c - placeholder until written */
+typedef int svc_placeholder_router;

@@ -1,0 +1,49 @@
+/*
+ * router.h - the svcctl router daemon: a long-lived, event-driven (epoll),
+ * non-blocking TCP proxy that gives each service a stable listen address
+ * and forwards to the backends of the active release.
+ *
+ * One router runs per state dir. It is controlled through a unix socket
+ * (STATE/router/router.sock, mode 0600) with one JSON object per line (see
+ * router_client.h for the protocol) and persists its routing table to
+ * STATE/router/routes.json (atomically) after every change, restoring it on
+ * start. Invariants:
+ * - a route with no backends is not listened on: its address refuses
+ *   connections (this is how a preview address stays dark until green is
+ *   healthy);
+ * - after a route's backends are set, every new connection goes to the new
+ *   backends; connections to backends that left the set keep working until
+ *   they close or until the route's drain timeout, when they are closed;
+ * - backends are chosen round-robin; one that refuses a connection is
+ *   skipped and the next tried, so a client sees no refused connect while
+ *   any backend is up;
+ * - every connection has bounded buffers (backpressure: reading stops while
+ *   the other side's buffer is full), allocated only while data is in
+ *   flight, so idle connections cost little memory.
+ */
+#ifndef SVC_ROUTER_H
+#define SVC_ROUTER_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+struct svc_router_options {
+	int max_conns;              /* client connections at once; default 20000 */
+	int64_t idle_timeout_ms;    /* close a connection idle this long; default 10m */
+	int64_t connect_timeout_ms; /* per backend connect attempt; default 2s */
+	size_t buf_size;            /* per direction per connection; default 16 KiB */
+};
+
+/* Fill opts with the defaults above. */
+void svc_router_options_init(struct svc_router_options *opts);
+
+/*
+ * Run the router in the foreground until SIGTERM/SIGINT or a "shutdown"
+ * request. Writes STATE/router/router.pid. Returns SVC_EUNAVAIL when another
+ * router already serves this state dir.
+ */
+int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
+		   struct svc_error *err);
+
+#endif

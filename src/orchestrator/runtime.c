@@ -1,0 +1,2 @@
+/* runtime.c - placeholder until written */
+typedef int svc_placeholder_runtime;

@@ -1,0 +1,104 @@
+/*
+ * runtime.h - the runtime driver interface: how instances of a release are
+ * started, stopped, listed and their logs read, whatever runs them.
+ *
+ * The rollout code (rollout.c) talks only to this interface; the process
+ * runtime (proc.c) is the first driver, the Docker runtime plugs in here
+ * next. What a driver knows about running instances it rebuilds from the
+ * runtime itself (supervisor files and live pids, container labels): there
+ * is no other registry of instances.
+ */
+#ifndef SVC_RUNTIME_H
+#define SVC_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "manifest.h"
+
+enum svc_instance_state {
+	SVC_INST_STARTING = 0, /* supervisor up, instance not (yet/again) running: backoff */
+	SVC_INST_RUNNING,      /* instance process runs */
+	SVC_INST_STOPPING,     /* being stopped */
+	SVC_INST_STOPPED,      /* stopped on purpose (or expired) */
+	SVC_INST_GONE,         /* the supervisor is not alive (killed, machine rebooted) */
+};
+
+struct svc_instance {
+	char *id;        /* "<service>-<release12>-<index>": unique per state dir */
+	char *service;
+	char *release;   /* full release id (64 hex) */
+	char *color;     /* "blue" or "green" */
+	int index;       /* 0..replicas-1 */
+	char host[48];   /* where the instance answers (router backend, health checks) */
+	int port;
+	pid_t pid;       /* the instance's process, 0 when not running */
+	unsigned long long pid_start;
+	pid_t supervisor_pid;
+	unsigned long long supervisor_start;
+	int restarts;
+	int64_t started_ms;    /* epoch ms of the current process start, 0 if none */
+	int64_t expire_at_ms;  /* epoch ms when it stops itself, 0 = never */
+	int last_exit_code;    /* -1 when none; else exit status, or 128+signal */
+	enum svc_instance_state state;
+	char *log_path;  /* the instance's output, may be NULL */
+};
+
+struct svc_instance_list {
+	struct svc_instance *items;
+	size_t count;
+};
+
+/* Frees the strings of one instance (not the struct itself). */
+void svc_instance_release(struct svc_instance *inst);
+/* Frees every instance and the array; the list is empty afterwards. */
+void svc_instance_list_release(struct svc_instance_list *list);
+const char *svc_instance_state_name(enum svc_instance_state s);
+
+struct svc_runtime;
+
+struct svc_runtime_ops {
+	const char *name;
+	/*
+	 * Start instance number index of release for manifest m, labelled with
+	 * color. Returns once the instance process has been started (not once
+	 * healthy). out is filled (caller releases with svc_instance_release).
+	 */
+	int (*start)(struct svc_runtime *rt, const struct svc_manifest *m,
+		     const char *release, const char *color, int index,
+		     struct svc_instance *out, struct svc_error *err);
+	/* Stop the instance and wait for it to be gone; forget it. */
+	int (*stop)(struct svc_runtime *rt, const struct svc_instance *inst,
+		    struct svc_error *err);
+	/* Every instance known for service (all releases). Caller releases out. */
+	int (*list)(struct svc_runtime *rt, const char *service,
+		    struct svc_instance_list *out, struct svc_error *err);
+	/* Make the instance stop itself at epoch ms at (0 = never). */
+	int (*set_expiry)(struct svc_runtime *rt, const struct svc_instance *inst,
+			  int64_t at_ms, struct svc_error *err);
+	/* Copy the instance's output to fd; with follow, keep going until signalled. */
+	int (*logs)(struct svc_runtime *rt, const struct svc_instance *inst,
+		    bool follow, int fd, struct svc_error *err);
+	void (*free)(struct svc_runtime *rt);
+};
+
+struct svc_runtime {
+	const struct svc_runtime_ops *ops;
+	char *state_dir;    /* absolute */
+	char *self_exe;     /* the svcctl executable (runs supervisors) */
+	void *priv;
+};
+
+/*
+ * Open the driver for kind. self_exe is the svcctl binary used to start
+ * helper processes (the process runtime's supervisors). Caller frees with
+ * svc_runtime_free. SVC_EUNAVAIL when the runtime cannot be reached.
+ */
+int svc_runtime_open(struct svc_runtime **out, enum svc_runtime_kind kind,
+		     const char *state_dir, const char *self_exe,
+		     struct svc_error *err);
+void svc_runtime_free(struct svc_runtime *rt);
+
+#endif

@@ -1,0 +1,2 @@
+/* state.c - placeholder until written */
+typedef int svc_placeholder_state;

@@ -1,0 +1,3 @@
+#ifndef SVC_STATE_H
+#define SVC_STATE_H
+#endif

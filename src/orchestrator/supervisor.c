@@ -1,0 +1,2 @@
+/* supervisor.c - placeholder until written */
+typedef int svc_placeholder_supervisor;

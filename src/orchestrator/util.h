@@ -1,0 +1,122 @@
+/*
+ * util.h - small shared helpers: durations, addresses, time, files, pids.
+ *
+ * Invariants: durations are milliseconds in an int64_t; addresses are
+ * numeric (no name lookup) IPv4 "a.b.c.d:port" or IPv6 "[::1]:port";
+ * every function that writes a file other modules read does so atomically
+ * (temp file, fsync, rename, fsync of the folder).
+ */
+#ifndef SVC_UTIL_H
+#define SVC_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/*
+ * Parse a duration: a non-negative integer followed by ms, s, m or h
+ * ("250ms", "10s", "5m", "1h"); a bare "0" is allowed. Returns 0 and sets
+ * *out_ms, or SVC_EGENERIC with a reason in err (no position).
+ */
+int svc_duration_parse(int64_t *out_ms, const char *text, struct svc_error *err);
+
+/* Format ms compactly ("1500ms", "30s", "10m"); returns buf. */
+const char *svc_duration_format(char *buf, size_t len, int64_t ms);
+
+/* A numeric socket address with its canonical text. */
+struct svc_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[64];   /* canonical "127.0.0.1:8080" or "[::1]:8080" */
+	char host[48];   /* "127.0.0.1" or "::1" (no brackets) */
+	int port;        /* 0..65535 */
+};
+
+/*
+ * Parse "host:port" where host is a numeric IPv4 address or a bracketed
+ * IPv6 address. port must be 1..65535 unless allow_zero is set.
+ */
+int svc_addr_parse(struct svc_addr *out, const char *text, bool allow_zero,
+		   struct svc_error *err);
+
+/* Build an address from a numeric host and a port. */
+int svc_addr_from_host_port(struct svc_addr *out, const char *host, int port,
+			    struct svc_error *err);
+
+/* Parse a status range "200-399" or a single status "200"; codes 100..599. */
+int svc_status_range_parse(int *out_lo, int *out_hi, const char *text,
+			   struct svc_error *err);
+
+/* Parse a base-10 integer with range and end checks. */
+int svc_parse_int(long long *out, const char *text, long long min, long long max);
+
+/* Milliseconds: wall clock since the epoch, and a monotonic clock. */
+int64_t svc_now_ms(void);
+int64_t svc_mono_ms(void);
+/* Sleep for ms milliseconds (restarts on EINTR). */
+void svc_sleep_ms(int64_t ms);
+/* Format an epoch-ms time as RFC 3339 UTC "2026-11-28T04:40:31Z". */
+const char *svc_time_format(char *buf, size_t len, int64_t epoch_ms);
+
+/* mkdir -p with the given mode for each folder created. */
+int svc_mkdir_p(const char *path, mode_t mode, struct svc_error *err);
+
+/*
+ * Write data to path atomically: path.tmp.<pid>, fsync, rename, fsync of
+ * the containing folder. The file gets the given mode.
+ */
+int svc_file_write_atomic(const char *path, const void *data, size_t len,
+			  mode_t mode, struct svc_error *err);
+
+/*
+ * Read a whole file (at most max bytes) into a NUL-terminated heap buffer.
+ * Caller frees *out with free(). Returns SVC_ENOTFOUND when it does not exist.
+ */
+int svc_file_read(char **out, size_t *out_len, const char *path, size_t max,
+		  struct svc_error *err);
+
+/* Remove a folder and everything under it (no symlinks followed). */
+int svc_rm_rf(const char *path);
+
+/* True when path exists. */
+bool svc_path_exists(const char *path);
+
+/*
+ * The start time of a process, in clock ticks since boot (field 22 of
+ * /proc/PID/stat). 0 when the process does not exist. A pid is trusted only
+ * together with its start time: svc_pid_alive(pid, start) is true when pid
+ * runs and started at start (start == 0 checks existence only).
+ */
+unsigned long long svc_pid_starttime(pid_t pid);
+bool svc_pid_alive(pid_t pid, unsigned long long starttime);
+
+/*
+ * Find a free TCP port on host (numeric) by binding port 0 and reading the
+ * port back. The port is free when checked; the caller binds it soon after.
+ */
+int svc_free_port(int *out, const char *host, struct svc_error *err);
+
+/* The absolute path of the running executable (/proc/self/exe). */
+int svc_self_exe(char *buf, size_t len, struct svc_error *err);
+
+/* Allocating sprintf; aborts the program when out of memory. Caller frees. */
+char *svc_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* strdup that aborts when out of memory; NULL stays NULL. */
+char *svc_strdup(const char *s);
+/* calloc/realloc that abort when out of memory. */
+void *svc_calloc(size_t n, size_t size);
+void *svc_realloc(void *p, size_t n, size_t size);
+
+/* A NULL-terminated array of heap strings. */
+void svc_strv_free(char **v);
+size_t svc_strv_len(char *const *v);
+char **svc_strv_dup(char *const *v);
+
+/* Valid service name: [a-z][a-z0-9-]{0,62}. */
+bool svc_name_valid(const char *name);
+
+#endif
