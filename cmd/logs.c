@@ -1,2 +1,102 @@
-/* placeholder */
-typedef int svc_placeholder_logs;
+/*
+ * logs.c - `svcctl logs SERVICE [-f]`: the output of the service's
+ * instances (the active release's, or every running one when none is
+ * active), read through the runtime driver.
+ */
+#include "cmd.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "state.h"
+#include "util.h"
+
+static const char usage[] = "svcctl logs SERVICE [-f|--follow] [--all]";
+
+int cmd_logs(struct cmd_global *g, int argc, char **argv)
+{
+	struct svc_runtime *rt = NULL;
+	struct svc_instance_list all = { 0 };
+	struct svc_current cur;
+	struct svc_error err = { 0 };
+	const char *service = NULL;
+	bool follow = false, every = false;
+	size_t shown = 0;
+	pid_t *kids = NULL;
+	int rc, code = EXIT_OK;
+
+	for (int i = 1; i < argc; i++) {
+		if (cmd_is_help(argv[i])) {
+			printf("usage: %s\n\nPrint the output (stdout and stderr) of SERVICE's instances:\n"
+			       "those of the active release, or with --all those of every release\n"
+			       "that runs. -f keeps following until interrupted.\n", usage);
+			return EXIT_OK;
+		}
+		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+			follow = true;
+		else if (!strcmp(argv[i], "--all"))
+			every = true;
+		else if (argv[i][0] == '-')
+			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
+		else if (service)
+			return cmd_usage_error(g, usage, "one service at a time");
+		else
+			service = argv[i];
+	}
+	if (!service)
+		return cmd_usage_error(g, usage, "which service?");
+	if (!svc_name_valid(service))
+		return cmd_usage_error(g, usage, "invalid service name '%s'", service);
+	svc_current_load(&cur, g->state_dir, service, NULL);
+	if ((rc = svc_runtime_open(&rt, SVC_RUNTIME_PROCESS, g->state_dir, g->self_exe, &err)) ||
+	    (rc = rt->ops->list(rt, service, &all, &err))) {
+		code = cmd_fail(g, rc, &err);
+		goto done;
+	}
+	kids = svc_calloc(all.count + 1, sizeof(*kids));
+	for (size_t i = 0; i < all.count; i++) {
+		const struct svc_instance *in = &all.items[i];
+		if (!every && cur.active[0] && strcmp(in->release, cur.active))
+			continue;
+		if (in->state == SVC_INST_GONE || in->state == SVC_INST_STOPPED)
+			continue;
+		shown++;
+		if (!follow) {
+			if (!g->json && g->verbosity >= 0)
+				printf("==> %s (release %.12s, %s) <==\n", in->id, in->release, in->color);
+			fflush(stdout);
+			if ((rc = rt->ops->logs(rt, in, false, STDOUT_FILENO, &err))) {
+				code = cmd_fail(g, rc, &err);
+				goto done;
+			}
+			continue;
+		}
+		/* follow every instance at once: one child each */
+		fflush(stdout);
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			int r = rt->ops->logs(rt, in, true, STDOUT_FILENO, NULL);
+			_exit(r ? 1 : 0);
+		}
+	}
+	if (!shown) {
+		svc_error_set(&err, SVC_ENOTFOUND, "service '%s' has no running instances", service);
+		code = cmd_fail(g, SVC_ENOTFOUND, &err);
+		goto done;
+	}
+	if (follow) {
+		for (size_t i = 0; i < all.count; i++)
+			if (kids[i] > 0)
+				waitpid(kids[i], NULL, 0);
+	}
+done:
+	free(kids);
+	svc_instance_list_release(&all);
+	svc_runtime_free(rt);
+	return code;
+}

@@ -1,2 +1,112 @@
-/* placeholder */
-typedef int svc_placeholder_router;
+/*
+ * router.c - `svcctl router run|stop|status`: the router daemon that owns
+ * every service's stable listen address. `deploy` starts it on demand;
+ * `router run` runs it in the foreground (for a service manager).
+ */
+#include "cmd.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "router.h"
+#include "router_client.h"
+#include "util.h"
+
+static const char usage[] =
+	"svcctl router run [--idle-timeout DUR] [--max-conns N] | stop | status";
+
+static int router_run(struct cmd_global *g, int argc, char **argv)
+{
+	struct svc_router_options opts;
+	struct svc_error err = { 0 };
+	int rc;
+
+	svc_router_options_init(&opts);
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--idle-timeout") && i + 1 < argc) {
+			if (svc_duration_parse(&opts.idle_timeout_ms, argv[++i], &err) ||
+			    !opts.idle_timeout_ms)
+				return cmd_usage_error(g, usage, "--idle-timeout: %s",
+						       err.code ? err.message : "must be more than 0");
+		} else if (!strcmp(argv[i], "--max-conns") && i + 1 < argc) {
+			long long n;
+			if (svc_parse_int(&n, argv[++i], 1, 1000000))
+				return cmd_usage_error(g, usage, "--max-conns: expected 1-1000000");
+			opts.max_conns = (int)n;
+		} else {
+			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
+		}
+	}
+	rc = svc_router_run(g->state_dir, &opts, &err);
+	return rc ? cmd_fail(g, rc, &err) : EXIT_OK;
+}
+
+static int router_status(struct cmd_global *g)
+{
+	struct svc_error err = { 0 };
+	json_t *st = NULL, *route;
+	size_t i;
+	int rc = svc_router_status(g->state_dir, &st, &err);
+
+	if (rc)
+		return cmd_fail(g, rc, &err);
+	if (g->json) {
+		json_object_set_new(st, "command", json_string("router status"));
+		json_object_set_new(st, "exit_code", json_integer(0));
+		svc_report_result(&g->report, st);
+		return EXIT_OK;
+	}
+	printf("router pid %lld, %lld connection%s\n",
+	       (long long)json_integer_value(json_object_get(st, "pid")),
+	       (long long)json_integer_value(json_object_get(st, "connections")),
+	       json_integer_value(json_object_get(st, "connections")) == 1 ? "" : "s");
+	json_array_foreach(json_object_get(st, "routes"), i, route) {
+		json_t *b;
+		size_t k;
+		printf("  %s (%s) ->", json_string_value(json_object_get(route, "listen")),
+		       json_string_value(json_object_get(route, "service")));
+		json_array_foreach(json_object_get(route, "backends"), k, b)
+			printf("%s %s (%lld%s)", k ? "," : "",
+			       json_string_value(json_object_get(b, "address")),
+			       (long long)json_integer_value(json_object_get(b, "connections")),
+			       json_is_false(json_object_get(b, "active")) ? ", draining" : "");
+		printf("\n");
+	}
+	json_decref(st);
+	return EXIT_OK;
+}
+
+int cmd_router(struct cmd_global *g, int argc, char **argv)
+{
+	struct svc_error err = { 0 };
+	int rc;
+
+	if (argc < 2)
+		return cmd_usage_error(g, usage, "run, stop or status?");
+	if (cmd_is_help(argv[1]) || (argc > 2 && cmd_is_help(argv[2]))) {
+		printf("usage: %s\n\n"
+		       "run     run the router in the foreground (deploy starts one on demand)\n"
+		       "        --idle-timeout DUR  close connections idle this long (default 10m)\n"
+		       "        --max-conns N       client connections at once (default 20000)\n"
+		       "stop    ask the running router to exit\n"
+		       "status  routes, backends and live connections\n", usage);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "run"))
+		return router_run(g, argc, argv);
+	if (argc > 2)
+		return cmd_usage_error(g, usage, "unexpected '%s'", argv[2]);
+	if (!strcmp(argv[1], "status"))
+		return router_status(g);
+	if (!strcmp(argv[1], "stop")) {
+		if ((rc = svc_router_stop(g->state_dir, &err)))
+			return cmd_fail(g, rc, &err);
+		if (g->json)
+			svc_report_result(&g->report, json_pack("{s:s, s:b, s:i}", "command",
+								"router stop", "ok", 1, "exit_code", 0));
+		else if (g->verbosity >= 0)
+			printf("router stopped\n");
+		return EXIT_OK;
+	}
+	return cmd_usage_error(g, usage, "unknown router command '%s'", argv[1]);
+}

@@ -1,2 +1,137 @@
-/* placeholder */
-typedef int svc_placeholder_status;
+/*
+ * status.c - `svcctl status [SERVICE]`: per service the active release and
+ * color, the warm previous release and until when, a rollout in progress,
+ * instances (pid, port, health, restarts) and routes with live connections.
+ */
+#include "cmd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state.h"
+#include "util.h"
+
+static const char usage[] = "svcctl status [SERVICE]";
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "-";
+}
+
+static void print_release(const char *label, json_t *r, const char *time_key,
+			  const char *time_label)
+{
+	char t[32];
+
+	if (!json_is_object(r)) {
+		printf("  %-9s -\n", label);
+		return;
+	}
+	printf("  %-9s %.12s  %-5s  version %s  %s %s\n", label, jstr(r, "release"),
+	       jstr(r, "color"), jstr(r, "version"), time_label,
+	       svc_time_format(t, sizeof(t), json_integer_value(json_object_get(r, time_key))));
+}
+
+static void print_service(json_t *s)
+{
+	json_t *ro = json_object_get(s, "rollout"), *route, *in;
+	size_t i;
+
+	printf("%s\n", jstr(s, "service"));
+	if (json_is_string(json_object_get(s, "recovered")))
+		printf("  recovered %s\n", jstr(s, "recovered"));
+	print_release("active", json_object_get(s, "active"), "since_ms", "since");
+	print_release("warm", json_object_get(s, "previous"), "warm_until_ms", "until");
+	if (json_is_object(ro))
+		printf("  %-9s %s of %.12s (%s): %s\n", "rollout", jstr(ro, "kind"),
+		       jstr(ro, "release"), jstr(ro, "color"), jstr(ro, "step"));
+	if (!json_is_true(json_object_get(json_object_get(s, "router"), "running")))
+		printf("  %-9s not running\n", "router");
+	json_array_foreach(json_object_get(s, "routes"), i, route) {
+		json_t *b;
+		size_t k;
+		printf("  %-9s %s ->", "route", jstr(route, "listen"));
+		json_array_foreach(json_object_get(route, "backends"), k, b)
+			printf("%s %s (%lld conn%s%s)", k ? "," : "", jstr(b, "address"),
+			       (long long)json_integer_value(json_object_get(b, "connections")),
+			       json_integer_value(json_object_get(b, "connections")) == 1 ? "" : "s",
+			       json_is_false(json_object_get(b, "active")) ? ", draining" : "");
+		printf("\n");
+	}
+	if (!json_array_size(json_object_get(s, "instances"))) {
+		printf("  no instances\n");
+		return;
+	}
+	printf("  %-30s %-12s %-5s %7s %5s  %-8s %-9s %s\n", "INSTANCE", "RELEASE", "COLOR",
+	       "PID", "PORT", "STATE", "HEALTH", "RESTARTS");
+	json_array_foreach(json_object_get(s, "instances"), i, in)
+		printf("  %-30s %.12s %-5s %7lld %5lld  %-8s %-9s %lld\n", jstr(in, "id"),
+		       jstr(in, "release"), jstr(in, "color"),
+		       (long long)json_integer_value(json_object_get(in, "pid")),
+		       (long long)json_integer_value(json_object_get(in, "port")),
+		       jstr(in, "state"), jstr(in, "health"),
+		       (long long)json_integer_value(json_object_get(in, "restarts")));
+}
+
+int cmd_status(struct cmd_global *g, int argc, char **argv)
+{
+	const char *service = NULL;
+	char **services = NULL;
+	json_t *all = json_array();
+	struct svc_error err = { 0 };
+	int code = EXIT_OK;
+
+	for (int i = 1; i < argc; i++) {
+		if (cmd_is_help(argv[i])) {
+			printf("usage: %s\n\nPer service: the active release and its color, the warm\n"
+			       "previous release and until when it stays warm, a rollout in progress,\n"
+			       "every instance (pid, port, state, health, restarts) and the router's\n"
+			       "routes with live connections per backend. Finishes or undoes an\n"
+			       "interrupted rollout first.\n", usage);
+			json_decref(all);
+			return EXIT_OK;
+		}
+		if (argv[i][0] == '-') {
+			json_decref(all);
+			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
+		}
+		if (service) {
+			json_decref(all);
+			return cmd_usage_error(g, usage, "one service at a time");
+		}
+		service = argv[i];
+	}
+	if (service) {
+		if (!svc_name_valid(service)) {
+			json_decref(all);
+			return cmd_usage_error(g, usage, "invalid service name '%s'", service);
+		}
+		services = svc_calloc(2, sizeof(*services));
+		services[0] = svc_strdup(service);
+	} else {
+		services = svc_state_list_services(g->state_dir);
+	}
+	for (size_t i = 0; services[i]; i++) {
+		json_t *s = NULL;
+		int rc = svc_rollout_status(&g->ctx, services[i], &s, &err);
+		if (rc) {
+			code = cmd_fail(g, rc, &err);
+			goto done;
+		}
+		if (!g->json)
+			print_service(s);
+		json_array_append_new(all, s);
+	}
+	if (!g->json && !services[0])
+		printf("no services deployed (state dir %s)\n", g->state_dir);
+	if (g->json)
+		svc_report_result(&g->report, json_pack("{s:s, s:b, s:i, s:O}", "command", "status",
+							"ok", 1, "exit_code", 0, "services", all));
+done:
+	json_decref(all);
+	svc_strv_free(services);
+	return code;
+}

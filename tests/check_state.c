@@ -1,15 +1,257 @@
+/*
+ * check_state.c - the state dir: locks, current releases, history round
+ * trips, release resolution, stored manifests and the rollout record.
+ */
 #include <check.h>
-START_TEST(test_state__placeholder)
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "state.h"
+#include "util.h"
+
+static char tmpdir[64];
+
+static void setup(void)
 {
-	ck_assert_int_eq(1, 1);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/svc-state-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+	svc_rm_rf(tmpdir);
+}
+
+START_TEST(test_state__lock_is_exclusive)
+{
+	struct svc_lock a, b;
+	struct svc_error err = { 0 };
+
+	ck_assert_int_eq(svc_lock_take(&a, tmpdir, "greeter", "deploy", &err), 0);
+	ck_assert_int_eq(svc_lock_take(&b, tmpdir, "greeter", "rollback", &err), SVC_ELOCKED);
+	ck_assert_msg(strstr(err.message, "holds the lock of service 'greeter'"), "%s", err.message);
+	ck_assert_msg(strstr(err.message, ": deploy)"), "names the holder: %s", err.message);
+	svc_error_clear(&err);
+	/* another service is independent */
+	ck_assert_int_eq(svc_lock_take(&b, tmpdir, "other", "deploy", &err), 0);
+	svc_lock_release(&b);
+	svc_lock_release(&a);
+	ck_assert_int_eq(svc_lock_take(&b, tmpdir, "greeter", "rollback", &err), 0);
+	svc_lock_release(&b);
+	svc_lock_release(&b); /* releasing twice is harmless */
 }
 END_TEST
+
+START_TEST(test_state__current_round_trip)
+{
+	struct svc_current c = { 0 }, d;
+	struct svc_error err = { 0 };
+
+	ck_assert_int_eq(svc_current_load(&d, tmpdir, "greeter", &err), 0);
+	ck_assert_str_eq(d.active, "");
+	snprintf(c.active, sizeof(c.active), "%s", "aaaa1111");
+	snprintf(c.active_color, sizeof(c.active_color), "blue");
+	c.active_since_ms = 1234;
+	snprintf(c.previous, sizeof(c.previous), "%s", "bbbb2222");
+	snprintf(c.previous_color, sizeof(c.previous_color), "green");
+	c.previous_until_ms = 99999999999LL;
+	ck_assert_int_eq(svc_current_save(&c, tmpdir, "greeter", &err), 0);
+	ck_assert_int_eq(svc_current_load(&d, tmpdir, "greeter", &err), 0);
+	ck_assert_int_eq(memcmp(&c, &d, sizeof(c)), 0);
+}
+END_TEST
+
+static void add(struct svc_history *h, const char *release, const char *version,
+		const char *outcome, const char *reason)
+{
+	struct svc_history_entry e = { 0 };
+
+	snprintf(e.release, sizeof(e.release), "%s", release);
+	snprintf(e.manifest_hash, sizeof(e.manifest_hash), "%s", release);
+	snprintf(e.color, sizeof(e.color), "blue");
+	e.version = (char *)version;
+	e.kind = (char *)"deploy";
+	e.outcome = (char *)outcome;
+	e.reason = (char *)reason;
+	e.started_ms = 1000;
+	svc_history_append(h, &e);
+}
+
+START_TEST(test_state__history_round_trip)
+{
+	struct svc_history h = { 0 }, g = { 0 };
+	struct svc_error err = { 0 };
+
+	ck_assert_int_eq(svc_history_load(&g, tmpdir, "greeter", &err), 0);
+	ck_assert_uint_eq(g.count, 0);
+	add(&h, "1111aaaa", "1.0.0", "promoted", NULL);
+	add(&h, "2222bbbb", NULL, "aborted", "health check failed: HTTP 503 \"quoted\"");
+	ck_assert_int_eq(h.items[1].seq, 2);
+	ck_assert_int_eq(svc_history_save(&h, tmpdir, "greeter", &err), 0);
+	ck_assert_int_eq(svc_history_load(&g, tmpdir, "greeter", &err), 0);
+	ck_assert_uint_eq(g.count, 2);
+	ck_assert_int_eq(g.items[0].seq, 1);
+	ck_assert_str_eq(g.items[0].release, "1111aaaa");
+	ck_assert_str_eq(g.items[0].version, "1.0.0");
+	ck_assert_str_eq(g.items[0].outcome, "promoted");
+	ck_assert_ptr_null(g.items[0].reason);
+	ck_assert_ptr_null(g.items[1].version);
+	ck_assert_str_eq(g.items[1].reason, "health check failed: HTTP 503 \"quoted\"");
+	svc_history_release(&g);
+
+	ck_assert_int_eq(svc_history_update(tmpdir, "greeter", 1, "rolled-back", "why", &err), 0);
+	ck_assert_int_eq(svc_history_load(&g, tmpdir, "greeter", &err), 0);
+	ck_assert_str_eq(g.items[0].outcome, "rolled-back");
+	ck_assert_str_eq(g.items[0].reason, "why");
+	ck_assert_int_ne(g.items[0].finished_ms, 0);
+	svc_history_release(&g);
+	svc_history_release(&h);
+}
+END_TEST
+
+START_TEST(test_state__history_corrupt_is_an_error)
+{
+	struct svc_history g;
+	struct svc_error err = { 0 };
+	char *dir = svc_strfmt("%s/services/greeter", tmpdir);
+	char *path = svc_strfmt("%s/history.json", dir);
+
+	ck_assert_int_eq(svc_mkdir_p(dir, 0700, NULL), 0);
+	ck_assert_int_eq(svc_file_write_atomic(path, "{\"releases\": [", 14, 0600, NULL), 0);
+	ck_assert_int_ne(svc_history_load(&g, tmpdir, "greeter", &err), 0);
+	ck_assert_msg(strstr(err.message, "invalid state file"), "%s", err.message);
+	free(dir);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_state__resolve_release)
+{
+	struct svc_history h = { 0 };
+	struct svc_error err = { 0 };
+	char out[65];
+
+	add(&h, "abcd1111", "1", "promoted", NULL);
+	add(&h, "abcd2222", "2", "promoted", NULL);
+	add(&h, "ffff3333", "3", "promoted", NULL);
+	ck_assert_int_eq(svc_history_resolve(out, &h, "ffff", &err), 0);
+	ck_assert_str_eq(out, "ffff3333");
+	ck_assert_int_eq(svc_history_resolve(out, &h, "#2", &err), 0);
+	ck_assert_str_eq(out, "abcd2222");
+	ck_assert_int_eq(svc_history_resolve(out, &h, "abcd", &err), SVC_EUSAGE);
+	ck_assert_msg(strstr(err.message, "ambiguous"), "%s", err.message);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_history_resolve(out, &h, "abc", &err), SVC_EUSAGE);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_history_resolve(out, &h, "#9", &err), SVC_ENOTFOUND);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_history_resolve(out, &h, "0000", &err), SVC_ENOTFOUND);
+	svc_history_release(&h);
+}
+END_TEST
+
+START_TEST(test_state__release_store_load)
+{
+	struct svc_error err = { 0 };
+	const char text[] = "service: greeter\n";
+	char *t, *src, *base;
+	size_t len;
+
+	ck_assert_int_eq(svc_release_store(tmpdir, "greeter", "abcdef", text, strlen(text),
+					   "manifests/greeter.yaml", "/srv/m", &err), 0);
+	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, tmpdir, "greeter", "abcdef",
+					  &err), 0);
+	ck_assert_str_eq(t, text);
+	ck_assert_uint_eq(len, strlen(text));
+	ck_assert_str_eq(src, "manifests/greeter.yaml");
+	ck_assert_str_eq(base, "/srv/m");
+	free(t);
+	free(src);
+	free(base);
+	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, tmpdir, "greeter", "0000",
+					  &err), SVC_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(test_state__rollout_record_round_trip)
+{
+	struct svc_rollout_rec r = { 0 }, s;
+	struct svc_error err = { 0 };
+	char *path;
+	struct stat st;
+
+	ck_assert_int_eq(svc_rollout_rec_load(&s, tmpdir, "greeter", &err), SVC_ENOTFOUND);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_state_service_mkdir(tmpdir, "greeter", &err), 0);
+	snprintf(r.kind, sizeof(r.kind), "deploy");
+	snprintf(r.release, sizeof(r.release), "feed");
+	snprintf(r.color, sizeof(r.color), "green");
+	snprintf(r.blue, sizeof(r.blue), "beef");
+	snprintf(r.blue_color, sizeof(r.blue_color), "blue");
+	r.history_seq = 7;
+	r.owner_pid = 4242;
+	r.started_ms = 5;
+	for (int step = SVC_STEP_STARTING; step <= SVC_STEP_DRAINING; step++) {
+		r.step = (enum svc_rollout_step)step;
+		ck_assert_int_eq(svc_rollout_rec_save(&r, tmpdir, "greeter", &err), 0);
+		ck_assert_int_eq(svc_rollout_rec_load(&s, tmpdir, "greeter", &err), 0);
+		ck_assert_int_eq(s.step, step);
+		ck_assert_str_eq(s.release, "feed");
+		ck_assert_str_eq(s.blue, "beef");
+		ck_assert_int_eq(s.history_seq, 7);
+		ck_assert_int_eq(s.owner_pid, 4242);
+		ck_assert_int_ne(s.step_ms, 0);
+	}
+	path = svc_strfmt("%s/services/greeter/rollout.json", tmpdir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	/* an unknown step is an error, not a guess */
+	ck_assert_int_eq(svc_file_write_atomic(path, "{\"step\":\"flying\"}", 17, 0600, NULL), 0);
+	ck_assert_int_ne(svc_rollout_rec_load(&s, tmpdir, "greeter", &err), 0);
+	ck_assert_msg(strstr(err.message, "unknown step 'flying'"), "%s", err.message);
+	ck_assert_int_eq(svc_rollout_rec_clear(tmpdir, "greeter", NULL), 0);
+	ck_assert_int_eq(svc_rollout_rec_load(&s, tmpdir, "greeter", NULL), SVC_ENOTFOUND);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_state__list_services)
+{
+	char **v;
+	char *bad = svc_strfmt("%s/services/Not_A_Service", tmpdir);
+
+	svc_state_service_mkdir(tmpdir, "zeta", NULL);
+	svc_state_service_mkdir(tmpdir, "alpha", NULL);
+	svc_mkdir_p(bad, 0700, NULL);
+	free(bad);
+	v = svc_state_list_services(tmpdir);
+	ck_assert_uint_eq(svc_strv_len(v), 2);
+	ck_assert_str_eq(v[0], "alpha");
+	ck_assert_str_eq(v[1], "zeta");
+	svc_strv_free(v);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("state");
 	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_state__placeholder);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_state__lock_is_exclusive);
+	tcase_add_test(tc, test_state__current_round_trip);
+	tcase_add_test(tc, test_state__history_round_trip);
+	tcase_add_test(tc, test_state__history_corrupt_is_an_error);
+	tcase_add_test(tc, test_state__resolve_release);
+	tcase_add_test(tc, test_state__release_store_load);
+	tcase_add_test(tc, test_state__rollout_record_round_trip);
+	tcase_add_test(tc, test_state__list_services);
 	suite_add_tcase(s, tc);
 	return s;
 }
+
 #include "check_main.h"

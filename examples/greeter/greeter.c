@@ -12,6 +12,8 @@
  *   --greeting TEXT      greeting [GREETING], default "hello"
  *   --unhealthy-after MS /health answers 503 once MS ms have passed since
  *                        start (-1, the default, never) [UNHEALTHY_AFTER_MS]
+ *   --start-delay MS     wait MS ms before listening, like a service that
+ *                        takes time to start [START_DELAY_MS]
  *
  * One thread, epoll, non-blocking sockets; enough for the router benchmarks
  * to measure the router and not the backend. Exits 0 on SIGTERM/SIGINT.
@@ -45,6 +47,7 @@ static const char *greeting = "hello";
 static const char *instance = "0";
 static long long unhealthy_after_ms = -1;
 static long long started_ms;
+static long long start_delay_ms;
 
 static long long now_ms(void)
 {
@@ -78,7 +81,7 @@ static int parse_ll(const char *s, long long min, long long max, long long *out)
 static void usage(void)
 {
 	fputs("usage: greeter --port N [--host ADDR] [--version V] [--greeting TEXT]\n"
-	      "               [--unhealthy-after MS]\n", stderr);
+	      "               [--unhealthy-after MS] [--start-delay MS]\n", stderr);
 	exit(2);
 }
 
@@ -203,6 +206,9 @@ int main(int argc, char **argv)
 	if ((env = getenv("UNHEALTHY_AFTER_MS")) && *env &&
 	    parse_ll(env, -1, 1LL << 40, &unhealthy_after_ms))
 		usage();
+	if ((env = getenv("START_DELAY_MS")) && *env &&
+	    parse_ll(env, 0, 3600000, &start_delay_ms))
+		usage();
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
@@ -218,6 +224,9 @@ int main(int argc, char **argv)
 			version = v;
 		} else if (!strcmp(a, "--greeting")) {
 			greeting = v;
+		} else if (!strcmp(a, "--start-delay")) {
+			if (parse_ll(v, 0, 3600000, &start_delay_ms))
+				usage();
 		} else if (!strcmp(a, "--unhealthy-after")) {
 			if (parse_ll(v, -1, 1LL << 40, &unhealthy_after_ms))
 				usage();
@@ -229,6 +238,11 @@ int main(int argc, char **argv)
 	if (port < 0)
 		usage();
 
+	if (start_delay_ms > 0) {
+		struct timespec ts = { start_delay_ms / 1000, (start_delay_ms % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+	}
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
 		((struct sockaddr_in *)&ss)->sin_family = AF_INET;

@@ -1,2 +1,1377 @@
-/* rollout.c - placeholder until written */
-typedef int svc_placeholder_rollout;
+/*
+ * rollout.c - the blue/green state machine that every deploy, promote and
+ * rollback runs through, whatever the runtime.
+ *
+ * The order of a deploy, each step written to rollout.json before it is
+ * taken:  starting -> health -> [awaiting-promotion] -> switching -> baking
+ * -> draining -> (record cleared). Until "switching" nothing a client sees
+ * has changed, so undoing means stopping green. From "switching" on, blue
+ * still runs (it is only drained and kept warm afterwards), so undoing means
+ * pointing the route back at blue. That is what makes a failed or killed
+ * deploy safe: blue is never stopped before green has passed its bake.
+ */
+#include "rollout.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "health.h"
+#include "router_client.h"
+#include "runtime.h"
+#include "state.h"
+#include "util.h"
+#include "hash.h"
+
+#define SHORT(id) ((int)SVC_SHORT_ID_LEN), (id)
+
+/* ---- small helpers ---- */
+
+static const char *other_color(const char *color)
+{
+	return strcmp(color, "blue") ? "blue" : "green";
+}
+
+static int diags_to_error(const struct svc_diags *d, int rc, struct svc_error *err)
+{
+	char buf[2048];
+
+	if (d->count) {
+		svc_error_format(&d->items[0], buf, sizeof(buf));
+		return svc_error_set(err, SVC_EMANIFEST, "%s%s", buf,
+				     d->count > 1 ? " (and more; see svcctl validate)" : "");
+	}
+	return svc_error_set(err, rc ? rc : SVC_EMANIFEST, "invalid manifest");
+}
+
+/* The manifest release was deployed from, as stored with it. */
+static int release_manifest(struct svc_manifest **out, struct svc_ctx *ctx,
+			    const char *service, const char *release,
+			    struct svc_error *err)
+{
+	char *text = NULL, *src = NULL, *base = NULL;
+	size_t len = 0;
+	struct svc_diags d;
+	int rc;
+
+	*out = NULL;
+	svc_diags_init(&d);
+	rc = svc_release_load(&text, &len, &src, &base, ctx->state_dir, service,
+			      release, err);
+	if (rc)
+		goto done;
+	rc = svc_manifest_load_buffer(out, text, len, src, base, &d);
+	if (rc)
+		rc = diags_to_error(&d, rc, err);
+done:
+	svc_diags_release(&d);
+	free(text);
+	free(src);
+	free(base);
+	return rc;
+}
+
+/* Instances of one release that are up (running or restarting). */
+static int release_instances(struct svc_runtime *rt, const char *service,
+			     const char *release, struct svc_instance_list *out,
+			     struct svc_error *err)
+{
+	struct svc_instance_list all = { 0 };
+	int rc;
+
+	out->items = NULL;
+	out->count = 0;
+	if (!release || !release[0])
+		return 0;
+	if ((rc = rt->ops->list(rt, service, &all, err)))
+		return rc;
+	out->items = svc_calloc(all.count + 1, sizeof(*out->items));
+	for (size_t i = 0; i < all.count; i++) {
+		struct svc_instance *in = &all.items[i];
+		if (!strcmp(in->release, release) &&
+		    (in->state == SVC_INST_RUNNING || in->state == SVC_INST_STARTING))
+			out->items[out->count++] = *in;
+		else
+			svc_instance_release(in);
+	}
+	free(all.items);
+	return 0;
+}
+
+static void stop_list(struct svc_runtime *rt, struct svc_report *r,
+		      const struct svc_instance_list *l)
+{
+	for (size_t i = 0; i < l->count; i++) {
+		struct svc_error e = { 0 };
+		char buf[1200];
+		if (rt->ops->stop(rt, &l->items[i], &e))
+			svc_report_warn(r, l->items[i].service, "cannot stop instance '%s': %s",
+					l->items[i].id, svc_error_format(&e, buf, sizeof(buf)));
+	}
+}
+
+static void stop_release(struct svc_runtime *rt, struct svc_report *r,
+			 const char *service, const char *release)
+{
+	struct svc_instance_list l;
+
+	if (release_instances(rt, service, release, &l, NULL) == 0)
+		stop_list(rt, r, &l);
+	svc_instance_list_release(&l);
+}
+
+static void expire_list(struct svc_runtime *rt, const struct svc_instance_list *l,
+			int64_t at_ms)
+{
+	for (size_t i = 0; i < l->count; i++)
+		rt->ops->set_expiry(rt, &l->items[i], at_ms, NULL);
+}
+
+static char **backends_of(const struct svc_instance_list *l)
+{
+	char **v = svc_calloc(l->count + 1, sizeof(*v));
+
+	for (size_t i = 0; i < l->count; i++) {
+		const struct svc_instance *in = &l->items[i];
+		if (strchr(in->host, ':'))
+			v[i] = svc_strfmt("[%s]:%d", in->host, in->port);
+		else
+			v[i] = svc_strfmt("%s:%d", in->host, in->port);
+	}
+	return v;
+}
+
+/* Point addr at l's instances (l NULL or empty: remove the route). */
+static int route_set(struct svc_ctx *ctx, const struct svc_manifest *m,
+		     const struct svc_addr *addr, const struct svc_instance_list *l,
+		     struct svc_error *err)
+{
+	char **b = l ? backends_of(l) : svc_calloc(1, sizeof(char *));
+	int rc = svc_router_set(ctx->state_dir, m->service, addr->text, b,
+				svc_strv_len(b), m->rollout.drain_timeout_ms, err);
+
+	svc_strv_free(b);
+	return rc;
+}
+
+static bool has_route(const struct svc_manifest *m)
+{
+	return m->nports > 0;
+}
+
+/* Remove the preview route, if the manifest has one. Errors are warnings. */
+static void preview_off(struct svc_ctx *ctx, const struct svc_manifest *m)
+{
+	struct svc_error e = { 0 };
+	char buf[1200];
+
+	if (!m->rollout.has_preview)
+		return;
+	if (svc_router_ping(ctx->state_dir, NULL))
+		return;
+	if (route_set(ctx, m, &m->rollout.preview, NULL, &e))
+		svc_report_warn(ctx->report, m->service, "cannot close preview %s: %s",
+				m->rollout.preview.text, svc_error_format(&e, buf, sizeof(buf)));
+}
+
+/* ---- health ---- */
+
+struct alive_ctx {
+	struct svc_runtime *rt;
+	const char *service;
+	const char *id;
+};
+
+static bool instance_alive(void *p)
+{
+	struct alive_ctx *a = p;
+	struct svc_instance_list all = { 0 };
+	bool alive = false;
+
+	if (a->rt->ops->list(a->rt, a->service, &all, NULL))
+		return false;
+	for (size_t i = 0; i < all.count; i++)
+		if (!strcmp(all.items[i].id, a->id))
+			alive = all.items[i].state == SVC_INST_RUNNING;
+	svc_instance_list_release(&all);
+	return alive;
+}
+
+struct targets {
+	struct svc_health_target *t;
+	struct alive_ctx *a;
+	size_t n;
+};
+
+static void targets_init(struct targets *ts, struct svc_runtime *rt,
+			 const struct svc_instance_list *l)
+{
+	ts->n = l->count;
+	ts->t = svc_calloc(l->count + 1, sizeof(*ts->t));
+	ts->a = svc_calloc(l->count + 1, sizeof(*ts->a));
+	for (size_t i = 0; i < l->count; i++) {
+		const struct svc_instance *in = &l->items[i];
+		svc_health_target_init(&ts->t[i], in->id, in->host, in->port);
+		ts->a[i].rt = rt;
+		ts->a[i].service = in->service;
+		ts->a[i].id = in->id;
+		ts->t[i].alive = instance_alive;
+		ts->t[i].ctx = &ts->a[i];
+	}
+}
+
+static void targets_release(struct targets *ts)
+{
+	free(ts->t);
+	free(ts->a);
+}
+
+struct progress_arg {
+	struct svc_report *r;
+	const char *service;
+	size_t last;
+};
+
+static void health_progress(void *p, const struct svc_health_target *t, size_t n)
+{
+	struct progress_arg *a = p;
+	size_t ok = 0;
+
+	for (size_t i = 0; i < n; i++)
+		ok += t[i].healthy;
+	if (ok != a->last) {
+		svc_report_step(a->r, a->service, "health", "green healthy %zu/%zu", ok, n);
+		a->last = ok;
+	}
+}
+
+/* Wait until every instance of l is healthy, within timeout_ms. */
+static int wait_healthy(struct svc_ctx *ctx, struct svc_runtime *rt,
+			const struct svc_manifest *m, const struct svc_instance_list *l,
+			int64_t timeout_ms, struct svc_error *err)
+{
+	struct targets ts;
+	struct progress_arg pa = { ctx->report, m->service, (size_t)-1 };
+	int rc;
+
+	targets_init(&ts, rt, l);
+	rc = svc_health_wait(&m->health, ts.t, ts.n, timeout_ms, health_progress, &pa, err);
+	targets_release(&ts);
+	return rc;
+}
+
+/* One probe of each instance: are they all answering right now? */
+static bool all_healthy_now(struct svc_runtime *rt, const struct svc_manifest *m,
+			    const struct svc_instance_list *l)
+{
+	struct targets ts;
+	bool ok = l->count > 0;
+
+	targets_init(&ts, rt, l);
+	for (size_t i = 0; ok && i < ts.n; i++)
+		ok = svc_health_probe(&m->health, &ts.t[i]);
+	targets_release(&ts);
+	return ok;
+}
+
+static int64_t health_timeout(const struct svc_manifest *m, int64_t deadline_mono)
+{
+	int64_t t = m->health.start_timeout_ms;
+
+	if (deadline_mono) {
+		int64_t left = deadline_mono - svc_mono_ms();
+		if (left < 0)
+			left = 0;
+		if (left < t)
+			t = left;
+	}
+	return t;
+}
+
+/* ---- the steps ---- */
+
+struct run {
+	struct svc_ctx *ctx;
+	struct svc_runtime *rt;
+	struct svc_manifest *m;          /* green's manifest (borrowed) */
+	struct svc_rollout_rec rec;
+	struct svc_rollout_result *res;
+	int64_t deadline_mono;           /* 0 = none */
+};
+
+static int save_step(struct run *r, enum svc_rollout_step step, struct svc_error *err)
+{
+	r->rec.step = step;
+	return svc_rollout_rec_save(&r->rec, r->ctx->state_dir, r->m->service, err);
+}
+
+/*
+ * Undo a rollout that has not been promoted: route back to blue (if the
+ * route may have moved), close the preview, stop green unless it is a warm
+ * release kept for rollback, record the outcome and clear the record.
+ */
+static void undo(struct run *r, const char *outcome, const char *reason)
+{
+	struct svc_ctx *ctx = r->ctx;
+	struct svc_current cur;
+	struct svc_instance_list blue = { 0 };
+	struct svc_error e = { 0 };
+	char buf[1200];
+	const char *svc = r->m->service;
+
+	svc_current_load(&cur, ctx->state_dir, svc, NULL);
+	if (has_route(r->m) && r->rec.step >= SVC_STEP_SWITCHING) {
+		release_instances(r->rt, svc, r->rec.blue, &blue, NULL);
+		if (route_set(ctx, r->m, &r->m->ports[0].listen, &blue, &e))
+			svc_report_warn(ctx->report, svc, "cannot switch back to blue: %s",
+					svc_error_format(&e, buf, sizeof(buf)));
+		else if (blue.count)
+			svc_report_step(ctx->report, svc, "switch-back",
+					"traffic switched back to blue %.*s", SHORT(r->rec.blue));
+		svc_instance_list_release(&blue);
+	}
+	preview_off(ctx, r->m);
+	if (strcmp(r->rec.release, cur.active) && strcmp(r->rec.release, cur.previous)) {
+		svc_report_step(ctx->report, svc, "stop-green", "stopping green %.*s",
+				SHORT(r->rec.release));
+		stop_release(r->rt, ctx->report, svc, r->rec.release);
+	}
+	svc_history_update(ctx->state_dir, svc, r->rec.history_seq, outcome, reason, NULL);
+	svc_rollout_rec_clear(ctx->state_dir, svc, NULL);
+}
+
+/* Stop instances of releases that are neither active, warm nor in rollout. */
+static void stop_orphans(struct svc_ctx *ctx, struct svc_runtime *rt,
+			 const char *service, char *what, size_t what_len)
+{
+	struct svc_current cur;
+	struct svc_rollout_rec rec;
+	struct svc_instance_list all = { 0 };
+	size_t stopped = 0;
+
+	svc_current_load(&cur, ctx->state_dir, service, NULL);
+	if (svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL))
+		rec.release[0] = '\0';
+	if (rt->ops->list(rt, service, &all, NULL))
+		return;
+	for (size_t i = 0; i < all.count; i++) {
+		struct svc_instance *in = &all.items[i];
+		if (!strcmp(in->release, cur.active) || !strcmp(in->release, cur.previous) ||
+		    !strcmp(in->release, rec.release))
+			continue;
+		if (rt->ops->stop(rt, in, NULL) == 0 && in->state != SVC_INST_GONE &&
+		    in->state != SVC_INST_STOPPED)
+			stopped++;
+	}
+	svc_instance_list_release(&all);
+	if (stopped && what) {
+		size_t used = strlen(what);
+		snprintf(what + used, what_len - used, "%sstopped %zu orphaned instance%s",
+			 used ? "; " : "", stopped, stopped == 1 ? "" : "s");
+	}
+}
+
+/*
+ * After the switch and the bake: green is the active release, blue becomes
+ * the warm previous one (or is stopped after draining), the release warm
+ * before that is stopped, and the record is cleared.
+ */
+static int finish(struct run *r, struct svc_error *err)
+{
+	struct svc_ctx *ctx = r->ctx;
+	const char *svc = r->m->service;
+	struct svc_current cur;
+	struct svc_instance_list green = { 0 }, blue = { 0 };
+	char old_previous[65];
+	int64_t now = svc_now_ms();
+	int rc;
+
+	if ((rc = save_step(r, SVC_STEP_DRAINING, err)))
+		return rc;
+	preview_off(ctx, r->m);
+	svc_current_load(&cur, ctx->state_dir, svc, NULL);
+	snprintf(old_previous, sizeof(old_previous), "%s", cur.previous);
+	release_instances(r->rt, svc, r->rec.blue, &blue, NULL);
+	snprintf(cur.active, sizeof(cur.active), "%s", r->rec.release);
+	snprintf(cur.active_color, sizeof(cur.active_color), "%s", r->rec.color);
+	cur.active_since_ms = now;
+	cur.previous[0] = cur.previous_color[0] = '\0';
+	cur.previous_until_ms = 0;
+	if (blue.count && strcmp(r->rec.blue, r->rec.release) &&
+	    r->m->rollout.keep_previous_ms > 0 && has_route(r->m)) {
+		snprintf(cur.previous, sizeof(cur.previous), "%s", r->rec.blue);
+		snprintf(cur.previous_color, sizeof(cur.previous_color), "%s", r->rec.blue_color);
+		cur.previous_until_ms = now + r->m->rollout.keep_previous_ms;
+	}
+	if ((rc = svc_current_save(&cur, ctx->state_dir, svc, err)))
+		goto done;
+	svc_history_update(ctx->state_dir, svc, r->rec.history_seq, "promoted", NULL, NULL);
+
+	/* green may be a formerly warm release: it must not expire now */
+	release_instances(r->rt, svc, r->rec.release, &green, NULL);
+	expire_list(r->rt, &green, 0);
+
+	if (old_previous[0] && strcmp(old_previous, r->rec.release) &&
+	    strcmp(old_previous, r->rec.blue)) {
+		svc_report_step(ctx->report, svc, "stop-old",
+				"stopping release %.*s (no longer the rollback target)",
+				SHORT(old_previous));
+		stop_release(r->rt, ctx->report, svc, old_previous);
+	}
+	if (blue.count && strcmp(r->rec.blue, r->rec.release)) {
+		if (cur.previous[0]) {
+			char d[32];
+			expire_list(r->rt, &blue, cur.previous_until_ms);
+			svc_report_step(ctx->report, svc, "keep-warm",
+					"blue %.*s kept warm for %s for instant rollback",
+					SHORT(r->rec.blue),
+					svc_duration_format(d, sizeof(d), r->m->rollout.keep_previous_ms));
+		} else {
+			/* keep_previous 0 (or no route): drain, then stop */
+			int64_t until = svc_mono_ms() + r->m->rollout.drain_timeout_ms;
+			char **addrs = backends_of(&blue);
+			svc_report_step(ctx->report, svc, "drain", "draining blue %.*s",
+					SHORT(r->rec.blue));
+			while (has_route(r->m) && svc_mono_ms() < until) {
+				json_t *st = NULL;
+				long conns = 0;
+				if (svc_router_status(ctx->state_dir, &st, NULL))
+					break;
+				for (size_t i = 0; addrs[i]; i++)
+					conns += svc_router_backend_connections(st, addrs[i]) > 0
+						? svc_router_backend_connections(st, addrs[i]) : 0;
+				json_decref(st);
+				if (conns == 0)
+					break;
+				svc_sleep_ms(100);
+			}
+			svc_strv_free(addrs);
+			svc_report_step(ctx->report, svc, "stop-blue", "stopping blue %.*s",
+					SHORT(r->rec.blue));
+			stop_list(r->rt, ctx->report, &blue);
+		}
+	}
+	rc = svc_rollout_rec_clear(ctx->state_dir, svc, err);
+	if (r->res) {
+		snprintf(r->res->release, sizeof(r->res->release), "%s", r->rec.release);
+		snprintf(r->res->color, sizeof(r->res->color), "%s", r->rec.color);
+		snprintf(r->res->previous, sizeof(r->res->previous), "%s", r->rec.blue);
+	}
+done:
+	svc_instance_list_release(&green);
+	svc_instance_list_release(&blue);
+	return rc;
+}
+
+/* switching -> baking -> finish. Green is healthy when this is called. */
+static int promote_phase(struct run *r, struct svc_error *err)
+{
+	struct svc_ctx *ctx = r->ctx;
+	const char *svc = r->m->service;
+	struct svc_instance_list green = { 0 };
+	struct svc_error e = { 0 };
+	char reason[1400], buf[1200];
+	int64_t t0;
+	int rc;
+
+	if ((rc = release_instances(r->rt, svc, r->rec.release, &green, err)))
+		goto done;
+	if ((rc = save_step(r, SVC_STEP_SWITCHING, err)))
+		goto done;
+	if (has_route(r->m)) {
+		t0 = svc_mono_ms();
+		rc = route_set(ctx, r->m, &r->m->ports[0].listen, &green, &e);
+		if (r->res)
+			r->res->switch_ms = svc_mono_ms() - t0;
+		if (rc) {
+			snprintf(reason, sizeof(reason), "switch failed: %s",
+				 svc_error_format(&e, buf, sizeof(buf)));
+			undo(r, "aborted", reason);
+			rc = svc_error_set(err, rc == SVC_EUNAVAIL ? SVC_EUNAVAIL : SVC_EFAILED,
+					   "%s", reason);
+			goto done;
+		}
+		svc_report_step(ctx->report, svc, "switch", "traffic on %s switched to green %.*s",
+				r->m->ports[0].listen.text, SHORT(r->rec.release));
+	}
+	if ((rc = save_step(r, SVC_STEP_BAKING, err)))
+		goto done;
+	if (r->m->rollout.bake_ms > 0) {
+		struct targets ts;
+		char d[32];
+		svc_report_step(ctx->report, svc, "bake", "baking green for %s",
+				svc_duration_format(d, sizeof(d), r->m->rollout.bake_ms));
+		targets_init(&ts, r->rt, &green);
+		rc = svc_health_watch(&r->m->health, ts.t, ts.n, r->m->rollout.bake_ms, &e);
+		targets_release(&ts);
+		if (rc) {
+			snprintf(reason, sizeof(reason), "bake failed: %s",
+				 svc_error_format(&e, buf, sizeof(buf)));
+			svc_report_step(ctx->report, svc, "bake", "%s", reason);
+			undo(r, "rolled-back", reason);
+			rc = svc_error_set(err, SVC_EFAILED, "%s; traffic switched back to %s",
+					   reason, r->rec.blue[0] ? "blue" : "nothing");
+			goto done;
+		}
+	}
+	rc = finish(r, err);
+	if (!rc)
+		svc_report_step(ctx->report, svc, "done", "release %.*s is active (%s)",
+				SHORT(r->rec.release), r->rec.color);
+done:
+	svc_instance_list_release(&green);
+	return rc;
+}
+
+/* starting -> health -> (awaiting-promotion | promote_phase) */
+static int run_rollout(struct run *r, struct svc_error *err)
+{
+	struct svc_ctx *ctx = r->ctx;
+	struct svc_manifest *m = r->m;
+	struct svc_instance_list green = { 0 };
+	struct svc_error e = { 0 };
+	char reason[1400], buf[1200];
+	bool *have = NULL;
+	int rc;
+
+	if (has_route(m) && (rc = svc_router_ensure(ctx->state_dir, ctx->self_exe, &e))) {
+		snprintf(reason, sizeof(reason), "router unavailable: %s",
+			 svc_error_format(&e, buf, sizeof(buf)));
+		undo(r, "aborted", reason);
+		rc = svc_error_set(err, SVC_EUNAVAIL, "%s", reason);
+		goto done;
+	}
+	if ((rc = release_instances(r->rt, m->service, r->rec.release, &green, err)))
+		goto done;
+	have = svc_calloc((size_t)m->replicas + 1, sizeof(*have));
+	for (size_t i = 0; i < green.count; i++)
+		if (green.items[i].index >= 0 && green.items[i].index < m->replicas)
+			have[green.items[i].index] = true;
+	svc_report_step(ctx->report, m->service, "start",
+			"starting green %.*s (%d replica%s, version %s)",
+			SHORT(r->rec.release), m->replicas, m->replicas == 1 ? "" : "s",
+			m->version ? m->version : "-");
+	for (int i = 0; i < m->replicas; i++) {
+		struct svc_instance in = { 0 };
+		if (have[i])
+			continue;
+		rc = r->rt->ops->start(r->rt, m, r->rec.release, r->rec.color, i, &in, &e);
+		if (rc) {
+			snprintf(reason, sizeof(reason), "instance %d did not start: %s", i,
+				 svc_error_format(&e, buf, sizeof(buf)));
+			undo(r, "aborted", reason);
+			rc = svc_error_set(err, rc == SVC_EUNAVAIL ? SVC_EUNAVAIL : SVC_EFAILED,
+					   "%s; blue still serves", reason);
+			goto done;
+		}
+		svc_report_detail(ctx->report, m->service, "start", "instance %s: pid %ld, port %d",
+				  in.id, (long)in.pid, in.port);
+		svc_instance_release(&in);
+	}
+	svc_instance_list_release(&green);
+	if ((rc = save_step(r, SVC_STEP_HEALTH, err)))
+		goto done;
+	if ((rc = release_instances(r->rt, m->service, r->rec.release, &green, err)))
+		goto done;
+	rc = wait_healthy(ctx, r->rt, m, &green, health_timeout(m, r->deadline_mono), &e);
+	if (rc) {
+		snprintf(reason, sizeof(reason), "health check failed: %s",
+			 svc_error_format(&e, buf, sizeof(buf)));
+		svc_report_step(ctx->report, m->service, "health", "%s", reason);
+		undo(r, "aborted", reason);
+		rc = svc_error_set(err, SVC_EFAILED, "%s; %s", reason,
+				   r->rec.blue[0] ? "blue still serves" : "nothing was switched");
+		goto done;
+	}
+	if (m->rollout.has_preview) {
+		if ((rc = route_set(ctx, m, &m->rollout.preview, &green, &e))) {
+			snprintf(reason, sizeof(reason), "cannot open preview %s: %s",
+				 m->rollout.preview.text, svc_error_format(&e, buf, sizeof(buf)));
+			undo(r, "aborted", reason);
+			rc = svc_error_set(err, SVC_EFAILED, "%s", reason);
+			goto done;
+		}
+		svc_report_step(ctx->report, m->service, "preview", "green answers on preview %s",
+				m->rollout.preview.text);
+	}
+	if (m->rollout.manual) {
+		if ((rc = save_step(r, SVC_STEP_AWAIT_PROMOTE, err)))
+			goto done;
+		svc_history_update(ctx->state_dir, m->service, r->rec.history_seq,
+				   "awaiting-promotion", NULL, NULL);
+		svc_report_step(ctx->report, m->service, "await-promotion",
+				"green %.*s is healthy; run 'svcctl promote %s' to switch traffic",
+				SHORT(r->rec.release), m->service);
+		if (r->res) {
+			r->res->awaiting_promotion = true;
+			snprintf(r->res->release, sizeof(r->res->release), "%s", r->rec.release);
+			snprintf(r->res->color, sizeof(r->res->color), "%s", r->rec.color);
+		}
+		goto done;
+	}
+	rc = promote_phase(r, err);
+done:
+	free(have);
+	svc_instance_list_release(&green);
+	return rc;
+}
+
+/* ---- recovery ---- */
+
+static int open_runtime_for(struct svc_runtime **rt, struct svc_ctx *ctx,
+			    enum svc_runtime_kind kind, struct svc_error *err)
+{
+	return svc_runtime_open(rt, kind, ctx->state_dir, ctx->self_exe, err);
+}
+
+/* Caller holds the lock. */
+static int recover_locked(struct svc_ctx *ctx, const char *service,
+			  char *what, size_t what_len, struct svc_error *err)
+{
+	struct svc_rollout_rec rec;
+	struct svc_manifest *m = NULL;
+	struct svc_runtime *rt = NULL;
+	struct svc_instance_list blue = { 0 };
+	struct run r;
+	char reason[256];
+	int rc;
+
+	if (what && what_len)
+		what[0] = '\0';
+	rc = svc_rollout_rec_load(&rec, ctx->state_dir, service, err);
+	if (rc == SVC_ENOTFOUND) {
+		struct svc_current cur;
+		svc_current_load(&cur, ctx->state_dir, service, NULL);
+		if (err)
+			svc_error_clear(err);
+		rc = 0;
+		/* orphans: instances of releases nobody refers to */
+		if (open_runtime_for(&rt, ctx, SVC_RUNTIME_PROCESS, NULL) == 0)
+			stop_orphans(ctx, rt, service, what, what_len);
+		goto done;
+	}
+	if (rc)
+		goto done;
+	if ((rc = release_manifest(&m, ctx, service, rec.release, err)))
+		goto done;
+	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
+		goto done;
+	memset(&r, 0, sizeof(r));
+	r.ctx = ctx;
+	r.rt = rt;
+	r.m = m;
+	r.rec = rec;
+	switch (rec.step) {
+	case SVC_STEP_AWAIT_PROMOTE:
+		break;
+	case SVC_STEP_STARTING:
+	case SVC_STEP_HEALTH:
+		snprintf(reason, sizeof(reason), "interrupted while %s (svcctl exited)",
+			 svc_rollout_step_name(rec.step));
+		undo(&r, "aborted", reason);
+		snprintf(what, what_len, "undid the interrupted %s of release %.*s (it was %s); %s",
+			 rec.kind, SHORT(rec.release), svc_rollout_step_name(rec.step),
+			 rec.blue[0] ? "blue still serves" : "nothing was switched");
+		break;
+	case SVC_STEP_SWITCHING:
+	case SVC_STEP_BAKING:
+		release_instances(rt, service, rec.blue, &blue, NULL);
+		if (blue.count) {
+			snprintf(reason, sizeof(reason), "interrupted while %s (svcctl exited); "
+				 "switched back to blue", svc_rollout_step_name(rec.step));
+			undo(&r, "aborted", reason);
+			snprintf(what, what_len, "undid the interrupted %s of release %.*s: "
+				 "traffic switched back to blue %.*s", rec.kind,
+				 SHORT(rec.release), SHORT(rec.blue));
+			break;
+		}
+		/* no blue to go back to: finish if green is healthy */
+		{
+			struct svc_instance_list green = { 0 };
+			bool ok;
+			release_instances(rt, service, rec.release, &green, NULL);
+			ok = all_healthy_now(rt, m, &green);
+			svc_instance_list_release(&green);
+			if (!ok) {
+				undo(&r, "aborted", "interrupted while switching; green not healthy");
+				snprintf(what, what_len, "undid the interrupted %s of release %.*s "
+					 "(green not healthy, no blue to return to)",
+					 rec.kind, SHORT(rec.release));
+				break;
+			}
+		}
+		/* fall through */
+	case SVC_STEP_DRAINING:
+		if ((rc = finish(&r, err)))
+			goto done;
+		snprintf(what, what_len, "finished the interrupted %s: release %.*s is active",
+			 rec.kind, SHORT(rec.release));
+		break;
+	}
+	stop_orphans(ctx, rt, service, what, what_len);
+done:
+	svc_instance_list_release(&blue);
+	svc_runtime_free(rt);
+	svc_manifest_free(m);
+	return rc;
+}
+
+int svc_rollout_recover(struct svc_ctx *ctx, const char *service,
+			char *what, size_t what_len, struct svc_error *err)
+{
+	struct svc_lock lock;
+	int rc;
+
+	if ((rc = svc_lock_take(&lock, ctx->state_dir, service, "recover", err)))
+		return rc;
+	rc = recover_locked(ctx, service, what, what_len, err);
+	svc_lock_release(&lock);
+	return rc;
+}
+
+static void report_recovered(struct svc_ctx *ctx, const char *service, const char *what,
+			     struct svc_rollout_result *res)
+{
+	if (!what[0])
+		return;
+	svc_report_step(ctx->report, service, "recover", "recovered: %s", what);
+	if (res)
+		snprintf(res->recovered, sizeof(res->recovered), "%s", what);
+}
+
+/* Abort a rollout waiting for manual promotion (superseded). */
+static void abort_pending(struct svc_ctx *ctx, const char *service, const char *why)
+{
+	struct svc_rollout_rec rec;
+	struct svc_manifest *m = NULL;
+	struct svc_runtime *rt = NULL;
+	struct run r;
+
+	if (svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL))
+		return;
+	if (release_manifest(&m, ctx, service, rec.release, NULL) ||
+	    open_runtime_for(&rt, ctx, m->runtime, NULL)) {
+		svc_rollout_rec_clear(ctx->state_dir, service, NULL);
+		goto done;
+	}
+	memset(&r, 0, sizeof(r));
+	r.ctx = ctx;
+	r.rt = rt;
+	r.m = m;
+	r.rec = rec;
+	svc_report_step(ctx->report, service, "supersede",
+			"release %.*s was awaiting promotion: %s", SHORT(rec.release), why);
+	undo(&r, "aborted", why);
+done:
+	svc_runtime_free(rt);
+	svc_manifest_free(m);
+}
+
+/* ---- deploy ---- */
+
+static void result_init(struct svc_rollout_result *res, const char *service)
+{
+	if (!res)
+		return;
+	memset(res, 0, sizeof(*res));
+	snprintf(res->service, sizeof(res->service), "%s", service);
+	res->switch_ms = -1;
+}
+
+/* Start a rollout of manifest m (release id rid) as a new history entry. */
+static int start_rollout(struct svc_ctx *ctx, struct svc_runtime *rt,
+			 struct svc_manifest *m, const char *rid, const char *kind,
+			 const struct svc_deploy_opts *opts,
+			 struct svc_rollout_result *res, struct svc_error *err)
+{
+	struct svc_current cur;
+	struct svc_history h = { 0 };
+	struct svc_history_entry e = { 0 }, *added;
+	struct svc_instance_list mine = { 0 }, active = { 0 };
+	struct run r;
+	int rc;
+
+	svc_current_load(&cur, ctx->state_dir, m->service, NULL);
+	memset(&r, 0, sizeof(r));
+	r.ctx = ctx;
+	r.rt = rt;
+	r.m = m;
+	r.res = res;
+	if (opts && opts->timeout_ms > 0)
+		r.deadline_mono = svc_mono_ms() + opts->timeout_ms;
+	snprintf(r.rec.kind, sizeof(r.rec.kind), "%s", kind);
+	snprintf(r.rec.release, sizeof(r.rec.release), "%s", rid);
+	r.rec.owner_pid = getpid();
+	r.rec.started_ms = svc_now_ms();
+
+	/* blue: the active release, if it still runs */
+	release_instances(rt, m->service, cur.active, &active, NULL);
+	if (active.count && strcmp(cur.active, rid)) {
+		snprintf(r.rec.blue, sizeof(r.rec.blue), "%s", cur.active);
+		snprintf(r.rec.blue_color, sizeof(r.rec.blue_color), "%s", cur.active_color);
+	}
+	/* color: a release that still runs keeps its color, else the other one */
+	release_instances(rt, m->service, rid, &mine, NULL);
+	if (mine.count)
+		snprintf(r.rec.color, sizeof(r.rec.color), "%s", mine.items[0].color);
+	else
+		snprintf(r.rec.color, sizeof(r.rec.color), "%s",
+			 cur.active_color[0] ? other_color(cur.active_color) : "blue");
+
+	if ((rc = svc_history_load(&h, ctx->state_dir, m->service, err)))
+		goto done;
+	snprintf(e.release, sizeof(e.release), "%s", rid);
+	snprintf(e.manifest_hash, sizeof(e.manifest_hash), "%s", rid);
+	snprintf(e.color, sizeof(e.color), "%s", r.rec.color);
+	e.version = m->version;
+	e.kind = (char *)kind;
+	e.started_ms = svc_now_ms();
+	added = svc_history_append(&h, &e);
+	r.rec.history_seq = added->seq;
+	if (res)
+		res->history_seq = added->seq;
+	if ((rc = svc_history_save(&h, ctx->state_dir, m->service, err)))
+		goto done;
+	if ((rc = save_step(&r, SVC_STEP_STARTING, err)))
+		goto done;
+	if (res) {
+		snprintf(res->release, sizeof(res->release), "%s", rid);
+		snprintf(res->color, sizeof(res->color), "%s", r.rec.color);
+		snprintf(res->previous, sizeof(res->previous), "%s", r.rec.blue);
+	}
+	rc = run_rollout(&r, err);
+done:
+	svc_history_release(&h);
+	svc_instance_list_release(&mine);
+	svc_instance_list_release(&active);
+	return rc;
+}
+
+int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
+		       const char *expect_release,
+		       const struct svc_deploy_opts *opts,
+		       struct svc_rollout_result *res, struct svc_error *err)
+{
+	struct svc_manifest *m = NULL;
+	struct svc_runtime *rt = NULL;
+	struct svc_diags d;
+	struct svc_lock lock = { -1 };
+	struct svc_rollout_rec rec;
+	struct svc_current cur;
+	struct svc_instance_list act = { 0 };
+	char *text = NULL, rid[65], what[512];
+	size_t len = 0;
+	int rc;
+
+	svc_diags_init(&d);
+	if ((rc = svc_file_read(&text, &len, path, 1 << 20, err)))
+		goto done;
+	{
+		char *dir = svc_strdup(path), *slash = strrchr(dir, '/');
+		char *abs;
+		if (slash)
+			*slash = '\0';
+		abs = realpath(slash ? dir : ".", NULL);
+		free(dir);
+		if (!abs) {
+			rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot resolve '%s'", path);
+			goto done;
+		}
+		rc = svc_manifest_load_buffer(&m, text, len, path, abs, &d);
+		free(abs);
+	}
+	if (rc) {
+		rc = diags_to_error(&d, rc, err);
+		goto done;
+	}
+	svc_manifest_release_id(m, rid);
+	if (expect_release && strcmp(expect_release, rid)) {
+		rc = svc_error_set(err, SVC_EMANIFEST,
+				   "%s: the manifest changed while svcctl read it; run the command again",
+				   path);
+		goto done;
+	}
+	result_init(res, m->service);
+	if ((rc = svc_lock_take(&lock, ctx->state_dir, m->service, "deploy", err)))
+		goto done;
+	if ((rc = recover_locked(ctx, m->service, what, sizeof(what), err)))
+		goto done;
+	report_recovered(ctx, m->service, what, res);
+	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
+		goto done;
+
+	if (svc_rollout_rec_load(&rec, ctx->state_dir, m->service, NULL) == 0) {
+		if (!strcmp(rec.release, rid)) {
+			svc_report_step(ctx->report, m->service, "noop",
+					"release %.*s is already awaiting promotion; run 'svcctl promote %s'",
+					SHORT(rid), m->service);
+			if (res) {
+				res->noop = res->awaiting_promotion = true;
+				snprintf(res->release, sizeof(res->release), "%s", rid);
+			}
+			goto done;
+		}
+		{
+			char why[128];
+			snprintf(why, sizeof(why), "superseded by release %.*s", SHORT(rid));
+			abort_pending(ctx, m->service, why);
+		}
+	}
+	svc_current_load(&cur, ctx->state_dir, m->service, NULL);
+	if (!strcmp(cur.active, rid)) {
+		release_instances(rt, m->service, rid, &act, NULL);
+		if (act.count >= (size_t)m->replicas) {
+			svc_report_step(ctx->report, m->service, "noop",
+					"release %.*s (version %s) is already active; nothing to do",
+					SHORT(rid), m->version ? m->version : "-");
+			if (res) {
+				res->noop = true;
+				snprintf(res->release, sizeof(res->release), "%s", rid);
+				snprintf(res->color, sizeof(res->color), "%s", cur.active_color);
+			}
+			goto done;
+		}
+	}
+	if ((rc = svc_release_store(ctx->state_dir, m->service, rid, text, len,
+				    m->path, m->dir, err)))
+		goto done;
+	rc = start_rollout(ctx, rt, m, rid, "deploy", opts, res, err);
+done:
+	svc_instance_list_release(&act);
+	svc_lock_release(&lock);
+	svc_runtime_free(rt);
+	svc_manifest_free(m);
+	svc_diags_release(&d);
+	free(text);
+	return rc;
+}
+
+/* ---- promote ---- */
+
+int svc_rollout_promote(struct svc_ctx *ctx, const char *service,
+			struct svc_rollout_result *res, struct svc_error *err)
+{
+	struct svc_lock lock = { -1 };
+	struct svc_rollout_rec rec;
+	struct svc_manifest *m = NULL;
+	struct svc_runtime *rt = NULL;
+	struct svc_instance_list green = { 0 };
+	struct svc_error e = { 0 };
+	struct run r;
+	char what[512], reason[1400], buf[1200];
+	int rc;
+
+	result_init(res, service);
+	if ((rc = svc_lock_take(&lock, ctx->state_dir, service, "promote", err)))
+		goto done;
+	if ((rc = recover_locked(ctx, service, what, sizeof(what), err)))
+		goto done;
+	report_recovered(ctx, service, what, res);
+	rc = svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL);
+	if (rc || rec.step != SVC_STEP_AWAIT_PROMOTE) {
+		rc = svc_error_set(err, SVC_ENOTFOUND,
+				   "no release of service '%s' is awaiting promotion", service);
+		goto done;
+	}
+	if ((rc = release_manifest(&m, ctx, service, rec.release, err)))
+		goto done;
+	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
+		goto done;
+	memset(&r, 0, sizeof(r));
+	r.ctx = ctx;
+	r.rt = rt;
+	r.m = m;
+	r.rec = rec;
+	r.res = res;
+	if (res) {
+		snprintf(res->release, sizeof(res->release), "%s", rec.release);
+		snprintf(res->color, sizeof(res->color), "%s", rec.color);
+		snprintf(res->previous, sizeof(res->previous), "%s", rec.blue);
+		res->history_seq = rec.history_seq;
+	}
+	/* green has been waiting: it must still be healthy */
+	release_instances(rt, service, rec.release, &green, NULL);
+	svc_report_step(ctx->report, service, "health", "checking green %.*s before promotion",
+			SHORT(rec.release));
+	if (green.count < (size_t)m->replicas ||
+	    wait_healthy(ctx, rt, m, &green, m->health.start_timeout_ms, &e)) {
+		snprintf(reason, sizeof(reason), "green is not healthy any more: %s",
+			 e.code ? svc_error_format(&e, buf, sizeof(buf)) : "instances missing");
+		undo(&r, "aborted", reason);
+		rc = svc_error_set(err, SVC_EFAILED, "%s; blue still serves", reason);
+		goto done;
+	}
+	if (has_route(m) && (rc = svc_router_ensure(ctx->state_dir, ctx->self_exe, err)))
+		goto done;
+	rc = promote_phase(&r, err);
+done:
+	svc_instance_list_release(&green);
+	svc_runtime_free(rt);
+	svc_manifest_free(m);
+	svc_lock_release(&lock);
+	return rc;
+}
+
+/* ---- rollback ---- */
+
+/* The release to go back to when the user names none. */
+static int rollback_target(char out[65], const struct svc_current *cur,
+			   const struct svc_history *h, const char *service,
+			   struct svc_error *err)
+{
+	if (cur->previous[0]) {
+		snprintf(out, 65, "%s", cur->previous);
+		return 0;
+	}
+	for (size_t i = h->count; i-- > 0;) {
+		const struct svc_history_entry *e = &h->items[i];
+		if (strcmp(e->release, cur->active) && e->outcome &&
+		    (!strcmp(e->outcome, "promoted") || !strcmp(e->outcome, "rolled-back") ||
+		     !strcmp(e->outcome, "superseded"))) {
+			/* rolled-back/superseded entries were promoted once too */
+			if (!strcmp(e->outcome, "rolled-back") && e->reason &&
+			    !strncmp(e->reason, "bake failed", 11))
+				continue;
+			snprintf(out, 65, "%s", e->release);
+			return 0;
+		}
+	}
+	return svc_error_set(err, SVC_ENOTFOUND,
+			     "service '%s' has no earlier promoted release to roll back to", service);
+}
+
+/* Mark the history entries that made `release` active as replaced. */
+static void mark_replaced(struct svc_ctx *ctx, const char *service, const char *release,
+			  const char *outcome, const char *reason)
+{
+	struct svc_history h;
+
+	if (svc_history_load(&h, ctx->state_dir, service, NULL))
+		return;
+	for (size_t i = h.count; i-- > 0;) {
+		struct svc_history_entry *e = &h.items[i];
+		if (!strcmp(e->release, release) && e->outcome && !strcmp(e->outcome, "promoted")) {
+			svc_history_set_outcome(&h, e->seq, outcome, reason);
+			break;
+		}
+	}
+	svc_history_save(&h, ctx->state_dir, service, NULL);
+	svc_history_release(&h);
+}
+
+int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
+			 const char *to, const struct svc_deploy_opts *opts,
+			 struct svc_rollout_result *res, struct svc_error *err)
+{
+	struct svc_lock lock = { -1 };
+	struct svc_current cur;
+	struct svc_history h = { 0 };
+	struct svc_manifest *m = NULL;
+	struct svc_runtime *rt = NULL;
+	struct svc_instance_list target = { 0 }, old = { 0 };
+	char tid[65], from[65], what[512], reason[256];
+	int rc;
+
+	result_init(res, service);
+	if ((rc = svc_lock_take(&lock, ctx->state_dir, service, "rollback", err)))
+		goto done;
+	if ((rc = recover_locked(ctx, service, what, sizeof(what), err)))
+		goto done;
+	report_recovered(ctx, service, what, res);
+	svc_current_load(&cur, ctx->state_dir, service, NULL);
+	if ((rc = svc_history_load(&h, ctx->state_dir, service, err)))
+		goto done;
+	if (!h.count) {
+		rc = svc_error_set(err, SVC_ENOTFOUND, "service '%s' has never been deployed", service);
+		goto done;
+	}
+	rc = to ? svc_history_resolve(tid, &h, to, err)
+		: rollback_target(tid, &cur, &h, service, err);
+	if (rc)
+		goto done;
+	if (!strcmp(tid, cur.active)) {
+		svc_report_step(ctx->report, service, "noop", "release %.*s is already active",
+				SHORT(tid));
+		if (res) {
+			res->noop = true;
+			snprintf(res->release, sizeof(res->release), "%s", tid);
+		}
+		goto done;
+	}
+	if ((rc = release_manifest(&m, ctx, service, tid, err)))
+		goto done;
+	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
+		goto done;
+	snprintf(reason, sizeof(reason), "superseded by rollback to %.*s", SHORT(tid));
+	abort_pending(ctx, service, reason);
+	snprintf(from, sizeof(from), "%s", cur.active);
+	snprintf(reason, sizeof(reason), "rolled back to %.*s", SHORT(tid));
+
+	release_instances(rt, service, tid, &target, NULL);
+	if (target.count >= (size_t)m->replicas && all_healthy_now(rt, m, &target) &&
+	    (!has_route(m) || svc_router_ping(ctx->state_dir, NULL) == 0)) {
+		/* warm: a route switch, nothing started, no health wait */
+		struct svc_history_entry e = { 0 }, *added;
+		struct run r;
+		int64_t t0;
+
+		memset(&r, 0, sizeof(r));
+		r.ctx = ctx;
+		r.rt = rt;
+		r.m = m;
+		r.res = res;
+		snprintf(r.rec.kind, sizeof(r.rec.kind), "rollback");
+		snprintf(r.rec.release, sizeof(r.rec.release), "%s", tid);
+		snprintf(r.rec.color, sizeof(r.rec.color), "%s", target.items[0].color);
+		snprintf(r.rec.blue, sizeof(r.rec.blue), "%s", cur.active);
+		snprintf(r.rec.blue_color, sizeof(r.rec.blue_color), "%s", cur.active_color);
+		r.rec.owner_pid = getpid();
+		r.rec.started_ms = svc_now_ms();
+		snprintf(e.release, sizeof(e.release), "%s", tid);
+		snprintf(e.manifest_hash, sizeof(e.manifest_hash), "%s", tid);
+		snprintf(e.color, sizeof(e.color), "%s", r.rec.color);
+		e.version = m->version;
+		e.kind = (char *)"rollback";
+		e.started_ms = svc_now_ms();
+		added = svc_history_append(&h, &e);
+		r.rec.history_seq = added->seq;
+		if ((rc = svc_history_save(&h, ctx->state_dir, service, err)))
+			goto done;
+		if (res) {
+			res->instant = true;
+			res->history_seq = added->seq;
+		}
+		svc_report_step(ctx->report, service, "rollback",
+				"release %.*s is warm: switching traffic back", SHORT(tid));
+		t0 = svc_mono_ms();
+		if ((rc = save_step(&r, SVC_STEP_SWITCHING, err)))
+			goto done;
+		if (has_route(m)) {
+			struct svc_error e2 = { 0 };
+			char buf[1200];
+			if ((rc = route_set(ctx, m, &m->ports[0].listen, &target, &e2))) {
+				char why[1400];
+				snprintf(why, sizeof(why), "switch failed: %s",
+					 svc_error_format(&e2, buf, sizeof(buf)));
+				undo(&r, "aborted", why);
+				rc = svc_error_set(err, rc == SVC_EUNAVAIL ? SVC_EUNAVAIL : SVC_EFAILED,
+						   "%s", why);
+				goto done;
+			}
+		}
+		if (res)
+			res->switch_ms = svc_mono_ms() - t0;
+		svc_report_step(ctx->report, service, "switch",
+				"traffic switched to %.*s in %lld ms", SHORT(tid),
+				(long long)(svc_mono_ms() - t0));
+		if ((rc = finish(&r, err)))
+			goto done;
+	} else {
+		svc_report_step(ctx->report, service, "rollback",
+				"release %.*s is not warm: starting it again behind the health gate",
+				SHORT(tid));
+		rc = start_rollout(ctx, rt, m, tid, "rollback", opts, res, err);
+		if (rc)
+			goto done;
+	}
+	if (from[0])
+		mark_replaced(ctx, service, from, "rolled-back", reason);
+	svc_report_step(ctx->report, service, "done", "release %.*s (version %s) is active",
+			SHORT(tid), m->version ? m->version : "-");
+done:
+	svc_instance_list_release(&target);
+	svc_instance_list_release(&old);
+	svc_history_release(&h);
+	svc_runtime_free(rt);
+	svc_manifest_free(m);
+	svc_lock_release(&lock);
+	return rc;
+}
+
+/* ---- stop ---- */
+
+int svc_rollout_stop(struct svc_ctx *ctx, const char *service, struct svc_error *err)
+{
+	struct svc_lock lock = { -1 };
+	struct svc_current cur;
+	struct svc_rollout_rec rec;
+	struct svc_runtime *rt = NULL;
+	struct svc_instance_list all = { 0 };
+	const char *rels[3];
+	char what[512];
+	int rc;
+
+	if ((rc = svc_lock_take(&lock, ctx->state_dir, service, "stop", err)))
+		goto done;
+	if ((rc = recover_locked(ctx, service, what, sizeof(what), err)))
+		goto done;
+	report_recovered(ctx, service, what, NULL);
+	svc_current_load(&cur, ctx->state_dir, service, NULL);
+	if (svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL))
+		rec.release[0] = '\0';
+	rels[0] = cur.active;
+	rels[1] = cur.previous;
+	rels[2] = rec.release;
+	/* routes first, so that no client is sent to a stopping instance */
+	for (size_t i = 0; i < 3; i++) {
+		struct svc_manifest *m = NULL;
+		if (!rels[i][0] || release_manifest(&m, ctx, service, rels[i], NULL))
+			continue;
+		if (has_route(m) && svc_router_ping(ctx->state_dir, NULL) == 0) {
+			struct svc_error e = { 0 };
+			char buf[1200];
+			if (route_set(ctx, m, &m->ports[0].listen, NULL, &e))
+				svc_report_warn(ctx->report, service, "cannot remove route %s: %s",
+						m->ports[0].listen.text,
+						svc_error_format(&e, buf, sizeof(buf)));
+			preview_off(ctx, m);
+		}
+		svc_manifest_free(m);
+	}
+	if ((rc = open_runtime_for(&rt, ctx, SVC_RUNTIME_PROCESS, err)))
+		goto done;
+	if ((rc = rt->ops->list(rt, service, &all, err)))
+		goto done;
+	svc_report_step(ctx->report, service, "stop", "stopping %zu instance%s", all.count,
+			all.count == 1 ? "" : "s");
+	stop_list(rt, ctx->report, &all);
+	if (rec.release[0]) {
+		svc_history_update(ctx->state_dir, service, rec.history_seq, "aborted",
+				   "service stopped", NULL);
+		svc_rollout_rec_clear(ctx->state_dir, service, NULL);
+	}
+	memset(&cur, 0, sizeof(cur));
+	rc = svc_current_save(&cur, ctx->state_dir, service, err);
+	if (!rc)
+		svc_report_step(ctx->report, service, "done", "stopped; history kept");
+done:
+	svc_instance_list_release(&all);
+	svc_runtime_free(rt);
+	svc_lock_release(&lock);
+	return rc;
+}
+
+/* ---- status ---- */
+
+static json_t *instance_json(struct svc_runtime *rt, const struct svc_instance *in,
+			     const struct svc_manifest *m)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:I, s:i, s:s}",
+			      "id", in->id, "release", in->release, "color", in->color,
+			      "index", in->index, "host", in->host, "port", in->port,
+			      "pid", (json_int_t)in->pid, "restarts", in->restarts,
+			      "state", svc_instance_state_name(in->state));
+
+	json_object_set_new(j, "started_ms", json_integer(in->started_ms));
+	json_object_set_new(j, "expire_at_ms", json_integer(in->expire_at_ms));
+	if (m && in->state == SVC_INST_RUNNING) {
+		struct svc_health_target t;
+		struct alive_ctx a = { rt, in->service, in->id };
+		bool ok;
+		svc_health_target_init(&t, in->id, in->host, in->port);
+		t.alive = instance_alive;
+		t.ctx = &a;
+		ok = svc_health_probe(&m->health, &t);
+		json_object_set_new(j, "health", json_string(ok ? "healthy" : "unhealthy"));
+		if (!ok)
+			json_object_set_new(j, "health_detail", json_string(t.last_detail));
+	} else {
+		json_object_set_new(j, "health", json_string("unknown"));
+	}
+	return j;
+}
+
+int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
+		       struct svc_error *err)
+{
+	struct svc_current cur;
+	struct svc_rollout_rec rec;
+	struct svc_runtime *rt = NULL;
+	struct svc_instance_list all = { 0 };
+	struct svc_manifest *mact = NULL, *mprev = NULL, *mrec = NULL;
+	json_t *j = NULL, *insts, *routes, *rs = NULL;
+	char what[512] = "";
+	int rc;
+
+	*out = NULL;
+	/* the next svcctl command finishes an interrupted rollout: this one too */
+	rc = svc_rollout_recover(ctx, service, what, sizeof(what), NULL);
+	(void)rc;
+	if (svc_current_load(&cur, ctx->state_dir, service, err))
+		return SVC_EGENERIC;
+	if (svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL))
+		memset(&rec, 0, sizeof(rec));
+	if (cur.active[0])
+		release_manifest(&mact, ctx, service, cur.active, NULL);
+	if (cur.previous[0])
+		release_manifest(&mprev, ctx, service, cur.previous, NULL);
+	if (rec.release[0])
+		release_manifest(&mrec, ctx, service, rec.release, NULL);
+	if ((rc = open_runtime_for(&rt, ctx, SVC_RUNTIME_PROCESS, err)))
+		goto done;
+	if ((rc = rt->ops->list(rt, service, &all, err)))
+		goto done;
+
+	j = json_pack("{s:s}", "service", service);
+	if (what[0])
+		json_object_set_new(j, "recovered", json_string(what));
+	if (cur.active[0]) {
+		json_object_set_new(j, "active", json_pack("{s:s, s:s, s:I, s:o}",
+			"release", cur.active, "color", cur.active_color,
+			"since_ms", (json_int_t)cur.active_since_ms,
+			"version", mact && mact->version ? json_string(mact->version) : json_null()));
+	} else {
+		json_object_set_new(j, "active", json_null());
+	}
+	if (cur.previous[0]) {
+		json_object_set_new(j, "previous", json_pack("{s:s, s:s, s:I, s:o}",
+			"release", cur.previous, "color", cur.previous_color,
+			"warm_until_ms", (json_int_t)cur.previous_until_ms,
+			"version", mprev && mprev->version ? json_string(mprev->version) : json_null()));
+	} else {
+		json_object_set_new(j, "previous", json_null());
+	}
+	if (rec.release[0])
+		json_object_set_new(j, "rollout", json_pack("{s:s, s:s, s:s, s:s, s:I}",
+			"kind", rec.kind, "release", rec.release, "color", rec.color,
+			"step", svc_rollout_step_name(rec.step), "since_ms", (json_int_t)rec.step_ms));
+	else
+		json_object_set_new(j, "rollout", json_null());
+	insts = json_array();
+	for (size_t i = 0; i < all.count; i++) {
+		const struct svc_instance *in = &all.items[i];
+		const struct svc_manifest *m = !strcmp(in->release, cur.active) ? mact
+			: !strcmp(in->release, cur.previous) ? mprev
+			: !strcmp(in->release, rec.release) ? mrec : NULL;
+		json_array_append_new(insts, instance_json(rt, in, m));
+	}
+	json_object_set_new(j, "instances", insts);
+	routes = json_array();
+	if (svc_router_status(ctx->state_dir, &rs, NULL) == 0) {
+		size_t i;
+		json_t *route;
+		json_array_foreach(json_object_get(rs, "routes"), i, route) {
+			const char *s = json_string_value(json_object_get(route, "service"));
+			if (s && !strcmp(s, service))
+				json_array_append(routes, route);
+		}
+		json_object_set_new(j, "router", json_pack("{s:b, s:I}", "running", 1,
+			"pid", json_integer_value(json_object_get(rs, "pid"))));
+	} else {
+		json_object_set_new(j, "router", json_pack("{s:b}", "running", 0));
+	}
+	json_object_set_new(j, "routes", routes);
+	*out = j;
+	j = NULL;
+done:
+	json_decref(rs);
+	json_decref(j);
+	svc_instance_list_release(&all);
+	svc_runtime_free(rt);
+	svc_manifest_free(mact);
+	svc_manifest_free(mprev);
+	svc_manifest_free(mrec);
+	return rc;
+}

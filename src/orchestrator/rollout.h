@@ -1,3 +1,98 @@
+/*
+ * rollout.h - blue/green rollouts as a persisted state machine.
+ *
+ * A deploy starts the new release ("green") beside the serving one
+ * ("blue"), waits until every replica of green is healthy, optionally waits
+ * for a manual promotion, switches the route, bakes (green watched; unhealthy
+ * means switch back), and keeps blue warm for keep_previous so that rollback
+ * is a route switch. Each step is recorded in rollout.json (state.h) before
+ * it is taken; svc_rollout_recover finishes or undoes a rollout whose
+ * svcctl died, so blue keeps serving whatever happens.
+ *
+ * Every public function here takes the service's lock itself (SVC_ELOCKED
+ * when another operation holds it) and recovers an interrupted rollout
+ * first. Return codes: 0; SVC_EFAILED when the operation failed and the
+ * previous release still serves; SVC_EMANIFEST; SVC_ELOCKED; SVC_EUNAVAIL
+ * when the runtime or router cannot be reached; SVC_ENOTFOUND; SVC_EUSAGE.
+ */
 #ifndef SVC_ROLLOUT_H
 #define SVC_ROLLOUT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "manifest.h"
+#include "report.h"
+
+/* What every operation needs; all borrowed. */
+struct svc_ctx {
+	const char *state_dir;   /* absolute, created */
+	const char *self_exe;    /* the svcctl binary (supervisors, router) */
+	struct svc_report *report;
+};
+
+struct svc_deploy_opts {
+	int64_t timeout_ms;      /* overall limit on waiting for health; 0 = none */
+};
+
+/* What an operation did; filled on success and on SVC_EFAILED. */
+struct svc_rollout_result {
+	char service[64];
+	char release[65];        /* the release now active (or the one attempted) */
+	char color[8];
+	char previous[65];       /* the release it replaced, empty when none */
+	bool noop;               /* nothing to do: already active / awaiting promotion */
+	bool awaiting_promotion; /* manual promotion: green is healthy, not switched */
+	bool instant;            /* rollback by route switch alone */
+	int64_t switch_ms;       /* svcctl's own time to switch the route, -1 if none */
+	int history_seq;
+	char recovered[512];     /* what recovery did first, if anything */
+};
+
+/*
+ * Deploy the manifest at path (already validated by the caller, who passes
+ * the release id it expects; the file is read again, stored with the
+ * release, and must still have that id).
+ */
+int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
+		       const char *expect_release,
+		       const struct svc_deploy_opts *opts,
+		       struct svc_rollout_result *res, struct svc_error *err);
+
+/* Promote the release awaiting manual promotion. */
+int svc_rollout_promote(struct svc_ctx *ctx, const char *service,
+			struct svc_rollout_result *res, struct svc_error *err);
+
+/*
+ * Roll back to release `to` (id prefix or #SEQ; NULL: the last release that
+ * was promoted before the active one). Instant while it is warm and
+ * healthy; otherwise started again behind the health gate.
+ */
+int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
+			 const char *to, const struct svc_deploy_opts *opts,
+			 struct svc_rollout_result *res, struct svc_error *err);
+
+/* Stop every instance of service and remove its routes; history is kept. */
+int svc_rollout_stop(struct svc_ctx *ctx, const char *service,
+		     struct svc_error *err);
+
+/*
+ * Finish or undo an interrupted rollout of service and stop orphaned
+ * instances. Takes the lock; returns SVC_ELOCKED when it is held. what (may
+ * be NULL) receives a sentence on what was done ("" when nothing).
+ */
+int svc_rollout_recover(struct svc_ctx *ctx, const char *service,
+			char *what, size_t what_len, struct svc_error *err);
+
+/*
+ * The status of one service as JSON: active and warm releases, the rollout
+ * in progress, instances (pid, port, state, health, restarts) and routes
+ * (backends, live connections). Recovers first when the lock is free.
+ * Caller owns *out.
+ */
+int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
+		       struct svc_error *err);
+
 #endif

@@ -1,3 +1,169 @@
+/*
+ * state.h - the state dir: per-service locks, release history, the current
+ * active/warm releases, stored release manifests and the persisted rollout
+ * state machine.
+ *
+ * Layout (folders 0700, files 0600, every write atomic):
+ *   STATE/services/SERVICE/lock             flock(2) target; holder's pid and command
+ *   STATE/services/SERVICE/current.json     active and warm releases
+ *   STATE/services/SERVICE/history.json     every release attempt, oldest first
+ *   STATE/services/SERVICE/rollout.json     the rollout in progress, if any
+ *   STATE/services/SERVICE/releases/ID/manifest.yaml  the manifest as deployed
+ *   STATE/services/SERVICE/releases/ID/release.json   where it came from
+ *   STATE/services/SERVICE/instances/...    owned by the process runtime
+ *   STATE/router/...                        owned by the router
+ *
+ * Invariants: only the holder of a service's lock writes its files; a
+ * history entry is appended before the rollout it describes starts, and
+ * rollout.json is written before each step is taken.
+ */
 #ifndef SVC_STATE_H
 #define SVC_STATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* The default state dir: /var/lib/svcctl for root, else
+ * $XDG_STATE_HOME/svcctl or ~/.local/state/svcctl. Caller frees. */
+char *svc_state_default_dir(void);
+
+/* Create the state dir (0700) and make the path absolute. Caller frees *out. */
+int svc_state_open(char **out, const char *state_dir, struct svc_error *err);
+
+/* STATE/services/SERVICE (created with svc_state_service_mkdir). Caller frees. */
+char *svc_state_service_dir(const char *state_dir, const char *service);
+int svc_state_service_mkdir(const char *state_dir, const char *service,
+			    struct svc_error *err);
+/* Services that have a folder under STATE/services, sorted. Caller frees. */
+char **svc_state_list_services(const char *state_dir);
+
+/* An exclusive, non-blocking lock on one service's state. */
+struct svc_lock {
+	int fd;
+};
+
+/*
+ * Take the lock (fails at once, never waits): SVC_ELOCKED with a message
+ * naming the holder's pid and command when another process holds it.
+ * what is recorded for others to see ("deploy", "rollback", ...).
+ */
+int svc_lock_take(struct svc_lock *out, const char *state_dir,
+		  const char *service, const char *what, struct svc_error *err);
+/* Release; a no-op on a lock that is not held (fd < 0). */
+void svc_lock_release(struct svc_lock *lock);
+
+/* The active release and the warm previous one. Empty strings: none. */
+struct svc_current {
+	char active[65];
+	char active_color[8];
+	int64_t active_since_ms;
+	char previous[65];
+	char previous_color[8];
+	int64_t previous_until_ms;   /* when the warm release stops itself */
+};
+
+/* Missing file: *out zeroed and 0 returned. */
+int svc_current_load(struct svc_current *out, const char *state_dir,
+		     const char *service, struct svc_error *err);
+int svc_current_save(const struct svc_current *cur, const char *state_dir,
+		     const char *service, struct svc_error *err);
+
+/* One release attempt (a deploy or a rollback). */
+struct svc_history_entry {
+	int seq;                 /* 1, 2, ... per service */
+	char release[65];
+	char *version;           /* may be NULL */
+	char manifest_hash[65];
+	char *kind;              /* "deploy" | "rollback" */
+	char color[8];
+	int64_t started_ms;
+	int64_t finished_ms;     /* 0 while in progress */
+	char *outcome;           /* "in-progress" "awaiting-promotion" "promoted"
+				    "aborted" "rolled-back" */
+	char *reason;            /* why aborted / rolled back; may be NULL */
+};
+
+struct svc_history {
+	struct svc_history_entry *items;
+	size_t count;
+};
+
+/* Missing file: empty history. Caller releases with svc_history_release. */
+int svc_history_load(struct svc_history *out, const char *state_dir,
+		     const char *service, struct svc_error *err);
+int svc_history_save(const struct svc_history *h, const char *state_dir,
+		     const char *service, struct svc_error *err);
+void svc_history_release(struct svc_history *h);
+/* Append a copy of e, assigning seq; returns the new entry (borrowed). */
+struct svc_history_entry *svc_history_append(struct svc_history *h,
+					     const struct svc_history_entry *e);
+/* Entry with that seq, or NULL (borrowed). */
+struct svc_history_entry *svc_history_find(struct svc_history *h, int seq);
+/* Set outcome (and reason, may be NULL) and finished time of entry seq. */
+void svc_history_set_outcome(struct svc_history *h, int seq, const char *outcome,
+			     const char *reason);
+json_t *svc_history_entry_to_json(const struct svc_history_entry *e);
+
+/*
+ * Load, change one entry's outcome, save: the common case of the rollout.
+ * Errors are reported but a failure to write history never changes what runs.
+ */
+int svc_history_update(const char *state_dir, const char *service, int seq,
+		       const char *outcome, const char *reason, struct svc_error *err);
+
+/*
+ * Resolve a release given by the user: a full id, a unique prefix of one
+ * (at least 4 characters), or "#SEQ". Fills out (65 bytes).
+ * SVC_ENOTFOUND / SVC_EUSAGE (ambiguous) with a message.
+ */
+int svc_history_resolve(char out[65], const struct svc_history *h,
+			const char *text, struct svc_error *err);
+
+/* Store the manifest text a release was made from, and read it back. */
+int svc_release_store(const char *state_dir, const char *service,
+		      const char *release, const char *manifest_text, size_t len,
+		      const char *source_path, const char *base_dir,
+		      struct svc_error *err);
+/* Caller frees *text, *source_path and *base_dir. */
+int svc_release_load(char **text, size_t *len, char **source_path,
+		     char **base_dir, const char *state_dir, const char *service,
+		     const char *release, struct svc_error *err);
+
+/* The rollout steps, in order. Each is recorded before it is taken. */
+enum svc_rollout_step {
+	SVC_STEP_STARTING = 0,   /* starting green's instances */
+	SVC_STEP_HEALTH,         /* waiting for green to be healthy */
+	SVC_STEP_AWAIT_PROMOTE,  /* manual promotion: green healthy, on preview */
+	SVC_STEP_SWITCHING,      /* pointing the route at green */
+	SVC_STEP_BAKING,         /* route on green, watching it */
+	SVC_STEP_DRAINING,       /* green promoted; blue draining, kept warm */
+};
+
+const char *svc_rollout_step_name(enum svc_rollout_step s);
+
+struct svc_rollout_rec {
+	char kind[16];           /* "deploy" | "rollback" */
+	char release[65];
+	char color[8];
+	int history_seq;
+	enum svc_rollout_step step;
+	char blue[65];           /* the release serving before; empty: none */
+	char blue_color[8];
+	pid_t owner_pid;         /* svcctl process driving it */
+	int64_t started_ms;
+	int64_t step_ms;         /* when the current step was recorded */
+};
+
+/* SVC_ENOTFOUND when no rollout is in progress. */
+int svc_rollout_rec_load(struct svc_rollout_rec *out, const char *state_dir,
+			 const char *service, struct svc_error *err);
+/* Sets step_ms and writes atomically. */
+int svc_rollout_rec_save(struct svc_rollout_rec *rec, const char *state_dir,
+			 const char *service, struct svc_error *err);
+int svc_rollout_rec_clear(const char *state_dir, const char *service,
+			  struct svc_error *err);
+
 #endif

@@ -1,0 +1,160 @@
+# lib.sh - shared helpers of the end-to-end tests: TAP output, a private
+# state dir and manifests folder per test, manifests for the example
+# greeter service, plain-bash HTTP, and clean-up of everything the test
+# started (by pid, never by name).
+#
+# Every test runs the real svcctl binary ($SVCCTL) against real processes.
+set -u
+
+T=0
+FAILED=0
+BG_PIDS=()
+SERVICES=()
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/svcctl-e2e.XXXXXX")
+export SVCCTL_STATE_DIR="$WORK/state"
+export SVCCTL_MANIFESTS="$WORK/manifests"
+mkdir -p "$SVCCTL_MANIFESTS"
+GREETER_DIR=$(dirname "$GREETER")
+
+ok() { T=$((T + 1)); echo "ok $T - $*"; }
+not_ok() { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $*"; }
+diag() { sed 's/^/# /' <<<"$*"; }
+# check DESCRIPTION COMMAND...: ok when the command succeeds
+check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+# check_eq DESCRIPTION EXPECTED ACTUAL
+check_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; diag "expected '$2', got '$3'"; fi
+}
+
+svcctl() { "$SVCCTL" "$@"; }
+
+# run_rc VAR COMMAND...: run, keep output in $OUT, exit status in VAR
+run_rc() {
+	local __var=$1; shift
+	OUT=$("$@" 2>&1)
+	printf -v "$__var" '%s' "$?"
+}
+
+# A port nobody listens on now (random, 20000-59999).
+pick_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# http_get ADDR [PATH]: the response body (empty on failure).
+http_get() {
+	local host=${1%:*} port=${1##*:} fd
+	exec {fd}<>"/dev/tcp/$host/$port" || return 1
+	printf 'GET %s HTTP/1.1\r\nHost: e2e\r\nConnection: close\r\n\r\n' "${2:-/}" >&$fd
+	timeout 5 cat <&$fd | sed '1,/^\r$/d'
+	exec {fd}>&-
+}
+
+# version_at ADDR: the greeter version answering there, or "none".
+version_at() {
+	local body
+	body=$(http_get "$1" / 2>/dev/null) || true
+	body=$(sed -n 's/.*from greeter \([^ ]*\) .*/\1/p' <<<"$body")
+	echo "${body:-none}"
+}
+
+refuses() { ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+
+# wait_until SECONDS COMMAND...: poll every 100 ms.
+wait_until() {
+	local limit=$(( $1 * 10 )); shift
+	for _ in $(seq 1 "$limit"); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# write_manifest SERVICE VERSION LISTEN [ENV=VALUE...]
+# Knobs (environment): REPLICAS BAKE KEEP PROMOTE PREVIEW START_TIMEOUT DRAIN
+write_manifest() {
+	local svc=$1 ver=$2 listen=$3 kv
+	shift 3
+	{
+		echo "service: $svc"
+		echo "version: $ver"
+		echo "replicas: ${REPLICAS:-2}"
+		echo "run:"
+		echo "  workdir: $GREETER_DIR"
+		echo '  command: [./greeter, --port, "${PORT}"]'
+		echo "  env:"
+		echo '    VERSION: "${VERSION}"'
+		echo '    INSTANCE: "${INSTANCE}"'
+		for kv in "$@"; do echo "    ${kv%%=*}: \"${kv#*=}\""; done
+		echo "  stop_timeout: 5s"
+		echo "ports:"
+		echo "  - name: http"
+		echo "    listen: $listen"
+		echo "health:"
+		echo "  http: /health"
+		echo "  interval: 100ms"
+		echo "  timeout: 1s"
+		echo "  healthy_threshold: 2"
+		echo "  unhealthy_threshold: 2"
+		echo "  start_timeout: ${START_TIMEOUT:-15s}"
+		echo "rollout:"
+		echo "  promote: ${PROMOTE:-auto}"
+		echo "  drain_timeout: ${DRAIN:-2s}"
+		echo "  keep_previous: ${KEEP:-10m}"
+		echo "  bake: ${BAKE:-0s}"
+		if [ -n "${PREVIEW:-}" ]; then echo "  preview: $PREVIEW"; fi
+	} >"$SVCCTL_MANIFESTS/$svc.yaml"
+	case " ${SERVICES[*]} " in *" $svc "*) ;; *) SERVICES+=("$svc") ;; esac
+}
+
+state_file() { cat "$SVCCTL_STATE_DIR/services/$1/$2" 2>/dev/null; }
+rollout_step() { state_file "$1" rollout.json | sed -n 's/.*"step": "\([^"]*\)".*/\1/p'; }
+# pids of the instances of SERVICE, sorted, from `svcctl status --json`
+instance_pids() {
+	svcctl --json status "$1" | tail -n 1 | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tr '\n' ' '
+}
+router_pid() { cat "$SVCCTL_STATE_DIR/router/router.pid" 2>/dev/null; }
+# pids of processes started under this test's state dir (supervisors, router)
+leftover_pids() {
+	local p
+	for p in /proc/[0-9]*; do
+		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$SVCCTL_STATE_DIR"; then
+			echo "${p#/proc/}"
+		elif [ "$(readlink "$p/exe" 2>/dev/null)" = "$GREETER" ] &&
+		     tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF -- "SVCCTL_STATE_DIR=$SVCCTL_STATE_DIR"; then
+			echo "${p#/proc/}"
+		fi
+	done
+}
+
+cleanup() {
+	local p left
+	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for s in "${SERVICES[@]}"; do "$SVCCTL" -q stop "$s" >/dev/null 2>&1; done
+	"$SVCCTL" -q router stop >/dev/null 2>&1
+	left=$(leftover_pids)
+	for p in $left; do kill -9 "$p" 2>/dev/null; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# finish: check that nothing is left running, close the plan, set the status.
+finish() {
+	local left s
+	for s in "${SERVICES[@]}"; do "$SVCCTL" -q stop "$s" >/dev/null 2>&1; done
+	"$SVCCTL" -q router stop >/dev/null 2>&1
+	sleep 0.2
+	left=$(leftover_pids)
+	check_eq "no process left running after stop" "" "$left"
+	echo "1..$T"
+	[ "$FAILED" -eq 0 ]
+	exit $?
+}
