@@ -1498,13 +1498,31 @@ static int take_lock(struct router *r, struct svc_error *err)
 	return 0;
 }
 
-static void raise_nofile(void)
+/*
+ * Raise the soft descriptor limit to the hard one, and lower max_conns to
+ * what fits: each client connection needs two descriptors (client and
+ * backend), plus a reserve for listeners and control connections.
+ */
+static void raise_nofile(struct router *r)
 {
 	struct rlimit rl;
+	rlim_t fit;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur <= 256)
+		return;
+	fit = (rl.rlim_cur - 128) / 2;
+	if ((rlim_t)r->opts.max_conns > fit) {
+		logf_("max_conns lowered from %d to %llu to fit %llu file descriptors",
+		      r->opts.max_conns, (unsigned long long)fit,
+		      (unsigned long long)rl.rlim_cur);
+		r->opts.max_conns = (int)fit;
 	}
 }
 
@@ -1642,7 +1660,7 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 	if ((rc = take_lock(&r, err)))
 		goto done;
 	rc = SVC_EGENERIC;
-	raise_nofile();
+	raise_nofile(&r);
 	r.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r.epfd < 0) {
 		svc_error_set_errno(err, SVC_EGENERIC, errno, "epoll_create1");
