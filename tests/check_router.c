@@ -1,15 +1,869 @@
+/*
+ * check_router.c - the router daemon and its client, against real sockets.
+ *
+ * The router runs as svc_router_run() in a forked child of the test process
+ * (svcctl's `router run` is only a thin wrapper over it), with a fresh
+ * state dir from mkdtemp. Backends are small forked servers: each accepted
+ * connection gets the backend's name and a newline, then everything it
+ * sends is echoed back; on EOF the backend shuts its write side down. All
+ * traffic stays on loopback; children die with the test (PR_SET_PDEATHSIG).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <check.h>
-START_TEST(test_router__placeholder)
+
+#include "router.h"
+#include "router_client.h"
+#include "util.h"
+
+static char state_dir[256];
+static pid_t children[32];
+static size_t nchildren;
+
+static void setup(void)
 {
-	ck_assert_int_eq(1, 1);
+	snprintf(state_dir, sizeof(state_dir), "/tmp/svc-router-test-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(state_dir));
+	nchildren = 0;
+}
+
+static void teardown(void)
+{
+	for (size_t i = 0; i < nchildren; i++) {
+		if (children[i] > 0) {
+			kill(-children[i], SIGKILL);
+			kill(children[i], SIGKILL);
+			waitpid(children[i], NULL, 0);
+		}
+	}
+	svc_rm_rf(state_dir);
+}
+
+static void track(pid_t pid)
+{
+	ck_assert_uint_lt(nchildren, sizeof(children) / sizeof(children[0]));
+	children[nchildren++] = pid;
+}
+
+static void untrack(pid_t pid)
+{
+	for (size_t i = 0; i < nchildren; i++)
+		if (children[i] == pid)
+			children[i] = 0;
+}
+
+static int free_port(const char *host)
+{
+	struct svc_error err;
+	int port = 0;
+
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_free_port(&port, host, &err), 0);
+	return port;
+}
+
+static char *addr_of(const char *host, int port)
+{
+	return strchr(host, ':') ? svc_strfmt("[%s]:%d", host, port)
+				 : svc_strfmt("%s:%d", host, port);
+}
+
+/* ---- the router child ---- */
+
+static pid_t start_router_opts(const struct svc_router_options *opts)
+{
+	pid_t pid = fork();
+	int64_t deadline;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct svc_error err;
+		int rc;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		svc_error_clear(&err);
+		rc = svc_router_run(state_dir, opts, &err);
+		if (rc)
+			fprintf(stderr, "router: %s\n", err.message);
+		_exit(rc ? 1 : 0);
+	}
+	track(pid);
+	deadline = svc_mono_ms() + 5000;
+	while (svc_router_ping(state_dir, NULL) != 0) {
+		ck_assert_msg(svc_mono_ms() < deadline, "router did not answer");
+		ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), 0);
+		svc_sleep_ms(20);
+	}
+	return pid;
+}
+
+static pid_t start_router(void)
+{
+	return start_router_opts(NULL);
+}
+
+/* SIGTERM the router and return its exit status. */
+static int stop_router(pid_t pid)
+{
+	int status = 0;
+	int64_t deadline = svc_mono_ms() + 5000;
+
+	kill(pid, SIGTERM);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		ck_assert_msg(svc_mono_ms() < deadline, "router did not stop");
+		svc_sleep_ms(10);
+	}
+	untrack(pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---- backends ---- */
+
+static void echo_conn(int fd, const char *name)
+{
+	char buf[65536];
+	ssize_t n;
+
+	if (write(fd, name, strlen(name)) < 0 || write(fd, "\n", 1) < 0)
+		_exit(1);
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(fd, buf + off, (size_t)(n - off));
+			if (w <= 0)
+				_exit(1);
+			off += w;
+		}
+	}
+	shutdown(fd, SHUT_WR);
+	/* Wait for the peer to finish, then leave. */
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	_exit(0);
+}
+
+static int listen_socket(const char *host, int port)
+{
+	struct svc_addr a;
+	struct svc_error err;
+	int one = 1, fd;
+
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_addr_from_host_port(&a, host, port, &err), 0);
+	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a.ss, a.len) || listen(fd, 128)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A backend named name on host:port, listening before this returns. */
+static pid_t start_backend(const char *host, int port, const char *name)
+{
+	int lfd = listen_socket(host, port);
+	pid_t pid;
+
+	ck_assert_int_ge(lfd, 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal(SIGCHLD, SIG_IGN);
+		for (;;) {
+			int fd = accept(lfd, NULL, NULL);
+			if (fd < 0)
+				continue;
+			if (fork() == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				close(lfd);
+				echo_conn(fd, name);
+			}
+			close(fd);
+		}
+	}
+	close(lfd);
+	track(pid);
+	return pid;
+}
+
+static void stop_backend(pid_t pid)
+{
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	untrack(pid);
+}
+
+/* ---- clients ---- */
+
+/* Connect to host:port; -1 with errno on failure. */
+static int dial(const char *host, int port)
+{
+	struct svc_addr a;
+	struct svc_error err;
+	struct timeval tv = { .tv_sec = 5 };
+	int fd, e;
+
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_addr_from_host_port(&a, host, port, &err), 0);
+	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&a.ss, a.len)) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Read one line (without the newline) into buf; "" on EOF or error. */
+static const char *read_line(int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	while (n + 1 < len) {
+		char ch;
+		ssize_t got = read(fd, &ch, 1);
+		if (got <= 0 || ch == '\n')
+			break;
+		buf[n++] = ch;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Send text and read the same number of bytes back. */
+static void echo_ok(int fd, const char *text)
+{
+	char buf[256];
+	size_t n = strlen(text), got = 0;
+
+	ck_assert_int_eq(write(fd, text, n), (ssize_t)n);
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+		ck_assert_int_gt(r, 0);
+		got += (size_t)r;
+	}
+	buf[got] = '\0';
+	ck_assert_str_eq(buf, text);
+}
+
+/* Wait for EOF (or reset); returns the ms it took. */
+static int64_t wait_closed(int fd, int64_t max_ms)
+{
+	int64_t start = svc_mono_ms();
+	char buf[256];
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ck_assert_msg(svc_mono_ms() - start < max_ms, "connection still open");
+		if (poll(&p, 1, 50) > 0 && read(fd, buf, sizeof(buf)) <= 0)
+			return svc_mono_ms() - start;
+	}
+}
+
+static void set_route(const char *listen, const char *b1, const char *b2, int64_t drain)
+{
+	struct svc_error err;
+	char *bs[] = { (char *)b1, (char *)b2 };
+	size_t n = b2 ? 2 : b1 ? 1 : 0;
+
+	svc_error_clear(&err);
+	ck_assert_msg(svc_router_set(state_dir, "greeter", listen, bs, n, drain, &err) == 0,
+		      "set failed: %s", err.message);
+}
+
+static json_t *status(void)
+{
+	struct svc_error err;
+	json_t *st = NULL;
+
+	svc_error_clear(&err);
+	ck_assert_msg(svc_router_status(state_dir, &st, &err) == 0, "status: %s", err.message);
+	return st;
+}
+
+static const json_t *backend_in(const json_t *st, size_t route, size_t i)
+{
+	return json_array_get(json_object_get(json_array_get(json_object_get(st, "routes"),
+							     route), "backends"), i);
+}
+
+/* ---- tests ---- */
+
+START_TEST(test_router__set_status_round_trip)
+{
+	int lp = free_port("127.0.0.1"), bp = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *b = addr_of("127.0.0.1", bp);
+	char *routes_path = svc_strfmt("%s/router/routes.json", state_dir), *text = NULL;
+	const json_t *rt;
+	json_t *st;
+	char line[64];
+	size_t len;
+	int fd;
+
+	start_backend("127.0.0.1", bp, "A");
+	start_router();
+	set_route(listen, b, NULL, 1500);
+	st = status();
+	ck_assert(json_is_true(json_object_get(st, "ok")));
+	ck_assert_int_gt(json_integer_value(json_object_get(st, "pid")), 0);
+	ck_assert_int_gt(json_integer_value(json_object_get(st, "started_ms")), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(st, "routes")), 1);
+	rt = json_array_get(json_object_get(st, "routes"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(rt, "listen")), listen);
+	ck_assert_str_eq(json_string_value(json_object_get(rt, "service")), "greeter");
+	ck_assert_int_eq(json_integer_value(json_object_get(rt, "drain_timeout_ms")), 1500);
+	ck_assert_str_eq(json_string_value(json_object_get(backend_in(st, 0, 0), "address")), b);
+	ck_assert(json_is_true(json_object_get(backend_in(st, 0, 0), "active")));
+	ck_assert_int_eq(svc_router_backend_connections(st, b), 0);
+	json_decref(st);
+
+	fd = dial("127.0.0.1", lp);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_str_eq(read_line(fd, line, sizeof(line)), "A");
+	st = status();
+	ck_assert_int_eq(svc_router_backend_connections(st, b), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "connections")), 1);
+	json_decref(st);
+	close(fd);
+
+	/* Persisted. */
+	ck_assert_int_eq(svc_file_read(&text, &len, routes_path, 1 << 20, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(text, listen));
+	ck_assert_ptr_nonnull(strstr(text, b));
+	ck_assert_int_eq(svc_router_backend_connections(NULL, b), -1);
+	free(text);
+	free(routes_path);
+	free(listen);
+	free(b);
 }
 END_TEST
+
+START_TEST(test_router__round_robin)
+{
+	int lp = free_port("127.0.0.1"), p1 = free_port("127.0.0.1"), p2;
+	char *listen = addr_of("127.0.0.1", lp), *b1 = addr_of("127.0.0.1", p1), *b2;
+	char prev[8] = "", line[8];
+	int counts[2] = { 0, 0 };
+
+	start_backend("127.0.0.1", p1, "A");
+	p2 = free_port("127.0.0.1");
+	b2 = addr_of("127.0.0.1", p2);
+	start_backend("127.0.0.1", p2, "B");
+	start_router();
+	set_route(listen, b1, b2, 1000);
+	for (int i = 0; i < 6; i++) {
+		int fd = dial("127.0.0.1", lp);
+		ck_assert_int_ge(fd, 0);
+		read_line(fd, line, sizeof(line));
+		ck_assert_msg(!strcmp(line, "A") || !strcmp(line, "B"), "got '%s'", line);
+		ck_assert_str_ne(line, prev);
+		counts[line[0] - 'A']++;
+		snprintf(prev, sizeof(prev), "%s", line);
+		close(fd);
+	}
+	ck_assert_int_eq(counts[0], 3);
+	ck_assert_int_eq(counts[1], 3);
+	free(listen);
+	free(b1);
+	free(b2);
+}
+END_TEST
+
+START_TEST(test_router__refusing_backend_skipped)
+{
+	int lp = free_port("127.0.0.1"), up = free_port("127.0.0.1"), down;
+	char *listen = addr_of("127.0.0.1", lp), *bu = addr_of("127.0.0.1", up), *bd;
+	char line[8], b_line[8];
+	pid_t b_pid;
+	int fd;
+
+	start_backend("127.0.0.1", up, "A");
+	down = free_port("127.0.0.1");   /* nobody listens there */
+	bd = addr_of("127.0.0.1", down);
+	start_router();
+	set_route(listen, bd, bu, 1000);
+	for (int i = 0; i < 10; i++) {
+		fd = dial("127.0.0.1", lp);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_str_eq(read_line(fd, line, sizeof(line)), "A");
+		echo_ok(fd, "x");
+		close(fd);
+	}
+
+	/* A backend that dies while in the set: B up, then killed. */
+	b_pid = start_backend("127.0.0.1", down, "B");
+	set_route(listen, bu, bd, 1000);
+	fd = dial("127.0.0.1", lp);
+	read_line(fd, line, sizeof(line));
+	close(fd);
+	fd = dial("127.0.0.1", lp);
+	read_line(fd, b_line, sizeof(b_line));
+	close(fd);
+	ck_assert_msg((line[0] == 'A' && b_line[0] == 'B') || (line[0] == 'B' && b_line[0] == 'A'),
+		      "got '%s' then '%s'", line, b_line);
+	stop_backend(b_pid);
+	for (int i = 0; i < 10; i++) {
+		fd = dial("127.0.0.1", lp);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_str_eq(read_line(fd, line, sizeof(line)), "A");
+		close(fd);
+	}
+	free(listen);
+	free(bu);
+	free(bd);
+}
+END_TEST
+
+START_TEST(test_router__switch_keeps_old_connection)
+{
+	int lp = free_port("127.0.0.1"), pa = free_port("127.0.0.1"), pb;
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa), *bb;
+	char line[8];
+	json_t *st;
+	int old, fresh;
+
+	start_backend("127.0.0.1", pa, "A");
+	pb = free_port("127.0.0.1");
+	bb = addr_of("127.0.0.1", pb);
+	start_backend("127.0.0.1", pb, "B");
+	start_router();
+	set_route(listen, ba, NULL, 30000);
+	old = dial("127.0.0.1", lp);
+	ck_assert_int_ge(old, 0);
+	ck_assert_str_eq(read_line(old, line, sizeof(line)), "A");
+
+	set_route(listen, bb, NULL, 30000);
+	echo_ok(old, "still here");
+	for (int i = 0; i < 3; i++) {
+		fresh = dial("127.0.0.1", lp);
+		ck_assert_int_ge(fresh, 0);
+		ck_assert_str_eq(read_line(fresh, line, sizeof(line)), "B");
+		close(fresh);
+	}
+	st = status();
+	ck_assert_str_eq(json_string_value(json_object_get(backend_in(st, 0, 0), "address")), bb);
+	ck_assert(json_is_true(json_object_get(backend_in(st, 0, 0), "active")));
+	ck_assert_str_eq(json_string_value(json_object_get(backend_in(st, 0, 1), "address")), ba);
+	ck_assert(json_is_false(json_object_get(backend_in(st, 0, 1), "active")));
+	ck_assert_int_eq(svc_router_backend_connections(st, ba), 1);
+	json_decref(st);
+	echo_ok(old, "and here");
+	close(old);
+	free(listen);
+	free(ba);
+	free(bb);
+}
+END_TEST
+
+START_TEST(test_router__drain_timeout_closes)
+{
+	int lp = free_port("127.0.0.1"), pa = free_port("127.0.0.1"), pb;
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa), *bb;
+	char line[8];
+	json_t *st;
+	int64_t took;
+	int old;
+
+	start_backend("127.0.0.1", pa, "A");
+	pb = free_port("127.0.0.1");
+	bb = addr_of("127.0.0.1", pb);
+	start_backend("127.0.0.1", pb, "B");
+	start_router();
+	set_route(listen, ba, NULL, 400);
+	old = dial("127.0.0.1", lp);
+	ck_assert_str_eq(read_line(old, line, sizeof(line)), "A");
+	set_route(listen, bb, NULL, 400);
+	took = wait_closed(old, 3000);
+	ck_assert_int_ge(took, 250);
+	ck_assert_int_lt(took, 1500);
+	close(old);
+	svc_sleep_ms(50);
+	st = status();
+	ck_assert_int_eq(svc_router_backend_connections(st, ba), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(
+		json_object_get(st, "routes"), 0), "backends")), 1);
+	json_decref(st);
+
+	/* drain_timeout_ms 0: closed at once. */
+	old = dial("127.0.0.1", lp);
+	ck_assert_str_eq(read_line(old, line, sizeof(line)), "B");
+	set_route(listen, ba, NULL, 0);
+	took = wait_closed(old, 3000);
+	ck_assert_int_lt(took, 200);
+	close(old);
+	free(listen);
+	free(ba);
+	free(bb);
+}
+END_TEST
+
+START_TEST(test_router__empty_backends_refuse)
+{
+	int lp = free_port("127.0.0.1"), pa = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa);
+	char line[8];
+	json_t *st;
+	int fd;
+
+	start_backend("127.0.0.1", pa, "A");
+	start_router();
+	/* Before any set: dark. */
+	ck_assert_int_lt(dial("127.0.0.1", lp), 0);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	set_route(listen, ba, NULL, 1000);
+	fd = dial("127.0.0.1", lp);
+	ck_assert_str_eq(read_line(fd, line, sizeof(line)), "A");
+	close(fd);
+	set_route(listen, NULL, NULL, 1000);
+	ck_assert_int_lt(dial("127.0.0.1", lp), 0);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	svc_sleep_ms(50);
+	st = status();
+	ck_assert_uint_eq(json_array_size(json_object_get(st, "routes")), 0);
+	json_decref(st);
+	free(listen);
+	free(ba);
+}
+END_TEST
+
+START_TEST(test_router__bind_conflict_changes_nothing)
+{
+	int lp = free_port("127.0.0.1"), taken, pa = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa), *busy;
+	char *routes_path = svc_strfmt("%s/router/routes.json", state_dir);
+	char *before = NULL, *after = NULL;
+	char *bs[] = { ba };
+	struct svc_error err;
+	size_t len;
+	json_t *st;
+	int blocker;
+
+	taken = free_port("127.0.0.1");
+	blocker = listen_socket("127.0.0.1", taken);
+	ck_assert_int_ge(blocker, 0);
+	busy = addr_of("127.0.0.1", taken);
+	start_router();
+	set_route(listen, ba, NULL, 1000);
+	ck_assert_int_eq(svc_file_read(&before, &len, routes_path, 1 << 20, NULL), 0);
+
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_router_set(state_dir, "other", busy, bs, 1, 1000, &err),
+			 SVC_EGENERIC);
+	ck_assert_msg(strstr(err.message, "cannot listen on") && strstr(err.message, busy),
+		      "message: %s", err.message);
+	st = status();
+	ck_assert_uint_eq(json_array_size(json_object_get(st, "routes")), 1);
+	json_decref(st);
+	ck_assert_int_eq(svc_file_read(&after, &len, routes_path, 1 << 20, NULL), 0);
+	ck_assert_str_eq(before, after);
+	close(blocker);
+	free(before);
+	free(after);
+	free(routes_path);
+	free(listen);
+	free(ba);
+	free(busy);
+}
+END_TEST
+
+START_TEST(test_router__restart_restores_routes)
+{
+	int lp = free_port("127.0.0.1"), pa = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa);
+	char line[8];
+	json_t *st;
+	pid_t pid;
+	int fd;
+
+	start_backend("127.0.0.1", pa, "A");
+	pid = start_router();
+	set_route(listen, ba, NULL, 1234);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	untrack(pid);
+	ck_assert_int_ne(svc_router_ping(state_dir, NULL), 0);
+
+	pid = start_router();   /* stale socket and pid file left behind */
+	st = status();
+	ck_assert_uint_eq(json_array_size(json_object_get(st, "routes")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(
+		json_object_get(st, "routes"), 0), "drain_timeout_ms")), 1234);
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "pid")), pid);
+	json_decref(st);
+	fd = dial("127.0.0.1", lp);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_str_eq(read_line(fd, line, sizeof(line)), "A");
+	close(fd);
+	ck_assert_int_eq(stop_router(pid), 0);
+	free(listen);
+	free(ba);
+}
+END_TEST
+
+START_TEST(test_router__half_close)
+{
+	int lp = free_port("127.0.0.1"), pa = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa);
+	const char *msg = "hello, half-closed world";
+	char line[8], buf[256];
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	start_backend("127.0.0.1", pa, "A");
+	start_router();
+	set_route(listen, ba, NULL, 1000);
+	fd = dial("127.0.0.1", lp);
+	ck_assert_str_eq(read_line(fd, line, sizeof(line)), "A");
+	ck_assert_int_eq(write(fd, msg, strlen(msg)), (ssize_t)strlen(msg));
+	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+	while ((n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)n;
+	ck_assert_int_eq(n, 0);   /* a clean EOF, not a reset or a timeout */
+	buf[got] = '\0';
+	ck_assert_str_eq(buf, msg);
+	close(fd);
+	free(listen);
+	free(ba);
+}
+END_TEST
+
+START_TEST(test_router__large_transfer_backpressure)
+{
+	int lp = free_port("127.0.0.1"), pa = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa);
+	struct svc_router_options opts;
+	size_t total = 8u << 20, sent = 0, recvd = 0;
+	unsigned char *out = malloc(total), *in = malloc(total);
+	char line[8];
+	int fd;
+
+	svc_router_options_init(&opts);
+	opts.buf_size = 4096;   /* small, so backpressure has to work */
+	for (size_t i = 0; i < total; i++)
+		out[i] = (unsigned char)((i * 2654435761u) >> 13);
+	start_backend("127.0.0.1", pa, "A");
+	start_router_opts(&opts);
+	set_route(listen, ba, NULL, 1000);
+	fd = dial("127.0.0.1", lp);
+	ck_assert_str_eq(read_line(fd, line, sizeof(line)), "A");
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	while (recvd < total) {
+		struct pollfd p = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
+		ck_assert_int_gt(poll(&p, 1, 5000), 0);
+		if ((p.revents & POLLOUT) && sent < total) {
+			ssize_t w = write(fd, out + sent, total - sent > 65536 ? 65536 : total - sent);
+			if (w > 0)
+				sent += (size_t)w;
+			if (sent == total)
+				shutdown(fd, SHUT_WR);
+		}
+		if (p.revents & (POLLIN | POLLHUP)) {
+			ssize_t r = read(fd, in + recvd, total - recvd);
+			if (r < 0 && errno == EAGAIN)
+				continue;
+			ck_assert_int_gt(r, 0);
+			recvd += (size_t)r;
+		}
+	}
+	ck_assert_int_eq(memcmp(out, in, total), 0);
+	close(fd);
+	free(out);
+	free(in);
+	free(listen);
+	free(ba);
+}
+END_TEST
+
+START_TEST(test_router__ipv6)
+{
+	int probe = listen_socket("::1", 0), lp, pa;
+	char *listen, *ba;
+	char line[8];
+	json_t *st;
+	int fd;
+
+	if (probe < 0)
+		return;   /* no IPv6 loopback here */
+	close(probe);
+	lp = free_port("::1");
+	pa = free_port("::1");
+	listen = addr_of("::1", lp);
+	ba = addr_of("::1", pa);
+	start_backend("::1", pa, "A6");
+	start_router();
+	set_route(listen, ba, NULL, 1000);
+	fd = dial("::1", lp);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_str_eq(read_line(fd, line, sizeof(line)), "A6");
+	echo_ok(fd, "v6");
+	st = status();
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+		json_object_get(st, "routes"), 0), "listen")), listen);
+	ck_assert_int_eq(svc_router_backend_connections(st, ba), 1);
+	json_decref(st);
+	close(fd);
+	free(listen);
+	free(ba);
+}
+END_TEST
+
+START_TEST(test_router__socket_mode)
+{
+	char *sock = svc_router_socket_path(state_dir), *dir = svc_router_dir(state_dir);
+	char *pidfile = svc_strfmt("%s/router.pid", dir);
+	struct stat st;
+	pid_t pid;
+
+	pid = start_router();
+	ck_assert_int_eq(stat(sock, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0700);
+	ck_assert(svc_path_exists(pidfile));
+	ck_assert_int_eq(stop_router(pid), 0);
+	ck_assert(!svc_path_exists(sock));
+	ck_assert(!svc_path_exists(pidfile));
+	free(pidfile);
+	free(sock);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_router__second_router_refused)
+{
+	struct svc_error err;
+
+	start_router();
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_router_run(state_dir, NULL, &err), SVC_EUNAVAIL);
+	ck_assert_ptr_nonnull(strstr(err.message, "a router already serves"));
+	ck_assert_int_eq(svc_router_ping(state_dir, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_router__idle_timeout)
+{
+	int lp = free_port("127.0.0.1"), pa = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa);
+	struct svc_router_options opts;
+	char line[8];
+	int64_t took;
+	int fd;
+
+	svc_router_options_init(&opts);
+	opts.idle_timeout_ms = 400;
+	start_backend("127.0.0.1", pa, "A");
+	start_router_opts(&opts);
+	set_route(listen, ba, NULL, 1000);
+	fd = dial("127.0.0.1", lp);
+	ck_assert_str_eq(read_line(fd, line, sizeof(line)), "A");
+	svc_sleep_ms(250);
+	echo_ok(fd, "keepalive");   /* activity pushes the deadline */
+	took = wait_closed(fd, 3000);
+	ck_assert_int_ge(took, 300);
+	ck_assert_int_lt(took, 1000);
+	close(fd);
+	free(listen);
+	free(ba);
+}
+END_TEST
+
+START_TEST(test_router__client_without_router)
+{
+	struct svc_error err;
+	char *sock = svc_router_socket_path(state_dir);
+	json_t *st = NULL;
+
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_router_ping(state_dir, &err), SVC_EUNAVAIL);
+	ck_assert_msg(strstr(err.message, sock), "message: %s", err.message);
+	ck_assert_int_eq(svc_router_status(state_dir, &st, NULL), SVC_EUNAVAIL);
+	ck_assert_ptr_null(st);
+	ck_assert_int_eq(svc_router_stop(state_dir, NULL), 0);
+	free(sock);
+}
+END_TEST
+
+START_TEST(test_router__stop_and_bad_requests)
+{
+	struct svc_error err;
+	json_t *req, *reply = NULL;
+	pid_t pid;
+	int status;
+
+	pid = start_router();
+	req = json_pack("{s:s, s:s, s:[s]}", "op", "set", "listen", "nonsense",
+			"backends", "127.0.0.1:1");
+	ck_assert_int_eq(svc_router_request(state_dir, req, &reply, NULL), 0);
+	ck_assert(json_is_false(json_object_get(reply, "ok")));
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(reply, "error")),
+				     "nonsense"));
+	json_decref(reply);
+	json_decref(req);
+	req = json_pack("{s:s}", "op", "dance");
+	ck_assert_int_eq(svc_router_request(state_dir, req, &reply, NULL), 0);
+	ck_assert(json_is_false(json_object_get(reply, "ok")));
+	json_decref(reply);
+	json_decref(req);
+
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_router_stop(state_dir, &err), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	untrack(pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_ne(svc_router_ping(state_dir, NULL), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("router");
 	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_router__placeholder);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_router__set_status_round_trip);
+	tcase_add_test(tc, test_router__round_robin);
+	tcase_add_test(tc, test_router__refusing_backend_skipped);
+	tcase_add_test(tc, test_router__switch_keeps_old_connection);
+	tcase_add_test(tc, test_router__drain_timeout_closes);
+	tcase_add_test(tc, test_router__empty_backends_refuse);
+	tcase_add_test(tc, test_router__bind_conflict_changes_nothing);
+	tcase_add_test(tc, test_router__restart_restores_routes);
+	tcase_add_test(tc, test_router__half_close);
+	tcase_add_test(tc, test_router__large_transfer_backpressure);
+	tcase_add_test(tc, test_router__ipv6);
+	tcase_add_test(tc, test_router__socket_mode);
+	tcase_add_test(tc, test_router__second_router_refused);
+	tcase_add_test(tc, test_router__idle_timeout);
+	tcase_add_test(tc, test_router__client_without_router);
+	tcase_add_test(tc, test_router__stop_and_bad_requests);
 	suite_add_tcase(s, tc);
 	return s;
 }
+
 #include "check_main.h"
