@@ -397,6 +397,8 @@ static int spawn_supervisor(pid_t *out, const struct svc_runtime *rt, const char
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(126);
 		close_range(3, ~0U, 0);
+		if (chdir("/"))
+			_exit(126);
 		execv(argv[0], argv);
 		n = write(2, msg, sizeof(msg) - 1);
 		(void)n;

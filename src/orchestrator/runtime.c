@@ -60,6 +60,22 @@ const char *svc_instance_state_name(enum svc_instance_state s)
 	return "unknown";
 }
 
+/* *out = path made absolute against the current folder (caller frees). */
+static int absolute(char **out, const char *path, struct svc_error *err)
+{
+	char cwd[PATH_MAX];
+
+	if (path[0] == '/') {
+		*out = svc_strdup(path);
+		return 0;
+	}
+	if (!getcwd(cwd, sizeof(cwd)))
+		return svc_error_set_errno(err, SVC_EGENERIC, errno,
+					   "cannot find the current folder");
+	*out = svc_strfmt("%s/%s", cwd, path);
+	return 0;
+}
+
 int svc_runtime_open(struct svc_runtime **out, enum svc_runtime_kind kind,
 		     const char *state_dir, const char *self_exe,
 		     struct svc_error *err)
@@ -84,20 +100,14 @@ int svc_runtime_open(struct svc_runtime **out, enum svc_runtime_kind kind,
 	}
 	rt = svc_calloc(1, sizeof(*rt));
 	rt->ops = &svc_proc_ops;
-	if (state_dir[0] == '/') {
-		rt->state_dir = svc_strdup(state_dir);
-	} else {
-		if (!getcwd(buf, sizeof(buf))) {
-			rc = svc_error_set_errno(err, SVC_EGENERIC, errno,
-						 "cannot find the current folder");
-			goto done;
-		}
-		rt->state_dir = svc_strfmt("%s/%s", buf, state_dir);
-	}
+	if ((rc = absolute(&rt->state_dir, state_dir, err)))
+		goto done;
 	if (self_exe) {
-		rt->self_exe = svc_strdup(self_exe);
+		/* supervisors run from '/', so a relative path would not do */
+		if ((rc = absolute(&rt->self_exe, self_exe, err)))
+			goto done;
 	} else {
-		if (svc_self_exe(buf, sizeof(buf), err))
+		if ((rc = svc_self_exe(buf, sizeof(buf), err)))
 			goto done;
 		rt->self_exe = svc_strdup(buf);
 	}
