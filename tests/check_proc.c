@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -696,6 +697,107 @@ START_TEST(test_proc__logs_copies_output)
 }
 END_TEST
 
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+/* In a child: follow the instance's output into fd; exit 0 when logs() returns 0. */
+static pid_t follow_in_child(struct svc_runtime *rt, const struct svc_instance *inst, int fd)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_usr1; /* no SA_RESTART: the sleep is interrupted */
+		sigaction(SIGUSR1, &sa, NULL);
+		_exit(rt->ops->logs(rt, inst, true, fd, NULL) == 0 ? 0 : 1);
+	}
+	record_pid(pid);
+	return pid;
+}
+
+/* Read from fd until text shows up (up to 5 s); true when it did. */
+static bool read_until(int fd, const char *text, struct body *b)
+{
+	int64_t deadline = svc_mono_ms() + 5000;
+
+	while (!strstr(b->buf, text) && svc_mono_ms() < deadline) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		n = read(fd, b->buf + b->len, sizeof(b->buf) - 1 - b->len);
+		if (n <= 0)
+			break;
+		b->len += (size_t)n;
+		b->buf[b->len] = '\0';
+	}
+	return strstr(b->buf, text) != NULL;
+}
+
+static int wait_exit_status(pid_t pid, int64_t ms)
+{
+	int64_t deadline = svc_mono_ms() + ms;
+	int status;
+
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (svc_mono_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		svc_sleep_ms(20);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(test_proc__logs_follow)
+{
+	struct svc_runtime *rt = open_rt("follow");
+	struct test_manifest tm;
+	struct svc_instance inst;
+	struct body b;
+	int pfd[2];
+	pid_t reader;
+
+	tm_greeter(&tm);
+	start_ok(rt, &tm, RELEASE, 0, &inst);
+
+	/* follows new output, and ends by itself once the instance is removed */
+	ck_assert_int_eq(pipe(pfd), 0);
+	reader = follow_in_child(rt, &inst, pfd[1]);
+	memset(&b, 0, sizeof(b));
+	ck_assert(read_until(pfd[0], "listening on", &b));
+	stop_ok(rt, &inst);
+	ck_assert_msg(read_until(pfd[0], "greeter 1.0 stopping", &b), "%s", b.buf);
+	ck_assert_int_eq(wait_exit_status(reader, 3000), 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	svc_instance_release(&inst);
+
+	/* ends on a signal */
+	start_ok(rt, &tm, RELEASE, 0, &inst);
+	ck_assert_int_eq(pipe(pfd), 0);
+	reader = follow_in_child(rt, &inst, pfd[1]);
+	memset(&b, 0, sizeof(b));
+	ck_assert(read_until(pfd[0], "listening on", &b));
+	svc_sleep_ms(300);
+	ck_assert_int_eq(kill(reader, SIGUSR1), 0);
+	ck_assert_int_eq(wait_exit_status(reader, 3000), 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	stop_ok(rt, &inst);
+	svc_instance_release(&inst);
+	tm_release(&tm);
+	svc_runtime_free(rt);
+}
+END_TEST
+
 START_TEST(test_proc__runtime_open)
 {
 	struct svc_runtime *rt = NULL;
@@ -732,6 +834,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_proc__killed_supervisor_is_gone);
 	tcase_add_test(tc, test_proc__reused_pid_not_trusted);
 	tcase_add_test(tc, test_proc__logs_copies_output);
+	tcase_add_test(tc, test_proc__logs_follow);
 	tcase_add_test(tc, test_proc__runtime_open);
 	suite_add_tcase(s, tc);
 	return s;

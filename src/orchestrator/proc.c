@@ -456,33 +456,39 @@ static int wait_started(const char *dir, const char *id, pid_t sup, struct svc_e
 	for (;;) {
 		bool have = svc_supervisor_status_read(&st, dir, NULL) == 0;
 
-		if (have && !strcmp(st.state, "running") && st.pid > 0)
-			return 0;
-		/* Started and already exited: it did start; health checks judge it. */
-		if (have && !strcmp(st.state, "backoff"))
-			return 0;
-		if (have && !strcmp(st.state, "failed") && st.error[0])
-			return svc_error_set(err, SVC_EFAILED, "instance '%s' failed to start: %s",
-					     id, st.error);
-		if (have && (!strcmp(st.state, "stopping") || !strcmp(st.state, "stopped")))
-			return svc_error_set(err, SVC_EFAILED,
-					     "instance '%s' was stopped while starting", id);
+		/* "backoff": it started and already exited; health checks judge that */
+		if (have && ((!strcmp(st.state, "running") && st.pid > 0) ||
+			     !strcmp(st.state, "backoff"))) {
+			rc = 0;
+			goto done;
+		}
+		if (have && !strcmp(st.state, "failed") && st.error[0]) {
+			svc_error_set(err, SVC_EFAILED, "instance '%s' failed to start: %s",
+				      id, st.error);
+			goto done;
+		}
+		if (have && (!strcmp(st.state, "stopping") || !strcmp(st.state, "stopped"))) {
+			svc_error_set(err, SVC_EFAILED, "instance '%s' was stopped while starting", id);
+			goto done;
+		}
 		if (!svc_pid_alive(sup, 0)) {
 			/* One more look: it may have written its status and exited. */
-			if (svc_supervisor_status_read(&st, dir, NULL) == 0 && st.error[0])
-				return svc_error_set(err, SVC_EFAILED,
-						     "instance '%s' failed to start: %s", id, st.error);
+			if (svc_supervisor_status_read(&st, dir, NULL) == 0 && st.error[0]) {
+				svc_error_set(err, SVC_EFAILED, "instance '%s' failed to start: %s",
+					      id, st.error);
+				goto done;
+			}
 			log = svc_strfmt("%s/supervisor.log", dir);
 			last_line(detail, sizeof(detail), log);
-			rc = svc_error_set(err, SVC_EFAILED,
-					   "instance '%s' failed to start: the supervisor exited%s%s",
-					   id, detail[0] ? ": " : "", detail);
+			svc_error_set(err, SVC_EFAILED,
+				      "instance '%s' failed to start: the supervisor exited%s%s",
+				      id, detail[0] ? ": " : "", detail);
 			goto done;
 		}
 		if (svc_mono_ms() >= deadline) {
-			rc = svc_error_set(err, SVC_EFAILED,
-					   "instance '%s' did not start within %d s (state '%s')",
-					   id, START_WAIT_MS / 1000, have ? st.state : "none");
+			svc_error_set(err, SVC_EFAILED,
+				      "instance '%s' did not start within %d s (state '%s')",
+				      id, START_WAIT_MS / 1000, have ? st.state : "none");
 			goto done;
 		}
 		svc_sleep_ms(POLL_MS);

@@ -36,8 +36,6 @@
 
 #include "util.h"
 
-extern char **environ;
-
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define BACKOFF_RESET_MS 10000 /* a process that ran this long resets the backoff */
