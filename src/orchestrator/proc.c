@@ -1,2 +1,853 @@
-/* proc.c - placeholder until written */
-typedef int svc_placeholder_proc;
+/*
+ * proc.c - the process runtime: every instance a local process, each under
+ * its own supervisor (supervisor.c), started detached so that it outlives
+ * the svcctl command that deployed it.
+ *
+ * An instance is a folder, STATE/services/SERVICE/instances/ID/ (0700):
+ * spec.json (what to run; written here, read by the supervisor),
+ * status.json (what runs; written by the supervisor, read here),
+ * expire_at (optional: epoch ms when the supervisor stops it),
+ * output.log (the instance's stdout and stderr) and supervisor.log.
+ * There is no other registry: list() rebuilds every instance from these
+ * folders and from the live processes, trusting a pid only together with
+ * its start time, so a pid reused after a reboot or a crash is never taken
+ * for the instance (nor signalled). stop() archives output.log under
+ * STATE/services/SERVICE/logs/ID.log and removes the folder.
+ *
+ * Instances listen on 127.0.0.1 on a port picked here (${PORT}); the router
+ * forwards the service's stable address there.
+ */
+#include "proc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "supervisor.h"
+#include "util.h"
+
+#define PROC_HOST "127.0.0.1"
+#define START_WAIT_MS 5000
+#define STOP_GRACE_MS 5000       /* on top of stop_timeout, for the supervisor itself */
+#define POLL_MS 20
+#define LOGS_POLL_MS 200
+#define SPEC_MAX (1 << 20)
+
+/*
+ * Expand ${PORT} ${VERSION} ${SERVICE} ${INSTANCE} in tmpl; "$$" is a
+ * literal '$'; anything else is copied as written. Caller frees the result.
+ * (Local stand-in for svc_manifest_expand, same contract.)
+ */
+static char *proc_expand(const char *tmpl, const struct svc_expand_vars *vars)
+{
+	static const char *const names[] = { "PORT", "VERSION", "SERVICE", "INSTANCE" };
+	const char *values[4] = { vars->port, vars->version, vars->service, vars->instance };
+	size_t len = 0, alloc = strlen(tmpl) + 1;
+	char *out = svc_calloc(alloc, 1);
+	const char *p = tmpl;
+
+	while (*p) {
+		const char *add = p;
+		size_t addlen = 1, skip = 1;
+
+		if (p[0] == '$' && p[1] == '$') {
+			skip = 2;
+		} else if (p[0] == '$' && p[1] == '{') {
+			for (size_t i = 0; i < 4; i++) {
+				size_t nl = strlen(names[i]);
+
+				if (!strncmp(p + 2, names[i], nl) && p[2 + nl] == '}') {
+					add = values[i] ? values[i] : "";
+					addlen = strlen(add);
+					skip = nl + 3;
+					break;
+				}
+			}
+		}
+		if (len + addlen + 1 > alloc) {
+			alloc = (len + addlen + 1) * 2;
+			out = svc_realloc(out, alloc, 1);
+		}
+		memcpy(out + len, add, addlen);
+		len += addlen;
+		p += skip;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+static bool id_valid(const char *id)
+{
+	return id && id[0] && id[0] != '.' && !strchr(id, '/') && strlen(id) < 200;
+}
+
+static char *service_dir(const struct svc_runtime *rt, const char *service)
+{
+	return svc_strfmt("%s/services/%s", rt->state_dir, service);
+}
+
+static char *instances_dir(const struct svc_runtime *rt, const char *service)
+{
+	return svc_strfmt("%s/services/%s/instances", rt->state_dir, service);
+}
+
+static char *instance_dir(const struct svc_runtime *rt, const char *service, const char *id)
+{
+	return svc_strfmt("%s/services/%s/instances/%s", rt->state_dir, service, id);
+}
+
+/* What list() and stop() need from spec.json. */
+struct proc_spec {
+	char *service;
+	char *release;
+	char *color;
+	int index;
+	int port;
+	int stop_signal;
+	int64_t stop_timeout_ms;
+	int64_t created_ms;
+};
+
+static void proc_spec_release(struct proc_spec *sp)
+{
+	free(sp->service);
+	free(sp->release);
+	free(sp->color);
+	memset(sp, 0, sizeof(*sp));
+}
+
+static int proc_spec_read(struct proc_spec *out, const char *dir, struct svc_error *err)
+{
+	char *path = svc_strfmt("%s/spec.json", dir);
+	char *text = NULL;
+	json_t *o = NULL, *v;
+	json_error_t jerr;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = svc_file_read(&text, NULL, path, SPEC_MAX, err);
+	if (rc)
+		goto done;
+	o = json_loads(text, 0, &jerr);
+	if (!json_is_object(o) || !json_is_string(json_object_get(o, "service")) ||
+	    !json_is_string(json_object_get(o, "release"))) {
+		rc = svc_error_set(err, SVC_EGENERIC, "'%s' is not a valid instance spec", path);
+		goto done;
+	}
+	out->service = svc_strdup(json_string_value(json_object_get(o, "service")));
+	out->release = svc_strdup(json_string_value(json_object_get(o, "release")));
+	v = json_object_get(o, "color");
+	out->color = svc_strdup(json_is_string(v) ? json_string_value(v) : "");
+	out->index = (int)json_integer_value(json_object_get(o, "index"));
+	out->port = (int)json_integer_value(json_object_get(o, "port"));
+	v = json_object_get(o, "stop_signal");
+	out->stop_signal = json_is_integer(v) ? (int)json_integer_value(v) : SIGTERM;
+	v = json_object_get(o, "stop_timeout_ms");
+	out->stop_timeout_ms = json_is_integer(v) ? json_integer_value(v) : 10000;
+	out->created_ms = json_integer_value(json_object_get(o, "created_ms"));
+	rc = 0;
+done:
+	json_decref(o);
+	free(text);
+	free(path);
+	return rc;
+}
+
+static int64_t read_expire_at(const char *dir)
+{
+	char *path = svc_strfmt("%s/expire_at", dir);
+	char *text = NULL;
+	long long at = 0;
+
+	if (svc_file_read(&text, NULL, path, 64, NULL) == 0) {
+		char *nl = strchr(text, '\n');
+
+		if (nl)
+			*nl = '\0';
+		if (svc_parse_int(&at, text, 0, INT64_MAX))
+			at = 0;
+	}
+	free(text);
+	free(path);
+	return at;
+}
+
+static bool supervisor_alive(const struct svc_supervisor_status *st)
+{
+	return st->supervisor_pid > 0 && st->supervisor_start != 0 &&
+	       svc_pid_alive(st->supervisor_pid, st->supervisor_start);
+}
+
+static bool child_alive(const struct svc_supervisor_status *st)
+{
+	return st->pid > 0 && st->pid_start != 0 && svc_pid_alive(st->pid, st->pid_start);
+}
+
+/* Rebuild one instance from its folder. SVC_ENOTFOUND when it has no spec yet. */
+static int read_instance(struct svc_instance *out, const char *dir, const char *id,
+			 struct svc_error *err)
+{
+	struct proc_spec sp;
+	struct svc_supervisor_status st;
+	int rc, strc;
+
+	memset(out, 0, sizeof(*out));
+	out->last_exit_code = -1;
+	rc = proc_spec_read(&sp, dir, err);
+	if (rc)
+		goto done;
+	strc = svc_supervisor_status_read(&st, dir, NULL);
+	out->id = svc_strdup(id);
+	out->service = sp.service;
+	out->release = sp.release;
+	out->color = sp.color;
+	sp.service = sp.release = sp.color = NULL;
+	out->index = sp.index;
+	snprintf(out->host, sizeof(out->host), "%s", PROC_HOST);
+	out->port = sp.port;
+	out->expire_at_ms = read_expire_at(dir);
+	out->log_path = svc_strfmt("%s/output.log", dir);
+	if (strc) {
+		/* No status yet: a supervisor still starting, or one that never ran. */
+		out->state = svc_now_ms() - sp.created_ms < START_WAIT_MS * 2
+			? SVC_INST_STARTING : SVC_INST_GONE;
+		goto done;
+	}
+	out->restarts = st.restarts;
+	out->last_exit_code = st.last_exit_code;
+	if (supervisor_alive(&st)) {
+		out->supervisor_pid = st.supervisor_pid;
+		out->supervisor_start = st.supervisor_start;
+		if (!strcmp(st.state, "stopping"))
+			out->state = SVC_INST_STOPPING;
+		else if (!strcmp(st.state, "stopped"))
+			out->state = SVC_INST_STOPPED;
+		else if (!strcmp(st.state, "running") && child_alive(&st))
+			out->state = SVC_INST_RUNNING;
+		else
+			out->state = SVC_INST_STARTING;
+	} else {
+		out->state = !strcmp(st.state, "stopped") ? SVC_INST_STOPPED : SVC_INST_GONE;
+	}
+	if (child_alive(&st)) {
+		out->pid = st.pid;
+		out->pid_start = st.pid_start;
+		out->started_ms = st.started_ms;
+	}
+done:
+	proc_spec_release(&sp);
+	return rc;
+}
+
+/* Wait until pid (with start time) is gone or timeout_ms passes; true when gone. */
+static bool wait_gone(pid_t pid, unsigned long long start, int64_t timeout_ms)
+{
+	int64_t deadline = svc_mono_ms() + timeout_ms;
+
+	while (svc_pid_alive(pid, start)) {
+		if (svc_mono_ms() >= deadline)
+			return false;
+		svc_sleep_ms(POLL_MS);
+	}
+	return true;
+}
+
+/* Send sig to pid's process group (pid leads it), or to pid alone if it left it. */
+static void kill_group(pid_t pid, int sig)
+{
+	if (kill(-pid, sig) && errno == ESRCH)
+		kill(pid, sig);
+}
+
+/*
+ * Stop whatever of the instance in dir still runs (supervisor first, then
+ * an instance process left behind by a supervisor that died), archive its
+ * output and remove the folder.
+ */
+static int stop_dir(const struct svc_runtime *rt, const char *service, const char *id,
+		    const char *dir, struct svc_error *err)
+{
+	struct proc_spec sp;
+	struct svc_supervisor_status st;
+	char *sdir = NULL, *logs = NULL, *from = NULL, *to = NULL;
+	int64_t stop_timeout = 10000;
+	int stop_signal = SIGTERM;
+	bool have_status, killed = false;
+	int rc = SVC_EGENERIC;
+
+	if (proc_spec_read(&sp, dir, NULL) == 0) {
+		stop_timeout = sp.stop_timeout_ms >= 0 ? sp.stop_timeout_ms : 10000;
+		stop_signal = sp.stop_signal > 0 && sp.stop_signal < NSIG ? sp.stop_signal : SIGTERM;
+	}
+	proc_spec_release(&sp);
+	have_status = svc_supervisor_status_read(&st, dir, NULL) == 0;
+	if (have_status && supervisor_alive(&st)) {
+		kill(st.supervisor_pid, SIGTERM);
+		if (!wait_gone(st.supervisor_pid, st.supervisor_start, stop_timeout + STOP_GRACE_MS)) {
+			kill(st.supervisor_pid, SIGKILL);
+			if (child_alive(&st))
+				kill_group(st.pid, SIGKILL);
+			killed = true;
+			wait_gone(st.supervisor_pid, st.supervisor_start, 2000);
+		}
+		/* What the supervisor recorded last (pid 0 once it stopped the child). */
+		if (svc_supervisor_status_read(&st, dir, NULL))
+			have_status = false;
+	}
+	if (have_status && child_alive(&st)) {
+		/* Left behind by a supervisor that was killed: stop it the same way. */
+		kill_group(st.pid, killed ? SIGKILL : stop_signal);
+		if (!wait_gone(st.pid, st.pid_start, killed ? 2000 : stop_timeout)) {
+			kill_group(st.pid, SIGKILL);
+			if (!wait_gone(st.pid, st.pid_start, 2000)) {
+				rc = svc_error_set(err, SVC_EFAILED,
+					"instance '%s': process %ld does not die", id, (long)st.pid);
+				goto done;
+			}
+		}
+	}
+	sdir = service_dir(rt, service);
+	logs = svc_strfmt("%s/logs", sdir);
+	from = svc_strfmt("%s/output.log", dir);
+	to = svc_strfmt("%s/%s.log", logs, id);
+	if (svc_path_exists(from)) {
+		if (svc_mkdir_p(logs, 0700, err))
+			goto done;
+		if (rename(from, to)) {
+			svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot move '%s' to '%s'",
+					    from, to);
+			goto done;
+		}
+	}
+	if (svc_rm_rf(dir)) {
+		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot remove '%s'", dir);
+		goto done;
+	}
+	rc = 0;
+done:
+	free(sdir);
+	free(logs);
+	free(from);
+	free(to);
+	return rc;
+}
+
+/*
+ * Start `self_exe __supervise dir` detached: its own session, stdin from
+ * /dev/null, stdout and stderr appended to dir/supervisor.log, no other
+ * descriptors. The intermediate child reports the supervisor's pid through
+ * a pipe and exits at once, so the supervisor is nobody's child here.
+ */
+static int spawn_supervisor(pid_t *out, const struct svc_runtime *rt, const char *dir,
+			    struct svc_error *err)
+{
+	char cmd[] = "__supervise";
+	char *log = svc_strfmt("%s/supervisor.log", dir);
+	char *dir_arg = svc_strdup(dir);
+	char *argv[4] = { rt->self_exe, cmd, dir_arg, NULL };
+	int pfd[2] = { -1, -1 }, status, rc = SVC_EGENERIC;
+	pid_t pid, sup = 0;
+	ssize_t n;
+
+	*out = 0;
+	if (pipe2(pfd, O_CLOEXEC)) {
+		svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot create a pipe");
+		goto done;
+	}
+	pid = fork();
+	if (pid < 0) {
+		svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot fork");
+		goto done;
+	}
+	if (pid == 0) {
+		static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGCHLD };
+		static const char msg[] = "svcctl: cannot exec the supervisor\n";
+		sigset_t none;
+		pid_t g;
+		int fd;
+
+		close(pfd[0]);
+		if (setsid() < 0)
+			_exit(126);
+		g = fork();
+		if (g < 0)
+			_exit(126);
+		if (g > 0) {
+			n = write(pfd[1], &g, sizeof(g));
+			_exit(n == (ssize_t)sizeof(g) ? 0 : 126);
+		}
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			signal(sigs[i], SIG_DFL);
+		fd = open("/dev/null", O_RDWR);
+		if (fd < 0 || dup2(fd, 0) < 0)
+			_exit(126);
+		fd = open(log, O_WRONLY | O_APPEND | O_CREAT, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		close_range(3, ~0U, 0);
+		if (chdir("/"))
+			_exit(126);
+		execv(argv[0], argv);
+		n = write(2, msg, sizeof(msg) - 1);
+		(void)n;
+		_exit(127);
+	}
+	close(pfd[1]);
+	pfd[1] = -1;
+	do
+		n = read(pfd[0], &sup, sizeof(sup));
+	while (n < 0 && errno == EINTR);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(sup) || sup <= 0) {
+		svc_error_set(err, SVC_EFAILED, "cannot start the supervisor for '%s'", dir);
+		goto done;
+	}
+	*out = sup;
+	rc = 0;
+done:
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	free(log);
+	free(dir_arg);
+	return rc;
+}
+
+/* The last non-empty line of a file, for messages; "" when none. */
+static void last_line(char *buf, size_t len, const char *path)
+{
+	char *text = NULL, *end, *start;
+
+	buf[0] = '\0';
+	if (svc_file_read(&text, NULL, path, SPEC_MAX, NULL))
+		return;
+	end = text + strlen(text);
+	while (end > text && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	*end = '\0';
+	start = strrchr(text, '\n');
+	snprintf(buf, len, "%s", start ? start + 1 : text);
+	free(text);
+}
+
+/* Wait until the supervisor reports the instance running, or why it is not. */
+static int wait_started(const char *dir, const char *id, pid_t sup, struct svc_error *err)
+{
+	int64_t deadline = svc_mono_ms() + START_WAIT_MS;
+	struct svc_supervisor_status st;
+	char detail[512];
+	char *log = NULL;
+	int rc = SVC_EFAILED;
+
+	for (;;) {
+		bool have = svc_supervisor_status_read(&st, dir, NULL) == 0;
+
+		/* "backoff": it started and already exited; health checks judge that */
+		if (have && ((!strcmp(st.state, "running") && st.pid > 0) ||
+			     !strcmp(st.state, "backoff"))) {
+			rc = 0;
+			goto done;
+		}
+		if (have && !strcmp(st.state, "failed") && st.error[0]) {
+			svc_error_set(err, SVC_EFAILED, "instance '%s' failed to start: %s",
+				      id, st.error);
+			goto done;
+		}
+		if (have && (!strcmp(st.state, "stopping") || !strcmp(st.state, "stopped"))) {
+			svc_error_set(err, SVC_EFAILED, "instance '%s' was stopped while starting", id);
+			goto done;
+		}
+		if (!svc_pid_alive(sup, 0)) {
+			/* One more look: it may have written its status and exited. */
+			if (svc_supervisor_status_read(&st, dir, NULL) == 0 && st.error[0]) {
+				svc_error_set(err, SVC_EFAILED, "instance '%s' failed to start: %s",
+					      id, st.error);
+				goto done;
+			}
+			log = svc_strfmt("%s/supervisor.log", dir);
+			last_line(detail, sizeof(detail), log);
+			svc_error_set(err, SVC_EFAILED,
+				      "instance '%s' failed to start: the supervisor exited%s%s",
+				      id, detail[0] ? ": " : "", detail);
+			goto done;
+		}
+		if (svc_mono_ms() >= deadline) {
+			svc_error_set(err, SVC_EFAILED,
+				      "instance '%s' did not start within %d s (state '%s')",
+				      id, START_WAIT_MS / 1000, have ? st.state : "none");
+			goto done;
+		}
+		svc_sleep_ms(POLL_MS);
+	}
+done:
+	free(log);
+	return rc;
+}
+
+static bool release_valid(const char *release)
+{
+	if (!release || !*release)
+		return false;
+	for (const char *p = release; *p; p++) {
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+			return false;
+	}
+	return true;
+}
+
+static json_t *build_spec(const struct svc_manifest *m, const char *release, const char *color,
+			  int index, int port)
+{
+	char portbuf[16], indexbuf[16];
+	struct svc_expand_vars vars;
+	json_t *spec, *argv = json_array(), *env = json_object();
+	bool bad = false;
+
+	snprintf(portbuf, sizeof(portbuf), "%d", port);
+	snprintf(indexbuf, sizeof(indexbuf), "%d", index);
+	vars.port = portbuf;
+	vars.version = m->version ? m->version : "";
+	vars.service = m->service;
+	vars.instance = indexbuf;
+	for (char **a = m->run.command; *a; a++) {
+		char *v = proc_expand(*a, &vars);
+
+		if (json_array_append_new(argv, json_string(v)))
+			bad = true;
+		free(v);
+	}
+	/* the manifest's env, then the instance's own variables (these win) */
+	for (size_t i = 0; i < m->run.nenv; i++) {
+		char *v = proc_expand(m->run.env[i].value ? m->run.env[i].value : "", &vars);
+
+		if (!m->run.env[i].key || json_object_set_new(env, m->run.env[i].key, json_string(v)))
+			bad = true;
+		free(v);
+	}
+	json_object_set_new(env, "PORT", json_string(vars.port));
+	json_object_set_new(env, "SERVICE", json_string(vars.service));
+	json_object_set_new(env, "VERSION", json_string(vars.version));
+	json_object_set_new(env, "INSTANCE", json_string(vars.instance));
+	spec = json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:o, s:o, s:s, s:i, s:I, s:I}",
+			 "service", m->service,
+			 "release", release,
+			 "color", color,
+			 "index", index,
+			 "host", PROC_HOST,
+			 "port", port,
+			 "argv", argv,
+			 "env", env,
+			 "workdir", m->run.workdir ? m->run.workdir : (m->dir ? m->dir : "/"),
+			 "stop_signal", m->run.stop_signal > 0 ? m->run.stop_signal : SIGTERM,
+			 "stop_timeout_ms", (json_int_t)(m->run.stop_timeout_ms >= 0
+							 ? m->run.stop_timeout_ms : 10000),
+			 "created_ms", (json_int_t)svc_now_ms());
+	if (bad) {
+		json_decref(spec);
+		spec = NULL;
+	}
+	return spec;
+}
+
+static int proc_start(struct svc_runtime *rt, const struct svc_manifest *m,
+		      const char *release, const char *color, int index,
+		      struct svc_instance *out, struct svc_error *err)
+{
+	struct svc_supervisor_status st;
+	char *id = NULL, *idir = NULL, *dir = NULL, *spec_path = NULL, *text = NULL;
+	json_t *spec = NULL;
+	bool created = false;
+	pid_t sup = 0;
+	int port, rc = SVC_EGENERIC;
+
+	memset(out, 0, sizeof(*out));
+	out->last_exit_code = -1;
+	if (!m || !svc_name_valid(m->service)) {
+		rc = svc_error_set(err, SVC_EGENERIC, "invalid service name '%s'",
+				   m && m->service ? m->service : "");
+		goto done;
+	}
+	if (!m->run.command || !m->run.command[0]) {
+		rc = svc_error_set(err, SVC_EGENERIC,
+				   "service '%s' has no run.command (needed by the process runtime)",
+				   m->service);
+		goto done;
+	}
+	if (!release_valid(release) || !color || index < 0) {
+		rc = svc_error_set(err, SVC_EGENERIC, "invalid release '%s' for service '%s'",
+				   release ? release : "", m->service);
+		goto done;
+	}
+	id = svc_strfmt("%s-%.12s-%d", m->service, release, index);
+	idir = instances_dir(rt, m->service);
+	dir = svc_strfmt("%s/%s", idir, id);
+	if (svc_path_exists(dir)) {
+		if (svc_supervisor_status_read(&st, dir, NULL) == 0 && supervisor_alive(&st)) {
+			rc = svc_error_set(err, SVC_EFAILED, "instance '%s' is already running", id);
+			goto done;
+		}
+		/* Left over from an instance whose supervisor is gone. */
+		if ((rc = stop_dir(rt, m->service, id, dir, err)))
+			goto done;
+	}
+	if ((rc = svc_mkdir_p(idir, 0700, err)))
+		goto done;
+	if (mkdir(dir, 0700)) {
+		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot create '%s'", dir);
+		goto done;
+	}
+	created = true;
+	if ((rc = svc_free_port(&port, PROC_HOST, err)))
+		goto done;
+	spec = build_spec(m, release, color, index, port);
+	text = spec ? json_dumps(spec, JSON_SORT_KEYS | JSON_INDENT(2)) : NULL;
+	if (!text) {
+		rc = svc_error_set(err, SVC_EGENERIC,
+				   "cannot encode the spec of instance '%s' (invalid UTF-8?)", id);
+		goto done;
+	}
+	spec_path = svc_strfmt("%s/spec.json", dir);
+	if ((rc = svc_file_write_atomic(spec_path, text, strlen(text), 0600, err)))
+		goto done;
+	if ((rc = spawn_supervisor(&sup, rt, dir, err)))
+		goto done;
+	if ((rc = wait_started(dir, id, sup, err)))
+		goto done;
+	rc = read_instance(out, dir, id, err);
+done:
+	if (rc && created) {
+		/* Leave nothing behind: stop the supervisor (it would retry forever). */
+		stop_dir(rt, m->service, id, dir, NULL);
+	}
+	json_decref(spec);
+	free(text);
+	free(spec_path);
+	free(id);
+	free(idir);
+	free(dir);
+	return rc;
+}
+
+static int proc_stop(struct svc_runtime *rt, const struct svc_instance *inst,
+		     struct svc_error *err)
+{
+	char *dir = NULL;
+	int rc = 0;
+
+	if (!inst || !svc_name_valid(inst->service) || !id_valid(inst->id))
+		return svc_error_set(err, SVC_EGENERIC, "invalid instance '%s'",
+				     inst && inst->id ? inst->id : "");
+	dir = instance_dir(rt, inst->service, inst->id);
+	if (svc_path_exists(dir))
+		rc = stop_dir(rt, inst->service, inst->id, dir, err);
+	free(dir);
+	return rc;
+}
+
+static int cmp_instance(const void *a, const void *b)
+{
+	const struct svc_instance *x = a, *y = b;
+
+	return strcmp(x->id, y->id);
+}
+
+static int proc_list(struct svc_runtime *rt, const char *service,
+		     struct svc_instance_list *out, struct svc_error *err)
+{
+	char *idir = NULL, *dir = NULL;
+	size_t alloc = 0;
+	struct dirent *de;
+	DIR *d = NULL;
+	int rc = SVC_EGENERIC;
+
+	out->items = NULL;
+	out->count = 0;
+	if (!svc_name_valid(service)) {
+		rc = svc_error_set(err, SVC_EGENERIC, "invalid service name '%s'",
+				   service ? service : "");
+		goto done;
+	}
+	idir = instances_dir(rt, service);
+	d = opendir(idir);
+	if (!d) {
+		if (errno == ENOENT)
+			rc = 0;
+		else
+			rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot read '%s'", idir);
+		goto done;
+	}
+	while ((de = readdir(d))) {
+		struct svc_instance inst;
+		struct stat sb;
+
+		if (!id_valid(de->d_name))
+			continue;
+		free(dir);
+		dir = svc_strfmt("%s/%s", idir, de->d_name);
+		if (lstat(dir, &sb) || !S_ISDIR(sb.st_mode))
+			continue;
+		/* No (valid) spec yet: a start() in progress, not an instance. */
+		if (read_instance(&inst, dir, de->d_name, NULL))
+			continue;
+		if (out->count == alloc) {
+			alloc = alloc ? alloc * 2 : 8;
+			out->items = svc_realloc(out->items, alloc, sizeof(*out->items));
+		}
+		out->items[out->count++] = inst;
+	}
+	if (out->count > 1)
+		qsort(out->items, out->count, sizeof(*out->items), cmp_instance);
+	rc = 0;
+done:
+	if (d)
+		closedir(d);
+	if (rc)
+		svc_instance_list_release(out);
+	free(idir);
+	free(dir);
+	return rc;
+}
+
+static int proc_set_expiry(struct svc_runtime *rt, const struct svc_instance *inst,
+			   int64_t at_ms, struct svc_error *err)
+{
+	char *dir = NULL, *path = NULL, *text = NULL;
+	int rc = SVC_EGENERIC;
+
+	if (!inst || !svc_name_valid(inst->service) || !id_valid(inst->id))
+		return svc_error_set(err, SVC_EGENERIC, "invalid instance '%s'",
+				     inst && inst->id ? inst->id : "");
+	dir = instance_dir(rt, inst->service, inst->id);
+	if (!svc_path_exists(dir)) {
+		rc = svc_error_set(err, SVC_ENOTFOUND, "instance '%s' not found", inst->id);
+		goto done;
+	}
+	path = svc_strfmt("%s/expire_at", dir);
+	if (at_ms <= 0) {
+		if (unlink(path) && errno != ENOENT) {
+			rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot remove '%s'", path);
+			goto done;
+		}
+		rc = 0;
+		goto done;
+	}
+	text = svc_strfmt("%lld\n", (long long)at_ms);
+	rc = svc_file_write_atomic(path, text, strlen(text), 0600, err);
+done:
+	free(dir);
+	free(path);
+	free(text);
+	return rc;
+}
+
+/* Write all of buf to fd. Returns 0, or an errno value. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int proc_logs(struct svc_runtime *rt, const struct svc_instance *inst,
+		     bool follow, int fd, struct svc_error *err)
+{
+	char buf[65536];
+	char *dir = NULL, *path = NULL, *sdir = NULL;
+	int in = -1, rc = SVC_EGENERIC;
+
+	if (!inst || !svc_name_valid(inst->service) || !id_valid(inst->id))
+		return svc_error_set(err, SVC_EGENERIC, "invalid instance '%s'",
+				     inst && inst->id ? inst->id : "");
+	dir = instance_dir(rt, inst->service, inst->id);
+	path = svc_strfmt("%s/output.log", dir);
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0 && errno == ENOENT) {
+		/* stopped: its output was archived */
+		sdir = service_dir(rt, inst->service);
+		free(path);
+		path = svc_strfmt("%s/logs/%s.log", sdir, inst->id);
+		in = open(path, O_RDONLY | O_CLOEXEC);
+		follow = false;
+	}
+	if (in < 0) {
+		if (errno == ENOENT)
+			rc = svc_error_set(err, SVC_ENOTFOUND, "instance '%s' has no output",
+					   inst->id);
+		else
+			rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot read '%s'", path);
+		goto done;
+	}
+	for (;;) {
+		struct timespec ts = { 0, LOGS_POLL_MS * 1000000L };
+		ssize_t n = read(in, buf, sizeof(buf));
+		int werr;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot read '%s'", path);
+			goto done;
+		}
+		if (n > 0) {
+			werr = write_all(fd, buf, (size_t)n);
+			if (werr == EPIPE)
+				break; /* the reader went away: nothing more to do */
+			if (werr) {
+				rc = svc_error_set_errno(err, SVC_EGENERIC, werr, "cannot write the output");
+				goto done;
+			}
+			continue;
+		}
+		/* At the end: stop, or wait for more unless the instance is gone. */
+		if (!follow || !svc_path_exists(dir))
+			break;
+		if (nanosleep(&ts, NULL) && errno == EINTR)
+			break; /* signalled */
+	}
+	rc = 0;
+done:
+	if (in >= 0)
+		close(in);
+	free(dir);
+	free(path);
+	free(sdir);
+	return rc;
+}
+
+static void proc_free(struct svc_runtime *rt)
+{
+	(void)rt; /* no private state: everything lives in the state folder */
+}
+
+const struct svc_runtime_ops svc_proc_ops = {
+	.name = "process",
+	.start = proc_start,
+	.stop = proc_stop,
+	.list = proc_list,
+	.set_expiry = proc_set_expiry,
+	.logs = proc_logs,
+	.free = proc_free,
+};

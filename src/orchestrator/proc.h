@@ -2,6 +2,21 @@
  * proc.h - the process runtime: each instance a local process under its own
  * supervisor (supervisor.h), its files under
  * STATE/services/SERVICE/instances/INSTANCE-ID/.
+ *
+ * Invariants: INSTANCE-ID is "<service>-<first 12 chars of release>-<index>";
+ * the folder (0700) holds spec.json (written once by start(), before the
+ * supervisor runs), status.json (written only by the supervisor, always
+ * atomically), output.log, supervisor.log and, optionally, expire_at (epoch
+ * ms, text). Those files and the live processes are the only record of an
+ * instance; a pid in them counts only when its start time matches. After
+ * stop() the folder is gone and the output is kept as
+ * STATE/services/SERVICE/logs/INSTANCE-ID.log (the latest run wins).
+ *
+ * start() returns once the instance's process runs, or fails with
+ * SVC_EFAILED giving the reason (command not found, workdir missing, ...);
+ * a failed start leaves nothing behind. The instance's environment is the
+ * caller's, plus run.env, plus PORT, SERVICE, VERSION and INSTANCE (these
+ * four win over run.env).
  */
 #ifndef SVC_PROC_H
 #define SVC_PROC_H

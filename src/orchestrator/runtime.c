@@ -1,2 +1,131 @@
-/* runtime.c - placeholder until written */
-typedef int svc_placeholder_runtime;
+/*
+ * runtime.c - opening a runtime driver, and the instance records every
+ * driver fills.
+ *
+ * The rollout code sees runtimes only through struct svc_runtime_ops; this
+ * file picks the driver for a manifest's runtime kind and owns the parts of
+ * struct svc_runtime that all drivers share (state folder, own executable).
+ * The process runtime is the only driver so far; docker and swarm answer
+ * SVC_EUNAVAIL until their drivers land.
+ */
+#include "runtime.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "util.h"
+
+void svc_instance_release(struct svc_instance *inst)
+{
+	if (!inst)
+		return;
+	free(inst->id);
+	free(inst->service);
+	free(inst->release);
+	free(inst->color);
+	free(inst->log_path);
+	memset(inst, 0, sizeof(*inst));
+	inst->last_exit_code = -1;
+}
+
+void svc_instance_list_release(struct svc_instance_list *list)
+{
+	if (!list)
+		return;
+	for (size_t i = 0; i < list->count; i++)
+		svc_instance_release(&list->items[i]);
+	free(list->items);
+	list->items = NULL;
+	list->count = 0;
+}
+
+const char *svc_instance_state_name(enum svc_instance_state s)
+{
+	switch (s) {
+	case SVC_INST_STARTING:
+		return "starting";
+	case SVC_INST_RUNNING:
+		return "running";
+	case SVC_INST_STOPPING:
+		return "stopping";
+	case SVC_INST_STOPPED:
+		return "stopped";
+	case SVC_INST_GONE:
+		return "gone";
+	}
+	return "unknown";
+}
+
+/* *out = path made absolute against the current folder (caller frees). */
+static int absolute(char **out, const char *path, struct svc_error *err)
+{
+	char cwd[PATH_MAX];
+
+	if (path[0] == '/') {
+		*out = svc_strdup(path);
+		return 0;
+	}
+	if (!getcwd(cwd, sizeof(cwd)))
+		return svc_error_set_errno(err, SVC_EGENERIC, errno,
+					   "cannot find the current folder");
+	*out = svc_strfmt("%s/%s", cwd, path);
+	return 0;
+}
+
+int svc_runtime_open(struct svc_runtime **out, enum svc_runtime_kind kind,
+		     const char *state_dir, const char *self_exe,
+		     struct svc_error *err)
+{
+	struct svc_runtime *rt = NULL;
+	char buf[PATH_MAX];
+	int rc = SVC_EGENERIC;
+
+	*out = NULL;
+	if (kind == SVC_RUNTIME_DOCKER || kind == SVC_RUNTIME_SWARM) {
+		rc = svc_error_set(err, SVC_EUNAVAIL, "the %s runtime is not available yet",
+				   kind == SVC_RUNTIME_DOCKER ? "docker" : "swarm");
+		goto done;
+	}
+	if (kind != SVC_RUNTIME_PROCESS) {
+		rc = svc_error_set(err, SVC_EUNAVAIL, "unknown runtime kind %d", (int)kind);
+		goto done;
+	}
+	if (!state_dir || !*state_dir) {
+		rc = svc_error_set(err, SVC_EGENERIC, "no state folder given");
+		goto done;
+	}
+	rt = svc_calloc(1, sizeof(*rt));
+	rt->ops = &svc_proc_ops;
+	if ((rc = absolute(&rt->state_dir, state_dir, err)))
+		goto done;
+	if (self_exe) {
+		/* supervisors run from '/', so a relative path would not do */
+		if ((rc = absolute(&rt->self_exe, self_exe, err)))
+			goto done;
+	} else {
+		if ((rc = svc_self_exe(buf, sizeof(buf), err)))
+			goto done;
+		rt->self_exe = svc_strdup(buf);
+	}
+	*out = rt;
+	rt = NULL;
+	rc = 0;
+done:
+	svc_runtime_free(rt);
+	return rc;
+}
+
+void svc_runtime_free(struct svc_runtime *rt)
+{
+	if (!rt)
+		return;
+	if (rt->ops && rt->ops->free)
+		rt->ops->free(rt);
+	free(rt->state_dir);
+	free(rt->self_exe);
+	free(rt);
+}

@@ -81,20 +81,23 @@ struct svc_runtime_ops {
 	/* Copy the instance's output to fd; with follow, keep going until signalled. */
 	int (*logs)(struct svc_runtime *rt, const struct svc_instance *inst,
 		    bool follow, int fd, struct svc_error *err);
+	/* Release the driver's priv (may be NULL); svc_runtime_free frees the rest. */
 	void (*free)(struct svc_runtime *rt);
 };
 
 struct svc_runtime {
 	const struct svc_runtime_ops *ops;
-	char *state_dir;    /* absolute */
-	char *self_exe;     /* the svcctl executable (runs supervisors) */
+	char *state_dir;    /* absolute (a relative one is made absolute when opened) */
+	char *self_exe;     /* the svcctl executable (runs supervisors); absolute */
 	void *priv;
 };
 
 /*
  * Open the driver for kind. self_exe is the svcctl binary used to start
- * helper processes (the process runtime's supervisors). Caller frees with
- * svc_runtime_free. SVC_EUNAVAIL when the runtime cannot be reached.
+ * helper processes (the process runtime's supervisors); NULL means the
+ * running executable (/proc/self/exe). Both paths are copied. Caller frees
+ * with svc_runtime_free (NULL is a no-op). SVC_EUNAVAIL when the runtime
+ * cannot be reached (docker and swarm, for now).
  */
 int svc_runtime_open(struct svc_runtime **out, enum svc_runtime_kind kind,
 		     const char *state_dir, const char *self_exe,

@@ -1,2 +1,589 @@
-/* supervisor.c - placeholder until written */
-typedef int svc_placeholder_supervisor;
+/*
+ * supervisor.c - the per-instance supervisor of the process runtime.
+ *
+ * `svcctl __supervise DIR` lands here, in a process of its own session that
+ * the process runtime (proc.c) started detached, so that instances outlive
+ * the svcctl command that deployed them. The supervisor reads DIR/spec.json,
+ * runs the instance as its only child (own process group, output appended to
+ * DIR/output.log), restarts it with exponential backoff when it exits, and
+ * stops it on SIGTERM/SIGINT, when the time in DIR/expire_at passes, or when
+ * DIR disappears. Everything it knows is published in DIR/status.json,
+ * written atomically after each change, which is what `svcctl` reads back
+ * (with pid plus start time, so a reused pid is never trusted).
+ *
+ * One thread, one loop: SIGTERM, SIGINT and SIGCHLD are blocked and read
+ * from a signalfd polled with a 200 ms timeout, which also paces the expiry
+ * and folder checks and the backoff timer. A failed exec (or chdir) in the
+ * child is reported through a close-on-exec pipe, so "command not found"
+ * becomes an error in status.json instead of an exit status 127.
+ */
+#include "supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define BACKOFF_RESET_MS 10000 /* a process that ran this long resets the backoff */
+#define TICK_MS 200
+
+/* What a failing child reports through the exec pipe. */
+enum { STAGE_CHDIR = 1, STAGE_EXEC = 2, STAGE_OUTPUT = 3 };
+
+struct sup {
+	const char *dir;
+	char *spec_path;
+	char *status_path;
+	char *output_path;
+	char *expire_path;
+
+	/* from spec.json */
+	char **argv;
+	char *exec_path;     /* argv[0], made absolute against workdir when it has a '/' */
+	char **envp;         /* inherited environment plus the spec's env */
+	char *workdir;
+	int port;
+	int stop_signal;
+	int64_t stop_timeout_ms;
+
+	/* published in status.json */
+	unsigned long long self_start;
+	pid_t pid;
+	unsigned long long pid_start;
+	int restarts;
+	const char *state;
+	int last_exit_code;
+	int64_t started_ms;
+	char error[512];     /* empty: null */
+
+	/* loop state */
+	int sfd;
+	int starts;
+	int64_t started_mono;
+	int64_t backoff_ms;
+	int64_t next_start_mono;
+	bool stop_requested;
+	bool dir_gone;
+};
+
+static void sup_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void sup_log(const char *fmt, ...)
+{
+	char when[40];
+	va_list ap;
+
+	fprintf(stderr, "%s svcctl-supervise[%ld]: ", svc_time_format(when, sizeof(when), svc_now_ms()),
+		(long)getpid());
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static void sup_write_status(struct sup *s)
+{
+	struct svc_error err;
+	json_t *o;
+	char *text = NULL;
+
+	if (s->dir_gone)
+		return;
+	o = json_pack("{s:I, s:I, s:I, s:I, s:i, s:s, s:i, s:I, s:o, s:i}",
+		      "supervisor_pid", (json_int_t)getpid(),
+		      "supervisor_start", (json_int_t)s->self_start,
+		      "pid", (json_int_t)s->pid,
+		      "pid_start", (json_int_t)s->pid_start,
+		      "restarts", s->restarts,
+		      "state", s->state,
+		      "last_exit_code", s->last_exit_code,
+		      "started_ms", (json_int_t)s->started_ms,
+		      "error", s->error[0] ? json_string(s->error) : json_null(),
+		      "port", s->port);
+	if (!o) {
+		sup_log("cannot build status");
+		return;
+	}
+	text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+	svc_error_clear(&err);
+	if (!text || svc_file_write_atomic(s->status_path, text, strlen(text), 0600, &err))
+		sup_log("cannot write status: %s", text ? err.message : "out of memory");
+	free(text);
+	json_decref(o);
+}
+
+static void sup_set_state(struct sup *s, const char *state)
+{
+	s->state = state;
+	sup_write_status(s);
+}
+
+/* Build the child's environment: environ minus the spec's keys, plus the spec's env. */
+static char **build_env(json_t *env)
+{
+	size_t n = 0, i = 0;
+	char **out;
+	const char *key;
+	json_t *val;
+
+	while (environ && environ[n])
+		n++;
+	out = svc_calloc(n + json_object_size(env) + 1, sizeof(*out));
+	for (size_t k = 0; k < n; k++) {
+		const char *eq = strchr(environ[k], '=');
+		size_t klen = eq ? (size_t)(eq - environ[k]) : strlen(environ[k]);
+		bool overridden = false;
+
+		json_object_foreach(env, key, val) {
+			if (strlen(key) == klen && !strncmp(key, environ[k], klen)) {
+				overridden = true;
+				break;
+			}
+		}
+		if (!overridden)
+			out[i++] = svc_strdup(environ[k]);
+	}
+	json_object_foreach(env, key, val) {
+		if (json_is_string(val))
+			out[i++] = svc_strfmt("%s=%s", key, json_string_value(val));
+	}
+	out[i] = NULL;
+	return out;
+}
+
+static int sup_load_spec(struct sup *s, struct svc_error *err)
+{
+	char *text = NULL;
+	json_t *spec = NULL, *argv, *env, *v;
+	json_error_t jerr;
+	size_t i, n;
+	int rc = SVC_EGENERIC;
+
+	if (svc_file_read(&text, NULL, s->spec_path, 1 << 20, err))
+		goto done;
+	spec = json_loads(text, 0, &jerr);
+	if (!spec || !json_is_object(spec)) {
+		svc_error_set(err, SVC_EGENERIC, "%s:%d:%d: %s", s->spec_path, jerr.line,
+			      jerr.column, spec ? "not a JSON object" : jerr.text);
+		goto done;
+	}
+	argv = json_object_get(spec, "argv");
+	n = json_array_size(argv);
+	if (!json_is_array(argv) || n == 0) {
+		svc_error_set(err, SVC_EGENERIC, "'%s' has no argv", s->spec_path);
+		goto done;
+	}
+	s->argv = svc_calloc(n + 1, sizeof(*s->argv));
+	for (i = 0; i < n; i++) {
+		v = json_array_get(argv, i);
+		if (!json_is_string(v)) {
+			svc_error_set(err, SVC_EGENERIC, "'%s': argv[%zu] is not a string",
+				      s->spec_path, i);
+			goto done;
+		}
+		s->argv[i] = svc_strdup(json_string_value(v));
+	}
+	v = json_object_get(spec, "workdir");
+	s->workdir = svc_strdup(json_is_string(v) ? json_string_value(v) : "/");
+	if (strchr(s->argv[0], '/') && s->argv[0][0] != '/')
+		s->exec_path = svc_strfmt("%s/%s", s->workdir, s->argv[0]);
+	else
+		s->exec_path = svc_strdup(s->argv[0]);
+	env = json_object_get(spec, "env");
+	s->envp = build_env(json_is_object(env) ? env : NULL);
+	s->port = (int)json_integer_value(json_object_get(spec, "port"));
+	v = json_object_get(spec, "stop_signal");
+	s->stop_signal = json_is_integer(v) ? (int)json_integer_value(v) : SIGTERM;
+	if (s->stop_signal <= 0 || s->stop_signal >= NSIG)
+		s->stop_signal = SIGTERM;
+	v = json_object_get(spec, "stop_timeout_ms");
+	s->stop_timeout_ms = json_is_integer(v) ? json_integer_value(v) : 10000;
+	if (s->stop_timeout_ms < 0)
+		s->stop_timeout_ms = 10000;
+	rc = 0;
+done:
+	json_decref(spec);
+	free(text);
+	return rc;
+}
+
+/* In the forked child: report a failure to the supervisor and give up. */
+static void child_fail(int fd, int stage)
+{
+	int msg[2] = { stage, errno };
+	ssize_t n;
+
+	do
+		n = write(fd, msg, sizeof(msg));
+	while (n < 0 && errno == EINTR);
+	_exit(127);
+}
+
+static void describe_exit(struct sup *s, int status)
+{
+	if (WIFEXITED(status)) {
+		s->last_exit_code = WEXITSTATUS(status);
+		snprintf(s->error, sizeof(s->error), "exited with status %d", s->last_exit_code);
+	} else if (WIFSIGNALED(status)) {
+		s->last_exit_code = 128 + WTERMSIG(status);
+		snprintf(s->error, sizeof(s->error), "killed by signal %d (%s)",
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
+	}
+}
+
+static void schedule_restart(struct sup *s)
+{
+	s->next_start_mono = svc_mono_ms() + s->backoff_ms;
+	s->backoff_ms *= 2;
+	if (s->backoff_ms > BACKOFF_MAX_MS)
+		s->backoff_ms = BACKOFF_MAX_MS;
+}
+
+/* Start the instance; on failure record it and schedule a retry. */
+static void sup_start_child(struct sup *s)
+{
+	int pfd[2] = { -1, -1 }, msg[2];
+	sigset_t none;
+	pid_t pid;
+	ssize_t n;
+	int status;
+
+	if (s->starts > 0)
+		s->restarts++;
+	s->starts++;
+	s->state = "starting";
+	if (pipe2(pfd, O_CLOEXEC)) {
+		snprintf(s->error, sizeof(s->error), "cannot create a pipe: %s", strerror(errno));
+		goto failed;
+	}
+	sigemptyset(&none);
+	pid = fork();
+	if (pid < 0) {
+		snprintf(s->error, sizeof(s->error), "cannot fork: %s", strerror(errno));
+		goto failed;
+	}
+	if (pid == 0) {
+		int fd;
+
+		close(pfd[0]);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setpgid(0, 0);
+		if (chdir(s->workdir))
+			child_fail(pfd[1], STAGE_CHDIR);
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || dup2(fd, 0) < 0)
+			child_fail(pfd[1], STAGE_OUTPUT);
+		fd = open(s->output_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			child_fail(pfd[1], STAGE_OUTPUT);
+		execvpe(s->exec_path, s->argv, s->envp);
+		child_fail(pfd[1], STAGE_EXEC);
+	}
+	setpgid(pid, pid); /* also in the parent: no window where the group is missing */
+	close(pfd[1]);
+	pfd[1] = -1;
+	do
+		n = read(pfd[0], msg, sizeof(msg));
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(msg)) {
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (msg[0] == STAGE_CHDIR)
+			snprintf(s->error, sizeof(s->error), "cannot change to workdir '%s': %s",
+				 s->workdir, strerror(msg[1]));
+		else if (msg[0] == STAGE_EXEC)
+			snprintf(s->error, sizeof(s->error), "exec of '%s' failed: %s",
+				 s->exec_path, strerror(msg[1]));
+		else
+			snprintf(s->error, sizeof(s->error), "cannot open '%s': %s",
+				 s->output_path, strerror(msg[1]));
+		goto failed;
+	}
+	s->pid = pid;
+	s->pid_start = svc_pid_starttime(pid);
+	s->started_ms = svc_now_ms();
+	s->started_mono = svc_mono_ms();
+	s->error[0] = '\0';
+	sup_log("started '%s' as pid %ld", s->exec_path, (long)pid);
+	close(pfd[0]);
+	sup_set_state(s, "running");
+	return;
+failed:
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	sup_log("%s", s->error);
+	s->pid = 0;
+	s->pid_start = 0;
+	s->started_ms = 0;
+	schedule_restart(s);
+	sup_set_state(s, "failed");
+}
+
+/* Reap the child if it exited; schedule the restart unless stopping. */
+static void sup_reap(struct sup *s)
+{
+	int status;
+	pid_t r;
+
+	while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (r != s->pid)
+			continue;
+		describe_exit(s, status);
+		sup_log("pid %ld %s", (long)r, s->error);
+		s->pid = 0;
+		s->pid_start = 0;
+		s->started_ms = 0;
+		if (svc_mono_ms() - s->started_mono >= BACKOFF_RESET_MS)
+			s->backoff_ms = BACKOFF_MIN_MS;
+		schedule_restart(s);
+		sup_set_state(s, "backoff");
+	}
+}
+
+/* Drain the signalfd; returns true when SIGCHLD was among the signals. */
+static bool sup_read_signals(struct sup *s)
+{
+	struct signalfd_siginfo si;
+	bool chld = false;
+
+	while (read(s->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			chld = true;
+		} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			if (!s->stop_requested)
+				sup_log("signal %u: stopping", si.ssi_signo);
+			s->stop_requested = true;
+		}
+	}
+	return chld;
+}
+
+static void sup_check_expiry_and_dir(struct sup *s)
+{
+	struct stat st;
+	char *text = NULL;
+	long long at;
+
+	if (stat(s->dir, &st) && errno == ENOENT) {
+		sup_log("'%s' was removed: stopping", s->dir);
+		s->dir_gone = true;
+		s->stop_requested = true;
+		return;
+	}
+	if (svc_file_read(&text, NULL, s->expire_path, 64, NULL) == 0) {
+		char *nl = strchr(text, '\n');
+
+		if (nl)
+			*nl = '\0';
+		if (svc_parse_int(&at, text, 0, INT64_MAX) == 0 && at > 0 && svc_now_ms() >= at) {
+			sup_log("expired: stopping");
+			s->stop_requested = true;
+		}
+		free(text);
+	}
+}
+
+/* Wait (without reaping) until the child exits or deadline (mono ms) passes. */
+static bool wait_exit_until(struct sup *s, int64_t deadline)
+{
+	siginfo_t info;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = s->sfd, .events = POLLIN };
+		int64_t left;
+
+		memset(&info, 0, sizeof(info));
+		if (waitid(P_PID, (id_t)s->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    info.si_pid == s->pid)
+			return true;
+		left = deadline - svc_mono_ms();
+		if (left <= 0)
+			return false;
+		poll(&pfd, 1, left > TICK_MS ? TICK_MS : (int)left);
+		sup_read_signals(s);
+	}
+}
+
+static void sup_stop_child(struct sup *s)
+{
+	int status = 0;
+
+	if (s->pid <= 0)
+		return;
+	kill(-s->pid, s->stop_signal);
+	if (!wait_exit_until(s, svc_mono_ms() + s->stop_timeout_ms)) {
+		sup_log("pid %ld still running after %lld ms: SIGKILL", (long)s->pid,
+			(long long)s->stop_timeout_ms);
+		kill(-s->pid, SIGKILL);
+		wait_exit_until(s, INT64_MAX);
+	}
+	/* The leader is a zombie, so its group id cannot have been reused:
+	 * take down whatever else is left in the group. */
+	kill(-s->pid, SIGKILL);
+	while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	describe_exit(s, status);
+	s->error[0] = '\0';
+	s->pid = 0;
+	s->pid_start = 0;
+	s->started_ms = 0;
+}
+
+int svc_supervisor_run(const char *dir)
+{
+	struct sup s;
+	struct svc_error err;
+	sigset_t mask;
+	int rc = 1;
+
+	memset(&s, 0, sizeof(s));
+	s.sfd = -1;
+	s.dir = dir;
+	s.state = "starting";
+	s.last_exit_code = -1;
+	s.backoff_ms = BACKOFF_MIN_MS;
+	s.self_start = svc_pid_starttime(getpid());
+	svc_error_clear(&err);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!dir || dir[0] != '/') {
+		sup_log("usage: svcctl __supervise ABSOLUTE-DIR");
+		goto done;
+	}
+	s.spec_path = svc_strfmt("%s/spec.json", dir);
+	s.status_path = svc_strfmt("%s/status.json", dir);
+	s.output_path = svc_strfmt("%s/output.log", dir);
+	s.expire_path = svc_strfmt("%s/expire_at", dir);
+	s.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s.sfd < 0) {
+		snprintf(s.error, sizeof(s.error), "signalfd: %s", strerror(errno));
+		sup_log("%s", s.error);
+		sup_set_state(&s, "failed");
+		goto done;
+	}
+	if (sup_load_spec(&s, &err)) {
+		snprintf(s.error, sizeof(s.error), "%.*s", (int)sizeof(s.error) - 1, err.message);
+		sup_log("%s", s.error);
+		sup_set_state(&s, "failed");
+		goto done;
+	}
+	sup_log("supervising '%s' in '%s'", s.exec_path, s.workdir);
+	sup_write_status(&s);
+	s.next_start_mono = svc_mono_ms();
+
+	for (;;) {
+		struct pollfd pfd = { .fd = s.sfd, .events = POLLIN };
+		int64_t timeout = TICK_MS;
+
+		sup_check_expiry_and_dir(&s);
+		if (s.stop_requested)
+			break;
+		if (s.pid == 0) {
+			int64_t wait = s.next_start_mono - svc_mono_ms();
+
+			if (wait <= 0) {
+				sup_start_child(&s);
+				continue;
+			}
+			if (wait < timeout)
+				timeout = wait;
+		}
+		if (poll(&pfd, 1, (int)timeout) < 0 && errno != EINTR) {
+			sup_log("poll: %s", strerror(errno));
+			svc_sleep_ms(TICK_MS);
+		}
+		if (sup_read_signals(&s))
+			sup_reap(&s);
+		if (s.stop_requested)
+			break;
+	}
+	sup_set_state(&s, "stopping");
+	sup_stop_child(&s);
+	sup_set_state(&s, "stopped");
+	sup_log("stopped");
+	rc = 0;
+done:
+	if (s.sfd >= 0)
+		close(s.sfd);
+	svc_strv_free(s.argv);
+	svc_strv_free(s.envp);
+	free(s.exec_path);
+	free(s.workdir);
+	free(s.spec_path);
+	free(s.status_path);
+	free(s.output_path);
+	free(s.expire_path);
+	return rc;
+}
+
+int svc_supervisor_status_read(struct svc_supervisor_status *out, const char *dir,
+			       struct svc_error *err)
+{
+	char *path = svc_strfmt("%s/status.json", dir);
+	char *text = NULL;
+	json_t *o = NULL, *v;
+	json_error_t jerr;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->last_exit_code = -1;
+	rc = svc_file_read(&text, NULL, path, 1 << 16, err);
+	if (rc)
+		goto done;
+	o = json_loads(text, 0, &jerr);
+	if (!json_is_object(o)) {
+		rc = svc_error_set(err, SVC_EGENERIC, "%s:%d:%d: %s", path, jerr.line,
+				   jerr.column, o ? "not a JSON object" : jerr.text);
+		goto done;
+	}
+	out->supervisor_pid = (pid_t)json_integer_value(json_object_get(o, "supervisor_pid"));
+	out->supervisor_start =
+		(unsigned long long)json_integer_value(json_object_get(o, "supervisor_start"));
+	out->pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
+	out->pid_start = (unsigned long long)json_integer_value(json_object_get(o, "pid_start"));
+	out->restarts = (int)json_integer_value(json_object_get(o, "restarts"));
+	v = json_object_get(o, "last_exit_code");
+	out->last_exit_code = json_is_integer(v) ? (int)json_integer_value(v) : -1;
+	out->started_ms = json_integer_value(json_object_get(o, "started_ms"));
+	out->port = (int)json_integer_value(json_object_get(o, "port"));
+	v = json_object_get(o, "state");
+	snprintf(out->state, sizeof(out->state), "%s", json_is_string(v) ? json_string_value(v) : "");
+	v = json_object_get(o, "error");
+	snprintf(out->error, sizeof(out->error), "%s", json_is_string(v) ? json_string_value(v) : "");
+	if (out->supervisor_pid < 0 || out->pid < 0) {
+		rc = svc_error_set(err, SVC_EGENERIC, "'%s' holds a negative pid", path);
+		goto done;
+	}
+	rc = 0;
+done:
+	json_decref(o);
+	free(text);
+	free(path);
+	return rc;
+}

@@ -15,9 +15,41 @@
 #ifndef SVC_SUPERVISOR_H
 #define SVC_SUPERVISOR_H
 
+#include <stdint.h>
+#include <sys/types.h>
+
 #include "error.h"
 
 /* Runs until the instance is stopped. Returns the process exit status. */
 int svc_supervisor_run(const char *dir);
+
+/*
+ * DIR/status.json as read back by the process runtime. state is one of
+ * "starting" (spec read, first start not yet tried or under way), "running"
+ * (pid runs), "backoff" (the process exited; restart pending), "failed"
+ * (the last start failed before the command ran: error says why; a retry
+ * is pending), "stopping", "stopped" (the supervisor has finished or is
+ * about to). Pids are meaningful only together with their start times
+ * (svc_pid_alive): the files may be older than the processes they name.
+ */
+struct svc_supervisor_status {
+	pid_t supervisor_pid;
+	unsigned long long supervisor_start;
+	pid_t pid;                    /* the instance's process, 0 when none */
+	unsigned long long pid_start;
+	int restarts;                 /* starts after the first one */
+	char state[16];
+	int last_exit_code;           /* -1 none; exit status; 128+signal */
+	int64_t started_ms;           /* epoch ms of the current process start, 0 if none */
+	char error[512];              /* empty when none */
+	int port;
+};
+
+/*
+ * Read DIR/status.json into *out (copied; nothing to free). SVC_ENOTFOUND
+ * when the supervisor has not written it yet, SVC_EGENERIC when unreadable.
+ */
+int svc_supervisor_status_read(struct svc_supervisor_status *out, const char *dir,
+			       struct svc_error *err);
 
 #endif
