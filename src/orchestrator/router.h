@@ -20,6 +20,18 @@
  * - every connection has bounded buffers (backpressure: reading stops while
  *   the other side's buffer is full), allocated only while data is in
  *   flight, so idle connections cost little memory.
+ * Behaviour choices:
+ * - a drain timeout of 0 closes connections to removed backends at once;
+ *   a connection still connecting to a removed backend is re-pointed at
+ *   the new set instead (it has carried no bytes yet), and a backend put
+ *   back into the set stops draining its connections;
+ * - at max_conns the listeners stop accepting (new connections wait in
+ *   the kernel's backlog) until a connection closes; max_conns is also
+ *   lowered at start to what RLIMIT_NOFILE fits (two descriptors each);
+ * - an error or reset on either side closes both; a FIN is passed on
+ *   after the bytes before it, and the other direction keeps flowing;
+ * - a routes.json that cannot be parsed makes svc_router_run fail rather
+ *   than start with an empty table.
  */
 #ifndef SVC_ROUTER_H
 #define SVC_ROUTER_H

@@ -16,7 +16,12 @@
  *           "routes":[{"listen":"...","service":"...","drain_timeout_ms":N,
  *             "backends":[{"address":"...","active":true,"connections":N}]}]}
  *       (backends that left the set but still have draining connections are
- *        listed with "active":false)
+ *        listed with "active":false, after the active ones; a removed route
+ *        is listed while it has draining connections, with no active
+ *        backend; each route also has "listening":bool and, while a
+ *        restored route cannot listen, "listen_error")
+ *   "drain_timeout_ms" defaults to 30000 when left out; 0 closes
+ *   connections to removed backends at once.
  *   {"op":"shutdown"} -> {"ok":true}, then the router exits
  */
 #ifndef SVC_ROUTER_CLIENT_H
