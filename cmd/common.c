@@ -134,15 +134,21 @@ int cmd_load_service(struct cmd_global *g, struct svc_manifest_set *set,
 	m = svc_manifest_set_find(set, service);
 	for (size_t i = 0; i < d.count; i++) {
 		/* errors in the service's own file, or naming it, are its own */
-		bool mine = (m && !strcmp(d.items[i].file, m->path)) ||
-			    (!m && strstr(d.items[i].message, service));
+		/* when no valid manifest names the service, its own may be
+		 * among the invalid ones: then every error counts */
+		bool mine = !m || !strcmp(d.items[i].file, m->path);
 		if (mine)
 			own++;
 		print_diag(g, &d.items[i], !mine);
 	}
 	if (own) {
-		svc_error_set(&err, SVC_EMANIFEST, "%zu error%s in the manifest of '%s'",
-			      own, own == 1 ? "" : "s", service);
+		if (m)
+			svc_error_set(&err, SVC_EMANIFEST, "%zu error%s in the manifest of '%s'",
+				      own, own == 1 ? "" : "s", service);
+		else
+			svc_error_set(&err, SVC_EMANIFEST, "no valid manifest in '%s' names "
+				      "service '%s' (%zu error%s above)", g->manifests, service,
+				      own, own == 1 ? "" : "s");
 		code = cmd_fail(g, SVC_EMANIFEST, &err);
 	} else if (!m) {
 		svc_error_set(&err, SVC_EUSAGE, "no manifest in '%s' names service '%s'",

@@ -231,6 +231,7 @@ static void targets_release(struct targets *ts)
 struct progress_arg {
 	struct svc_report *r;
 	const char *service;
+	const char *color;
 	size_t last;
 };
 
@@ -242,7 +243,7 @@ static void health_progress(void *p, const struct svc_health_target *t, size_t n
 	for (size_t i = 0; i < n; i++)
 		ok += t[i].healthy;
 	if (ok != a->last) {
-		svc_report_step(a->r, a->service, "health", "green healthy %zu/%zu", ok, n);
+		svc_report_step(a->r, a->service, "health", "%s healthy %zu/%zu", a->color, ok, n);
 		a->last = ok;
 	}
 }
@@ -253,7 +254,8 @@ static int wait_healthy(struct svc_ctx *ctx, struct svc_runtime *rt,
 			int64_t timeout_ms, struct svc_error *err)
 {
 	struct targets ts;
-	struct progress_arg pa = { ctx->report, m->service, (size_t)-1 };
+	struct progress_arg pa = { ctx->report, m->service,
+				   l->count ? l->items[0].color : "new release", (size_t)-1 };
 	int rc;
 
 	targets_init(&ts, rt, l);
@@ -329,12 +331,13 @@ static void undo(struct run *r, const char *outcome, const char *reason)
 					svc_error_format(&e, buf, sizeof(buf)));
 		else if (blue.count)
 			svc_report_step(ctx->report, svc, "switch-back",
-					"traffic switched back to blue %.*s", SHORT(r->rec.blue));
+					"traffic switched back to %s %.*s", r->rec.blue_color,
+					SHORT(r->rec.blue));
 		svc_instance_list_release(&blue);
 	}
 	preview_off(ctx, r->m);
 	if (strcmp(r->rec.release, cur.active) && strcmp(r->rec.release, cur.previous)) {
-		svc_report_step(ctx->report, svc, "stop-green", "stopping green %.*s",
+		svc_report_step(ctx->report, svc, "stop-new", "stopping %s %.*s", r->rec.color,
 				SHORT(r->rec.release));
 		stop_release(r->rt, ctx->report, svc, r->rec.release);
 	}
@@ -425,15 +428,15 @@ static int finish(struct run *r, struct svc_error *err)
 			char d[32];
 			expire_list(r->rt, &blue, cur.previous_until_ms);
 			svc_report_step(ctx->report, svc, "keep-warm",
-					"blue %.*s kept warm for %s for instant rollback",
-					SHORT(r->rec.blue),
+					"%s %.*s kept warm for %s for instant rollback",
+					r->rec.blue_color, SHORT(r->rec.blue),
 					svc_duration_format(d, sizeof(d), r->m->rollout.keep_previous_ms));
 		} else {
 			/* keep_previous 0 (or no route): drain, then stop */
 			int64_t until = svc_mono_ms() + r->m->rollout.drain_timeout_ms;
 			char **addrs = backends_of(&blue);
-			svc_report_step(ctx->report, svc, "drain", "draining blue %.*s",
-					SHORT(r->rec.blue));
+			svc_report_step(ctx->report, svc, "drain", "draining %s %.*s",
+					r->rec.blue_color, SHORT(r->rec.blue));
 			while (has_route(r->m) && svc_mono_ms() < until) {
 				json_t *st = NULL;
 				long conns = 0;
@@ -448,8 +451,8 @@ static int finish(struct run *r, struct svc_error *err)
 				svc_sleep_ms(100);
 			}
 			svc_strv_free(addrs);
-			svc_report_step(ctx->report, svc, "stop-blue", "stopping blue %.*s",
-					SHORT(r->rec.blue));
+			svc_report_step(ctx->report, svc, "stop-old", "stopping %s %.*s",
+					r->rec.blue_color, SHORT(r->rec.blue));
 			stop_list(r->rt, ctx->report, &blue);
 		}
 	}
@@ -493,15 +496,15 @@ static int promote_phase(struct run *r, struct svc_error *err)
 					   "%s", reason);
 			goto done;
 		}
-		svc_report_step(ctx->report, svc, "switch", "traffic on %s switched to green %.*s",
-				r->m->ports[0].listen.text, SHORT(r->rec.release));
+		svc_report_step(ctx->report, svc, "switch", "traffic on %s switched to %s %.*s",
+				r->m->ports[0].listen.text, r->rec.color, SHORT(r->rec.release));
 	}
 	if ((rc = save_step(r, SVC_STEP_BAKING, err)))
 		goto done;
 	if (r->m->rollout.bake_ms > 0) {
 		struct targets ts;
 		char d[32];
-		svc_report_step(ctx->report, svc, "bake", "baking green for %s",
+		svc_report_step(ctx->report, svc, "bake", "baking %s for %s", r->rec.color,
 				svc_duration_format(d, sizeof(d), r->m->rollout.bake_ms));
 		targets_init(&ts, r->rt, &green);
 		rc = svc_health_watch(&r->m->health, ts.t, ts.n, r->m->rollout.bake_ms, &e);
@@ -550,8 +553,8 @@ static int run_rollout(struct run *r, struct svc_error *err)
 		if (green.items[i].index >= 0 && green.items[i].index < m->replicas)
 			have[green.items[i].index] = true;
 	svc_report_step(ctx->report, m->service, "start",
-			"starting green %.*s (%d replica%s, version %s)",
-			SHORT(r->rec.release), m->replicas, m->replicas == 1 ? "" : "s",
+			"starting %.*s as %s (%d replica%s, version %s)",
+			SHORT(r->rec.release), r->rec.color, m->replicas, m->replicas == 1 ? "" : "s",
 			m->version ? m->version : "-");
 	for (int i = 0; i < m->replicas; i++) {
 		struct svc_instance in = { 0 };
@@ -593,8 +596,8 @@ static int run_rollout(struct run *r, struct svc_error *err)
 			rc = svc_error_set(err, SVC_EFAILED, "%s", reason);
 			goto done;
 		}
-		svc_report_step(ctx->report, m->service, "preview", "green answers on preview %s",
-				m->rollout.preview.text);
+		svc_report_step(ctx->report, m->service, "preview", "%s answers on preview %s",
+				r->rec.color, m->rollout.preview.text);
 	}
 	if (m->rollout.manual) {
 		if ((rc = save_step(r, SVC_STEP_AWAIT_PROMOTE, err)))
@@ -602,8 +605,8 @@ static int run_rollout(struct run *r, struct svc_error *err)
 		svc_history_update(ctx->state_dir, m->service, r->rec.history_seq,
 				   "awaiting-promotion", NULL, NULL);
 		svc_report_step(ctx->report, m->service, "await-promotion",
-				"green %.*s is healthy; run 'svcctl promote %s' to switch traffic",
-				SHORT(r->rec.release), m->service);
+				"%s %.*s is healthy; run 'svcctl promote %s' to switch traffic",
+				r->rec.color, SHORT(r->rec.release), m->service);
 		if (r->res) {
 			r->res->awaiting_promotion = true;
 			snprintf(r->res->release, sizeof(r->res->release), "%s", r->rec.release);
@@ -1168,6 +1171,8 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 				(long long)(svc_mono_ms() - t0));
 		if ((rc = finish(&r, err)))
 			goto done;
+		svc_report_step(ctx->report, service, "done", "release %.*s (version %s) is active",
+				SHORT(tid), m->version ? m->version : "-");
 	} else {
 		svc_report_step(ctx->report, service, "rollback",
 				"release %.*s is not warm: starting it again behind the health gate",
@@ -1178,8 +1183,6 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 	}
 	if (from[0])
 		mark_replaced(ctx, service, from, "rolled-back", reason);
-	svc_report_step(ctx->report, service, "done", "release %.*s (version %s) is active",
-			SHORT(tid), m->version ? m->version : "-");
 done:
 	svc_instance_list_release(&target);
 	svc_instance_list_release(&old);

@@ -65,11 +65,10 @@ check_eq "deploy of an invalid manifest exits 3" 3 "$rc"
 check "the error has file:line:col" grep -q "greeter.yaml:2:11:" <<<"$OUT"
 check_eq "v1 still serves" 1.0.0 "$(version_at "$ADDR")"
 check_eq "and its instances are untouched" "$pids" "$(instance_pids greeter)"
-run_rc rc svcctl deploy nosuch
-check_eq "deploy of a service with no manifest exits 2" 2 "$rc"
-
 # --json: step events, then one result object with the exit code
 write_manifest greeter 1.1.0 "$ADDR"
+run_rc rc svcctl deploy nosuch
+check_eq "deploy of a service with no manifest exits 2" 2 "$rc"
 run_rc rc svcctl --json deploy greeter
 check_eq "deploy --json exits 0" 0 "$rc"
 check "every line is a JSON object" test -z "$(grep -v '^{.*}$' <<<"$OUT")"

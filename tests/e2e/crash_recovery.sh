@@ -11,10 +11,10 @@ v1pids=$(instance_pids greeter)
 
 # 1. killed while waiting for green's health
 write_manifest greeter 2.0.0 "$ADDR" START_DELAY_MS=30000
-svcctl deploy greeter >"$WORK/deploy1.out" 2>&1 &
+"$SVCCTL" deploy greeter >"$WORK/deploy1.out" 2>&1 &
 DPID=$!
 BG_PIDS+=("$DPID")
-check "deploy reaches the health step" wait_until 15 test "$(rollout_step greeter)" = health
+check "deploy reaches the health step" wait_until 15 step_is greeter health
 kill -9 "$DPID"
 wait "$DPID" 2>/dev/null
 check_eq "v1 serves while svcctl is dead" 1.0.0 "$(version_at "$ADDR")"
@@ -28,13 +28,14 @@ check "history records the interruption" grep -q "aborted: interrupted while hea
 
 # 2. killed during the bake, with traffic already on green
 BAKE=30s write_manifest greeter 2.0.0 "$ADDR"
-svcctl deploy greeter >"$WORK/deploy2.out" 2>&1 &
+"$SVCCTL" deploy greeter >"$WORK/deploy2.out" 2>&1 &
 DPID=$!
 BG_PIDS+=("$DPID")
-check "deploy reaches the bake" wait_until 20 test "$(rollout_step greeter)" = baking
+check "deploy reaches the bake" wait_until 20 step_is greeter baking
 check_eq "green serves during the bake" 2.0.0 "$(version_at "$ADDR")"
 kill -9 "$DPID"
 wait "$DPID" 2>/dev/null
+BAKE=1s write_manifest greeter 2.0.0 "$ADDR"
 run_rc rc svcctl deploy greeter
 diag "$OUT"
 check "the next deploy first switches back to blue" grep -q "recovered.*switched back to blue" <<<"$OUT"

@@ -117,6 +117,11 @@ write_manifest() {
 
 state_file() { cat "$SVCCTL_STATE_DIR/services/$1/$2" 2>/dev/null; }
 rollout_step() { state_file "$1" rollout.json | sed -n 's/.*"step": "\([^"]*\)".*/\1/p'; }
+# step_is SERVICE STEP / answers ADDR VERSION: for wait_until, which
+# evaluates its command each time
+step_is() { [ "$(rollout_step "$1")" = "$2" ]; }
+in_rollout() { [ -n "$(rollout_step "$1")" ]; }
+answers() { [ "$(version_at "$1")" = "$2" ]; }
 # pids of the instances of SERVICE, sorted, from `svcctl status --json`
 instance_pids() {
 	svcctl --json status "$1" | tail -n 1 | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tr '\n' ' '
@@ -126,10 +131,10 @@ router_pid() { cat "$SVCCTL_STATE_DIR/router/router.pid" 2>/dev/null; }
 leftover_pids() {
 	local p
 	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$SVCCTL_STATE_DIR"; then
+		if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$SVCCTL_STATE_DIR"; then
 			echo "${p#/proc/}"
 		elif [ "$(readlink "$p/exe" 2>/dev/null)" = "$GREETER" ] &&
-		     tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF -- "SVCCTL_STATE_DIR=$SVCCTL_STATE_DIR"; then
+		     { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF -- "SVCCTL_STATE_DIR=$SVCCTL_STATE_DIR"; then
 			echo "${p#/proc/}"
 		fi
 	done

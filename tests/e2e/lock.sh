@@ -7,10 +7,10 @@ ADDR=127.0.0.1:$(pick_port)
 ADDR2=127.0.0.1:$(pick_port)
 write_manifest greeter 1.0.0 "$ADDR" START_DELAY_MS=3000
 REPLICAS=1 write_manifest other 1.0.0 "$ADDR2"
-svcctl deploy greeter >"$WORK/first.out" 2>&1 &
+"$SVCCTL" deploy greeter >"$WORK/first.out" 2>&1 &
 DPID=$!
 BG_PIDS+=("$DPID")
-check "first deploy is under way" wait_until 10 test -n "$(rollout_step greeter)"
+check "first deploy is under way" wait_until 10 in_rollout greeter
 t0=$(date +%s%N)
 run_rc rc svcctl deploy greeter
 t1=$(date +%s%N)

@@ -12,10 +12,10 @@ check_eq "v1 serves" 1.0.0 "$(version_at "$ADDR")"
 check "no preview without a candidate" refuses "$PV"
 
 PROMOTE=manual PREVIEW=$PV write_manifest greeter 2.0.0 "$ADDR" START_DELAY_MS=2000
-svcctl deploy greeter >"$WORK/deploy.out" 2>&1 &
+"$SVCCTL" deploy greeter >"$WORK/deploy.out" 2>&1 &
 DPID=$!
 BG_PIDS+=("$DPID")
-check "deploy reaches the health step" wait_until 10 test "$(rollout_step greeter)" = health
+check "deploy reaches the health step" wait_until 10 step_is greeter health
 check "the preview refuses while green is not healthy" refuses "$PV"
 wait "$DPID"
 check_eq "manual deploy exits 0 once green is healthy" 0 "$?"

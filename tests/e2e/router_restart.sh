@@ -14,9 +14,9 @@ check "the control socket is private (0600)" \
 
 kill -9 "$rp"
 check "the listen address refuses once the router is dead" wait_until 5 refuses "$ADDR"
-svcctl router run >"$WORK/router.out" 2>&1 &
+"$SVCCTL" router run >"$WORK/router.out" 2>&1 &
 BG_PIDS+=("$!")
-check "a restarted router answers on its old address" wait_until 10 test "$(version_at "$ADDR")" = 1.0.0
+check "a restarted router answers on its old address" wait_until 10 answers "$ADDR" 1.0.0
 check "router status lists the route" grep -q "$ADDR" <<<"$(svcctl router status)"
 
 run_rc rc svcctl router stop
