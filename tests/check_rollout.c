@@ -33,12 +33,15 @@ static void abs_env(char *buf, size_t len, const char *var, const char *fallback
 	const char *v = getenv(var);
 	char cwd[PATH_MAX];
 
+	int n;
+
 	if (v && v[0] == '/') {
-		snprintf(buf, len, "%s", v);
-		return;
+		n = snprintf(buf, len, "%s", v);
+	} else {
+		ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+		n = snprintf(buf, len, "%s/%s", cwd, v ? v : fallback);
 	}
-	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
-	snprintf(buf, len, "%s/%s", cwd, v ? v : fallback);
+	ck_assert(n > 0 && (size_t)n < len);
 }
 
 static void setup(void)
