@@ -126,7 +126,8 @@ static void expire_list(struct svc_runtime *rt, const struct svc_instance_list *
 			int64_t at_ms)
 {
 	for (size_t i = 0; i < l->count; i++)
-		rt->ops->set_expiry(rt, &l->items[i], at_ms, NULL);
+		if (l->items[i].expire_at_ms != at_ms)
+			rt->ops->set_expiry(rt, &l->items[i], at_ms, NULL);
 }
 
 static char **backends_of(const struct svc_instance_list *l)
@@ -272,8 +273,11 @@ static bool all_healthy_now(struct svc_runtime *rt, const struct svc_manifest *m
 	bool ok = l->count > 0;
 
 	targets_init(&ts, rt, l);
-	for (size_t i = 0; ok && i < ts.n; i++)
-		ok = svc_health_probe(&m->health, &ts.t[i]);
+	for (size_t i = 0; ok && i < ts.n; i++) {
+		/* l was listed just now: the probe alone decides */
+		ts.t[i].alive = NULL;
+		ok = l->items[i].state == SVC_INST_RUNNING && svc_health_probe(&m->health, &ts.t[i]);
+	}
 	targets_release(&ts);
 	return ok;
 }
