@@ -78,6 +78,15 @@ check "the last line is the result with exit_code 0" \
 run_rc rc svcctl --json history greeter
 check "history --json lists releases" grep -q '"releases":\[' <<<"$OUT"
 
+# a runtime that is not available: exit 5, nothing changed
+printf 'service: boxed\nruntime: docker\nrun:\n  image: boxed:1\n' >"$SVCCTL_MANIFESTS/boxed.yaml"
+run_rc rc svcctl deploy boxed
+diag "$OUT"
+check_eq "deploy with an unavailable runtime exits 5" 5 "$rc"
+check "it says the runtime is not available" grep -q "docker runtime is not available" <<<"$OUT"
+rm -f "$SVCCTL_MANIFESTS/boxed.yaml"
+check_eq "greeter still serves" 1.1.0 "$(version_at "$ADDR")"
+
 # logs
 run_rc rc svcctl logs greeter
 check "logs show the instances' output" grep -q "greeter 1.1.0 listening" <<<"$OUT"
