@@ -19,6 +19,7 @@ int cmd_history(struct cmd_global *g, int argc, char **argv)
 	struct svc_error err = { 0 };
 	const char *service = NULL;
 	json_t *arr;
+	long active = -1;
 	int rc;
 
 	for (int i = 1; i < argc; i++) {
@@ -42,12 +43,15 @@ int cmd_history(struct cmd_global *g, int argc, char **argv)
 	if ((rc = svc_history_load(&h, g->state_dir, service, &err)))
 		return cmd_fail(g, rc, &err);
 	svc_current_load(&cur, g->state_dir, service, NULL);
+	/* the entry that made the active release active: its newest one */
+	for (size_t i = 0; i < h.count; i++)
+		if (!strcmp(h.items[i].release, cur.active))
+			active = (long)i;
 	if (g->json) {
 		arr = json_array();
 		for (size_t i = 0; i < h.count; i++) {
 			json_t *e = svc_history_entry_to_json(&h.items[i]);
-			json_object_set_new(e, "active",
-					    json_boolean(!strcmp(h.items[i].release, cur.active)));
+			json_object_set_new(e, "active", json_boolean((long)i == active));
 			json_array_append_new(arr, e);
 		}
 		svc_report_result(&g->report, json_pack("{s:s, s:b, s:i, s:s, s:o}",
@@ -62,7 +66,7 @@ int cmd_history(struct cmd_global *g, int argc, char **argv)
 			const struct svc_history_entry *e = &h.items[i];
 			char t[32];
 			printf("%c %4d %.12s %-10s %.12s %-8s %-20s %s%s%s\n",
-			       !strcmp(e->release, cur.active) ? '*' : ' ', e->seq, e->release,
+			       (long)i == active ? '*' : ' ', e->seq, e->release,
 			       e->version ? e->version : "-", e->manifest_hash,
 			       e->kind ? e->kind : "deploy",
 			       svc_time_format(t, sizeof(t), e->started_ms),
