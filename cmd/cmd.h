@@ -58,6 +58,32 @@ int cmd_open_state(struct cmd_global *g);
 /* True when arg is -h or --help. */
 bool cmd_is_help(const char *arg);
 
+/* What the service commands take: SERVICE and some of these options. */
+enum {
+	CMD_OPT_TIMEOUT = 1 << 0,   /* --timeout DUR */
+	CMD_OPT_TO = 1 << 1,        /* --to RELEASE */
+	CMD_OPT_FOLLOW = 1 << 2,    /* -f, --follow */
+	CMD_OPT_ALL = 1 << 3,       /* --all */
+	CMD_SERVICE_OPTIONAL = 1 << 4,
+};
+
+struct cmd_args {
+	const char *service;     /* borrowed from argv; NULL when optional and absent */
+	int64_t timeout_ms;      /* 0 when not given */
+	const char *to;
+	bool follow;
+	bool all;
+};
+
+/*
+ * Parse "SERVICE [options]" (argv[0] is the command): the options allowed
+ * by flags, at most one service, a valid service name. --help prints usage
+ * and help. Returns -1 to go on, else the exit status to return at once.
+ */
+int cmd_parse_service_args(struct cmd_global *g, int argc, char **argv,
+			   unsigned flags, const char *usage, const char *help,
+			   struct cmd_args *out);
+
 /*
  * Load every manifest under g->manifests and find service. Errors in the
  * service's own file (or cross-file conflicts naming it) are printed and

@@ -83,6 +83,49 @@ bool cmd_is_help(const char *arg)
 	return !strcmp(arg, "-h") || !strcmp(arg, "--help");
 }
 
+int cmd_parse_service_args(struct cmd_global *g, int argc, char **argv,
+			   unsigned flags, const char *usage, const char *help,
+			   struct cmd_args *out)
+{
+	struct svc_error err = { 0 };
+
+	memset(out, 0, sizeof(*out));
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (cmd_is_help(a)) {
+			printf("usage: %s\n\n%s", usage, help);
+			return EXIT_OK;
+		}
+		if ((flags & CMD_OPT_TIMEOUT) && !strcmp(a, "--timeout")) {
+			if (i + 1 >= argc)
+				return cmd_usage_error(g, usage, "--timeout needs a duration");
+			if (svc_duration_parse(&out->timeout_ms, argv[++i], &err) || !out->timeout_ms)
+				return cmd_usage_error(g, usage, "--timeout: %s",
+						       err.code ? err.message : "must be more than 0");
+		} else if ((flags & CMD_OPT_TO) && !strcmp(a, "--to")) {
+			if (i + 1 >= argc)
+				return cmd_usage_error(g, usage, "--to needs a release");
+			out->to = argv[++i];
+		} else if ((flags & CMD_OPT_FOLLOW) && (!strcmp(a, "-f") || !strcmp(a, "--follow"))) {
+			out->follow = true;
+		} else if ((flags & CMD_OPT_ALL) && !strcmp(a, "--all")) {
+			out->all = true;
+		} else if (a[0] == '-') {
+			return cmd_usage_error(g, usage, "unknown option '%s'", a);
+		} else if (out->service) {
+			return cmd_usage_error(g, usage, "one service at a time");
+		} else {
+			out->service = a;
+		}
+	}
+	if (!out->service && !(flags & CMD_SERVICE_OPTIONAL))
+		return cmd_usage_error(g, usage, "which service?");
+	if (out->service && !svc_name_valid(out->service))
+		return cmd_usage_error(g, usage, "invalid service name '%s'", out->service);
+	return -1;
+}
+
 int cmd_open_state(struct cmd_global *g)
 {
 	struct svc_error err = { 0 };

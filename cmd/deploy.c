@@ -4,12 +4,15 @@
  */
 #include "cmd.h"
 
-#include <stdio.h>
 #include <string.h>
 
-#include "util.h"
-
 static const char usage[] = "svcctl deploy SERVICE [--timeout DUR]";
+static const char help[] =
+	"Start the release the manifest describes beside the serving one, wait\n"
+	"until every replica is healthy, switch traffic, bake, and keep the old\n"
+	"release warm for instant rollback. Deploying the active release is a\n"
+	"no-op. --timeout limits the wait for health (default: the manifest's\n"
+	"health.start_timeout).\n";
 
 int cmd_deploy(struct cmd_global *g, int argc, char **argv)
 {
@@ -18,37 +21,14 @@ int cmd_deploy(struct cmd_global *g, int argc, char **argv)
 	struct svc_deploy_opts opts = { 0 };
 	struct svc_rollout_result res;
 	struct svc_error err = { 0 };
-	const char *service = NULL;
+	struct cmd_args a;
 	char rid[65];
 	int rc, code;
 
-	for (int i = 1; i < argc; i++) {
-		if (cmd_is_help(argv[i])) {
-			printf("usage: %s\n\n"
-			       "Start the release the manifest describes beside the serving one, wait\n"
-			       "until every replica is healthy, switch traffic, bake, and keep the old\n"
-			       "release warm for instant rollback. Deploying the active release is a\n"
-			       "no-op. --timeout limits the wait for health (default: the manifest's\n"
-			       "health.start_timeout).\n", usage);
-			return EXIT_OK;
-		}
-		if (!strcmp(argv[i], "--timeout")) {
-			if (i + 1 >= argc)
-				return cmd_usage_error(g, usage, "--timeout needs a duration");
-			if (svc_duration_parse(&opts.timeout_ms, argv[++i], &err) || !opts.timeout_ms)
-				return cmd_usage_error(g, usage, "--timeout: %s",
-						       err.code ? err.message : "must be more than 0");
-		} else if (argv[i][0] == '-') {
-			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
-		} else if (service) {
-			return cmd_usage_error(g, usage, "one service at a time");
-		} else {
-			service = argv[i];
-		}
-	}
-	if (!service)
-		return cmd_usage_error(g, usage, "which service?");
-	if ((code = cmd_load_service(g, &set, service, &m)))
+	if ((code = cmd_parse_service_args(g, argc, argv, CMD_OPT_TIMEOUT, usage, help, &a)) >= 0)
+		return code;
+	opts.timeout_ms = a.timeout_ms;
+	if ((code = cmd_load_service(g, &set, a.service, &m)))
 		goto done;
 	svc_manifest_release_id(m, rid);
 	memset(&res, 0, sizeof(res));

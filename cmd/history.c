@@ -11,35 +11,26 @@
 #include "util.h"
 
 static const char usage[] = "svcctl history SERVICE";
+static const char help[] =
+	"Every release of SERVICE, oldest first: sequence number, release id,\n"
+	"version, manifest hash, kind (deploy or rollback), start time and\n"
+	"outcome (promoted, awaiting-promotion, aborted and why, rolled-back and\n"
+	"why). '*' marks the entry that made the active release active.\n";
 
 int cmd_history(struct cmd_global *g, int argc, char **argv)
 {
 	struct svc_history h;
 	struct svc_current cur;
 	struct svc_error err = { 0 };
-	const char *service = NULL;
+	const char *service;
+	struct cmd_args a;
 	json_t *arr;
 	long active = -1;
 	int rc;
 
-	for (int i = 1; i < argc; i++) {
-		if (cmd_is_help(argv[i])) {
-			printf("usage: %s\n\nEvery release of SERVICE, oldest first: sequence number,\n"
-			       "release id, version, manifest hash, kind (deploy or rollback), start\n"
-			       "time and outcome (promoted, awaiting-promotion, aborted and why,\n"
-			       "rolled-back and why). '*' marks the active release.\n", usage);
-			return EXIT_OK;
-		}
-		if (argv[i][0] == '-')
-			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
-		if (service)
-			return cmd_usage_error(g, usage, "one service at a time");
-		service = argv[i];
-	}
-	if (!service)
-		return cmd_usage_error(g, usage, "which service?");
-	if (!svc_name_valid(service))
-		return cmd_usage_error(g, usage, "invalid service name '%s'", service);
+	if ((rc = cmd_parse_service_args(g, argc, argv, 0, usage, help, &a)) >= 0)
+		return rc;
+	service = a.service;
 	if ((rc = svc_history_load(&h, g->state_dir, service, &err)))
 		return cmd_fail(g, rc, &err);
 	svc_current_load(&cur, g->state_dir, service, NULL);

@@ -17,6 +17,10 @@
 #include "util.h"
 
 static const char usage[] = "svcctl logs SERVICE [-f|--follow] [--all]";
+static const char help[] =
+	"Print the output (stdout and stderr) of SERVICE's instances: those of\n"
+	"the active release, or with --all those of every release that runs.\n"
+	"-f keeps following until interrupted.\n";
 
 int cmd_logs(struct cmd_global *g, int argc, char **argv)
 {
@@ -24,34 +28,20 @@ int cmd_logs(struct cmd_global *g, int argc, char **argv)
 	struct svc_instance_list all = { 0 };
 	struct svc_current cur;
 	struct svc_error err = { 0 };
-	const char *service = NULL;
-	bool follow = false, every = false;
+	const char *service;
+	struct cmd_args a;
+	bool follow, every;
 	size_t shown = 0;
 	pid_t *kids = NULL;
 	int rc, code = EXIT_OK;
 
-	for (int i = 1; i < argc; i++) {
-		if (cmd_is_help(argv[i])) {
-			printf("usage: %s\n\nPrint the output (stdout and stderr) of SERVICE's instances:\n"
-			       "those of the active release, or with --all those of every release\n"
-			       "that runs. -f keeps following until interrupted.\n", usage);
-			return EXIT_OK;
-		}
-		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
-			follow = true;
-		else if (!strcmp(argv[i], "--all"))
-			every = true;
-		else if (argv[i][0] == '-')
-			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
-		else if (service)
-			return cmd_usage_error(g, usage, "one service at a time");
-		else
-			service = argv[i];
-	}
-	if (!service)
-		return cmd_usage_error(g, usage, "which service?");
-	if (!svc_name_valid(service))
-		return cmd_usage_error(g, usage, "invalid service name '%s'", service);
+	if ((code = cmd_parse_service_args(g, argc, argv, CMD_OPT_FOLLOW | CMD_OPT_ALL, usage,
+					   help, &a)) >= 0)
+		return code;
+	code = EXIT_OK;
+	service = a.service;
+	follow = a.follow;
+	every = a.all;
 	svc_current_load(&cur, g->state_dir, service, NULL);
 	if ((rc = svc_runtime_open(&rt, SVC_RUNTIME_PROCESS, g->state_dir, g->self_exe, &err)) ||
 	    (rc = rt->ops->list(rt, service, &all, &err))) {

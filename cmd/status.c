@@ -13,6 +13,12 @@
 #include "util.h"
 
 static const char usage[] = "svcctl status [SERVICE]";
+static const char help[] =
+	"Per service: the active release and its color, the warm previous\n"
+	"release and until when it stays warm, a rollout in progress, every\n"
+	"instance (pid, port, state, health, restarts) and the router's routes\n"
+	"with live connections per backend. Finishes or undoes an interrupted\n"
+	"rollout first.\n";
 
 static const char *jstr(json_t *o, const char *key)
 {
@@ -78,37 +84,21 @@ static void print_service(json_t *s)
 
 int cmd_status(struct cmd_global *g, int argc, char **argv)
 {
-	const char *service = NULL;
+	const char *service;
+	struct cmd_args a;
 	char **services = NULL;
 	json_t *all = json_array();
 	struct svc_error err = { 0 };
 	int code = EXIT_OK;
 
-	for (int i = 1; i < argc; i++) {
-		if (cmd_is_help(argv[i])) {
-			printf("usage: %s\n\nPer service: the active release and its color, the warm\n"
-			       "previous release and until when it stays warm, a rollout in progress,\n"
-			       "every instance (pid, port, state, health, restarts) and the router's\n"
-			       "routes with live connections per backend. Finishes or undoes an\n"
-			       "interrupted rollout first.\n", usage);
-			json_decref(all);
-			return EXIT_OK;
-		}
-		if (argv[i][0] == '-') {
-			json_decref(all);
-			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
-		}
-		if (service) {
-			json_decref(all);
-			return cmd_usage_error(g, usage, "one service at a time");
-		}
-		service = argv[i];
+	if ((code = cmd_parse_service_args(g, argc, argv, CMD_SERVICE_OPTIONAL, usage, help,
+					   &a)) >= 0) {
+		json_decref(all);
+		return code;
 	}
+	code = EXIT_OK;
+	service = a.service;
 	if (service) {
-		if (!svc_name_valid(service)) {
-			json_decref(all);
-			return cmd_usage_error(g, usage, "invalid service name '%s'", service);
-		}
 		services = svc_calloc(2, sizeof(*services));
 		services[0] = svc_strdup(service);
 	} else {

@@ -4,41 +4,24 @@
  */
 #include "cmd.h"
 
-#include <stdio.h>
-#include <string.h>
-
-#include "util.h"
-
 static const char usage[] = "svcctl stop SERVICE";
+static const char help[] =
+	"Stop every instance of SERVICE (all releases) and remove its routes.\n"
+	"Its history is kept; 'svcctl deploy' starts it again.\n";
 
 int cmd_stop(struct cmd_global *g, int argc, char **argv)
 {
 	struct svc_error err = { 0 };
-	const char *service = NULL;
+	struct cmd_args a;
 	int rc;
 
-	for (int i = 1; i < argc; i++) {
-		if (cmd_is_help(argv[i])) {
-			printf("usage: %s\n\nStop every instance of SERVICE (all releases) and remove\n"
-			       "its routes. Its history is kept; 'svcctl deploy' starts it again.\n",
-			       usage);
-			return EXIT_OK;
-		}
-		if (argv[i][0] == '-')
-			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
-		if (service)
-			return cmd_usage_error(g, usage, "one service at a time");
-		service = argv[i];
-	}
-	if (!service)
-		return cmd_usage_error(g, usage, "which service?");
-	if (!svc_name_valid(service))
-		return cmd_usage_error(g, usage, "invalid service name '%s'", service);
-	rc = svc_rollout_stop(&g->ctx, service, &err);
+	if ((rc = cmd_parse_service_args(g, argc, argv, 0, usage, help, &a)) >= 0)
+		return rc;
+	rc = svc_rollout_stop(&g->ctx, a.service, &err);
 	if (rc)
 		return cmd_fail(g, rc, &err);
 	if (g->json)
 		svc_report_result(&g->report, json_pack("{s:s, s:b, s:i, s:s}", "command", "stop",
-							"ok", 1, "exit_code", 0, "service", service));
+							"ok", 1, "exit_code", 0, "service", a.service));
 	return EXIT_OK;
 }

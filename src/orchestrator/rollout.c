@@ -313,6 +313,59 @@ static int save_step(struct run *r, enum svc_rollout_step step, struct svc_error
 	return svc_rollout_rec_save(&r->rec, r->ctx->state_dir, r->m->service, err);
 }
 
+/* A run over rec (NULL: an empty record, for run_begin to fill). */
+static void run_init(struct run *r, struct svc_ctx *ctx, struct svc_runtime *rt,
+		     struct svc_manifest *m, const struct svc_rollout_rec *rec,
+		     struct svc_rollout_result *res)
+{
+	memset(r, 0, sizeof(*r));
+	r->ctx = ctx;
+	r->rt = rt;
+	r->m = m;
+	r->res = res;
+	if (rec)
+		r->rec = *rec;
+}
+
+/*
+ * Begin a new rollout of release rid: fill the record (kind, color, the
+ * blue it replaces) and append its history entry, saved before any step.
+ */
+static int run_begin(struct run *r, const char *kind, const char *rid, const char *color,
+		     const char *blue, const char *blue_color, struct svc_error *err)
+{
+	struct svc_history h = { 0 };
+	struct svc_history_entry e = { 0 }, *added;
+	int rc;
+
+	snprintf(r->rec.kind, sizeof(r->rec.kind), "%s", kind);
+	snprintf(r->rec.release, sizeof(r->rec.release), "%s", rid);
+	snprintf(r->rec.color, sizeof(r->rec.color), "%s", color);
+	snprintf(r->rec.blue, sizeof(r->rec.blue), "%s", blue);
+	snprintf(r->rec.blue_color, sizeof(r->rec.blue_color), "%s", blue_color);
+	r->rec.owner_pid = getpid();
+	r->rec.started_ms = svc_now_ms();
+	if ((rc = svc_history_load(&h, r->ctx->state_dir, r->m->service, err)))
+		return rc;
+	snprintf(e.release, sizeof(e.release), "%s", rid);
+	snprintf(e.manifest_hash, sizeof(e.manifest_hash), "%s", rid);
+	snprintf(e.color, sizeof(e.color), "%s", color);
+	e.version = r->m->version;
+	e.kind = (char *)kind;
+	e.started_ms = r->rec.started_ms;
+	added = svc_history_append(&h, &e);
+	r->rec.history_seq = added->seq;
+	rc = svc_history_save(&h, r->ctx->state_dir, r->m->service, err);
+	svc_history_release(&h);
+	if (r->res) {
+		r->res->history_seq = r->rec.history_seq;
+		snprintf(r->res->release, sizeof(r->res->release), "%s", rid);
+		snprintf(r->res->color, sizeof(r->res->color), "%s", color);
+		snprintf(r->res->previous, sizeof(r->res->previous), "%s", blue);
+	}
+	return rc;
+}
+
 /*
  * Undo a rollout that has not been promoted: route back to blue (if the
  * route may have moved), close the preview, stop green unless it is a warm
@@ -665,11 +718,7 @@ static int recover_locked(struct svc_ctx *ctx, const char *service,
 		goto done;
 	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
 		goto done;
-	memset(&r, 0, sizeof(r));
-	r.ctx = ctx;
-	r.rt = rt;
-	r.m = m;
-	r.rec = rec;
+	run_init(&r, ctx, rt, m, &rec, NULL);
 	switch (rec.step) {
 	case SVC_STEP_AWAIT_PROMOTE:
 		break;
@@ -763,11 +812,7 @@ static void abort_pending(struct svc_ctx *ctx, const char *service, const char *
 		svc_rollout_rec_clear(ctx->state_dir, service, NULL);
 		goto done;
 	}
-	memset(&r, 0, sizeof(r));
-	r.ctx = ctx;
-	r.rt = rt;
-	r.m = m;
-	r.rec = rec;
+	run_init(&r, ctx, rt, m, &rec, NULL);
 	svc_report_step(ctx->report, service, "supersede",
 			"release %.*s was awaiting promotion: %s", SHORT(rec.release), why);
 	undo(&r, "aborted", why);
@@ -794,63 +839,33 @@ static int start_rollout(struct svc_ctx *ctx, struct svc_runtime *rt,
 			 struct svc_rollout_result *res, struct svc_error *err)
 {
 	struct svc_current cur;
-	struct svc_history h = { 0 };
-	struct svc_history_entry e = { 0 }, *added;
 	struct svc_instance_list mine = { 0 }, active = { 0 };
+	const char *blue = "", *blue_color = "", *color;
 	struct run r;
 	int rc;
 
 	svc_current_load(&cur, ctx->state_dir, m->service, NULL);
-	memset(&r, 0, sizeof(r));
-	r.ctx = ctx;
-	r.rt = rt;
-	r.m = m;
-	r.res = res;
+	run_init(&r, ctx, rt, m, NULL, res);
 	if (opts && opts->timeout_ms > 0)
 		r.deadline_mono = svc_mono_ms() + opts->timeout_ms;
-	snprintf(r.rec.kind, sizeof(r.rec.kind), "%s", kind);
-	snprintf(r.rec.release, sizeof(r.rec.release), "%s", rid);
-	r.rec.owner_pid = getpid();
-	r.rec.started_ms = svc_now_ms();
-
 	/* blue: the active release, if it still runs */
 	release_instances(rt, m->service, cur.active, &active, NULL);
 	if (active.count && strcmp(cur.active, rid)) {
-		snprintf(r.rec.blue, sizeof(r.rec.blue), "%s", cur.active);
-		snprintf(r.rec.blue_color, sizeof(r.rec.blue_color), "%s", cur.active_color);
+		blue = cur.active;
+		blue_color = cur.active_color;
 	}
 	/* color: a release that still runs keeps its color, else the other one */
 	release_instances(rt, m->service, rid, &mine, NULL);
 	if (mine.count)
-		snprintf(r.rec.color, sizeof(r.rec.color), "%s", mine.items[0].color);
+		color = mine.items[0].color;
 	else
-		snprintf(r.rec.color, sizeof(r.rec.color), "%s",
-			 cur.active_color[0] ? other_color(cur.active_color) : "blue");
-
-	if ((rc = svc_history_load(&h, ctx->state_dir, m->service, err)))
-		goto done;
-	snprintf(e.release, sizeof(e.release), "%s", rid);
-	snprintf(e.manifest_hash, sizeof(e.manifest_hash), "%s", rid);
-	snprintf(e.color, sizeof(e.color), "%s", r.rec.color);
-	e.version = m->version;
-	e.kind = (char *)kind;
-	e.started_ms = svc_now_ms();
-	added = svc_history_append(&h, &e);
-	r.rec.history_seq = added->seq;
-	if (res)
-		res->history_seq = added->seq;
-	if ((rc = svc_history_save(&h, ctx->state_dir, m->service, err)))
+		color = cur.active_color[0] ? other_color(cur.active_color) : "blue";
+	if ((rc = run_begin(&r, kind, rid, color, blue, blue_color, err)))
 		goto done;
 	if ((rc = save_step(&r, SVC_STEP_STARTING, err)))
 		goto done;
-	if (res) {
-		snprintf(res->release, sizeof(res->release), "%s", rid);
-		snprintf(res->color, sizeof(res->color), "%s", r.rec.color);
-		snprintf(res->previous, sizeof(res->previous), "%s", r.rec.blue);
-	}
 	rc = run_rollout(&r, err);
 done:
-	svc_history_release(&h);
 	svc_instance_list_release(&mine);
 	svc_instance_list_release(&active);
 	return rc;
@@ -986,12 +1001,7 @@ int svc_rollout_promote(struct svc_ctx *ctx, const char *service,
 		goto done;
 	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
 		goto done;
-	memset(&r, 0, sizeof(r));
-	r.ctx = ctx;
-	r.rt = rt;
-	r.m = m;
-	r.rec = rec;
-	r.res = res;
+	run_init(&r, ctx, rt, m, &rec, res);
 	if (res) {
 		snprintf(res->release, sizeof(res->release), "%s", rec.release);
 		snprintf(res->color, sizeof(res->color), "%s", rec.color);
@@ -1120,36 +1130,15 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 	if (target.count >= (size_t)m->replicas && all_healthy_now(rt, m, &target) &&
 	    (!has_route(m) || svc_router_ping(ctx->state_dir, NULL) == 0)) {
 		/* warm: a route switch, nothing started, no health wait */
-		struct svc_history_entry e = { 0 }, *added;
 		struct run r;
 		int64_t t0;
 
-		memset(&r, 0, sizeof(r));
-		r.ctx = ctx;
-		r.rt = rt;
-		r.m = m;
-		r.res = res;
-		snprintf(r.rec.kind, sizeof(r.rec.kind), "rollback");
-		snprintf(r.rec.release, sizeof(r.rec.release), "%s", tid);
-		snprintf(r.rec.color, sizeof(r.rec.color), "%s", target.items[0].color);
-		snprintf(r.rec.blue, sizeof(r.rec.blue), "%s", cur.active);
-		snprintf(r.rec.blue_color, sizeof(r.rec.blue_color), "%s", cur.active_color);
-		r.rec.owner_pid = getpid();
-		r.rec.started_ms = svc_now_ms();
-		snprintf(e.release, sizeof(e.release), "%s", tid);
-		snprintf(e.manifest_hash, sizeof(e.manifest_hash), "%s", tid);
-		snprintf(e.color, sizeof(e.color), "%s", r.rec.color);
-		e.version = m->version;
-		e.kind = (char *)"rollback";
-		e.started_ms = svc_now_ms();
-		added = svc_history_append(&h, &e);
-		r.rec.history_seq = added->seq;
-		if ((rc = svc_history_save(&h, ctx->state_dir, service, err)))
+		run_init(&r, ctx, rt, m, NULL, res);
+		if ((rc = run_begin(&r, "rollback", tid, target.items[0].color, cur.active,
+				    cur.active_color, err)))
 			goto done;
-		if (res) {
+		if (res)
 			res->instant = true;
-			res->history_seq = added->seq;
-		}
 		svc_report_step(ctx->report, service, "rollback",
 				"release %.*s is warm: switching traffic back", SHORT(tid));
 		t0 = svc_mono_ms();
