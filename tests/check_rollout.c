@@ -167,21 +167,29 @@ static const char *last_outcome(struct svc_history *h)
 	return h->items[h->count - 1].outcome;
 }
 
+/* v1 active and running as blue, v2 running as green, the record at step. */
+static void blue_green_at(struct svc_runtime *rt, enum svc_rollout_step step,
+			  char *v1, char *v2)
+{
+	struct svc_manifest *m1 = store_release("1", v1), *m2 = store_release("2", v2);
+
+	start_all(rt, m1, v1, "blue");
+	make_active(v1);
+	start_all(rt, m2, v2, "green");
+	leave_record(v2, v1, step);
+	svc_manifest_free(m1);
+	svc_manifest_free(m2);
+}
+
 START_TEST(test_rollout__recover_undoes_before_switch)
 {
 	struct svc_ctx ctx = { state, helper, NULL };
 	struct svc_runtime *rt = rt_open();
-	struct svc_manifest *m1, *m2;
 	struct svc_history h;
 	struct svc_current cur;
 	char v1[65], v2[65], what[512];
 
-	m1 = store_release("1", v1);
-	m2 = store_release("2", v2);
-	start_all(rt, m1, v1, "blue");
-	make_active(v1);
-	start_all(rt, m2, v2, "green");
-	leave_record(v2, v1, SVC_STEP_HEALTH);
+	blue_green_at(rt, SVC_STEP_HEALTH, v1, v2);
 
 	ck_assert_int_eq(svc_rollout_recover(&ctx, "worker", what, sizeof(what), NULL), 0);
 	ck_assert_msg(strstr(what, "undid the interrupted deploy"), "%s", what);
@@ -198,8 +206,6 @@ START_TEST(test_rollout__recover_undoes_before_switch)
 	/* a second recovery has nothing to do */
 	ck_assert_int_eq(svc_rollout_recover(&ctx, "worker", what, sizeof(what), NULL), 0);
 	ck_assert_str_eq(what, "");
-	svc_manifest_free(m1);
-	svc_manifest_free(m2);
 	svc_runtime_free(rt);
 }
 END_TEST
@@ -208,17 +214,11 @@ START_TEST(test_rollout__recover_finishes_after_bake)
 {
 	struct svc_ctx ctx = { state, helper, NULL };
 	struct svc_runtime *rt = rt_open();
-	struct svc_manifest *m1, *m2;
 	struct svc_history h;
 	struct svc_current cur;
 	char v1[65], v2[65], what[512];
 
-	m1 = store_release("1", v1);
-	m2 = store_release("2", v2);
-	start_all(rt, m1, v1, "blue");
-	make_active(v1);
-	start_all(rt, m2, v2, "green");
-	leave_record(v2, v1, SVC_STEP_DRAINING);
+	blue_green_at(rt, SVC_STEP_DRAINING, v1, v2);
 
 	ck_assert_int_eq(svc_rollout_recover(&ctx, "worker", what, sizeof(what), NULL), 0);
 	ck_assert_msg(strstr(what, "finished the interrupted deploy"), "%s", what);
@@ -230,8 +230,6 @@ START_TEST(test_rollout__recover_finishes_after_bake)
 	ck_assert_uint_eq(running(rt, v1), 0);
 	ck_assert_str_eq(last_outcome(&h), "promoted");
 	svc_history_release(&h);
-	svc_manifest_free(m1);
-	svc_manifest_free(m2);
 	svc_runtime_free(rt);
 }
 END_TEST
