@@ -402,7 +402,11 @@ static void undo(struct run *r, const char *outcome, const char *reason)
 	svc_rollout_rec_clear(ctx->state_dir, svc, NULL);
 }
 
-/* Stop instances of releases that are neither active, warm nor in rollout. */
+/*
+ * Stop instances of releases that are neither active, warm nor in rollout,
+ * forget a warm release whose time is up, and clean up after instances
+ * that stopped themselves (expired).
+ */
 static void stop_orphans(struct svc_ctx *ctx, struct svc_runtime *rt,
 			 const char *service, char *what, size_t what_len)
 {
@@ -412,14 +416,22 @@ static void stop_orphans(struct svc_ctx *ctx, struct svc_runtime *rt,
 	size_t stopped = 0;
 
 	svc_current_load(&cur, ctx->state_dir, service, NULL);
+	if (cur.previous[0] && cur.previous_until_ms && svc_now_ms() >= cur.previous_until_ms) {
+		/* its warm period is over: its supervisors have stopped it */
+		cur.previous[0] = cur.previous_color[0] = '\0';
+		cur.previous_until_ms = 0;
+		svc_current_save(&cur, ctx->state_dir, service, NULL);
+	}
 	if (svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL))
 		rec.release[0] = '\0';
 	if (rt->ops->list(rt, service, &all, NULL))
 		return;
 	for (size_t i = 0; i < all.count; i++) {
 		struct svc_instance *in = &all.items[i];
-		if (!strcmp(in->release, cur.active) || !strcmp(in->release, cur.previous) ||
-		    !strcmp(in->release, rec.release))
+		bool stopped_on_purpose = in->state == SVC_INST_STOPPED;
+		if (!stopped_on_purpose &&
+		    (!strcmp(in->release, cur.active) || !strcmp(in->release, cur.previous) ||
+		     !strcmp(in->release, rec.release)))
 			continue;
 		if (rt->ops->stop(rt, in, NULL) == 0 && in->state != SVC_INST_GONE &&
 		    in->state != SVC_INST_STOPPED)
