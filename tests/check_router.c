@@ -791,6 +791,40 @@ START_TEST(test_router__idle_timeout)
 }
 END_TEST
 
+START_TEST(test_router__connection_limit)
+{
+	int lp = free_port("127.0.0.1"), pa = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa);
+	struct svc_router_options opts;
+	struct pollfd p;
+	char line[8];
+	int fd[3];
+
+	svc_router_options_init(&opts);
+	opts.max_conns = 2;
+	start_backend("127.0.0.1", pa, "A");
+	start_router_opts(&opts);
+	set_route(listen, ba, NULL, 1000);
+	for (int i = 0; i < 2; i++) {
+		fd[i] = dial("127.0.0.1", lp);
+		ck_assert_str_eq(read_line(fd[i], line, sizeof(line)), "A");
+	}
+	/* the third waits in the backlog: connected, but not served */
+	fd[2] = dial("127.0.0.1", lp);
+	ck_assert_int_ge(fd[2], 0);
+	p.fd = fd[2];
+	p.events = POLLIN;
+	ck_assert_int_eq(poll(&p, 1, 500), 0);
+	/* one leaves: the third is served */
+	close(fd[0]);
+	ck_assert_str_eq(read_line(fd[2], line, sizeof(line)), "A");
+	close(fd[1]);
+	close(fd[2]);
+	free(listen);
+	free(ba);
+}
+END_TEST
+
 START_TEST(test_router__client_without_router)
 {
 	struct svc_error err;
@@ -860,6 +894,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_router__socket_mode);
 	tcase_add_test(tc, test_router__second_router_refused);
 	tcase_add_test(tc, test_router__idle_timeout);
+	tcase_add_test(tc, test_router__connection_limit);
 	tcase_add_test(tc, test_router__client_without_router);
 	tcase_add_test(tc, test_router__stop_and_bad_requests);
 	suite_add_tcase(s, tc);
