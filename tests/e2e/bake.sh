@@ -9,8 +9,8 @@ run_rc rc svcctl deploy greeter
 check_eq "deploy v1" 0 "$rc"
 v1pids=$(instance_pids greeter)
 
-# healthy at first, failing 2.5 s after start: inside the 8 s bake
-BAKE=8s write_manifest greeter 2.0.0 "$ADDR" UNHEALTHY_AFTER_MS=2500
+# healthy at first, failing 4 s after start: inside the 10 s bake
+BAKE=10s write_manifest greeter 2.0.0 "$ADDR" UNHEALTHY_AFTER_MS=4000
 "$HAMMER" --addr "$ADDR" --clients 8 --duration-ms 60000 --stop-file "$WORK/stop" >"$WORK/hammer.out" &
 HPID=$!
 BG_PIDS+=("$HPID")
