@@ -1,0 +1,2 @@
+/* docker.c - placeholder until written */
+typedef int svc_placeholder_docker;

@@ -1,0 +1,2 @@
+/* docker_api.c - placeholder until written */
+typedef int svc_placeholder_docker_api;

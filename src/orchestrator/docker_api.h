@@ -1,0 +1,145 @@
+/*
+ * docker_api.h - a small Docker Engine API client: libcurl for HTTP over
+ * the engine's unix socket (or tcp://, with TLS), jansson for the bodies.
+ * svcctl never runs the docker command-line client.
+ *
+ * The endpoint comes from DOCKER_HOST (unix:///path or tcp://host:port;
+ * default unix:///var/run/docker.sock); with tcp, DOCKER_TLS_VERIFY=1 and
+ * DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) switch to https. The API
+ * version is negotiated once at open from GET /version: the lower of the
+ * engine's ApiVersion and SVC_DOCKER_API_MAX, so that Debian's Engine 20.10
+ * (API 1.41) and current engines both work; every later path is prefixed
+ * with /vX.Y.
+ *
+ * Errors: an engine that does not answer gives SVC_EUNAVAIL with a message
+ * naming the endpoint; an HTTP error status gives SVC_EGENERIC (SVC_ENOTFOUND
+ * for 404) with the engine's own "message" text; a body that is not the JSON
+ * expected (truncated, invalid) gives SVC_EGENERIC saying so.
+ */
+#ifndef SVC_DOCKER_API_H
+#define SVC_DOCKER_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define SVC_DOCKER_API_MAX "1.43"
+#define SVC_DOCKER_DEFAULT_HOST "unix:///var/run/docker.sock"
+
+struct svc_docker;
+
+/*
+ * Connect to the engine named by DOCKER_HOST (or host, when not NULL, in
+ * the same form) and negotiate the API version. Caller frees with
+ * svc_docker_free.
+ */
+int svc_docker_open(struct svc_docker **out, const char *host, struct svc_error *err);
+void svc_docker_free(struct svc_docker *d);
+
+/* "unix:///var/run/docker.sock", as given. Borrowed. */
+const char *svc_docker_endpoint(const struct svc_docker *d);
+/* The negotiated API version, "1.41". Borrowed. */
+const char *svc_docker_api_version(const struct svc_docker *d);
+
+/* ---- request building and response parsing (pure; unit-tested) ---- */
+
+/* A parsed DOCKER_HOST. */
+struct svc_docker_host {
+	bool unix_socket;
+	char socket_path[512];   /* unix */
+	char host[256];          /* tcp: "127.0.0.1:2376" */
+	bool tls;                /* tcp with DOCKER_TLS_VERIFY */
+};
+
+/* Parse "unix:///path" or "tcp://host:port". */
+int svc_docker_host_parse(struct svc_docker_host *out, const char *text,
+			  struct svc_error *err);
+
+/*
+ * The URL libcurl is given: "http://localhost/v1.41/containers/json?..."
+ * for a unix socket, "https://host:port/v1.41/..." for tcp with TLS.
+ * api_version NULL or "" leaves the version prefix out. Caller frees.
+ */
+char *svc_docker_url(const struct svc_docker_host *h, const char *api_version,
+		     const char *path);
+
+/* Percent-encode a query value (for filters=...). Caller frees. */
+char *svc_docker_query_escape(const char *value);
+
+/*
+ * Interpret a response: 2xx with a JSON body -> *out (may be NULL when the
+ * body is empty and allow_empty); 4xx/5xx -> error carrying the engine's
+ * "message" (or the raw body, cut short); invalid or truncated JSON -> error.
+ * what names the request in messages ("create container 'x'").
+ */
+int svc_docker_parse_response(long status, const char *body, size_t len,
+			      bool allow_empty, const char *what, json_t **out,
+			      struct svc_error *err);
+
+/*
+ * Split the engine's multiplexed log stream (8-byte frame headers: stream
+ * type, 3 zero bytes, big-endian length) into plain bytes. Feed any number
+ * of bytes at a time; complete payloads are written to fd. State lives in
+ * struct svc_docker_demux (zero it first). Returns 0, or -1 on a malformed
+ * header or a write error.
+ */
+struct svc_docker_demux {
+	unsigned char header[8];
+	size_t header_len;
+	size_t remaining;        /* payload bytes left in the current frame */
+};
+int svc_docker_demux_feed(struct svc_docker_demux *dm, const char *data, size_t len, int fd);
+
+/* ---- requests ---- */
+
+/*
+ * One request. method "GET"/"POST"/"DELETE"; path without the version
+ * prefix ("/containers/json?all=1"); body NULL or JSON (sent with
+ * Content-Type: application/json). *status gets the HTTP status; *out the
+ * parsed JSON response (NULL when empty). Caller owns *out.
+ */
+int svc_docker_request(struct svc_docker *d, const char *method, const char *path,
+		       const json_t *body, long *status, json_t **out,
+		       struct svc_error *err);
+
+/* true in *out when the image exists locally (GET /images/NAME/json). */
+int svc_docker_image_exists(struct svc_docker *d, const char *image, bool *out,
+			    struct svc_error *err);
+
+/* POST /containers/create?name=NAME with spec; *id_out (caller frees). */
+int svc_docker_container_create(struct svc_docker *d, const char *name,
+				const json_t *spec, char **id_out, struct svc_error *err);
+int svc_docker_container_start(struct svc_docker *d, const char *id, struct svc_error *err);
+/* POST /containers/ID/stop?t=SECONDS (304: already stopped, not an error). */
+int svc_docker_container_stop(struct svc_docker *d, const char *id, int timeout_s,
+			      struct svc_error *err);
+/* DELETE /containers/ID?force=1&v=1 (404: already gone, not an error). */
+int svc_docker_container_remove(struct svc_docker *d, const char *id,
+				struct svc_error *err);
+/* GET /containers/ID/json; caller owns *out. */
+int svc_docker_container_inspect(struct svc_docker *d, const char *id, json_t **out,
+				 struct svc_error *err);
+/*
+ * GET /containers/json?all=1&filters={"label":[label]} (label like
+ * "svcctl.service=greeter"); *out is the JSON array. Caller owns *out.
+ */
+int svc_docker_container_list(struct svc_docker *d, const char *label, json_t **out,
+			      struct svc_error *err);
+/*
+ * GET /containers/ID/logs?stdout=1&stderr=1[&follow=1], demultiplexed to
+ * fd. With follow, returns when the container stops or on a signal.
+ */
+int svc_docker_container_logs(struct svc_docker *d, const char *id, bool follow, int fd,
+			      struct svc_error *err);
+
+/*
+ * POST /build?t=TAG[&dockerfile=NAME] with the tar file at tar_path as the
+ * build context; the engine's progress ("stream" lines) is written to
+ * progress_fd (-1: dropped). An "error"/"errorDetail" line fails it.
+ */
+int svc_docker_image_build(struct svc_docker *d, const char *tar_path, const char *tag,
+			   const char *dockerfile, int progress_fd, struct svc_error *err);
+
+#endif
