@@ -108,5 +108,6 @@ int cmd_logs(struct cmd_global *g, int argc, char **argv);
 int cmd_stop(struct cmd_global *g, int argc, char **argv);
 int cmd_router(struct cmd_global *g, int argc, char **argv);
 int cmd_supervise(int argc, char **argv);
+int cmd_expire(int argc, char **argv);
 
 #endif

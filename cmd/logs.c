@@ -43,7 +43,7 @@ int cmd_logs(struct cmd_global *g, int argc, char **argv)
 	follow = a.follow;
 	every = a.all;
 	svc_current_load(&cur, g->state_dir, service, NULL);
-	if ((rc = svc_runtime_open(&rt, SVC_RUNTIME_PROCESS, g->state_dir, g->self_exe, &err)) ||
+	if ((rc = svc_rollout_open_runtime(&rt, &g->ctx, service, &err)) ||
 	    (rc = rt->ops->list(rt, service, &all, &err))) {
 		code = cmd_fail(g, rc, &err);
 		goto done;

@@ -156,9 +156,12 @@ int main(int argc, char **argv)
 	const char *env;
 	int status;
 
-	/* the hidden per-instance supervisor of the process runtime */
+	/* hidden helpers: the process runtime's supervisor, the docker
+	 * runtime's expiry waiter */
 	if (argc >= 2 && !strcmp(argv[1], "__supervise"))
 		return cmd_supervise(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "__expire"))
+		return cmd_expire(argc - 1, argv + 1);
 
 	memset(&g, 0, sizeof(g));
 	env = getenv("SVCCTL_MANIFESTS");

@@ -49,6 +49,8 @@ static void print_service(json_t *s)
 	printf("%s\n", jstr(s, "service"));
 	if (json_is_string(json_object_get(s, "recovered")))
 		printf("  recovered %s\n", jstr(s, "recovered"));
+	if (json_is_string(json_object_get(s, "inferred")))
+		printf("  note      %s\n", jstr(s, "inferred"));
 	print_release("active", json_object_get(s, "active"), "since_ms", "since");
 	print_release("warm", json_object_get(s, "previous"), "warm_until_ms", "until");
 	if (json_is_object(ro))

@@ -12,9 +12,12 @@
  */
 #include <stdio.h>
 
+#include "docker.h"
 #include "supervisor.h"
+#include "util.h"
 
 int cmd_supervise(int argc, char **argv);
+int cmd_expire(int argc, char **argv);
 
 int cmd_supervise(int argc, char **argv)
 {
@@ -23,4 +26,20 @@ int cmd_supervise(int argc, char **argv)
 		return 2;
 	}
 	return svc_supervisor_run(argv[1]);
+}
+
+/*
+ * `svcctl __expire STATE SERVICE ID AT`: the docker runtime's waiter that
+ * stops a warm container when its keep_previous period ends (docker.h).
+ */
+int cmd_expire(int argc, char **argv)
+{
+	long long at;
+
+	if (argc != 5 || argv[1][0] != '/' || !svc_name_valid(argv[2]) ||
+	    svc_parse_int(&at, argv[4], 1, INT64_MAX)) {
+		fputs("usage: svcctl __expire ABSOLUTE-STATE-DIR SERVICE INSTANCE-ID EPOCH-MS\n", stderr);
+		return 2;
+	}
+	return svc_docker_expire_run(argv[1], argv[2], argv[3], (int64_t)at);
 }

@@ -1,2 +1,437 @@
-/* docker.c - placeholder until written */
-typedef int svc_placeholder_docker;
+/*
+ * docker.c - the Docker runtime driver: instances are containers.
+ *
+ * Everything svcctl knows about a container is on the container itself:
+ * its name ("svcctl-TAG-SERVICE-RELEASE12-INDEX", TAG naming the state dir)
+ * and labels svcctl.service, svcctl.release, svcctl.color,
+ * svcctl.instance and svcctl.state_dir. list() asks the engine
+ * for containers by label, so instances (and orphans of an interrupted
+ * deploy) are found even with the state dir deleted. Each container gets
+ * the manifest's env plus PORT (the target port inside the container),
+ * restart policy unless-stopped, the manifest's stop signal and timeout,
+ * and its target port published on 127.0.0.1 only, on a host port the
+ * engine chooses: that is the address the router forwards to.
+ *
+ * A release kept warm must stop itself when keep_previous ends even when
+ * no svcctl runs. Containers have no supervisor of ours, so set_expiry
+ * records the time in STATE/services/S/expiry/ID and starts a detached
+ * waiter (`svcctl __expire STATE S ID AT`, spawn.h) that sleeps until then
+ * and removes the container if the recorded time is still AT.
+ */
+#include "docker.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "docker_api.h"
+#include "hash.h"
+#include "spawn.h"
+#include "util.h"
+
+struct dk {
+	struct svc_docker *d;
+	char tag[9];   /* first 8 hex of sha256(state dir): whose containers */
+};
+
+static struct svc_docker *engine(struct svc_runtime *rt)
+{
+	return ((struct dk *)rt->priv)->d;
+}
+
+static int dk_open(struct svc_runtime *rt, struct svc_error *err)
+{
+	struct dk *p = svc_calloc(1, sizeof(*p));
+	int rc = svc_docker_open(&p->d, NULL, err);
+	char hex[SVC_HASH_HEX_LEN + 1];
+
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	svc_sha256_hex(hex, rt->state_dir, strlen(rt->state_dir));
+	memcpy(p->tag, hex, 8);
+	p->tag[8] = '\0';
+	rt->priv = p;
+	return 0;
+}
+
+static void dk_free(struct svc_runtime *rt)
+{
+	struct dk *p = rt->priv;
+
+	if (!p)
+		return;
+	svc_docker_free(p->d);
+	free(p);
+	rt->priv = NULL;
+}
+
+static char *instance_id(const char *service, const char *release, int index)
+{
+	return svc_strfmt("%s-%.*s-%d", service, SVC_SHORT_ID_LEN, release, index);
+}
+
+static int dk_prepare(struct svc_runtime *rt, const struct svc_manifest *m,
+		      struct svc_error *err)
+{
+	bool exists = false;
+	int rc;
+
+	if (!m->run.image)
+		return svc_error_set(err, SVC_EFAILED, "service '%s' has no run.image", m->service);
+	if ((rc = svc_docker_image_exists(engine(rt), m->run.image, &exists, err)))
+		return rc;
+	if (!exists)
+		return svc_error_set(err, SVC_EFAILED,
+				     "image '%s' does not exist in the Docker engine at %s "
+				     "(svcctl pulls nothing: build or load it first)",
+				     m->run.image, svc_docker_endpoint(engine(rt)));
+	return 0;
+}
+
+static void env_add(json_t *env, const char *key, const char *value)
+{
+	char *kv = svc_strfmt("%s=%s", key, value);
+
+	json_array_append_new(env, json_string(kv));
+	free(kv);
+}
+
+json_t *svc_docker_container_spec(const struct svc_manifest *m, const char *state_dir,
+				  const char *release, const char *color, int index)
+{
+	char port[16] = "", idx[16], portkey[32];
+	struct svc_expand_vars vars;
+	json_t *spec, *env = json_array(), *labels, *host;
+
+	snprintf(idx, sizeof(idx), "%d", index);
+	if (m->nports)
+		snprintf(port, sizeof(port), "%d", m->ports[0].target);
+	vars.port = port;
+	vars.version = m->version ? m->version : "";
+	vars.service = m->service;
+	vars.instance = idx;
+	for (size_t i = 0; i < m->run.nenv; i++) {
+		char *v = svc_manifest_expand(m->run.env[i].value, &vars);
+		env_add(env, m->run.env[i].key, v);
+		free(v);
+	}
+	env_add(env, "SERVICE", m->service);
+	env_add(env, "VERSION", vars.version);
+	env_add(env, "INSTANCE", idx);
+	labels = json_pack("{s:s, s:s, s:s, s:s, s:s}", "svcctl.service", m->service,
+			   "svcctl.release", release, "svcctl.color", color, "svcctl.instance", idx,
+			   "svcctl.state_dir", state_dir);
+	host = json_pack("{s:{s:s}}", "RestartPolicy", "Name", "unless-stopped");
+	if (m->nports) {
+		env_add(env, "PORT", port);
+		snprintf(portkey, sizeof(portkey), "%d/tcp", m->ports[0].target);
+		json_object_set_new(host, "PortBindings",
+				    json_pack("{s:[{s:s, s:s}]}", portkey, "HostIp", "127.0.0.1",
+					      "HostPort", ""));
+	}
+	spec = json_pack("{s:s, s:o, s:o, s:s, s:i, s:o}", "Image", m->run.image,
+			 "Env", env, "Labels", labels,
+			 "StopSignal", m->run.stop_signal_name ? m->run.stop_signal_name : "TERM",
+			 "StopTimeout", (int)((m->run.stop_timeout_ms + 999) / 1000),
+			 "HostConfig", host);
+	if (m->nports)
+		json_object_set_new(spec, "ExposedPorts", json_pack("{s:{}}", portkey));
+	if (m->run.command) {
+		json_t *cmd = json_array();
+		for (size_t i = 0; m->run.command[i]; i++) {
+			char *a = svc_manifest_expand(m->run.command[i], &vars);
+			json_array_append_new(cmd, json_string(a));
+			free(a);
+		}
+		json_object_set_new(spec, "Cmd", cmd);
+	}
+	return spec;
+}
+
+/*
+ * "svcctl-TAG-SERVICE-RELEASE12-INDEX": TAG keeps two state dirs (two svcctl
+ * installations, or parallel tests) on one engine apart.
+ */
+static char *container_name(const char *tag, const char *id)
+{
+	return svc_strfmt("svcctl-%s-%s", tag, id);
+}
+
+static const char *tag_of(struct svc_runtime *rt)
+{
+	return ((struct dk *)rt->priv)->tag;
+}
+
+static char *expiry_path(const char *state_dir, const char *service, const char *id)
+{
+	return svc_strfmt("%s/services/%s/expiry/%s", state_dir, service, id);
+}
+
+static int64_t expiry_read(const char *state_dir, const char *service, const char *id)
+{
+	char *path = expiry_path(state_dir, service, id), *text = NULL;
+	long long v = 0;
+
+	if (svc_file_read(&text, NULL, path, 64, NULL) == 0) {
+		text[strcspn(text, "\n")] = '\0';
+		if (svc_parse_int(&v, text, 0, INT64_MAX))
+			v = 0;
+	}
+	free(text);
+	free(path);
+	return (int64_t)v;
+}
+
+static int64_t parse_time_ms(const char *s)
+{
+	struct tm tm;
+	const char *rest;
+
+	if (!s)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!rest || tm.tm_year < 100)   /* "0001-01-01T00:00:00Z": never started */
+		return 0;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* Fill an instance from GET /containers/ID/json. false when not ours. */
+static bool from_inspect(struct svc_instance *out, json_t *in, const char *state_dir)
+{
+	json_t *labels = json_object_get(json_object_get(in, "Config"), "Labels");
+	json_t *st = json_object_get(in, "State"), *ports, *binding;
+	const char *service = jstr(labels, "svcctl.service"), *release = jstr(labels, "svcctl.release");
+	const char *color = jstr(labels, "svcctl.color"), *idx = jstr(labels, "svcctl.instance");
+	const char *status = jstr(st, "Status");
+	long long index;
+	const char *key;
+	json_t *v;
+
+	memset(out, 0, sizeof(*out));
+	out->last_exit_code = -1;
+	if (!service || !release || !idx || svc_parse_int(&index, idx, 0, 1000) ||
+	    !jstr(labels, "svcctl.state_dir") || strcmp(jstr(labels, "svcctl.state_dir"), state_dir))
+		return false;   /* not svcctl's, or another state dir's */
+	out->service = svc_strdup(service);
+	out->release = svc_strdup(release);
+	out->color = svc_strdup(color ? color : "");
+	out->index = (int)index;
+	out->id = instance_id(service, release, (int)index);
+	snprintf(out->host, sizeof(out->host), "127.0.0.1");
+	ports = json_object_get(json_object_get(in, "NetworkSettings"), "Ports");
+	json_object_foreach(ports, key, v) {
+		long long p;
+		binding = json_array_get(v, 0);
+		if (binding && !svc_parse_int(&p, jstr(binding, "HostPort"), 1, 65535)) {
+			out->port = (int)p;
+			break;
+		}
+	}
+	out->pid = (pid_t)json_integer_value(json_object_get(st, "Pid"));
+	out->restarts = (int)json_integer_value(json_object_get(in, "RestartCount"));
+	out->started_ms = parse_time_ms(jstr(st, "StartedAt"));
+	if (status && strcmp(status, "running") && strcmp(status, "created"))
+		out->last_exit_code = (int)json_integer_value(json_object_get(st, "ExitCode"));
+	if (!status || !strcmp(status, "dead") || !strcmp(status, "removing"))
+		out->state = SVC_INST_GONE;
+	else if (!strcmp(status, "running") && json_is_true(json_object_get(st, "Running")))
+		out->state = json_is_true(json_object_get(st, "Restarting")) ? SVC_INST_STARTING
+									      : SVC_INST_RUNNING;
+	else if (!strcmp(status, "restarting") || !strcmp(status, "created"))
+		out->state = SVC_INST_STARTING;
+	else
+		out->state = SVC_INST_STOPPED;
+	out->expire_at_ms = expiry_read(state_dir, service, out->id);
+	return true;
+}
+
+static int inspect_instance(struct svc_runtime *rt, const char *name, struct svc_instance *out,
+			    struct svc_error *err)
+{
+	json_t *in = NULL;
+	int rc = svc_docker_container_inspect(engine(rt), name, &in, err);
+
+	if (!rc && !from_inspect(out, in, rt->state_dir))
+		rc = svc_error_set(err, SVC_EGENERIC, "container '%s' has no svcctl labels", name);
+	json_decref(in);
+	return rc;
+}
+
+static int dk_start(struct svc_runtime *rt, const struct svc_manifest *m,
+		    const char *release, const char *color, int index,
+		    struct svc_instance *out, struct svc_error *err)
+{
+	char *id = instance_id(m->service, release, index), *name = container_name(tag_of(rt), id);
+	char *cid = NULL;
+	json_t *spec = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* a leftover of an interrupted attempt with this very name goes first */
+	svc_docker_container_remove(engine(rt), name, NULL);
+	spec = svc_docker_container_spec(m, rt->state_dir, release, color, index);
+	if ((rc = svc_docker_container_create(engine(rt), name, spec, &cid, err)))
+		goto done;
+	if ((rc = svc_docker_container_start(engine(rt), cid, err))) {
+		svc_docker_container_remove(engine(rt), cid, NULL);
+		goto done;
+	}
+	rc = inspect_instance(rt, cid, out, err);
+	if (!rc && m->nports && !out->port) {
+		rc = svc_error_set(err, SVC_EFAILED, "container '%s' has no published port for %d/tcp",
+				   name, m->ports[0].target);
+		svc_docker_container_remove(engine(rt), cid, NULL);
+	}
+done:
+	json_decref(spec);
+	free(cid);
+	free(name);
+	free(id);
+	return rc;
+}
+
+static int dk_list(struct svc_runtime *rt, const char *service,
+		   struct svc_instance_list *out, struct svc_error *err)
+{
+	char *label = svc_strfmt("svcctl.service=%s", service);
+	json_t *list = NULL, *c;
+	size_t i;
+	int rc;
+
+	out->items = NULL;
+	out->count = 0;
+	if ((rc = svc_docker_container_list(engine(rt), label, &list, err)))
+		goto done;
+	out->items = svc_calloc(json_array_size(list) + 1, sizeof(*out->items));
+	json_array_foreach(list, i, c) {
+		const char *cid = jstr(c, "Id");
+		struct svc_instance in;
+		if (!cid || inspect_instance(rt, cid, &in, NULL))
+			continue;   /* removed meanwhile */
+		out->items[out->count++] = in;
+	}
+done:
+	json_decref(list);
+	free(label);
+	return rc;
+}
+
+static int dk_stop(struct svc_runtime *rt, const struct svc_instance *inst,
+		   struct svc_error *err)
+{
+	char *name = container_name(tag_of(rt), inst->id), *exp;
+	int rc;
+
+	/* the container's own StopTimeout applies; -1 asks the engine to use it */
+	rc = svc_docker_container_stop(engine(rt), name, -1, err);
+	if (rc == SVC_ENOTFOUND)
+		rc = 0;
+	if (!rc)
+		rc = svc_docker_container_remove(engine(rt), name, err);
+	exp = expiry_path(rt->state_dir, inst->service, inst->id);
+	unlink(exp);
+	free(exp);
+	free(name);
+	return rc;
+}
+
+static int dk_set_expiry(struct svc_runtime *rt, const struct svc_instance *inst,
+			 int64_t at_ms, struct svc_error *err)
+{
+	char *dir = svc_strfmt("%s/services/%s/expiry", rt->state_dir, inst->service);
+	char *path = expiry_path(rt->state_dir, inst->service, inst->id);
+	char *log = svc_strfmt("%s/expire.log", dir), *at = svc_strfmt("%lld", (long long)at_ms);
+	char cmd[] = "__expire";
+	int rc;
+
+	if ((rc = svc_mkdir_p(dir, 0700, err)))
+		goto done;
+	if (!at_ms) {
+		if (unlink(path) && errno != ENOENT)
+			rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot remove '%s'", path);
+		goto done;
+	}
+	if ((rc = svc_file_write_atomic(path, at, strlen(at), 0600, err)))
+		goto done;
+	{
+		char *argv[] = { rt->self_exe, cmd, rt->state_dir, inst->service, inst->id, at, NULL };
+		pid_t pid;
+		rc = svc_spawn_detached(&pid, argv, log, err);
+	}
+done:
+	free(at);
+	free(log);
+	free(path);
+	free(dir);
+	return rc;
+}
+
+static int dk_logs(struct svc_runtime *rt, const struct svc_instance *inst, bool follow,
+		   int fd, struct svc_error *err)
+{
+	char *name = container_name(tag_of(rt), inst->id);
+	int rc = svc_docker_container_logs(engine(rt), name, follow, fd, err);
+
+	free(name);
+	return rc;
+}
+
+int svc_docker_expire_run(const char *state_dir, const char *service, const char *id,
+			  int64_t at_ms)
+{
+	struct svc_docker *d = NULL;
+	struct svc_error err = { 0 };
+	char *name = NULL, *path = NULL, buf[1200];
+	int rc = 0;
+
+	svc_sleep_ms(at_ms - svc_now_ms());
+	/* a later set_expiry (or a rollback clearing it) replaced this one */
+	if (expiry_read(state_dir, service, id) != at_ms)
+		return 0;
+	{
+		char hex[SVC_HASH_HEX_LEN + 1];
+		svc_sha256_hex(hex, state_dir, strlen(state_dir));
+		hex[8] = '\0';
+		name = container_name(hex, id);
+	}
+	if ((rc = svc_docker_open(&d, NULL, &err)) ||
+	    (rc = svc_docker_container_stop(d, name, -1, &err)) ||
+	    (rc = svc_docker_container_remove(d, name, &err))) {
+		if (rc != SVC_ENOTFOUND)
+			fprintf(stderr, "svcctl: cannot stop expired '%s': %s\n", name,
+				svc_error_format(&err, buf, sizeof(buf)));
+	} else {
+		fprintf(stderr, "svcctl: stopped '%s': its warm period ended\n", name);
+	}
+	path = expiry_path(state_dir, service, id);
+	unlink(path);
+	free(path);
+	free(name);
+	svc_docker_free(d);
+	return rc && rc != SVC_ENOTFOUND ? 1 : 0;
+}
+
+const struct svc_runtime_ops svc_docker_ops = {
+	.name = "docker",
+	.open = dk_open,
+	.prepare = dk_prepare,
+	.start = dk_start,
+	.stop = dk_stop,
+	.list = dk_list,
+	.set_expiry = dk_set_expiry,
+	.logs = dk_logs,
+	.free = dk_free,
+};

@@ -1,14 +1,33 @@
 /*
  * docker.h - the Docker runtime: each instance a container, created
  * through the Engine API (docker_api.h), labelled svcctl.service,
- * svcctl.release, svcctl.color and svcctl.instance, so that what runs is
- * rebuilt from the engine alone, even with the state dir deleted.
+ * svcctl.release, svcctl.color, svcctl.instance and svcctl.state_dir, so
+ * that what runs is rebuilt from the engine alone, even with the state dir
+ * deleted (and recreated at the same path).
  */
 #ifndef SVC_DOCKER_H
 #define SVC_DOCKER_H
 
 #include "runtime.h"
 
+#include <jansson.h>
+#include <stdint.h>
+
 extern const struct svc_runtime_ops svc_docker_ops;
+
+/*
+ * The body of POST /containers/create for instance index of release (see
+ * docker.c for what goes in). Caller owns the reference.
+ */
+json_t *svc_docker_container_spec(const struct svc_manifest *m, const char *state_dir,
+				  const char *release, const char *color, int index);
+
+/*
+ * `svcctl __expire STATE SERVICE ID AT`: sleep until epoch ms AT, then stop
+ * and remove container svcctl-ID if its recorded expiry is still AT.
+ * Returns the process exit status.
+ */
+int svc_docker_expire_run(const char *state_dir, const char *service, const char *id,
+			  int64_t at_ms);
 
 #endif

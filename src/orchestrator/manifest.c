@@ -1006,9 +1006,17 @@ static void check_whole(struct walk *w, const struct node *root, const int *heal
 			node_err(w->l, run ? run : root, "'run.command' is required for the process runtime");
 		if (m->nports > 1)
 			node_err(w->l, ports->kids[1], "'ports': the process runtime supports one port");
-	} else if (!map_get(run, "image") && !m->build.dockerfile) {
-		node_err(w->l, run ? run : root, "'run.image' is required for the %s runtime "
-			 "(or build.dockerfile)", svc_runtime_kind_name(m->runtime));
+	} else {
+		if (!map_get(run, "image") && !m->build.dockerfile)
+			node_err(w->l, run ? run : root, "'run.image' is required for the %s runtime "
+				 "(or build.dockerfile)", svc_runtime_kind_name(m->runtime));
+		for (size_t i = 0; i < m->nports; i++)
+			if (!m->ports[i].target)
+				node_err(w->l, ports->kids[i], "'ports[%zu].target' is required for the "
+					 "%s runtime (the port inside the container)", i,
+					 svc_runtime_kind_name(m->runtime));
+		if (m->nports > 1)
+			node_err(w->l, ports->kids[1], "'ports': one port per service for now");
 	}
 	if (health_seen[0] && health_seen[1])
 		node_err(w->l, health, "'health': give http or tcp, not both");

@@ -698,6 +698,54 @@ static int open_runtime_for(struct svc_runtime **rt, struct svc_ctx *ctx,
 	return svc_runtime_open(rt, kind, ctx->state_dir, ctx->self_exe, err);
 }
 
+/*
+ * The runtime the service's releases use: that of the active, warm,
+ * in-rollout or newest release's manifest. With no state at all (a state
+ * dir deleted), the Docker engine is asked whether it runs containers
+ * labelled for the service; otherwise the process runtime.
+ */
+int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
+			     const char *service, struct svc_error *err)
+{
+	struct svc_current cur;
+	struct svc_rollout_rec rec;
+	struct svc_history h = { 0 };
+	const char *cands[4] = { NULL, NULL, NULL, NULL };
+	struct svc_runtime *rt = NULL;
+	int rc;
+
+	*out = NULL;
+	svc_current_load(&cur, ctx->state_dir, service, NULL);
+	if (svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL))
+		rec.release[0] = '\0';
+	svc_history_load(&h, ctx->state_dir, service, NULL);
+	cands[0] = cur.active;
+	cands[1] = rec.release;
+	cands[2] = cur.previous;
+	cands[3] = h.count ? h.items[h.count - 1].release : "";
+	for (size_t i = 0; i < 4; i++) {
+		struct svc_manifest *m = NULL;
+		if (!cands[i][0] || release_manifest(&m, ctx, service, cands[i], NULL))
+			continue;
+		rc = open_runtime_for(out, ctx, m->runtime, err);
+		svc_manifest_free(m);
+		svc_history_release(&h);
+		return rc;
+	}
+	svc_history_release(&h);
+	if (open_runtime_for(&rt, ctx, SVC_RUNTIME_DOCKER, NULL) == 0) {
+		struct svc_instance_list l = { 0 };
+		if (rt->ops->list(rt, service, &l, NULL) == 0 && l.count) {
+			svc_instance_list_release(&l);
+			*out = rt;
+			return 0;
+		}
+		svc_instance_list_release(&l);
+		svc_runtime_free(rt);
+	}
+	return open_runtime_for(out, ctx, SVC_RUNTIME_PROCESS, err);
+}
+
 /* Caller holds the lock. */
 static int recover_locked(struct svc_ctx *ctx, const char *service,
 			  char *what, size_t what_len, struct svc_error *err)
@@ -720,7 +768,7 @@ static int recover_locked(struct svc_ctx *ctx, const char *service,
 			svc_error_clear(err);
 		rc = 0;
 		/* orphans: instances of releases nobody refers to */
-		if (open_runtime_for(&rt, ctx, SVC_RUNTIME_PROCESS, NULL) == 0)
+		if (svc_rollout_open_runtime(&rt, ctx, service, NULL) == 0)
 			stop_orphans(ctx, rt, service, what, what_len);
 		goto done;
 	}
@@ -856,6 +904,9 @@ static int start_rollout(struct svc_ctx *ctx, struct svc_runtime *rt,
 	struct run r;
 	int rc;
 
+	/* what cannot start (a missing image) fails before anything changes */
+	if (rt->ops->prepare && (rc = rt->ops->prepare(rt, m, err)))
+		return rc;
 	svc_current_load(&cur, ctx->state_dir, m->service, NULL);
 	run_init(&r, ctx, rt, m, NULL, res);
 	if (opts && opts->timeout_ms > 0)
@@ -1238,7 +1289,7 @@ int svc_rollout_stop(struct svc_ctx *ctx, const char *service, struct svc_error 
 		}
 		svc_manifest_free(m);
 	}
-	if ((rc = open_runtime_for(&rt, ctx, SVC_RUNTIME_PROCESS, err)))
+	if ((rc = svc_rollout_open_runtime(&rt, ctx, service, err)))
 		goto done;
 	if ((rc = rt->ops->list(rt, service, &all, err)))
 		goto done;
@@ -1301,6 +1352,7 @@ int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
 	struct svc_manifest *mact = NULL, *mprev = NULL, *mrec = NULL;
 	json_t *j = NULL, *insts, *routes, *rs = NULL;
 	char what[512] = "";
+	bool inferred = false;
 	int rc;
 
 	*out = NULL;
@@ -1317,12 +1369,35 @@ int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
 		release_manifest(&mprev, ctx, service, cur.previous, NULL);
 	if (rec.release[0])
 		release_manifest(&mrec, ctx, service, rec.release, NULL);
-	if ((rc = open_runtime_for(&rt, ctx, SVC_RUNTIME_PROCESS, err)))
+	if ((rc = svc_rollout_open_runtime(&rt, ctx, service, err)))
 		goto done;
 	if ((rc = rt->ops->list(rt, service, &all, err)))
 		goto done;
 
+	if (!cur.active[0] && !rec.release[0] && all.count) {
+		/*
+		 * No record of the active release (a state dir deleted): the
+		 * release with the most recently started running instance is the
+		 * best guess; say that it is one.
+		 */
+		int64_t best = -1;
+		for (size_t i = 0; i < all.count; i++)
+			if (all.items[i].state == SVC_INST_RUNNING && all.items[i].started_ms > best) {
+				best = all.items[i].started_ms;
+				snprintf(cur.active, sizeof(cur.active), "%s", all.items[i].release);
+				snprintf(cur.active_color, sizeof(cur.active_color), "%s",
+					 all.items[i].color);
+				cur.active_since_ms = best;
+			}
+		inferred = cur.active[0] != '\0';
+		if (inferred)
+			release_manifest(&mact, ctx, service, cur.active, NULL);
+	}
 	j = json_pack("{s:s}", "service", service);
+	if (inferred)
+		json_object_set_new(j, "inferred", json_string(
+			"no state recorded: the active release is inferred from the runtime "
+			"(the newest running instance)"));
 	if (what[0])
 		json_object_set_new(j, "recovered", json_string(what));
 	if (cur.active[0]) {

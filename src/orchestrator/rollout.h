@@ -25,6 +25,7 @@
 #include "error.h"
 #include "manifest.h"
 #include "report.h"
+#include "runtime.h"
 
 /* What every operation needs; all borrowed. */
 struct svc_ctx {
@@ -77,6 +78,13 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 /* Stop every instance of service and remove its routes; history is kept. */
 int svc_rollout_stop(struct svc_ctx *ctx, const char *service,
 		     struct svc_error *err);
+
+/*
+ * Open the runtime the service's releases use (see rollout.c). Caller frees
+ * with svc_runtime_free.
+ */
+int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
+			     const char *service, struct svc_error *err);
 
 /*
  * Finish or undo an interrupted rollout of service and stop orphaned

@@ -5,8 +5,8 @@
  * The rollout code sees runtimes only through struct svc_runtime_ops; this
  * file picks the driver for a manifest's runtime kind and owns the parts of
  * struct svc_runtime that all drivers share (state folder, own executable).
- * The process runtime is the only driver so far; docker and swarm answer
- * SVC_EUNAVAIL until their drivers land.
+ * The process and docker runtimes have drivers; swarm answers SVC_EUNAVAIL
+ * until its driver lands.
  */
 #include "runtime.h"
 
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "docker.h"
 #include "proc.h"
 #include "util.h"
 
@@ -85,12 +86,11 @@ int svc_runtime_open(struct svc_runtime **out, enum svc_runtime_kind kind,
 	int rc = SVC_EGENERIC;
 
 	*out = NULL;
-	if (kind == SVC_RUNTIME_DOCKER || kind == SVC_RUNTIME_SWARM) {
-		rc = svc_error_set(err, SVC_EUNAVAIL, "the %s runtime is not available yet",
-				   kind == SVC_RUNTIME_DOCKER ? "docker" : "swarm");
+	if (kind == SVC_RUNTIME_SWARM) {
+		rc = svc_error_set(err, SVC_EUNAVAIL, "the swarm runtime is not available yet");
 		goto done;
 	}
-	if (kind != SVC_RUNTIME_PROCESS) {
+	if (kind != SVC_RUNTIME_PROCESS && kind != SVC_RUNTIME_DOCKER) {
 		rc = svc_error_set(err, SVC_EUNAVAIL, "unknown runtime kind %d", (int)kind);
 		goto done;
 	}
@@ -99,7 +99,7 @@ int svc_runtime_open(struct svc_runtime **out, enum svc_runtime_kind kind,
 		goto done;
 	}
 	rt = svc_calloc(1, sizeof(*rt));
-	rt->ops = &svc_proc_ops;
+	rt->ops = kind == SVC_RUNTIME_DOCKER ? &svc_docker_ops : &svc_proc_ops;
 	if ((rc = absolute(&rt->state_dir, state_dir, err)))
 		goto done;
 	if (self_exe) {
@@ -111,6 +111,8 @@ int svc_runtime_open(struct svc_runtime **out, enum svc_runtime_kind kind,
 			goto done;
 		rt->self_exe = svc_strdup(buf);
 	}
+	if (rt->ops->open && (rc = rt->ops->open(rt, err)))
+		goto done;
 	*out = rt;
 	rt = NULL;
 	rc = 0;

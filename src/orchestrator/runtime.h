@@ -61,6 +61,14 @@ struct svc_runtime;
 
 struct svc_runtime_ops {
 	const char *name;
+	/* Optional: connect to the runtime (SVC_EUNAVAIL when it does not answer). */
+	int (*open)(struct svc_runtime *rt, struct svc_error *err);
+	/*
+	 * Optional: check that m can be started at all (the image exists, ...)
+	 * before anything is started or stopped.
+	 */
+	int (*prepare)(struct svc_runtime *rt, const struct svc_manifest *m,
+		       struct svc_error *err);
 	/*
 	 * Start instance number index of release for manifest m, labelled with
 	 * color. Returns once the instance process has been started (not once
