@@ -18,6 +18,9 @@
  * One thread, epoll, non-blocking sockets; enough for the router benchmarks
  * to measure the router and not the backend. Exits 0 on SIGTERM/SIGINT.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

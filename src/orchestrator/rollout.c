@@ -746,6 +746,73 @@ int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
 	return open_runtime_for(out, ctx, SVC_RUNTIME_PROCESS, err);
 }
 
+/* Add a sentence to what (a "; "-separated list). */
+static void what_add(char *what, size_t what_len, const char *text)
+{
+	size_t used;
+
+	if (!what || !what_len)
+		return;
+	used = strlen(what);
+	snprintf(what + used, what_len - used, "%s%s", used ? "; " : "", text);
+}
+
+/*
+ * Point the route back at the active release's instances when they moved
+ * (a runtime that restarted them on other ports, such as a restarted
+ * Docker engine). Nothing to do without a router or a stable state.
+ */
+static void reconcile_route(struct svc_ctx *ctx, struct svc_runtime *rt,
+			    const char *service, char *what, size_t what_len)
+{
+	struct svc_current cur;
+	struct svc_manifest *m = NULL;
+	struct svc_instance_list l = { 0 };
+	json_t *st = NULL, *route;
+	char **want = NULL;
+	bool same = false;
+	size_t i;
+
+	svc_current_load(&cur, ctx->state_dir, service, NULL);
+	if (!cur.active[0] || release_manifest(&m, ctx, service, cur.active, NULL) ||
+	    !has_route(m) || svc_router_status(ctx->state_dir, &st, NULL))
+		goto done;
+	release_instances(rt, service, cur.active, &l, NULL);
+	for (i = 0; i < l.count; i++)
+		if (l.items[i].state != SVC_INST_RUNNING || !l.items[i].port)
+			goto done;   /* not settled yet: leave the route alone */
+	if (!l.count)
+		goto done;
+	want = backends_of(&l);
+	json_array_foreach(json_object_get(st, "routes"), i, route) {
+		const char *listen = json_string_value(json_object_get(route, "listen"));
+		json_t *b;
+		size_t k, active = 0, matched = 0;
+		if (!listen || strcmp(listen, m->ports[0].listen.text))
+			continue;
+		json_array_foreach(json_object_get(route, "backends"), k, b) {
+			const char *addr = json_string_value(json_object_get(b, "address"));
+			if (json_is_false(json_object_get(b, "active")) || !addr)
+				continue;
+			active++;
+			for (size_t w = 0; want[w]; w++)
+				matched += !strcmp(want[w], addr);
+		}
+		same = active == l.count && matched == l.count;
+	}
+	if (!same && route_set(ctx, m, &m->ports[0].listen, &l, NULL) == 0) {
+		char text[160];
+		snprintf(text, sizeof(text), "pointed %s at the active release's instances again",
+			 m->ports[0].listen.text);
+		what_add(what, what_len, text);
+	}
+done:
+	svc_strv_free(want);
+	svc_instance_list_release(&l);
+	json_decref(st);
+	svc_manifest_free(m);
+}
+
 /* Caller holds the lock. */
 static int recover_locked(struct svc_ctx *ctx, const char *service,
 			  char *what, size_t what_len, struct svc_error *err)
@@ -768,8 +835,10 @@ static int recover_locked(struct svc_ctx *ctx, const char *service,
 			svc_error_clear(err);
 		rc = 0;
 		/* orphans: instances of releases nobody refers to */
-		if (svc_rollout_open_runtime(&rt, ctx, service, NULL) == 0)
+		if (svc_rollout_open_runtime(&rt, ctx, service, NULL) == 0) {
 			stop_orphans(ctx, rt, service, what, what_len);
+			reconcile_route(ctx, rt, service, what, what_len);
+		}
 		goto done;
 	}
 	if (rc)

@@ -163,3 +163,72 @@ finish() {
 	[ "$FAILED" -eq 0 ]
 	exit $?
 }
+
+# ---- the Docker runtime ----
+
+# need_docker: the engine the tests use ($SVCCTL_TEST_DOCKER_HOST). Without
+# one the Docker tests skip, except in CI, where they fail.
+need_docker() {
+	if [ -n "${SVCCTL_TEST_DOCKER_HOST:-}" ]; then
+		export DOCKER_HOST=$SVCCTL_TEST_DOCKER_HOST
+		return 0
+	fi
+	if [ "${CI:-}" = true ]; then
+		not_ok "a Docker engine answers (SVCCTL_TEST_DOCKER_HOST is not set in CI)"
+		echo "1..$T"
+		exit 1
+	fi
+	echo "1..0 # SKIP no Docker engine (set SVCCTL_TEST_DOCKER_HOST)"
+	exit 0
+}
+
+# build_image TAG: the example greeter FROM scratch, through the Engine API.
+build_image() {
+	local ctx="$WORK/image"
+	mkdir -p "$ctx"
+	cp "$TOP_SRCDIR/examples/greeter/Dockerfile" "$ctx/"
+	cp "$GREETER_STATIC" "$ctx/greeter-static"
+	"$MKIMAGE" "$1" "$ctx" >"$WORK/mkimage.out" 2>&1
+}
+
+# write_docker_manifest SERVICE VERSION LISTEN IMAGE [ENV=VALUE...]
+# Knobs as write_manifest.
+write_docker_manifest() {
+	local svc=$1 ver=$2 listen=$3 image=$4 kv
+	shift 4
+	{
+		echo "service: $svc"
+		echo "runtime: docker"
+		echo "version: $ver"
+		echo "replicas: ${REPLICAS:-2}"
+		echo "run:"
+		echo "  image: $image"
+		echo '  command: [--port, "${PORT}"]'
+		echo "  env:"
+		echo '    VERSION: "${VERSION}"'
+		echo '    INSTANCE: "${INSTANCE}"'
+		for kv in "$@"; do echo "    ${kv%%=*}: \"${kv#*=}\""; done
+		echo "  stop_timeout: 2s"
+		echo "ports:"
+		echo "  - listen: $listen"
+		echo "    target: 8080"
+		echo "health:"
+		echo "  http: /health"
+		echo "  interval: 100ms"
+		echo "  timeout: 1s"
+		echo "  healthy_threshold: 2"
+		echo "  unhealthy_threshold: 2"
+		echo "  start_timeout: ${START_TIMEOUT:-30s}"
+		echo "rollout:"
+		echo "  drain_timeout: ${DRAIN:-2s}"
+		echo "  keep_previous: ${KEEP:-10m}"
+		echo "  bake: ${BAKE:-0s}"
+	} >"$SVCCTL_MANIFESTS/$svc.yaml"
+	case " ${SERVICES[*]} " in *" $svc "*) ;; *) SERVICES+=("$svc") ;; esac
+}
+
+# instances_json SERVICE: "id pid started_ms state" per instance, sorted
+instances_of() {
+	svcctl --json status "$1" | tail -n 1 | grep -o '{"color[^}]*}' |
+		sed 's/.*"id":"\([^"]*\)".*"pid":\([0-9]*\).*"started_ms":\([0-9]*\).*"state":"\([a-z]*\)".*/\1 \2 \3 \4/' | sort
+}
