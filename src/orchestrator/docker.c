@@ -397,10 +397,18 @@ int svc_docker_expire_run(const char *state_dir, const char *service, const char
 	char *name = NULL, *path = NULL, buf[1200];
 	int rc = 0;
 
-	svc_sleep_ms(at_ms - svc_now_ms());
-	/* a later set_expiry (or a rollback clearing it) replaced this one */
-	if (expiry_read(state_dir, service, id) != at_ms)
-		return 0;
+	/*
+	 * Wake every second: a later set_expiry, a rollback clearing it, or
+	 * the container's removal (which removes the file) ends the wait.
+	 */
+	for (;;) {
+		int64_t left = at_ms - svc_now_ms();
+		if (expiry_read(state_dir, service, id) != at_ms)
+			return 0;
+		if (left <= 0)
+			break;
+		svc_sleep_ms(left < 1000 ? left : 1000);
+	}
 	{
 		char hex[SVC_HASH_HEX_LEN + 1];
 		svc_sha256_hex(hex, state_dir, strlen(state_dir));

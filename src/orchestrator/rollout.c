@@ -413,8 +413,18 @@ static void stop_orphans(struct svc_ctx *ctx, struct svc_runtime *rt,
 	struct svc_current cur;
 	struct svc_rollout_rec rec;
 	struct svc_instance_list all = { 0 };
+	struct svc_history h = { 0 };
 	size_t stopped = 0;
 
+	/*
+	 * With no history at all (a state dir deleted), nothing says which
+	 * instances are orphans: leave every one alone.
+	 */
+	if (svc_history_load(&h, ctx->state_dir, service, NULL) || !h.count) {
+		svc_history_release(&h);
+		return;
+	}
+	svc_history_release(&h);
 	svc_current_load(&cur, ctx->state_dir, service, NULL);
 	if (cur.previous[0] && cur.previous_until_ms && svc_now_ms() >= cur.previous_until_ms) {
 		/* its warm period is over: its supervisors have stopped it */

@@ -83,7 +83,7 @@ write_docker_manifest greeter 2.0.0 "$ADDR" "$IMAGE"
 mv "$SVCCTL_STATE_DIR" "$WORK/state.kept"
 out=$(svcctl status greeter)
 diag "$out"
-check_eq "status without a state dir still lists the containers" 4 "$(grep -c ' running ' <<<"$out")"
+check_eq "status without a state dir still lists the containers" 4 "$(grep -c '^  greeter-.* running ' <<<"$out")"
 check "and names the active release (inferred, and says so)" grep -q "active .*version" <<<"$out"
 check "it says the active release is inferred" grep -q "inferred" <<<"$out"
 rm -rf "$SVCCTL_STATE_DIR"

@@ -229,6 +229,6 @@ write_docker_manifest() {
 
 # instances_json SERVICE: "id pid started_ms state" per instance, sorted
 instances_of() {
-	svcctl --json status "$1" | tail -n 1 | grep -o '{"color[^}]*}' |
+	svcctl --json status "$1" | tail -n 1 | grep -o '{"color"[^}]*"id":[^}]*}' |
 		sed 's/.*"id":"\([^"]*\)".*"pid":\([0-9]*\).*"started_ms":\([0-9]*\).*"state":"\([a-z]*\)".*/\1 \2 \3 \4/' | sort
 }
