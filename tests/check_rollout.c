@@ -266,12 +266,32 @@ START_TEST(test_rollout__recover_stops_orphans)
 	m3 = store_release("3", v3);
 	start_all(rt, m1, v1, "blue");
 	make_active(v1);
+	leave_record(v1, "", SVC_STEP_DRAINING);   /* v1's history entry ... */
+	ck_assert_int_eq(svc_rollout_rec_clear(state, "worker", NULL), 0);  /* ... finished */
 	start_all(rt, m3, v3, "green");  /* nobody refers to v3 */
 	ck_assert_int_eq(svc_rollout_recover(&ctx, "worker", what, sizeof(what), NULL), 0);
 	ck_assert_msg(strstr(what, "stopped 2 orphaned instances"), "%s", what);
 	ck_assert_uint_eq(running(rt, v3), 0);
 	ck_assert_uint_eq(running(rt, v1), 2);
 	svc_manifest_free(m1);
+	svc_manifest_free(m3);
+	svc_runtime_free(rt);
+}
+END_TEST
+
+START_TEST(test_rollout__no_orphans_without_history)
+{
+	struct svc_ctx ctx = { state, helper, NULL };
+	struct svc_runtime *rt = rt_open();
+	struct svc_manifest *m3;
+	char v3[65], what[512];
+
+	/* a state dir without history (deleted, say) knows no orphans */
+	m3 = store_release("3", v3);
+	start_all(rt, m3, v3, "green");
+	ck_assert_int_eq(svc_rollout_recover(&ctx, "worker", what, sizeof(what), NULL), 0);
+	ck_assert_str_eq(what, "");
+	ck_assert_uint_eq(running(rt, v3), 2);
 	svc_manifest_free(m3);
 	svc_runtime_free(rt);
 }
@@ -302,6 +322,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_rollout__recover_finishes_after_bake);
 	tcase_add_test(tc, test_rollout__recover_leaves_awaiting_promotion);
 	tcase_add_test(tc, test_rollout__recover_stops_orphans);
+	tcase_add_test(tc, test_rollout__no_orphans_without_history);
 	tcase_add_test(tc, test_rollout__recover_refuses_while_locked);
 	suite_add_tcase(s, tc);
 	return s;
