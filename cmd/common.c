@@ -220,6 +220,8 @@ void cmd_result_rollout(struct cmd_global *g, const struct svc_rollout_result *r
 							    : json_null());
 	json_object_set_new(r, "switch_ms", res->switch_ms >= 0
 				? json_integer(res->switch_ms) : json_null());
+	json_object_set_new(r, "runtime_ms", res->runtime_ms >= 0
+				? json_integer(res->runtime_ms) : json_null());
 	if (res->recovered[0])
 		json_object_set_new(r, "recovered", json_string(res->recovered));
 	if (rc)

@@ -432,6 +432,11 @@ int svc_docker_expire_run(const char *state_dir, const char *service, const char
 	return rc && rc != SVC_ENOTFOUND ? 1 : 0;
 }
 
+static int64_t dk_busy_ms(struct svc_runtime *rt)
+{
+	return svc_docker_busy_ms(engine(rt));
+}
+
 const struct svc_runtime_ops svc_docker_ops = {
 	.name = "docker",
 	.open = dk_open,
@@ -441,5 +446,6 @@ const struct svc_runtime_ops svc_docker_ops = {
 	.list = dk_list,
 	.set_expiry = dk_set_expiry,
 	.logs = dk_logs,
+	.busy_ms = dk_busy_ms,
 	.free = dk_free,
 };

@@ -25,6 +25,7 @@ struct svc_docker {
 	char endpoint[600];
 	char version[16];        /* negotiated, "1.41" */
 	char cert_dir[512];
+	int64_t busy_ms;         /* time spent in requests */
 };
 
 /* ---- pure helpers ---- */
@@ -275,7 +276,11 @@ static int do_request(struct svc_docker *d, const char *method, const char *path
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
-	cc = curl_easy_perform(c);
+	{
+		int64_t t0 = svc_mono_ms();
+		cc = curl_easy_perform(c);
+		d->busy_ms += svc_mono_ms() - t0;
+	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && sink->stream && *status)) {
 		long oserr = 0;
@@ -410,6 +415,11 @@ const char *svc_docker_endpoint(const struct svc_docker *d)
 const char *svc_docker_api_version(const struct svc_docker *d)
 {
 	return d->version;
+}
+
+int64_t svc_docker_busy_ms(const struct svc_docker *d)
+{
+	return d->busy_ms;
 }
 
 /* ---- the calls svcctl makes ---- */

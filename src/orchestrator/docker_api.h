@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -42,6 +43,8 @@ void svc_docker_free(struct svc_docker *d);
 const char *svc_docker_endpoint(const struct svc_docker *d);
 /* The negotiated API version, "1.41". Borrowed. */
 const char *svc_docker_api_version(const struct svc_docker *d);
+/* Milliseconds spent waiting for the engine so far (every request). */
+int64_t svc_docker_busy_ms(const struct svc_docker *d);
 
 /* ---- request building and response parsing (pure; unit-tested) ---- */
 

@@ -969,6 +969,7 @@ static void result_init(struct svc_rollout_result *res, const char *service)
 	memset(res, 0, sizeof(*res));
 	snprintf(res->service, sizeof(res->service), "%s", service);
 	res->switch_ms = -1;
+	res->runtime_ms = -1;
 }
 
 /* Start a rollout of manifest m (release id rid) as a new history entry. */
@@ -1102,6 +1103,8 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 				    m->path, m->dir, err)))
 		goto done;
 	rc = start_rollout(ctx, rt, m, rid, "deploy", opts, res, err);
+	if (res && rt->ops->busy_ms)
+		res->runtime_ms = rt->ops->busy_ms(rt);
 done:
 	svc_instance_list_release(&act);
 	svc_lock_release(&lock);

@@ -48,6 +48,8 @@ struct svc_rollout_result {
 	bool awaiting_promotion; /* manual promotion: green is healthy, not switched */
 	bool instant;            /* rollback by route switch alone */
 	int64_t switch_ms;       /* svcctl's own time to switch the route, -1 if none */
+	int64_t runtime_ms;      /* time spent waiting for the runtime (docker: the
+				    engine's API calls), -1 when it does not say */
 	int history_seq;
 	char recovered[512];     /* what recovery did first, if anything */
 };

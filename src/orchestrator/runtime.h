@@ -90,6 +90,8 @@ struct svc_runtime_ops {
 	int (*logs)(struct svc_runtime *rt, const struct svc_instance *inst,
 		    bool follow, int fd, struct svc_error *err);
 	/* Release the driver's priv (may be NULL); svc_runtime_free frees the rest. */
+	/* Optional: ms spent waiting for the runtime so far (benchmarks). */
+	int64_t (*busy_ms)(struct svc_runtime *rt);
 	void (*free)(struct svc_runtime *rt);
 };
 
