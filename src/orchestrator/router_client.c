@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "spawn.h"
 #include "util.h"
 
 #define REQUEST_TIMEOUT_MS 5000
@@ -203,9 +204,8 @@ int svc_router_ensure(const char *state_dir, const char *self_exe,
 	char *log_path = svc_strfmt("%s/router.log", dir);
 	char *argv[] = { (char *)self_exe, (char *)"--state-dir", (char *)state_dir,
 			 (char *)"router", (char *)"run", NULL };
-	sigset_t empty;
 	int64_t deadline;
-	int null_fd = -1, log_fd = -1, status, rc = SVC_EUNAVAIL;
+	int rc = SVC_EUNAVAIL;
 	pid_t pid;
 
 	if (svc_router_ping(state_dir, NULL) == 0) {
@@ -214,41 +214,7 @@ int svc_router_ensure(const char *state_dir, const char *self_exe,
 	}
 	if (svc_mkdir_p(dir, 0700, err))
 		goto done;
-	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (null_fd < 0 || log_fd < 0) {
-		svc_error_set_errno(err, SVC_EUNAVAIL, errno, "cannot open '%s'",
-				    null_fd < 0 ? "/dev/null" : log_path);
-		goto done;
-	}
-	sigemptyset(&empty);
-	pid = fork();
-	if (pid < 0) {
-		svc_error_set_errno(err, SVC_EUNAVAIL, errno, "cannot start the router: fork");
-		goto done;
-	}
-	if (pid == 0) {
-		/* Only async-signal-safe calls from here on. */
-		if (setsid() < 0)
-			_exit(126);
-		pid = fork();
-		if (pid != 0)
-			_exit(pid < 0 ? 126 : 0);
-		if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
-			_exit(126);
-		close_range(3, ~0U, 0);
-		signal(SIGPIPE, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &empty, NULL);
-		execv(self_exe, argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			svc_error_set_errno(err, SVC_EUNAVAIL, errno, "cannot start the router: waitpid");
-			goto done;
-		}
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (svc_spawn_detached(&pid, argv, log_path, err)) {
 		svc_error_set(err, SVC_EUNAVAIL, "cannot start the router (see '%s')", log_path);
 		goto done;
 	}
@@ -266,10 +232,6 @@ int svc_router_ensure(const char *state_dir, const char *self_exe,
 	}
 	rc = 0;
 done:
-	if (null_fd >= 0)
-		close(null_fd);
-	if (log_fd >= 0)
-		close(log_fd);
 	free(log_path);
 	free(dir);
 	return rc;
