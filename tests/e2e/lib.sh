@@ -156,7 +156,8 @@ finish() {
 	local left s
 	for s in "${SERVICES[@]}"; do "$SVCCTL" -q stop "$s" >/dev/null 2>&1; done
 	"$SVCCTL" -q router stop >/dev/null 2>&1
-	sleep 0.2
+	# helpers notice within a second that their instance is gone
+	wait_until 3 eval '[ -z "$(leftover_pids)" ]'
 	left=$(leftover_pids)
 	check_eq "no process left running after stop" "" "$left"
 	echo "1..$T"
