@@ -1,9 +1,11 @@
 /*
  * check_util.c - the shared helpers: durations, addresses, status ranges,
- * integers, atomic writes, process identity, free ports, error formatting.
+ * integers, atomic writes, JSON files, process identity, free ports, error
+ * formatting.
  */
 #include <check.h>
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -141,6 +143,58 @@ START_TEST(test_util__atomic_write)
 }
 END_TEST
 
+START_TEST(test_util__json_files)
+{
+	char dir[] = "/tmp/svc-util-XXXXXX";
+	const char *corrupt = "{\"a\": 1,\n  x}";
+	char *path, *bad, *text = NULL;
+	json_t *j = NULL;
+	struct stat st;
+	struct svc_error err = { 0 };
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	path = svc_strfmt("%s/x.json", dir);
+	bad = svc_strfmt("%s/bad.json", dir);
+	j = json_pack("{s:i, s:[b]}", "b", 1, "a", 1);
+	ck_assert_int_eq(svc_json_file_write(j, path, &err), 0);
+	json_decref(j);
+	j = NULL;
+	/* indented by 2, keys sorted, no final newline, mode 0600 */
+	ck_assert_int_eq(svc_file_read(&text, NULL, path, 1000, &err), 0);
+	ck_assert_str_eq(text, "{\n  \"a\": [\n    true\n  ],\n  \"b\": 1\n}");
+	free(text);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(svc_json_file_read(&j, path, 1000, &err), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "b")), 1);
+	json_decref(j);
+
+	ck_assert_int_eq(svc_file_write_atomic(bad, corrupt, strlen(corrupt), 0600, NULL), 0);
+	ck_assert_int_eq(svc_json_file_read(&j, bad, 1000, &err), SVC_EGENERIC);
+	ck_assert_ptr_null(j);
+	ck_assert_int_eq(strncmp(err.message, bad, strlen(bad)), 0);
+	ck_assert_msg(strstr(err.message, ":2:3: invalid JSON: "), "%s", err.message);
+	ck_assert_int_eq(err.line, 2);
+	ck_assert_str_eq(err.file, "");
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_file_write_atomic(bad, "", 0, 0600, NULL), 0);
+	ck_assert_int_eq(svc_json_file_read(&j, bad, 1000, &err), SVC_EGENERIC);
+	ck_assert_msg(strstr(err.message, ":1:0: invalid JSON: "), "%s", err.message);
+	ck_assert_int_eq(err.line, 1);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_json_file_read(&j, path, 3, &err), SVC_EGENERIC);
+	ck_assert_ptr_nonnull(strstr(err.message, "larger than"));
+	ck_assert_int_eq(err.line, 0);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_json_file_read(&j, "/nonexistent/x.json", 1000, &err),
+			 SVC_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(err.message, "does not exist"));
+	ck_assert_int_eq(svc_rm_rf(dir), 0);
+	free(path);
+	free(bad);
+}
+END_TEST
+
 START_TEST(test_util__pid_identity)
 {
 	pid_t child;
@@ -243,6 +297,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_util__status_ranges);
 	tcase_add_test(tc, test_util__parse_int);
 	tcase_add_test(tc, test_util__atomic_write);
+	tcase_add_test(tc, test_util__json_files);
 	tcase_add_test(tc, test_util__pid_identity);
 	tcase_add_test(tc, test_util__free_port);
 	tcase_add_test(tc, test_util__names);

@@ -129,16 +129,18 @@ static void proc_spec_release(struct proc_spec *sp)
 static int proc_spec_read(struct proc_spec *out, const char *dir, struct svc_error *err)
 {
 	char *path = svc_strfmt("%s/spec.json", dir);
-	char *text = NULL;
+	struct svc_error e;
 	json_t *o = NULL, *v;
-	json_error_t jerr;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = svc_file_read(&text, NULL, path, SPEC_MAX, err);
-	if (rc)
+	svc_error_clear(&e);
+	rc = svc_json_file_read(&o, path, SPEC_MAX, &e);
+	if (rc && !e.line) {
+		/* cannot read it: svc_file_read's error */
+		svc_error_set(err, rc, "%s", e.message);
 		goto done;
-	o = json_loads(text, 0, &jerr);
+	}
 	if (!json_is_object(o) || !json_is_string(json_object_get(o, "service")) ||
 	    !json_is_string(json_object_get(o, "release"))) {
 		rc = svc_error_set(err, SVC_EGENERIC, "'%s' is not a valid instance spec", path);
@@ -158,7 +160,6 @@ static int proc_spec_read(struct proc_spec *out, const char *dir, struct svc_err
 	rc = 0;
 done:
 	json_decref(o);
-	free(text);
 	free(path);
 	return rc;
 }
@@ -568,7 +569,7 @@ static int proc_start(struct svc_runtime *rt, const struct svc_manifest *m,
 		      struct svc_instance *out, struct svc_error *err)
 {
 	struct svc_supervisor_status st;
-	char *id = NULL, *idir = NULL, *dir = NULL, *spec_path = NULL, *text = NULL;
+	char *id = NULL, *idir = NULL, *dir = NULL, *spec_path = NULL;
 	json_t *spec = NULL;
 	bool created = false;
 	pid_t sup = 0;
@@ -614,14 +615,13 @@ static int proc_start(struct svc_runtime *rt, const struct svc_manifest *m,
 	if ((rc = svc_free_port(&port, PROC_HOST, err)))
 		goto done;
 	spec = build_spec(m, release, color, index, port);
-	text = spec ? json_dumps(spec, JSON_SORT_KEYS | JSON_INDENT(2)) : NULL;
-	if (!text) {
+	if (!spec) {
 		rc = svc_error_set(err, SVC_EGENERIC,
 				   "cannot encode the spec of instance '%s' (invalid UTF-8?)", id);
 		goto done;
 	}
 	spec_path = svc_strfmt("%s/spec.json", dir);
-	if ((rc = svc_file_write_atomic(spec_path, text, strlen(text), 0600, err)))
+	if ((rc = svc_json_file_write(spec, spec_path, err)))
 		goto done;
 	if ((rc = spawn_supervisor(&sup, rt, dir, err)))
 		goto done;
@@ -634,7 +634,6 @@ done:
 		stop_dir(rt, m->service, id, dir, NULL);
 	}
 	json_decref(spec);
-	free(text);
 	free(spec_path);
 	free(id);
 	free(idir);

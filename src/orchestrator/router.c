@@ -187,21 +187,8 @@ static void on_stop_signal(int sig)
 	stop_signal = sig;
 }
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void logf_(const char *fmt, ...)
-{
-	char when[32];
-	va_list ap;
-
-	fprintf(stderr, "%s router[%ld]: ", svc_time_format(when, sizeof(when), svc_now_ms()),
-		(long)getpid());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
-}
+/* The name in the router's log lines (svc_daemon_log). */
+#define ROUTER_WHO "router"
 
 void svc_router_options_init(struct svc_router_options *opts)
 {
@@ -798,8 +785,9 @@ static void on_accept(struct router *r, struct route *rt)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				logf_("accept on %s: %s; pausing accepts for 100ms",
-				      rt->listen.text, strerror(errno));
+				svc_daemon_log(ROUTER_WHO,
+					       "accept on %s: %s; pausing accepts for 100ms",
+					       rt->listen.text, strerror(errno));
 				r->emfile_until = r->now + 100;
 				update_pause(r);
 			}
@@ -1084,11 +1072,13 @@ static void log_set(const struct set_req *q)
 		used += (size_t)n;
 	}
 	if (q->nbackends)
-		logf_("route %s (%s) -> %s, drain %s", q->listen.text, q->service, list,
-		      svc_duration_format(drain, sizeof(drain), q->drain_timeout_ms));
+		svc_daemon_log(ROUTER_WHO, "route %s (%s) -> %s, drain %s", q->listen.text,
+			       q->service, list,
+			       svc_duration_format(drain, sizeof(drain), q->drain_timeout_ms));
 	else
-		logf_("route %s (%s) removed, drain %s", q->listen.text, q->service,
-		      svc_duration_format(drain, sizeof(drain), q->drain_timeout_ms));
+		svc_daemon_log(ROUTER_WHO, "route %s (%s) removed, drain %s", q->listen.text,
+			       q->service,
+			       svc_duration_format(drain, sizeof(drain), q->drain_timeout_ms));
 }
 
 static json_t *handle_set(struct router *r, const json_t *req)
@@ -1133,8 +1123,8 @@ static json_t *handle_set(struct router *r, const json_t *req)
 			route_close_listener(r, rt);
 		if (route_attach_listener(r, rt, lfd)) {
 			/* Saved, so keep it and retry like a restored route. */
-			logf_("cannot listen on %s: %s; retrying every second",
-			      rt->listen.text, strerror(errno));
+			svc_daemon_log(ROUTER_WHO, "cannot listen on %s: %s; retrying every second",
+				       rt->listen.text, strerror(errno));
 			rt->retry_at = r->now + LISTEN_RETRY_MS;
 		}
 		lfd = -1;
@@ -1199,7 +1189,7 @@ static json_t *handle_request(struct router *r, const char *line, size_t len)
 	else if (!strcmp(op, "status"))
 		reply = handle_status(r);
 	else if (!strcmp(op, "shutdown")) {
-		logf_("shutdown requested");
+		svc_daemon_log(ROUTER_WHO, "shutdown requested");
 		r->stop = true;
 		reply = json_pack("{s:b}", "ok", 1);
 	} else
@@ -1334,26 +1324,27 @@ static void on_ctl_accept(struct router *r)
 
 static int load_routes(struct router *r, struct svc_error *err)
 {
-	char *text = NULL;
-	size_t len = 0;
+	struct svc_error e;
 	json_t *root = NULL, *routes;
-	json_error_t jerr;
 	int rc;
 
-	rc = svc_file_read(&text, &len, r->routes_path, ROUTES_MAX_BYTES, err);
-	if (rc == SVC_ENOTFOUND) {
-		svc_error_clear(err);
+	svc_error_clear(&e);
+	rc = svc_json_file_read(&root, r->routes_path, ROUTES_MAX_BYTES, &e);
+	if (rc == SVC_ENOTFOUND)
 		return 0;
-	}
-	if (rc)
+	if (rc) {
+		if (e.line)
+			svc_error_set(err, rc, "%s (invalid routing table)", e.message);
+		else
+			svc_error_set(err, rc, "%s", e.message);
 		goto done;
+	}
 	rc = SVC_EGENERIC;
-	root = json_loadb(text, len, 0, &jerr);
 	routes = json_object_get(root, "routes");
 	if (!json_is_array(routes)) {
-		svc_error_set(err, SVC_EGENERIC, "%s:%d:%d: invalid routing table: %s",
-			      r->routes_path, root ? 1 : jerr.line, root ? 1 : jerr.column,
-			      root ? "'routes' must be an array" : jerr.text);
+		svc_error_set(err, SVC_EGENERIC,
+			      "%s:1:1: invalid routing table: 'routes' must be an array",
+			      r->routes_path);
 		goto done;
 	}
 	for (size_t i = 0; i < json_array_size(routes); i++) {
@@ -1377,14 +1368,13 @@ static int load_routes(struct router *r, struct svc_error *err)
 		rt->next = r->routes;
 		r->routes = rt;
 		route_apply(r, rt, &q);
-		logf_("restored route %s (%s) with %zu backend(s)", rt->listen.text,
-		      rt->service, rt->nactive);
+		svc_daemon_log(ROUTER_WHO, "restored route %s (%s) with %zu backend(s)",
+			       rt->listen.text, rt->service, rt->nactive);
 		set_req_release(&q);
 	}
 	rc = 0;
 done:
 	json_decref(root);
-	free(text);
 	return rc;
 }
 
@@ -1397,12 +1387,12 @@ static void retry_listeners(struct router *r)
 			continue;
 		fd = listen_on(&rt->listen);
 		if (fd >= 0 && route_attach_listener(r, rt, fd) == 0) {
-			logf_("listening on %s (%s)", rt->listen.text, rt->service);
+			svc_daemon_log(ROUTER_WHO, "listening on %s (%s)", rt->listen.text, rt->service);
 			continue;
 		}
 		if (!rt->listen_error || strcmp(rt->listen_error, strerror(errno))) {
-			logf_("cannot listen on %s: %s; retrying every second",
-			      rt->listen.text, strerror(errno));
+			svc_daemon_log(ROUTER_WHO, "cannot listen on %s: %s; retrying every second",
+				       rt->listen.text, strerror(errno));
 			free(rt->listen_error);
 			rt->listen_error = svc_strdup(strerror(errno));
 		}
@@ -1519,9 +1509,10 @@ static void raise_nofile(struct router *r)
 		return;
 	fit = (rl.rlim_cur - 128) / 2;
 	if ((rlim_t)r->opts.max_conns > fit) {
-		logf_("max_conns lowered from %d to %llu to fit %llu file descriptors",
-		      r->opts.max_conns, (unsigned long long)fit,
-		      (unsigned long long)rl.rlim_cur);
+		svc_daemon_log(ROUTER_WHO,
+			       "max_conns lowered from %d to %llu to fit %llu file descriptors",
+			       r->opts.max_conns, (unsigned long long)fit,
+			       (unsigned long long)rl.rlim_cur);
 		r->opts.max_conns = (int)fit;
 	}
 }
@@ -1675,7 +1666,7 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 	if (svc_file_write_atomic(r.pid_path, pid_text, strlen(pid_text), 0600, err))
 		goto done;
 	r.pid_written = true;
-	logf_("serving %s", r.sock_path);
+	svc_daemon_log(ROUTER_WHO, "serving %s", r.sock_path);
 
 	while (!r.stop && !stop_signal) {
 		int n = epoll_pwait(r.epfd, events, MAX_EVENTS, (int)next_wait(&r), &old_mask);
@@ -1698,7 +1689,7 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 		free_dead(&r);
 	}
 	if (stop_signal)
-		logf_("stopping on signal %d", (int)stop_signal);
+		svc_daemon_log(ROUTER_WHO, "stopping on signal %d", (int)stop_signal);
 	rc = 0;
 done:
 	router_release(&r);

@@ -165,37 +165,24 @@ void svc_lock_release(struct svc_lock *lock)
 
 /* ---- JSON file helpers ---- */
 
+/*
+ * svc_json_file_read for state files. A missing file is SVC_ENOTFOUND with
+ * err left unset (each caller decides what that means); a file that does not
+ * parse keeps svc_json_file_read's "PATH:LINE:COL: invalid JSON: TEXT" and
+ * says it is an invalid state file.
+ */
 static int json_file_load(json_t **out, const char *path, struct svc_error *err)
 {
-	char *text = NULL;
-	size_t len = 0;
-	json_error_t je;
+	struct svc_error e;
 	int rc;
 
-	*out = NULL;
-	rc = svc_file_read(&text, &len, path, STATE_FILE_MAX, NULL);
-	if (rc == SVC_ENOTFOUND)
-		return SVC_ENOTFOUND;
-	if (rc)
-		return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot read '%s'", path);
-	*out = json_loadb(text, len, 0, &je);
-	free(text);
-	if (!*out)
-		return svc_error_set(err, SVC_EGENERIC, "%s:%d:%d: invalid state file: %s",
-				     path, je.line, je.column, je.text);
-	return 0;
-}
-
-static int json_file_save(json_t *j, const char *path, struct svc_error *err)
-{
-	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-	int rc;
-
-	if (!text)
-		return svc_error_set(err, SVC_EGENERIC, "cannot encode '%s'", path);
-	rc = svc_file_write_atomic(path, text, strlen(text), 0600, err);
-	free(text);
-	return rc;
+	svc_error_clear(&e);
+	rc = svc_json_file_read(out, path, STATE_FILE_MAX, &e);
+	if (!rc || rc == SVC_ENOTFOUND)
+		return rc;
+	if (e.line)
+		return svc_error_set(err, rc, "%s (invalid state file)", e.message);
+	return svc_error_set(err, rc, "%s", e.message);
 }
 
 static void copy_str(char *dst, size_t len, json_t *obj, const char *key)
@@ -258,7 +245,7 @@ int svc_current_save(const struct svc_current *cur, const char *state_dir,
 		      "active_since_ms", (json_int_t)cur->active_since_ms,
 		      "previous", cur->previous, "previous_color", cur->previous_color,
 		      "previous_until_ms", (json_int_t)cur->previous_until_ms);
-	rc = json_file_save(j, path, err);
+	rc = svc_json_file_write(j, path, err);
 	json_decref(j);
 	free(path);
 	return rc;
@@ -355,7 +342,7 @@ int svc_history_save(const struct svc_history *h, const char *state_dir,
 		json_array_append_new(arr, svc_history_entry_to_json(&h->items[i]));
 	j = json_pack("{s:s, s:o}", "service", service, "releases", arr);
 	path = svc_strfmt("%s/services/%s/history.json", state_dir, service);
-	rc = json_file_save(j, path, err);
+	rc = svc_json_file_write(j, path, err);
 	json_decref(j);
 	free(path);
 	return rc;
@@ -472,7 +459,7 @@ int svc_release_store(const char *state_dir, const char *service,
 	meta = json_pack("{s:s, s:s, s:s, s:I}", "release", release,
 			 "source_path", source_path, "base_dir", base_dir,
 			 "created_ms", (json_int_t)svc_now_ms());
-	rc = json_file_save(meta, path, err);
+	rc = svc_json_file_write(meta, path, err);
 done:
 	json_decref(meta);
 	free(path);
@@ -587,7 +574,7 @@ int svc_rollout_rec_save(struct svc_rollout_rec *rec, const char *state_dir,
 		      "owner_pid", (json_int_t)rec->owner_pid,
 		      "started_ms", (json_int_t)rec->started_ms,
 		      "step_ms", (json_int_t)rec->step_ms);
-	rc = json_file_save(j, path, err);
+	rc = svc_json_file_write(j, path, err);
 	json_decref(j);
 	free(path);
 	return rc;

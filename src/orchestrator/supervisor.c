@@ -25,7 +25,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,27 +79,13 @@ struct sup {
 	bool dir_gone;
 };
 
-static void sup_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void sup_log(const char *fmt, ...)
-{
-	char when[40];
-	va_list ap;
-
-	fprintf(stderr, "%s svcctl-supervise[%ld]: ", svc_time_format(when, sizeof(when), svc_now_ms()),
-		(long)getpid());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
-}
+/* The name in the supervisor's log lines (svc_daemon_log). */
+#define SUP_WHO "svcctl-supervise"
 
 static void sup_write_status(struct sup *s)
 {
 	struct svc_error err;
 	json_t *o;
-	char *text = NULL;
 
 	if (s->dir_gone)
 		return;
@@ -116,14 +101,12 @@ static void sup_write_status(struct sup *s)
 		      "error", s->error[0] ? json_string(s->error) : json_null(),
 		      "port", s->port);
 	if (!o) {
-		sup_log("cannot build status");
+		svc_daemon_log(SUP_WHO, "cannot build status");
 		return;
 	}
-	text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
 	svc_error_clear(&err);
-	if (!text || svc_file_write_atomic(s->status_path, text, strlen(text), 0600, &err))
-		sup_log("cannot write status: %s", text ? err.message : "out of memory");
-	free(text);
+	if (svc_json_file_write(o, s->status_path, &err))
+		svc_daemon_log(SUP_WHO, "cannot write status: %s", err.message);
 	json_decref(o);
 }
 
@@ -168,18 +151,14 @@ static char **build_env(json_t *env)
 
 static int sup_load_spec(struct sup *s, struct svc_error *err)
 {
-	char *text = NULL;
 	json_t *spec = NULL, *argv, *env, *v;
-	json_error_t jerr;
 	size_t i, n;
 	int rc = SVC_EGENERIC;
 
-	if (svc_file_read(&text, NULL, s->spec_path, 1 << 20, err))
+	if (svc_json_file_read(&spec, s->spec_path, 1 << 20, err))
 		goto done;
-	spec = json_loads(text, 0, &jerr);
-	if (!spec || !json_is_object(spec)) {
-		svc_error_set(err, SVC_EGENERIC, "%s:%d:%d: %s", s->spec_path, jerr.line,
-			      jerr.column, spec ? "not a JSON object" : jerr.text);
+	if (!json_is_object(spec)) {
+		svc_error_set(err, SVC_EGENERIC, "%s: not a JSON object", s->spec_path);
 		goto done;
 	}
 	argv = json_object_get(spec, "argv");
@@ -218,7 +197,6 @@ static int sup_load_spec(struct sup *s, struct svc_error *err)
 	rc = 0;
 done:
 	json_decref(spec);
-	free(text);
 	return rc;
 }
 
@@ -321,7 +299,7 @@ static void sup_start_child(struct sup *s)
 	s->started_ms = svc_now_ms();
 	s->started_mono = svc_mono_ms();
 	s->error[0] = '\0';
-	sup_log("started '%s' as pid %ld", s->exec_path, (long)pid);
+	svc_daemon_log(SUP_WHO, "started '%s' as pid %ld", s->exec_path, (long)pid);
 	close(pfd[0]);
 	sup_set_state(s, "running");
 	return;
@@ -330,7 +308,7 @@ failed:
 		close(pfd[0]);
 	if (pfd[1] >= 0)
 		close(pfd[1]);
-	sup_log("%s", s->error);
+	svc_daemon_log(SUP_WHO, "%s", s->error);
 	s->pid = 0;
 	s->pid_start = 0;
 	s->started_ms = 0;
@@ -348,7 +326,7 @@ static void sup_reap(struct sup *s)
 		if (r != s->pid)
 			continue;
 		describe_exit(s, status);
-		sup_log("pid %ld %s", (long)r, s->error);
+		svc_daemon_log(SUP_WHO, "pid %ld %s", (long)r, s->error);
 		s->pid = 0;
 		s->pid_start = 0;
 		s->started_ms = 0;
@@ -370,7 +348,7 @@ static bool sup_read_signals(struct sup *s)
 			chld = true;
 		} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 			if (!s->stop_requested)
-				sup_log("signal %u: stopping", si.ssi_signo);
+				svc_daemon_log(SUP_WHO, "signal %u: stopping", si.ssi_signo);
 			s->stop_requested = true;
 		}
 	}
@@ -384,7 +362,7 @@ static void sup_check_expiry_and_dir(struct sup *s)
 	long long at;
 
 	if (stat(s->dir, &st) && errno == ENOENT) {
-		sup_log("'%s' was removed: stopping", s->dir);
+		svc_daemon_log(SUP_WHO, "'%s' was removed: stopping", s->dir);
 		s->dir_gone = true;
 		s->stop_requested = true;
 		return;
@@ -395,7 +373,7 @@ static void sup_check_expiry_and_dir(struct sup *s)
 		if (nl)
 			*nl = '\0';
 		if (svc_parse_int(&at, text, 0, INT64_MAX) == 0 && at > 0 && svc_now_ms() >= at) {
-			sup_log("expired: stopping");
+			svc_daemon_log(SUP_WHO, "expired: stopping");
 			s->stop_requested = true;
 		}
 		free(text);
@@ -431,8 +409,8 @@ static void sup_stop_child(struct sup *s)
 		return;
 	kill(-s->pid, s->stop_signal);
 	if (!wait_exit_until(s, svc_mono_ms() + s->stop_timeout_ms)) {
-		sup_log("pid %ld still running after %lld ms: SIGKILL", (long)s->pid,
-			(long long)s->stop_timeout_ms);
+		svc_daemon_log(SUP_WHO, "pid %ld still running after %lld ms: SIGKILL",
+			       (long)s->pid, (long long)s->stop_timeout_ms);
 		kill(-s->pid, SIGKILL);
 		wait_exit_until(s, INT64_MAX);
 	}
@@ -473,7 +451,7 @@ int svc_supervisor_run(const char *dir)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (!dir || dir[0] != '/') {
-		sup_log("usage: svcctl __supervise ABSOLUTE-DIR");
+		svc_daemon_log(SUP_WHO, "usage: svcctl __supervise ABSOLUTE-DIR");
 		goto done;
 	}
 	s.spec_path = svc_strfmt("%s/spec.json", dir);
@@ -483,17 +461,17 @@ int svc_supervisor_run(const char *dir)
 	s.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (s.sfd < 0) {
 		snprintf(s.error, sizeof(s.error), "signalfd: %s", strerror(errno));
-		sup_log("%s", s.error);
+		svc_daemon_log(SUP_WHO, "%s", s.error);
 		sup_set_state(&s, "failed");
 		goto done;
 	}
 	if (sup_load_spec(&s, &err)) {
 		snprintf(s.error, sizeof(s.error), "%.*s", (int)sizeof(s.error) - 1, err.message);
-		sup_log("%s", s.error);
+		svc_daemon_log(SUP_WHO, "%s", s.error);
 		sup_set_state(&s, "failed");
 		goto done;
 	}
-	sup_log("supervising '%s' in '%s'", s.exec_path, s.workdir);
+	svc_daemon_log(SUP_WHO, "supervising '%s' in '%s'", s.exec_path, s.workdir);
 	sup_write_status(&s);
 	s.next_start_mono = svc_mono_ms();
 
@@ -515,7 +493,7 @@ int svc_supervisor_run(const char *dir)
 				timeout = wait;
 		}
 		if (poll(&pfd, 1, (int)timeout) < 0 && errno != EINTR) {
-			sup_log("poll: %s", strerror(errno));
+			svc_daemon_log(SUP_WHO, "poll: %s", strerror(errno));
 			svc_sleep_ms(TICK_MS);
 		}
 		if (sup_read_signals(&s))
@@ -526,7 +504,7 @@ int svc_supervisor_run(const char *dir)
 	sup_set_state(&s, "stopping");
 	sup_stop_child(&s);
 	sup_set_state(&s, "stopped");
-	sup_log("stopped");
+	svc_daemon_log(SUP_WHO, "stopped");
 	rc = 0;
 done:
 	if (s.sfd >= 0)
@@ -546,20 +524,16 @@ int svc_supervisor_status_read(struct svc_supervisor_status *out, const char *di
 			       struct svc_error *err)
 {
 	char *path = svc_strfmt("%s/status.json", dir);
-	char *text = NULL;
 	json_t *o = NULL, *v;
-	json_error_t jerr;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->last_exit_code = -1;
-	rc = svc_file_read(&text, NULL, path, 1 << 16, err);
+	rc = svc_json_file_read(&o, path, 1 << 16, err);
 	if (rc)
 		goto done;
-	o = json_loads(text, 0, &jerr);
 	if (!json_is_object(o)) {
-		rc = svc_error_set(err, SVC_EGENERIC, "%s:%d:%d: %s", path, jerr.line,
-				   jerr.column, o ? "not a JSON object" : jerr.text);
+		rc = svc_error_set(err, SVC_EGENERIC, "%s: not a JSON object", path);
 		goto done;
 	}
 	out->supervisor_pid = (pid_t)json_integer_value(json_object_get(o, "supervisor_pid"));
@@ -583,7 +557,6 @@ int svc_supervisor_status_read(struct svc_supervisor_status *out, const char *di
 	rc = 0;
 done:
 	json_decref(o);
-	free(text);
 	free(path);
 	return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * util.c - the small helpers every module shares: parsing durations,
- * addresses and status ranges, clocks, atomic file writes, process identity
- * (pid plus start time) and free-port discovery.
+ * addresses and status ranges, clocks, atomic file writes, JSON files,
+ * daemon log lines, process identity (pid plus start time) and free-port
+ * discovery.
  */
 #include "util.h"
 
@@ -19,6 +20,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 int svc_parse_int(long long *out, const char *text, long long min, long long max)
 {
@@ -362,6 +365,39 @@ done:
 	return rc;
 }
 
+int svc_json_file_read(json_t **out, const char *path, size_t max,
+		       struct svc_error *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	json_error_t je;
+	int rc;
+
+	*out = NULL;
+	if ((rc = svc_file_read(&text, &len, path, max, err)))
+		goto done;
+	*out = json_loadb(text, len, 0, &je);
+	if (!*out)
+		rc = svc_error_set_at(err, SVC_EGENERIC, NULL, je.line, je.column,
+				      "%s:%d:%d: invalid JSON: %s", path, je.line,
+				      je.column, je.text);
+done:
+	free(text);
+	return rc;
+}
+
+int svc_json_file_write(const json_t *j, const char *path, struct svc_error *err)
+{
+	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int rc;
+
+	if (!text)
+		return svc_error_set(err, SVC_EGENERIC, "cannot encode '%s'", path);
+	rc = svc_file_write_atomic(path, text, strlen(text), 0600, err);
+	free(text);
+	return rc;
+}
+
 int svc_rm_rf(const char *path)
 {
 	struct stat st;
@@ -477,6 +513,20 @@ int svc_self_exe(char *buf, size_t len, struct svc_error *err)
 		return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot find own executable");
 	buf[n] = '\0';
 	return 0;
+}
+
+void svc_daemon_log(const char *who, const char *fmt, ...)
+{
+	char when[40];
+	va_list ap;
+
+	fprintf(stderr, "%s %s[%ld]: ", svc_time_format(when, sizeof(when), svc_now_ms()),
+		who, (long)getpid());
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
 }
 
 static void oom(void)

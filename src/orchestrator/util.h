@@ -1,5 +1,6 @@
 /*
- * util.h - small shared helpers: durations, addresses, time, files, pids.
+ * util.h - small shared helpers: durations, addresses, time, files, JSON
+ * files, daemon log lines, pids.
  *
  * Invariants: durations are milliseconds in an int64_t; addresses are
  * numeric (no name lookup) IPv4 "a.b.c.d:port" or IPv6 "[::1]:port";
@@ -16,6 +17,12 @@
 #include <sys/types.h>
 
 #include "error.h"
+
+/*
+ * jansson's value type, declared here so that users of util.h need not see
+ * <jansson.h> (C11 allows the same typedef twice).
+ */
+typedef struct json_t json_t;
 
 /*
  * Parse a duration: a non-negative integer followed by ms, s, m or h
@@ -79,6 +86,29 @@ int svc_file_write_atomic(const char *path, const void *data, size_t len,
 int svc_file_read(char **out, size_t *out_len, const char *path, size_t max,
 		  struct svc_error *err);
 
+/*
+ * Read and parse a JSON file of at most max bytes (svc_file_read, then
+ * json_loadb). On success *out is a new reference the caller releases with
+ * json_decref; on failure *out is NULL. Returns SVC_ENOTFOUND (with a
+ * message) when the file does not exist, svc_file_read's error when it cannot
+ * be read, and SVC_EGENERIC with "PATH:LINE:COL: invalid JSON: TEXT" when it
+ * does not parse (an empty file included). Only that last error sets
+ * err->line (>= 1) and err->column, jansson's position (err->file stays empty:
+ * the message names the file), so a caller that passes a cleared err can tell
+ * a file that does not parse from one that cannot be read. The top level must
+ * be an object or an array (jansson's default); callers check which.
+ */
+int svc_json_file_read(json_t **out, const char *path, size_t max,
+		       struct svc_error *err);
+
+/*
+ * Write j to path as JSON indented by 2 with sorted keys (no final newline),
+ * atomically with mode 0600 (svc_file_write_atomic). j is borrowed.
+ * Returns SVC_EGENERIC with "cannot encode 'PATH'" when jansson cannot
+ * encode it, or svc_file_write_atomic's error.
+ */
+int svc_json_file_write(const json_t *j, const char *path, struct svc_error *err);
+
 /* Remove a folder and everything under it (no symlinks followed). */
 int svc_rm_rf(const char *path);
 
@@ -102,6 +132,14 @@ int svc_free_port(int *out, const char *host, struct svc_error *err);
 
 /* The absolute path of the running executable (/proc/self/exe). */
 int svc_self_exe(char *buf, size_t len, struct svc_error *err);
+
+/*
+ * Write one line to stderr for a daemon's log: "2026-11-28T05:00:00Z
+ * who[pid]: message\n" (UTC, the caller's pid), then flush stderr. who is
+ * borrowed; fmt takes no final newline.
+ */
+void svc_daemon_log(const char *who, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Allocating sprintf; aborts the program when out of memory. Caller frees. */
 char *svc_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
