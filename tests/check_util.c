@@ -1,7 +1,7 @@
 /*
- * check_util.c - the shared helpers: durations, addresses, status ranges,
- * integers, atomic writes, JSON files, process identity, free ports, error
- * formatting.
+ * check_util.c - unit tests of the shared helpers (util.c) and of error
+ * details and lists (error.c): parsing of durations, addresses, status
+ * ranges and integers, files, string vectors and diagnostics.
  */
 #include <check.h>
 #include <errno.h>
@@ -11,77 +11,157 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
-#include "hash.h"
 #include "util.h"
 
-START_TEST(test_util__durations)
+/* A fresh temporary folder; caller removes it with svc_rm_rf and frees. */
+static char *make_tmpdir(void)
 {
-	static const struct { const char *text; int64_t ms; } good[] = {
-		{ "0", 0 }, { "0s", 0 }, { "250ms", 250 }, { "10s", 10000 }, { "5m", 300000 },
-		{ "2h", 7200000 }, { "1000000000ms", 1000000000 },
+	char *dir = svc_strdup("/tmp/check_util.XXXXXX");
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	return dir;
+}
+
+START_TEST(test_util__duration_parse)
+{
+	static const struct {
+		const char *text;
+		int64_t ms;
+	} ok[] = {
+		{ "0", 0 }, { "0s", 0 }, { "250ms", 250 }, { "10s", 10000 },
+		{ "5m", 300000 }, { "1h", 3600000 }, { "007s", 7000 },
+		{ "1000000000ms", 1000000000 },
 	};
 	static const char *const bad[] = {
-		"", "s", "10", "-1s", "1.5s", "10 s", "10sec", "1d", " 1s", "1s ", "99999999999h",
+		"", "s", "5", "5x", "-1s", " 1s", "1s ", "1.5s", "1 s", "1S", "10sec",
+		"99999999999h", "1d",
 	};
 	struct svc_error err;
 	int64_t ms;
-	char buf[32];
 
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ms = -1;
 		svc_error_clear(&err);
-		ck_assert_msg(svc_duration_parse(&ms, good[i].text, &err) == 0, "%s", good[i].text);
-		ck_assert_int_eq(ms, good[i].ms);
+		ck_assert_msg(svc_duration_parse(&ms, ok[i].text, &err) == 0, "%s", ok[i].text);
+		ck_assert_int_eq(ms, ok[i].ms);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		svc_error_clear(&err);
-		ck_assert_msg(svc_duration_parse(&ms, bad[i], &err) != 0, "'%s' accepted", bad[i]);
-		ck_assert_ptr_nonnull(strstr(err.message, "duration"));
+		ck_assert_msg(svc_duration_parse(&ms, bad[i], &err) == SVC_EGENERIC, "'%s'", bad[i]);
+		ck_assert_msg(strstr(err.message, "duration") != NULL, "%s", err.message);
 	}
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_duration_parse(&ms, "5x", &err), SVC_EGENERIC);
+	ck_assert_str_eq(err.message,
+			 "invalid duration '5x' (expected a number with ms, s, m or h)");
+	ck_assert_int_eq(svc_duration_parse(&ms, NULL, NULL), SVC_EGENERIC);
+}
+END_TEST
+
+START_TEST(test_util__duration_format)
+{
+	char buf[32];
+
+	ck_assert_str_eq(svc_duration_format(buf, sizeof(buf), 0), "0ms");
 	ck_assert_str_eq(svc_duration_format(buf, sizeof(buf), 1500), "1500ms");
 	ck_assert_str_eq(svc_duration_format(buf, sizeof(buf), 30000), "30s");
 	ck_assert_str_eq(svc_duration_format(buf, sizeof(buf), 600000), "10m");
 	ck_assert_str_eq(svc_duration_format(buf, sizeof(buf), 7200000), "2h");
-	ck_assert_str_eq(svc_duration_format(buf, sizeof(buf), 0), "0ms");
+	ck_assert_str_eq(svc_duration_format(buf, sizeof(buf), 90000), "90s");
 }
 END_TEST
 
-START_TEST(test_util__addresses)
+START_TEST(test_util__addr_parse_ipv4)
 {
 	struct svc_addr a;
 	struct svc_error err;
-	static const char *const bad[] = {
-		"", "127.0.0.1", ":80", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
-		"127.0.0.1:-1", "localhost:80", "::1:80", "[127.0.0.1]:80", "[::1]80",
-		"[::1", "300.1.1.1:80", "127.0.0.1:8x",
-	};
 
-	ck_assert_int_eq(svc_addr_parse(&a, "127.0.0.1:8080", false, NULL), 0);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_addr_parse(&a, "127.0.0.1:8080", false, &err), 0);
 	ck_assert_str_eq(a.text, "127.0.0.1:8080");
 	ck_assert_str_eq(a.host, "127.0.0.1");
 	ck_assert_int_eq(a.port, 8080);
 	ck_assert_int_eq(a.ss.ss_family, AF_INET);
-	ck_assert_int_eq(svc_addr_parse(&a, "[::1]:443", false, NULL), 0);
-	ck_assert_str_eq(a.text, "[::1]:443");
-	ck_assert_str_eq(a.host, "::1");
-	ck_assert_int_eq(a.ss.ss_family, AF_INET6);
-	ck_assert_int_eq(svc_addr_parse(&a, "127.0.0.1:0", true, NULL), 0);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		svc_error_clear(&err);
-		ck_assert_msg(svc_addr_parse(&a, bad[i], false, &err) != 0, "'%s' accepted", bad[i]);
-		ck_assert(err.message[0]);
-	}
+	ck_assert_int_eq(svc_addr_parse(&a, "0.0.0.0:65535", false, &err), 0);
+	ck_assert_int_eq(a.port, 65535);
+	ck_assert_int_eq(svc_addr_parse(&a, "10.0.0.1:+80", false, &err), 0);
+	ck_assert_str_eq(a.text, "10.0.0.1:80");
 }
 END_TEST
 
-START_TEST(test_util__status_ranges)
+START_TEST(test_util__addr_parse_ipv6_canonical)
 {
-	int lo, hi;
+	struct svc_addr a, b;
+	struct svc_error err;
+
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_addr_parse(&a, "[::1]:9090", false, &err), 0);
+	ck_assert_str_eq(a.text, "[::1]:9090");
+	ck_assert_str_eq(a.host, "::1");
+	ck_assert_int_eq(a.ss.ss_family, AF_INET6);
+	/* another spelling of the same address has the same text */
+	ck_assert_int_eq(svc_addr_parse(&b, "[0:0:0:0:0:0:0:1]:9090", false, &err), 0);
+	ck_assert_str_eq(b.text, a.text);
+	ck_assert_int_eq(svc_addr_parse(&b, "[FE80::A]:1", false, &err), 0);
+	ck_assert_str_eq(b.text, "[fe80::a]:1");
+}
+END_TEST
+
+START_TEST(test_util__addr_parse_errors)
+{
+	static const struct {
+		const char *text;
+		const char *msg;
+	} bad[] = {
+		{ "", "empty address" },
+		{ "127.0.0.1", "expected host:port" },
+		{ ":80", "expected host:port" },
+		{ "127.0.0.1:0", "invalid port in '127.0.0.1:0' (expected 1-65535)" },
+		{ "127.0.0.1:65536", "invalid port" },
+		{ "127.0.0.1:", "invalid port" },
+		{ "127.0.0.1:80x", "invalid port" },
+		{ "localhost:80", "invalid address 'localhost'" },
+		{ "300.1.1.1:80", "invalid address '300.1.1.1'" },
+		{ "::1:80", "write IPv6 as [addr]:port" },
+		{ "[::1]80", "expected [ipv6]:port" },
+		{ "[::1]", "expected [ipv6]:port" },
+		{ "[1.2.3.4]:80", "brackets are for IPv6" },
+		{ "[::g]:80", "invalid address '::g'" },
+	};
+	struct svc_addr a;
+	struct svc_error err;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		svc_error_clear(&err);
+		ck_assert_msg(svc_addr_parse(&a, bad[i].text, false, &err) == SVC_EGENERIC,
+			      "'%s' parsed", bad[i].text);
+		ck_assert_msg(strstr(err.message, bad[i].msg) != NULL, "'%s': %s",
+			      bad[i].text, err.message);
+	}
+	ck_assert_int_eq(svc_addr_parse(&a, "127.0.0.1:0", true, NULL), 0);
+	ck_assert_int_eq(a.port, 0);
+}
+END_TEST
+
+START_TEST(test_util__addr_from_host_port)
+{
+	struct svc_addr a;
+
+	ck_assert_int_eq(svc_addr_from_host_port(&a, "::", 80, NULL), 0);
+	ck_assert_str_eq(a.text, "[::]:80");
+	ck_assert_int_eq(svc_addr_from_host_port(&a, "1.2.3.4", 70000, NULL), SVC_EGENERIC);
+	ck_assert_int_eq(svc_addr_from_host_port(&a, "nohost", 80, NULL), SVC_EGENERIC);
+}
+END_TEST
+
+START_TEST(test_util__status_range)
+{
+	struct svc_error err;
+	int lo = 0, hi = 0;
 
 	ck_assert_int_eq(svc_status_range_parse(&lo, &hi, "200-399", NULL), 0);
 	ck_assert_int_eq(lo, 200);
@@ -89,57 +169,242 @@ START_TEST(test_util__status_ranges)
 	ck_assert_int_eq(svc_status_range_parse(&lo, &hi, "204", NULL), 0);
 	ck_assert_int_eq(lo, 204);
 	ck_assert_int_eq(hi, 204);
-	ck_assert_int_ne(svc_status_range_parse(&lo, &hi, "399-200", NULL), 0);
-	ck_assert_int_ne(svc_status_range_parse(&lo, &hi, "99-200", NULL), 0);
-	ck_assert_int_ne(svc_status_range_parse(&lo, &hi, "200-600", NULL), 0);
-	ck_assert_int_ne(svc_status_range_parse(&lo, &hi, "2xx", NULL), 0);
-	ck_assert_int_ne(svc_status_range_parse(&lo, &hi, "", NULL), 0);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_status_range_parse(&lo, &hi, "399-200", &err), SVC_EGENERIC);
+	ck_assert_ptr_nonnull(strstr(err.message, "low end above high end"));
+	static const char *const bad[] = { "", "99", "600", "200-", "-200", "2xx",
+					   "200-399-500", "abc", "200 - 399" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		svc_error_clear(&err);
+		ck_assert_msg(svc_status_range_parse(&lo, &hi, bad[i], &err) == SVC_EGENERIC,
+			      "'%s'", bad[i]);
+		ck_assert_ptr_nonnull(strstr(err.message, "status range"));
+	}
 }
 END_TEST
 
 START_TEST(test_util__parse_int)
 {
-	long long v;
+	long long v = 0;
 
 	ck_assert_int_eq(svc_parse_int(&v, "42", 0, 100), 0);
 	ck_assert_int_eq(v, 42);
-	ck_assert_int_eq(svc_parse_int(&v, "-5", -10, 0), 0);
-	ck_assert_int_ne(svc_parse_int(&v, "101", 0, 100), 0);
-	ck_assert_int_ne(svc_parse_int(&v, "4x", 0, 100), 0);
-	ck_assert_int_ne(svc_parse_int(&v, " 4", 0, 100), 0);
-	ck_assert_int_ne(svc_parse_int(&v, "", 0, 100), 0);
-	ck_assert_int_ne(svc_parse_int(&v, "99999999999999999999", 0, LLONG_MAX), 0);
+	ck_assert_int_eq(svc_parse_int(&v, "-5", -10, 10), 0);
+	ck_assert_int_eq(v, -5);
+	ck_assert_int_eq(svc_parse_int(&v, "101", 0, 100), SVC_EGENERIC);
+	ck_assert_int_eq(svc_parse_int(&v, "", 0, 100), SVC_EGENERIC);
+	ck_assert_int_eq(svc_parse_int(&v, " 1", 0, 100), SVC_EGENERIC);
+	ck_assert_int_eq(svc_parse_int(&v, "1 ", 0, 100), SVC_EGENERIC);
+	ck_assert_int_eq(svc_parse_int(&v, "0x10", 0, 100), SVC_EGENERIC);
+	ck_assert_int_eq(svc_parse_int(&v, "99999999999999999999", 0, LLONG_MAX),
+			 SVC_EGENERIC);
+	ck_assert_int_eq(svc_parse_int(&v, NULL, 0, 1), SVC_EGENERIC);
 }
 END_TEST
 
-START_TEST(test_util__atomic_write)
+START_TEST(test_util__name_valid)
 {
-	char dir[] = "/tmp/svc-util-XXXXXX";
-	char *path, *sub, *text = NULL;
-	size_t len;
-	struct stat st;
-	struct svc_error err = { 0 };
+	char long_name[80];
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	path = svc_strfmt("%s/a/b/c.json", dir);
-	sub = svc_strfmt("%s/a/b", dir);
-	ck_assert_int_eq(svc_mkdir_p(sub, 0700, NULL), 0);
-	free(sub);
-	ck_assert_int_eq(svc_file_write_atomic(path, "one", 3, 0600, &err), 0);
-	ck_assert_int_eq(svc_file_write_atomic(path, "second", 6, 0600, &err), 0);
-	ck_assert_int_eq(svc_file_read(&text, &len, path, 100, &err), 0);
-	ck_assert_str_eq(text, "second");
+	ck_assert(svc_name_valid("greeter"));
+	ck_assert(svc_name_valid("a"));
+	ck_assert(svc_name_valid("a-1-b"));
+	ck_assert(!svc_name_valid(""));
+	ck_assert(!svc_name_valid(NULL));
+	ck_assert(!svc_name_valid("1abc"));
+	ck_assert(!svc_name_valid("-abc"));
+	ck_assert(!svc_name_valid("Greeter"));
+	ck_assert(!svc_name_valid("a_b"));
+	ck_assert(!svc_name_valid("a.b"));
+	memset(long_name, 'a', 63);
+	long_name[63] = '\0';
+	ck_assert(svc_name_valid(long_name));
+	long_name[63] = 'a';
+	long_name[64] = '\0';
+	ck_assert(!svc_name_valid(long_name));
+}
+END_TEST
+
+START_TEST(test_util__strv)
+{
+	char a[] = "a", bc[] = "bc", empty[] = "";
+	char *src[] = { a, bc, empty, NULL };
+	char **d = svc_strv_dup(src);
+
+	ck_assert_int_eq(svc_strv_len(d), 3);
+	ck_assert_str_eq(d[1], "bc");
+	ck_assert_ptr_ne(d[0], src[0]);
+	ck_assert_ptr_null(d[3]);
+	svc_strv_free(d);
+	ck_assert_int_eq(svc_strv_len(NULL), 0);
+	svc_strv_free(NULL);
+	d = svc_strv_dup(NULL);
+	ck_assert_ptr_null(d[0]);
+	svc_strv_free(d);
+}
+END_TEST
+
+START_TEST(test_util__strfmt_strdup)
+{
+	char *s = svc_strfmt("%s-%d", "x", 42);
+
+	ck_assert_str_eq(s, "x-42");
+	free(s);
+	ck_assert_ptr_null(svc_strdup(NULL));
+	s = svc_strdup("y");
+	ck_assert_str_eq(s, "y");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_util__file_write_read)
+{
+	char *dir = make_tmpdir(), *path = svc_strfmt("%s/sub/dir/f.json", dir);
+	char *sub = svc_strfmt("%s/sub/dir", dir);
+	struct svc_error err;
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_mkdir_p(sub, 0700, &err), 0);
+	ck_assert_int_eq(svc_mkdir_p(sub, 0700, &err), 0);
+	ck_assert_int_eq(svc_file_write_atomic(path, "hello", 5, 0600, &err), 0);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0600);
-	free(text);
-	ck_assert_int_eq(svc_file_read(&text, &len, path, 3, &err), SVC_EGENERIC);
-	ck_assert_ptr_nonnull(strstr(err.message, "larger than"));
+	ck_assert_int_eq(svc_file_read(&buf, &len, path, 100, &err), 0);
+	ck_assert_int_eq(len, 5);
+	ck_assert_str_eq(buf, "hello");
+	free(buf);
+	/* over the limit */
+	ck_assert_int_eq(svc_file_read(&buf, &len, path, 4, &err), SVC_EGENERIC);
+	ck_assert_ptr_null(buf);
+	ck_assert_ptr_nonnull(strstr(err.message, "larger than 4 bytes"));
+	/* overwritten atomically, no temp file left behind */
+	ck_assert_int_eq(svc_file_write_atomic(path, "", 0, 0600, NULL), 0);
+	ck_assert_int_eq(svc_file_read(&buf, &len, path, 100, NULL), 0);
+	ck_assert_int_eq(len, 0);
+	ck_assert_str_eq(buf, "");
+	free(buf);
+	ck_assert(svc_path_exists(path));
 	svc_error_clear(&err);
-	ck_assert_int_eq(svc_file_read(&text, &len, "/nonexistent/x", 3, &err), SVC_ENOTFOUND);
-	/* no temp files are left behind */
+	ck_assert_int_eq(svc_file_read(&buf, &len, "/nonexistent/x", 100, &err), SVC_ENOTFOUND);
 	ck_assert_int_eq(svc_rm_rf(dir), 0);
 	ck_assert(!svc_path_exists(dir));
+	ck_assert_int_eq(svc_rm_rf(dir), 0);
+	free(sub);
 	free(path);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_util__file_read_large)
+{
+	char *dir = make_tmpdir(), *path = svc_strfmt("%s/big", dir);
+	size_t n = 300000;
+	char *data = svc_calloc(n, 1), *buf = NULL;
+	size_t len = 0;
+
+	memset(data, 'x', n);
+	ck_assert_int_eq(svc_file_write_atomic(path, data, n, 0600, NULL), 0);
+	ck_assert_int_eq(svc_file_read(&buf, &len, path, n, NULL), 0);
+	ck_assert_int_eq(len, n);
+	ck_assert_int_eq(memcmp(buf, data, n), 0);
+	ck_assert_int_eq(buf[n], '\0');
+	free(buf);
+	ck_assert_int_eq(svc_file_read(&buf, &len, path, n - 1, NULL), SVC_EGENERIC);
+	svc_rm_rf(dir);
+	free(data);
+	free(path);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_util__pid)
+{
+	unsigned long long st = svc_pid_starttime(getpid());
+
+	ck_assert(st > 0);
+	ck_assert(svc_pid_alive(getpid(), st));
+	ck_assert(svc_pid_alive(getpid(), 0));
+	ck_assert(!svc_pid_alive(getpid(), st + 1));
+	ck_assert(!svc_pid_alive(0, 0));
+	ck_assert_int_eq(svc_pid_starttime(-1), 0);
+}
+END_TEST
+
+START_TEST(test_util__free_port)
+{
+	int port = 0;
+
+	ck_assert_int_eq(svc_free_port(&port, "127.0.0.1", NULL), 0);
+	ck_assert(port > 0 && port <= 65535);
+	ck_assert_int_eq(svc_free_port(&port, "not-an-ip", NULL), SVC_EGENERIC);
+}
+END_TEST
+
+START_TEST(test_util__time)
+{
+	char buf[64];
+
+	ck_assert_str_eq(svc_time_format(buf, sizeof(buf), 0), "1970-01-01T00:00:00Z");
+	ck_assert_str_eq(svc_time_format(buf, sizeof(buf), 1700000000123LL),
+			 "2023-11-14T22:13:20Z");
+	ck_assert(svc_now_ms() > 1700000000000LL);
+	int64_t t0 = svc_mono_ms();
+	svc_sleep_ms(20);
+	ck_assert(svc_mono_ms() - t0 >= 20);
+}
+END_TEST
+
+START_TEST(test_util__error_set_keeps_first)
+{
+	struct svc_error err;
+	char buf[256];
+
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_error_set(&err, SVC_ENOTFOUND, "first '%s'", "a"), SVC_ENOTFOUND);
+	ck_assert_int_eq(svc_error_set(&err, SVC_EGENERIC, "second"), SVC_EGENERIC);
+	ck_assert_int_eq(err.code, SVC_ENOTFOUND);
+	ck_assert_str_eq(err.message, "first 'a'");
+	ck_assert_str_eq(svc_error_format(&err, buf, sizeof(buf)), "first 'a'");
+	svc_error_clear(&err);
+	svc_error_set_at(&err, SVC_EMANIFEST, "m.yaml", 3, 7, "bad '%s'", "x");
+	ck_assert_str_eq(svc_error_format(&err, buf, sizeof(buf)), "m.yaml:3:7: bad 'x'");
+	svc_error_clear(&err);
+	svc_error_set_at(&err, SVC_EMANIFEST, "m.yaml", 0, 0, "unreadable");
+	ck_assert_str_eq(svc_error_format(&err, buf, sizeof(buf)), "m.yaml: unreadable");
+	svc_error_clear(&err);
+	svc_error_set_errno(&err, SVC_EGENERIC, ENOENT, "cannot open '%s'", "f");
+	ck_assert_str_eq(err.message, "cannot open 'f': No such file or directory");
+	ck_assert_int_eq(svc_error_set(NULL, SVC_EFAILED, "dropped"), SVC_EFAILED);
+}
+END_TEST
+
+START_TEST(test_util__diags_sort_and_cap)
+{
+	struct svc_diags d;
+
+	svc_diags_init(&d);
+	svc_diags_addf(&d, "b.yaml", 1, 1, "b1");
+	svc_diags_addf(&d, "a.yaml", 5, 2, "a5");
+	svc_diags_addf(&d, "a.yaml", 2, 9, "a2-first");
+	svc_diags_addf(&d, "a.yaml", 2, 9, "a2-second");
+	svc_diags_addf(&d, "a.yaml", 2, 3, "a2c3");
+	svc_diags_sort(&d);
+	ck_assert_int_eq(d.count, 5);
+	ck_assert_str_eq(d.items[0].message, "a2c3");
+	ck_assert_str_eq(d.items[1].message, "a2-first");
+	ck_assert_str_eq(d.items[2].message, "a2-second");
+	ck_assert_str_eq(d.items[3].message, "a5");
+	ck_assert_str_eq(d.items[4].message, "b1");
+	ck_assert_int_eq(d.items[0].code, SVC_EMANIFEST);
+	for (int i = 0; i < 2000; i++)
+		svc_diags_addf(&d, "c.yaml", i + 1, 1, "e%d", i);
+	ck_assert_int_eq(d.count, 1000);
+	svc_diags_release(&d);
+	ck_assert_int_eq(d.count, 0);
+	ck_assert_ptr_null(d.items);
 }
 END_TEST
 
@@ -195,114 +460,30 @@ START_TEST(test_util__json_files)
 }
 END_TEST
 
-START_TEST(test_util__pid_identity)
-{
-	pid_t child;
-	unsigned long long st;
-	int status;
-
-	ck_assert(svc_pid_alive(getpid(), svc_pid_starttime(getpid())));
-	child = fork();
-	if (child == 0) {
-		pause();
-		_exit(0);
-	}
-	st = svc_pid_starttime(child);
-	ck_assert_uint_ne(st, 0);
-	ck_assert(svc_pid_alive(child, st));
-	ck_assert(!svc_pid_alive(child, st + 1));  /* same pid, other start: not trusted */
-	kill(child, SIGKILL);
-	waitpid(child, &status, 0);
-	ck_assert(!svc_pid_alive(child, st));
-	ck_assert(!svc_pid_alive(0, 0));
-}
-END_TEST
-
-START_TEST(test_util__free_port)
-{
-	int port = 0, fd;
-	struct svc_addr a;
-
-	ck_assert_int_eq(svc_free_port(&port, "127.0.0.1", NULL), 0);
-	ck_assert_int_gt(port, 0);
-	ck_assert_int_eq(svc_addr_from_host_port(&a, "127.0.0.1", port, NULL), 0);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a.ss, a.len), 0);  /* it really is free */
-	close(fd);
-	ck_assert_int_ne(svc_free_port(&port, "example.org", NULL), 0);
-}
-END_TEST
-
-START_TEST(test_util__names)
-{
-	ck_assert(svc_name_valid("greeter"));
-	ck_assert(svc_name_valid("a-1"));
-	ck_assert(!svc_name_valid("1a"));
-	ck_assert(!svc_name_valid("Greeter"));
-	ck_assert(!svc_name_valid("a_b"));
-	ck_assert(!svc_name_valid(""));
-	ck_assert(!svc_name_valid("../etc"));
-	ck_assert(svc_name_valid("a23456789012345678901234567890123456789012345678901234567890123"));
-	ck_assert(!svc_name_valid("a234567890123456789012345678901234567890123456789012345678901234"));
-}
-END_TEST
-
-START_TEST(test_util__errors)
-{
-	struct svc_error e = { 0 };
-	struct svc_diags d;
-	char buf[256];
-
-	ck_assert_int_eq(svc_error_set_at(&e, SVC_EMANIFEST, "m.yaml", 3, 7, "bad '%s'", "x"),
-			 SVC_EMANIFEST);
-	ck_assert_str_eq(svc_error_format(&e, buf, sizeof(buf)), "m.yaml:3:7: bad 'x'");
-	/* the first error wins */
-	svc_error_set(&e, SVC_EGENERIC, "later");
-	ck_assert_str_eq(e.message, "bad 'x'");
-	svc_error_clear(&e);
-	svc_error_set_errno(&e, SVC_EGENERIC, ENOENT, "cannot open '%s'", "f");
-	ck_assert_str_eq(e.message, "cannot open 'f': No such file or directory");
-	svc_diags_init(&d);
-	svc_diags_addf(&d, "b.yaml", 1, 1, "x");
-	svc_diags_addf(&d, "a.yaml", 9, 1, "y");
-	svc_diags_addf(&d, "a.yaml", 2, 5, "z1");
-	svc_diags_addf(&d, "a.yaml", 2, 5, "z2");
-	svc_diags_sort(&d);
-	ck_assert_str_eq(d.items[0].message, "z1");
-	ck_assert_str_eq(d.items[1].message, "z2");  /* stable */
-	ck_assert_str_eq(d.items[2].message, "y");
-	ck_assert_str_eq(d.items[3].message, "x");
-	svc_diags_release(&d);
-}
-END_TEST
-
-START_TEST(test_util__sha256)
-{
-	char hex[65];
-
-	svc_sha256_hex(hex, "abc", 3);
-	ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-	svc_sha256_hex(hex, "", 0);
-	ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-}
-END_TEST
-
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("util");
 	TCase *tc = tcase_create("core");
 
-	tcase_add_test(tc, test_util__durations);
-	tcase_add_test(tc, test_util__addresses);
-	tcase_add_test(tc, test_util__status_ranges);
+	tcase_add_test(tc, test_util__duration_parse);
+	tcase_add_test(tc, test_util__duration_format);
+	tcase_add_test(tc, test_util__addr_parse_ipv4);
+	tcase_add_test(tc, test_util__addr_parse_ipv6_canonical);
+	tcase_add_test(tc, test_util__addr_parse_errors);
+	tcase_add_test(tc, test_util__addr_from_host_port);
+	tcase_add_test(tc, test_util__status_range);
 	tcase_add_test(tc, test_util__parse_int);
-	tcase_add_test(tc, test_util__atomic_write);
-	tcase_add_test(tc, test_util__json_files);
-	tcase_add_test(tc, test_util__pid_identity);
+	tcase_add_test(tc, test_util__name_valid);
+	tcase_add_test(tc, test_util__strv);
+	tcase_add_test(tc, test_util__strfmt_strdup);
+	tcase_add_test(tc, test_util__file_write_read);
+	tcase_add_test(tc, test_util__file_read_large);
+	tcase_add_test(tc, test_util__pid);
 	tcase_add_test(tc, test_util__free_port);
-	tcase_add_test(tc, test_util__names);
-	tcase_add_test(tc, test_util__errors);
-	tcase_add_test(tc, test_util__sha256);
+	tcase_add_test(tc, test_util__time);
+	tcase_add_test(tc, test_util__error_set_keeps_first);
+	tcase_add_test(tc, test_util__diags_sort_and_cap);
+	tcase_add_test(tc, test_util__json_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

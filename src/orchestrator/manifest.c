@@ -1,15 +1,34 @@
 /*
- * manifest.c - strict manifests: YAML (libyaml events) into a small node
- * tree, then the tree into struct svc_manifest through the schema below.
+ * manifest.c - strict loading of service manifests from YAML.
  *
- * Two passes keep each simple. The first builds a tree of mappings,
- * sequences and scalars with their positions, and refuses what YAML allows
- * but a manifest must not have: anchors and aliases, tags, several
- * documents, duplicate keys, nesting deeper than MAX_DEPTH, files over
- * MAX_FILE. The second walks the tree with the schema: unknown keys, wrong
- * types, missing required keys and bad values each become one positioned
- * error (file:line:col, 1-based) naming the key path ('health.interval'),
- * and the walk goes on, so that every error in a file is reported at once.
+ * The file is read with libyaml's event API (yaml_parser_parse) and the typed
+ * struct svc_manifest is filled directly, section by section, from tables of
+ * known keys. Nothing is built in between: no document tree, no recursion
+ * driven by the input. The schema is at most five levels deep, so the
+ * parser's own recursion is bounded by the schema; values that are skipped
+ * (unknown keys, wrong types) are skipped by an iterative loop, and every
+ * event passes through next(), which refuses nesting deeper than
+ * MANIFEST_MAX_DEPTH and ends the file there.
+ *
+ * Every problem is appended to the caller's svc_diags as "file:line:col:
+ * message" with the key path in the message; after a bad value the parser
+ * skips it and carries on, so one run reports all problems. Syntax errors
+ * from libyaml, invalid UTF-8, NUL bytes and nesting that is too deep end the
+ * file with one error at their position.
+ *
+ * Decisions the schema leaves open, kept consistent throughout:
+ * - Tags (`!!str 3`, `!foo`) are refused like anchors and aliases: they ask
+ *   the reader to reinterpret a value, and the schema already fixes every
+ *   type. The tagged value is skipped.
+ * - Integers and booleans must be plain scalars: `replicas: "2"` is a wrong
+ *   type ("expected an integer"). Strings (names, paths, durations,
+ *   addresses, versions, env values) accept any non-null scalar, plain or
+ *   quoted, and keep its text as written: `version: 1.10` stays "1.10".
+ * - Null (an empty value, `~`, `null`) is a wrong type everywhere.
+ * - A key whose value is bad still counts as present, so it does not also
+ *   produce a "missing required key" error.
+ * - Two addresses clash when their text is equal or when one is a wildcard
+ *   (0.0.0.0 for IPv4, :: for both families) on the same port.
  */
 #include "manifest.h"
 
@@ -27,1114 +46,1958 @@
 
 #include "hash.h"
 
-#define MAX_FILE (1024 * 1024)
-#define MAX_DEPTH 32
-#define MAX_REPLICAS 100
+#define MANIFEST_MAX_BYTES (1024 * 1024)
+#define MANIFEST_MAX_DEPTH 32
+#define KPATH_MAX 256
 
-/* ---- pass 1: the node tree ---- */
+/* ------------------------------------------------------------------ */
+/* Key indexes of each section, so that checks across keys can find them. */
 
-enum node_kind { N_SCALAR, N_MAP, N_SEQ };
+enum { TOP_SERVICE, TOP_RUNTIME, TOP_REPLICAS, TOP_VERSION, TOP_BUILD, TOP_RUN,
+       TOP_PORTS, TOP_HEALTH, TOP_ROLLOUT, TOP_API, TOP_N };
+enum { BUILD_CONTEXT, BUILD_COMMAND, BUILD_ARTIFACT, BUILD_DOCKERFILE,
+       BUILD_DEPENDENCIES, BUILD_N };
+enum { DEP_NAME, DEP_GIT, DEP_REF, DEP_INTO, DEP_N };
+enum { RUN_COMMAND, RUN_IMAGE, RUN_WORKDIR, RUN_ENV, RUN_STOP_SIGNAL,
+       RUN_STOP_TIMEOUT, RUN_N };
+enum { PORT_NAME, PORT_LISTEN, PORT_TARGET, PORT_N };
+enum { HEALTH_HTTP, HEALTH_TCP, HEALTH_EXPECT_STATUS, HEALTH_INTERVAL,
+       HEALTH_TIMEOUT, HEALTH_HEALTHY, HEALTH_UNHEALTHY, HEALTH_START_TIMEOUT,
+       HEALTH_N };
+enum { ROLLOUT_PROMOTE, ROLLOUT_PREVIEW, ROLLOUT_DRAIN, ROLLOUT_KEEP,
+       ROLLOUT_BAKE, ROLLOUT_N };
+enum { API_PROVIDES, API_REQUIRES, API_N };
 
-struct node {
-	enum node_kind kind;
-	int line, col;        /* 1-based */
-	char *value;          /* scalars */
-	bool plain;           /* scalar written without quotes */
-	struct node **kids;   /* maps: key, value, key, value...; sequences: items */
-	size_t nkids;
-};
-
-static void node_free(struct node *n)
-{
-	if (!n)
-		return;
-	for (size_t i = 0; i < n->nkids; i++)
-		node_free(n->kids[i]);
-	free(n->kids);
-	free(n->value);
-	free(n);
-}
-
-static struct node *node_new(enum node_kind kind, const yaml_mark_t *mark)
-{
-	struct node *n = svc_calloc(1, sizeof(*n));
-
-	n->kind = kind;
-	n->line = (int)mark->line + 1;
-	n->col = (int)mark->column + 1;
-	return n;
-}
-
-static void node_add(struct node *parent, struct node *kid)
-{
-	parent->kids = svc_realloc(parent->kids, parent->nkids + 1, sizeof(*parent->kids));
-	parent->kids[parent->nkids++] = kid;
-}
-
-struct loader {
+/* The parser's state for one file. */
+struct mp {
+	yaml_parser_t parser;
+	bool parser_ready;
+	yaml_event_t ev;        /* the current event, valid while have_ev */
+	bool have_ev;
+	bool fatal;             /* parsing of this file has ended */
+	int depth;              /* open collections */
+	size_t nerrors;         /* errors found in this file (diags may cap) */
 	const char *file;
-	struct svc_diags *d;
-	int errors;
+	const unsigned char *buf;
+	size_t len;
+	struct svc_diags *diags;
+	struct svc_manifest *m;
+
+	/* Positions (1-based, 0 = absent) for checks across keys. */
+	struct svc_pos top_map, build_map, run_map;
+	struct svc_pos ports_pos;
+	struct svc_pos top_seen[TOP_N], build_seen[BUILD_N], run_seen[RUN_N];
+	struct svc_pos health_seen[HEALTH_N], rollout_seen[ROLLOUT_N];
+	struct svc_pos api_seen[API_N];
+	struct svc_pos *port_name_pos;   /* nports entries */
+	struct svc_pos *dep_name_pos;    /* ndeps entries */
+	bool top_is_map, build_bad, run_bad;  /* section was not a mapping */
 };
 
-static void errf(struct loader *l, int line, int col, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+typedef void (*field_fn)(struct mp *p, const char *kp, void *obj);
 
-static void errf(struct loader *l, int line, int col, const char *fmt, ...)
+struct field {
+	const char *name;
+	field_fn fn;
+};
+
+/* ------------------------------------------------------------------ */
+/* Errors */
+
+static struct svc_pos mark_pos(const yaml_mark_t *mk)
 {
-	struct svc_error e;
-	va_list ap;
+	struct svc_pos pos;
 
-	memset(&e, 0, sizeof(e));
-	e.code = SVC_EMANIFEST;
-	snprintf(e.file, sizeof(e.file), "%s", l->file);
-	e.line = line;
-	e.column = col;
-	va_start(ap, fmt);
-	vsnprintf(e.message, sizeof(e.message), fmt, ap);
-	va_end(ap);
-	svc_diags_add(l->d, &e);
-	l->errors++;
+	pos.line = (int)mk->line + 1;
+	pos.column = (int)mk->column + 1;
+	return pos;
 }
 
-static void node_err(struct loader *l, const struct node *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void node_err(struct loader *l, const struct node *n, const char *fmt, ...)
+static void verr_at(struct mp *p, struct svc_pos pos, const char *fmt, va_list ap)
 {
-	char msg[900];
-	va_list ap;
+	char msg[1024];
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	errf(l, n->line, n->col, "%s", msg);
+	svc_diags_addf(p->diags, p->file, pos.line, pos.column, "%s", msg);
+	p->nerrors++;
 }
 
-/* The key of a mapping entry as text, for messages ("" if not a scalar). */
-static const char *key_text(const struct node *k)
+static void err_at(struct mp *p, struct svc_pos pos, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void err_at(struct mp *p, struct svc_pos pos, const char *fmt, ...)
 {
-	return k->kind == N_SCALAR ? k->value : "";
+	va_list ap;
+
+	va_start(ap, fmt);
+	verr_at(p, pos, fmt, ap);
+	va_end(ap);
+}
+
+/* An error at the start of the current event. */
+static void err_ev(struct mp *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void err_ev(struct mp *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verr_at(p, mark_pos(&p->ev.start_mark), fmt, ap);
+	va_end(ap);
+}
+
+/* Line and column (1-based, in characters) of a byte offset into the buffer. */
+static struct svc_pos offset_pos(const unsigned char *buf, size_t len, size_t off)
+{
+	struct svc_pos pos = { 1, 1 };
+
+	if (off > len)
+		off = len;
+	for (size_t i = 0; i < off; i++) {
+		if (buf[i] == '\n' || (buf[i] == '\r' && (i + 1 >= len || buf[i + 1] != '\n'))) {
+			pos.line++;
+			pos.column = 1;
+		} else if ((buf[i] & 0xc0) != 0x80 && buf[i] != '\r') {
+			pos.column++;
+		}
+	}
+	return pos;
+}
+
+static void yaml_failed(struct mp *p)
+{
+	yaml_parser_t *y = &p->parser;
+
+	switch (y->error) {
+	case YAML_READER_ERROR:
+		err_at(p, offset_pos(p->buf, p->len, y->problem_offset),
+		       "invalid input: %s", y->problem ? y->problem : "unreadable");
+		break;
+	case YAML_SCANNER_ERROR:
+	case YAML_PARSER_ERROR:
+		if (y->problem_mark.index < p->len && p->buf[y->problem_mark.index] == '\t' &&
+		    y->problem && strstr(y->problem, "cannot start any token"))
+			err_at(p, mark_pos(&y->problem_mark),
+			       "yaml syntax error: a tab character here (indent with spaces)");
+		else if (y->context)
+			err_at(p, mark_pos(&y->problem_mark), "yaml syntax error: %s (%s)",
+			       y->problem ? y->problem : "unknown problem", y->context);
+		else
+			err_at(p, mark_pos(&y->problem_mark), "yaml syntax error: %s",
+			       y->problem ? y->problem : "unknown problem");
+		break;
+	default:
+		err_at(p, (struct svc_pos){ 1, 1 }, "cannot parse: %s",
+		       y->problem ? y->problem : "out of memory");
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Events */
+
+static const char *event_anchor(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT: return (const char *)ev->data.scalar.anchor;
+	case YAML_SEQUENCE_START_EVENT: return (const char *)ev->data.sequence_start.anchor;
+	case YAML_MAPPING_START_EVENT: return (const char *)ev->data.mapping_start.anchor;
+	default: return NULL;
+	}
+}
+
+static const char *event_tag(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT: return (const char *)ev->data.scalar.tag;
+	case YAML_SEQUENCE_START_EVENT: return (const char *)ev->data.sequence_start.tag;
+	case YAML_MAPPING_START_EVENT: return (const char *)ev->data.mapping_start.tag;
+	default: return NULL;
+	}
+}
+
+/* True when the current event was refused (alias, anchor, tag) and must be skipped. */
+static bool tainted(const struct mp *p)
+{
+	return p->ev.type == YAML_ALIAS_EVENT || event_anchor(&p->ev) || event_tag(&p->ev);
 }
 
 /*
- * Build the tree. Returns the root (a document's top node), or NULL after
- * reporting why. A syntax error ends the file: libyaml cannot go on.
+ * Move to the next event. Reports aliases, anchors, tags and nesting that is
+ * too deep as they pass by. Returns false when the file has ended (syntax
+ * error, too deep); p->fatal is then set.
  */
-static struct node *build_tree(struct loader *l, const char *buf, size_t len)
+static bool next(struct mp *p)
 {
-	yaml_parser_t p;
-	yaml_event_t ev;
-	struct node *stack[MAX_DEPTH + 2];
-	struct node *root = NULL;
-	int depth = 0, docs = 0;
-	bool done = false, failed = false;
+	const char *tag;
 
-	if (!yaml_parser_initialize(&p)) {
-		errf(l, 0, 0, "cannot initialise the YAML parser");
-		return NULL;
-	}
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	while (!done) {
-		struct node *n = NULL;
-		bool pushed = false;
-
-		if (!yaml_parser_parse(&p, &ev)) {
-			errf(l, (int)p.problem_mark.line + 1, (int)p.problem_mark.column + 1,
-			     "invalid YAML: %s%s%s", p.problem ? p.problem : "syntax error",
-			     p.context ? " " : "", p.context ? p.context : "");
-			failed = true;
-			break;
-		}
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1) {
-				errf(l, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
-				     "only one YAML document is allowed in a manifest");
-				failed = done = true;
-			}
-			break;
-		case YAML_ALIAS_EVENT:
-			errf(l, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
-			     "anchors and aliases are not allowed");
-			failed = done = true;
-			break;
-		case YAML_SCALAR_EVENT:
-		case YAML_MAPPING_START_EVENT:
-		case YAML_SEQUENCE_START_EVENT: {
-			const yaml_char_t *anchor = ev.type == YAML_SCALAR_EVENT ? ev.data.scalar.anchor
-				: ev.type == YAML_MAPPING_START_EVENT ? ev.data.mapping_start.anchor
-				: ev.data.sequence_start.anchor;
-			const yaml_char_t *tag = ev.type == YAML_SCALAR_EVENT ? ev.data.scalar.tag
-				: ev.type == YAML_MAPPING_START_EVENT ? ev.data.mapping_start.tag
-				: ev.data.sequence_start.tag;
-			if (anchor) {
-				errf(l, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
-				     "anchors and aliases are not allowed");
-				failed = done = true;
-				break;
-			}
-			if (tag) {
-				errf(l, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
-				     "tags ('%s') are not allowed", (const char *)tag);
-				failed = done = true;
-				break;
-			}
-			if (ev.type == YAML_SCALAR_EVENT) {
-				n = node_new(N_SCALAR, &ev.start_mark);
-				n->value = svc_calloc(ev.data.scalar.length + 1, 1);
-				memcpy(n->value, ev.data.scalar.value, ev.data.scalar.length);
-				n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-				if (strlen(n->value) != ev.data.scalar.length) {
-					errf(l, n->line, n->col, "NUL characters are not allowed");
-					node_free(n);
-					failed = done = true;
-					break;
-				}
-			} else {
-				n = node_new(ev.type == YAML_MAPPING_START_EVENT ? N_MAP : N_SEQ,
-					     &ev.start_mark);
-				pushed = true;
-			}
-			if (depth == 0) {
-				root = n;
-			} else {
-				node_add(stack[depth - 1], n);
-			}
-			if (pushed) {
-				if (depth >= MAX_DEPTH) {
-					errf(l, n->line, n->col,
-					     "nesting deeper than %d levels is not allowed", MAX_DEPTH);
-					failed = done = true;
-					break;
-				}
-				stack[depth++] = n;
-			}
-			break;
-		}
-		case YAML_MAPPING_END_EVENT:
-		case YAML_SEQUENCE_END_EVENT:
-			if (depth > 0)
-				depth--;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&p);
-	if (failed) {
-		node_free(root);
-		return NULL;
-	}
-	if (!root) {
-		errf(l, 1, 1, "empty manifest (expected a mapping with at least 'service')");
-		return NULL;
-	}
-	return root;
-}
-
-/* ---- pass 2: the schema ---- */
-
-struct walk {
-	struct loader *l;
-	struct svc_manifest *m;
-};
-
-/* A path of keys for messages: "health.interval", "ports[0].listen". */
-static char *path_join(const char *prefix, const char *key)
-{
-	if (!prefix || !*prefix)
-		return svc_strdup(key);
-	if (key[0] == '[')
-		return svc_strfmt("%s%s", prefix, key);
-	return svc_strfmt("%s.%s", prefix, key);
-}
-
-static const char *kind_name(enum node_kind k)
-{
-	return k == N_SCALAR ? "a scalar" : k == N_MAP ? "a mapping" : "a list";
-}
-
-static bool want(struct walk *w, const struct node *n, enum node_kind kind, const char *path)
-{
-	if (n->kind == kind)
-		return true;
-	node_err(w->l, n, "'%s': expected %s, found %s", path, kind_name(kind), kind_name(n->kind));
-	return false;
-}
-
-/* A scalar with a value (an empty plain scalar is YAML's null). */
-static bool want_value(struct walk *w, const struct node *n, const char *path)
-{
-	if (!want(w, n, N_SCALAR, path))
+	if (p->fatal)
 		return false;
-	if (n->plain && (!n->value[0] || !strcmp(n->value, "~") || !strcmp(n->value, "null"))) {
-		node_err(w->l, n, "'%s' has no value", path);
+	if (p->have_ev) {
+		yaml_event_delete(&p->ev);
+		p->have_ev = false;
+	}
+	if (!yaml_parser_parse(&p->parser, &p->ev)) {
+		yaml_failed(p);
+		p->fatal = true;
 		return false;
+	}
+	p->have_ev = true;
+	if (p->ev.type == YAML_ALIAS_EVENT || event_anchor(&p->ev))
+		err_ev(p, "anchors and aliases are not allowed");
+	tag = event_tag(&p->ev);
+	if (tag) {
+		static const char core[] = "tag:yaml.org,2002:";
+		if (!strncmp(tag, core, sizeof(core) - 1))
+			err_ev(p, "tags are not allowed ('!!%s')", tag + sizeof(core) - 1);
+		else
+			err_ev(p, "tags are not allowed ('%s')", tag);
+	}
+	if (p->ev.type == YAML_SEQUENCE_START_EVENT || p->ev.type == YAML_MAPPING_START_EVENT) {
+		if (++p->depth > MANIFEST_MAX_DEPTH) {
+			err_ev(p, "nesting deeper than %d levels", MANIFEST_MAX_DEPTH);
+			p->fatal = true;
+			return false;
+		}
+	} else if (p->ev.type == YAML_SEQUENCE_END_EVENT || p->ev.type == YAML_MAPPING_END_EVENT) {
+		p->depth--;
 	}
 	return true;
 }
 
-static char *get_str(struct walk *w, const struct node *n, const char *path)
+/* Skip the value that starts at the current event, leaving its last event current. */
+static void skip_value(struct mp *p)
 {
-	return want_value(w, n, path) ? svc_strdup(n->value) : NULL;
+	int d = 0;
+
+	for (;;) {
+		if (p->ev.type == YAML_SEQUENCE_START_EVENT || p->ev.type == YAML_MAPPING_START_EVENT)
+			d++;
+		else if (p->ev.type == YAML_SEQUENCE_END_EVENT || p->ev.type == YAML_MAPPING_END_EVENT)
+			d--;
+		if (d <= 0 || !next(p))
+			return;
+	}
 }
 
-static bool get_int(struct walk *w, const struct node *n, const char *path,
-		    long long min, long long max, int *out)
+static const char *scalar(const struct mp *p)
 {
-	long long v;
+	return (const char *)p->ev.data.scalar.value;
+}
 
-	if (!want_value(w, n, path))
+static bool is_plain(const struct mp *p)
+{
+	return p->ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+static bool is_null(const struct mp *p)
+{
+	const char *s = scalar(p);
+
+	return p->ev.type == YAML_SCALAR_EVENT && is_plain(p) &&
+	       (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+		!strcmp(s, "NULL"));
+}
+
+/* What the current event is, for "expected X, got Y". */
+static const char *describe(const struct mp *p, char *buf, size_t len)
+{
+	switch (p->ev.type) {
+	case YAML_MAPPING_START_EVENT: return "a mapping";
+	case YAML_SEQUENCE_START_EVENT: return "a list";
+	case YAML_ALIAS_EVENT: return "an alias";
+	case YAML_SCALAR_EVENT:
+		if (is_null(p))
+			return "null";
+		if (!is_plain(p))
+			return "a quoted string";
+		if (snprintf(buf, len, "'%.40s%s'", scalar(p),
+			     strlen(scalar(p)) > 40 ? "..." : "") < 0)
+			return "a scalar";
+		return buf;
+	default: return "something else";
+	}
+}
+
+/* key path "prefix.name" (or "name" at the top); truncated when too long. */
+static const char *kp_join(char *buf, size_t len, const char *prefix, const char *name)
+{
+	int n;
+
+	if (prefix && *prefix)
+		n = snprintf(buf, len, "%s.%.100s", prefix, name);
+	else
+		n = snprintf(buf, len, "%.100s", name);
+	if (n < 0)
+		buf[0] = '\0';
+	return buf;
+}
+
+static const char *kp_index(char *buf, size_t len, const char *prefix, size_t i)
+{
+	if (snprintf(buf, len, "%s[%zu]", prefix, i) < 0)
+		buf[0] = '\0';
+	return buf;
+}
+
+/* Grow an array to hold at least need elements. */
+static void *grow(void *arr, size_t *alloc, size_t need, size_t elsize)
+{
+	size_t n;
+
+	if (need <= *alloc)
+		return arr;
+	n = *alloc ? *alloc * 2 : 4;
+	while (n < need)
+		n *= 2;
+	arr = svc_realloc(arr, n, elsize);
+	memset((char *)arr + *alloc * elsize, 0, (n - *alloc) * elsize);
+	*alloc = n;
+	return arr;
+}
+
+/* ------------------------------------------------------------------ */
+/* Mappings */
+
+/*
+ * Read the next key of the mapping being parsed. Returns 1 with the key as
+ * the current (scalar) event, 0 at the mapping's end, -1 when the file has
+ * ended. A key that is not a plain string is reported and skipped with its
+ * value.
+ */
+static int map_next_key(struct mp *p, const char *kp)
+{
+	char what[64];
+
+	for (;;) {
+		if (!next(p))
+			return -1;
+		if (p->ev.type == YAML_MAPPING_END_EVENT)
+			return 0;
+		if (p->ev.type == YAML_SCALAR_EVENT && !tainted(p) &&
+		    strlen(scalar(p)) == p->ev.data.scalar.length)
+			return 1;
+		if (!tainted(p))
+			err_ev(p, "%s%skeys must be strings, got %s", kp, *kp ? ": " : "",
+			       p->ev.type == YAML_SCALAR_EVENT ? "a string with a NUL character"
+							      : describe(p, what, sizeof(what)));
+		skip_value(p);
+		if (!next(p))
+			return -1;
+		skip_value(p);
+	}
+}
+
+/*
+ * Parse a mapping of known keys (the current event is its MAPPING_START).
+ * seen[i] receives the position of key i. Unknown and duplicate keys are
+ * reported and their values skipped; each known value goes to its field's
+ * function, which must consume it whole.
+ */
+static void parse_map(struct mp *p, const char *prefix, const struct field *fields,
+		      size_t nfields, void *obj, struct svc_pos *seen)
+{
+	char kp[KPATH_MAX];
+	int r;
+
+	while ((r = map_next_key(p, prefix)) == 1) {
+		const char *key = scalar(p);
+		struct svc_pos kpos = mark_pos(&p->ev.start_mark);
+		size_t i;
+
+		for (i = 0; i < nfields; i++)
+			if (!strcmp(fields[i].name, key))
+				break;
+		if (i == nfields) {
+			if (*prefix)
+				err_ev(p, "unknown key '%.100s' in '%s'", key, prefix);
+			else
+				err_ev(p, "unknown key '%.100s'", key);
+		} else if (seen[i].line) {
+			err_ev(p, "duplicate key '%s%s%s' (first at line %d)", prefix,
+			       *prefix ? "." : "", key, seen[i].line);
+		}
+		if (i == nfields || seen[i].line) {
+			if (!next(p))
+				return;
+			skip_value(p);
+			continue;
+		}
+		seen[i] = kpos;
+		kp_join(kp, sizeof(kp), prefix, fields[i].name);
+		if (!next(p))
+			return;
+		if (tainted(p)) {
+			skip_value(p);
+			continue;
+		}
+		fields[i].fn(p, kp, obj);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Typed values. Each consumes the current value whole; on a bad value it
+ * reports and skips it and returns false / NULL. */
+
+static bool want_map(struct mp *p, const char *kp)
+{
+	char what[64];
+
+	if (p->ev.type == YAML_MAPPING_START_EVENT)
+		return true;
+	err_ev(p, "%s: expected a mapping, got %s", kp, describe(p, what, sizeof(what)));
+	skip_value(p);
+	return false;
+}
+
+/* A string: any non-null scalar. Borrowed until the next event. */
+static const char *want_str(struct mp *p, const char *kp)
+{
+	char what[64];
+
+	if (p->ev.type != YAML_SCALAR_EVENT || is_null(p)) {
+		err_ev(p, "%s: expected a string, got %s", kp, describe(p, what, sizeof(what)));
+		skip_value(p);
+		return NULL;
+	}
+	if (strlen(scalar(p)) != p->ev.data.scalar.length) {
+		err_ev(p, "%s: NUL characters are not allowed", kp);
+		return NULL;
+	}
+	return scalar(p);
+}
+
+/* A non-empty string, copied into *dst. */
+static bool set_str(struct mp *p, const char *kp, char **dst)
+{
+	const char *s = want_str(p, kp);
+
+	if (!s)
 		return false;
-	if (!n->plain || svc_parse_int(&v, n->value, LLONG_MIN, LLONG_MAX)) {
-		node_err(w->l, n, "'%s': expected an integer, found '%s'", path, n->value);
+	if (!*s) {
+		err_ev(p, "%s: must not be empty", kp);
 		return false;
 	}
-	if (v < min || v > max) {
-		node_err(w->l, n, "'%s' must be %lld-%lld, not %lld", path, min, max, v);
+	free(*dst);
+	*dst = svc_strdup(s);
+	return true;
+}
+
+static bool only_digits(const char *s)
+{
+	if (*s == '-' || *s == '+')
+		s++;
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* An integer: a plain decimal scalar in min..max. */
+static bool want_int(struct mp *p, const char *kp, long long min, long long max, int *out)
+{
+	char what[64];
+	long long v;
+
+	if (p->ev.type != YAML_SCALAR_EVENT || is_null(p) || !is_plain(p)) {
+		err_ev(p, "%s: expected an integer, got %s", kp, describe(p, what, sizeof(what)));
+		skip_value(p);
+		return false;
+	}
+	if (!only_digits(scalar(p))) {
+		err_ev(p, "%s: expected an integer, got %s", kp, describe(p, what, sizeof(what)));
+		return false;
+	}
+	if (svc_parse_int(&v, scalar(p), min, max)) {
+		err_ev(p, "%s: %.40s is out of range %lld-%lld", kp, scalar(p), min, max);
 		return false;
 	}
 	*out = (int)v;
 	return true;
 }
 
-static bool get_bool(struct walk *w, const struct node *n, const char *path, bool *out)
+/* A boolean: plain true/True/TRUE/false/False/FALSE. */
+static bool want_bool(struct mp *p, const char *kp, bool *out)
 {
-	if (!want_value(w, n, path))
-		return false;
-	if (n->plain && !strcmp(n->value, "true"))
-		*out = true;
-	else if (n->plain && !strcmp(n->value, "false"))
-		*out = false;
-	else {
-		node_err(w->l, n, "'%s': expected true or false, found '%s'", path, n->value);
-		return false;
+	static const char *const yes[] = { "true", "True", "TRUE" };
+	static const char *const no[] = { "false", "False", "FALSE" };
+	char what[64];
+
+	if (p->ev.type == YAML_SCALAR_EVENT && is_plain(p)) {
+		for (size_t i = 0; i < 3; i++) {
+			if (!strcmp(scalar(p), yes[i])) {
+				*out = true;
+				return true;
+			}
+			if (!strcmp(scalar(p), no[i])) {
+				*out = false;
+				return true;
+			}
+		}
 	}
-	return true;
+	err_ev(p, "%s: expected a boolean (true or false), got %s", kp,
+	       describe(p, what, sizeof(what)));
+	skip_value(p);
+	return false;
 }
 
-static bool get_duration(struct walk *w, const struct node *n, const char *path,
-			 int64_t min, int64_t max, int64_t *out)
+static bool want_duration(struct mp *p, const char *kp, int64_t min, int64_t max,
+			  int64_t *out)
 {
-	struct svc_error e = { 0 };
-	char a[32], b[32];
+	struct svc_error err;
+	const char *s = want_str(p, kp);
+	char lo[32], hi[32];
 	int64_t v;
 
-	if (!want_value(w, n, path))
+	if (!s)
 		return false;
-	if (svc_duration_parse(&v, n->value, &e)) {
-		node_err(w->l, n, "'%s': %s", path, e.message);
+	svc_error_clear(&err);
+	if (svc_duration_parse(&v, s, &err)) {
+		err_ev(p, "%s: %s", kp, err.message);
 		return false;
 	}
 	if (v < min || v > max) {
-		node_err(w->l, n, "'%s' must be between %s and %s", path,
-			 svc_duration_format(a, sizeof(a), min), svc_duration_format(b, sizeof(b), max));
+		err_ev(p, "%s: '%.40s' is out of range %s-%s", kp, s,
+		       svc_duration_format(lo, sizeof(lo), min),
+		       svc_duration_format(hi, sizeof(hi), max));
 		return false;
 	}
 	*out = v;
 	return true;
 }
 
-static bool get_addr(struct walk *w, const struct node *n, const char *path,
-		     struct svc_addr *out)
+static bool want_addr(struct mp *p, const char *kp, struct svc_addr *out,
+		      struct svc_pos *pos)
 {
-	struct svc_error e = { 0 };
+	struct svc_error err;
+	const char *s = want_str(p, kp);
 
-	if (!want_value(w, n, path))
+	if (!s)
 		return false;
-	if (svc_addr_parse(out, n->value, false, &e)) {
-		node_err(w->l, n, "'%s': %s", path, e.message);
+	svc_error_clear(&err);
+	if (svc_addr_parse(out, s, false, &err)) {
+		err_ev(p, "%s: %s", kp, err.message);
 		return false;
+	}
+	*pos = mark_pos(&p->ev.start_mark);
+	return true;
+}
+
+typedef bool (*item_check_fn)(struct mp *p, const char *kp, const char *s);
+
+/*
+ * A list of strings into *out (NULL-terminated, replaces nothing: *out must
+ * be NULL). check, when given, validates each item and reports.
+ */
+static bool want_strv(struct mp *p, const char *kp, char ***out, bool nonempty,
+		      item_check_fn check)
+{
+	char what[64], ikp[KPATH_MAX];
+	struct svc_pos start = mark_pos(&p->ev.start_mark);
+	char **v = NULL;
+	size_t n = 0, alloc = 0, i = 0;
+	bool ok = true;
+
+	if (p->ev.type != YAML_SEQUENCE_START_EVENT) {
+		err_ev(p, "%s: expected a list, got %s", kp, describe(p, what, sizeof(what)));
+		skip_value(p);
+		return false;
+	}
+	while (next(p) && p->ev.type != YAML_SEQUENCE_END_EVENT) {
+		const char *s;
+
+		kp_index(ikp, sizeof(ikp), kp, i++);
+		if (tainted(p)) {
+			skip_value(p);
+			ok = false;
+			continue;
+		}
+		s = want_str(p, ikp);
+		if (!s || (check && !check(p, ikp, s))) {
+			ok = false;
+			continue;
+		}
+		v = grow(v, &alloc, n + 2, sizeof(*v));
+		v[n++] = svc_strdup(s);
+	}
+	if (!p->fatal && nonempty && i == 0) {
+		err_at(p, start, "%s: must not be empty", kp);
+		ok = false;
+	}
+	if (p->fatal || !ok) {
+		svc_strv_free(v);
+		return false;
+	}
+	if (!v)
+		v = svc_calloc(1, sizeof(*v));
+	*out = v;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Placeholders: ${PORT} ${VERSION} ${SERVICE} ${INSTANCE}; $$ is a '$'. */
+
+static const char *const placeholder_names[] = { "PORT", "VERSION", "SERVICE", "INSTANCE" };
+
+enum ph_kind { PH_DOLLAR, PH_VAR, PH_LITERAL, PH_BAD };
+
+/*
+ * Classify the '$' at s. *used is how many characters it covers; for PH_VAR
+ * *var is the placeholder's index.
+ */
+static enum ph_kind placeholder_at(const char *s, size_t *used, size_t *var)
+{
+	const char *close;
+
+	if (s[1] == '$') {
+		*used = 2;
+		return PH_DOLLAR;
+	}
+	if (s[1] != '{') {
+		*used = 1;
+		return PH_LITERAL;
+	}
+	close = strchr(s + 2, '}');
+	if (!close) {
+		*used = strlen(s);
+		return PH_BAD;
+	}
+	*used = (size_t)(close - s) + 1;
+	for (size_t i = 0; i < sizeof(placeholder_names) / sizeof(placeholder_names[0]); i++) {
+		size_t len = strlen(placeholder_names[i]);
+		if ((size_t)(close - s - 2) == len && !strncmp(s + 2, placeholder_names[i], len)) {
+			*var = i;
+			return PH_VAR;
+		}
+	}
+	return PH_BAD;
+}
+
+static bool check_placeholders(struct mp *p, const char *kp, const char *s)
+{
+	for (const char *c = strchr(s, '$'); c; c = strchr(c, '$')) {
+		size_t used, var;
+
+		if (placeholder_at(c, &used, &var) == PH_BAD) {
+			if (c[used - 1] != '}')
+				err_ev(p, "%s: unterminated placeholder '%.40s' (allowed: "
+				       "${PORT} ${VERSION} ${SERVICE} ${INSTANCE}; $$ is a literal $)",
+				       kp, c);
+			else
+				err_ev(p, "%s: unknown placeholder '%.*s' (allowed: "
+				       "${PORT} ${VERSION} ${SERVICE} ${INSTANCE}; $$ is a literal $)",
+				       kp, used > 40 ? 40 : (int)used, c);
+			return false;
+		}
+		c += used;
 	}
 	return true;
 }
 
-/* A list of strings; NULL-terminated; NULL on error. */
-static char **get_strlist(struct walk *w, const struct node *n, const char *path, bool nonempty)
+char *svc_manifest_expand(const char *tmpl, const struct svc_expand_vars *vars)
 {
-	char **v;
-	size_t k = 0;
-	bool ok = true;
+	char *out = NULL;
+	size_t len = 0, alloc = 0;
+	const char *s = tmpl;
 
-	if (!want(w, n, N_SEQ, path))
+	if (!tmpl)
 		return NULL;
-	if (nonempty && !n->nkids) {
-		node_err(w->l, n, "'%s' must not be empty", path);
-		return NULL;
-	}
-	v = svc_calloc(n->nkids + 1, sizeof(*v));
-	for (size_t i = 0; i < n->nkids; i++) {
-		char idx[32], *p;
-		snprintf(idx, sizeof(idx), "[%zu]", i);
-		p = path_join(path, idx);
-		if (want_value(w, n->kids[i], p))
-			v[k++] = svc_strdup(n->kids[i]->value);
-		else
-			ok = false;
-		free(p);
-	}
-	if (!ok) {
-		svc_strv_free(v);
-		return NULL;
-	}
-	return v;
-}
+	while (*s) {
+		const char *piece = s, *dollar = strchr(s, '$');
+		size_t plen, used = 0, var = 0;
 
-/* Check ${...} placeholders: only PORT, VERSION, SERVICE and INSTANCE. */
-static const char *const vars[] = { "PORT", "VERSION", "SERVICE", "INSTANCE" };
-
-static void check_placeholders(struct walk *w, const struct node *n, const char *path)
-{
-	const char *s = n->value;
-
-	for (const char *p = s; *p; p++) {
-		const char *end;
-		bool known = false;
-
-		if (p[0] != '$')
-			continue;
-		if (p[1] == '$') {
-			p++;
-			continue;
-		}
-		if (p[1] != '{')
-			continue;
-		end = strchr(p + 2, '}');
-		if (!end) {
-			node_err(w->l, n, "'%s': unterminated '${' in '%s'", path, s);
-			return;
-		}
-		for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
-			if ((size_t)(end - p - 2) == strlen(vars[i]) && !strncmp(p + 2, vars[i], strlen(vars[i])))
-				known = true;
-		if (!known)
-			node_err(w->l, n, "'%s': unknown variable '%.*s' (use ${PORT}, ${VERSION}, "
-				 "${SERVICE} or ${INSTANCE}; $$ for a '$')", path, (int)(end - p + 1), p);
-		p = end;
-	}
-}
-
-char *svc_manifest_expand(const char *tmpl, const struct svc_expand_vars *v)
-{
-	size_t len = 0, alloc = strlen(tmpl) + 64;
-	char *out = svc_calloc(alloc, 1);
-
-	for (const char *p = tmpl; *p; p++) {
-		const char *add = NULL, *end;
-		char one[2] = { *p, 0 };
-		size_t n;
-
-		if (p[0] == '$' && p[1] == '$') {
-			add = "$";
-			p++;
-		} else if (p[0] == '$' && p[1] == '{' && (end = strchr(p + 2, '}'))) {
-			size_t k = (size_t)(end - p - 2);
-			const char *vals[] = { v ? v->port : NULL, v ? v->version : NULL,
-					       v ? v->service : NULL, v ? v->instance : NULL };
-			for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
-				if (k == strlen(vars[i]) && !strncmp(p + 2, vars[i], k))
-					add = vals[i] ? vals[i] : "";
-			if (add)
-				p = end;
-			else
-				add = one;
+		if (!dollar) {
+			plen = strlen(s);
+			s += plen;
+		} else if (dollar > s) {
+			plen = (size_t)(dollar - s);
+			s = dollar;
 		} else {
-			add = one;
+			switch (placeholder_at(s, &used, &var)) {
+			case PH_DOLLAR:
+			case PH_LITERAL:
+				plen = 1;
+				break;
+			case PH_VAR: {
+				const char *vals[4] = { NULL, NULL, NULL, NULL };
+				if (vars) {
+					vals[0] = vars->port;
+					vals[1] = vars->version;
+					vals[2] = vars->service;
+					vals[3] = vars->instance;
+				}
+				piece = vals[var] ? vals[var] : "";
+				plen = strlen(piece);
+				break;
+			}
+			default:
+				free(out);
+				return NULL;
+			}
+			s += used;
 		}
-		n = strlen(add);
-		if (len + n + 1 > alloc) {
-			alloc = (len + n + 1) * 2;
-			out = svc_realloc(out, alloc, 1);
-		}
-		memcpy(out + len, add, n);
-		len += n;
-		out[len] = '\0';
+		out = grow(out, &alloc, len + plen + 1, 1);
+		memcpy(out + len, piece, plen);
+		len += plen;
 	}
+	out = grow(out, &alloc, len + 1, 1);
+	out[len] = '\0';
 	return out;
 }
 
-/* Resolve p against dir, lexically ("." and ".." folded). Caller frees. */
-static char *resolve_path(const char *dir, const char *p)
+/* ------------------------------------------------------------------ */
+/* Paths */
+
+/* Lexically normalize an absolute path: no ".", "..", "//" or trailing '/'. */
+static char *path_normalize(const char *abs)
 {
-	char *joined = p[0] == '/' ? svc_strdup(p) : svc_strfmt("%s/%s", dir, p);
-	char *out = svc_calloc(strlen(joined) + 2, 1);
+	size_t n = strlen(abs);
+	char *out = svc_calloc(n + 2, 1);
 	size_t len = 0;
+	const char *s = abs;
 
-	for (const char *seg = joined; *seg;) {
-		size_t n = strcspn(seg, "/");
+	while (*s) {
+		const char *e;
+		size_t seg;
 
-		if (n == 0 || (n == 1 && seg[0] == '.')) {
-			/* empty or "." segment */
-		} else if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+		while (*s == '/')
+			s++;
+		e = strchr(s, '/');
+		seg = e ? (size_t)(e - s) : strlen(s);
+		if (seg == 0)
+			break;
+		if (seg == 1 && s[0] == '.') {
+			/* skip */
+		} else if (seg == 2 && s[0] == '.' && s[1] == '.') {
 			while (len > 0 && out[len - 1] != '/')
 				len--;
 			if (len > 0)
 				len--;
 		} else {
 			out[len++] = '/';
-			memcpy(out + len, seg, n);
-			len += n;
+			memcpy(out + len, s, seg);
+			len += seg;
 		}
-		seg += n;
-		if (*seg == '/')
-			seg++;
+		s += seg;
 	}
-	if (!len)
+	if (len == 0)
 		out[len++] = '/';
 	out[len] = '\0';
+	return out;
+}
+
+/* base (absolute) joined with rel, normalized; rel may itself be absolute. */
+static char *path_resolve(const char *base, const char *rel)
+{
+	char *joined, *out;
+
+	if (rel[0] == '/')
+		return path_normalize(rel);
+	joined = svc_strfmt("%s/%s", base, rel);
+	out = path_normalize(joined);
 	free(joined);
 	return out;
 }
 
-/*
- * Walk a mapping: each key must be one of keys[] (NULL-terminated); calls
- * fn for each known key. Unknown and non-scalar keys are errors.
- */
-typedef void (*entry_fn)(struct walk *w, const char *key, const struct node *k,
-			 const struct node *v, const char *path, void *arg);
+/* ------------------------------------------------------------------ */
+/* Field functions: build */
 
-static void walk_map(struct walk *w, const struct node *n, const char *section,
-		     const char *const *keys, entry_fn fn, void *arg)
+static void f_build_context(struct mp *p, const char *kp, void *obj)
 {
-	for (size_t i = 0; i + 1 < n->nkids; i += 2) {
-		const struct node *k = n->kids[i], *v = n->kids[i + 1];
-		bool known = false;
-		char *path;
+	struct svc_build *b = obj;
+	const char *s = want_str(p, kp);
 
-		if (k->kind != N_SCALAR) {
-			node_err(w->l, k, "%s%s%skeys must be plain strings", section[0] ? "'" : "",
-				 section, section[0] ? "': " : "");
+	if (!s)
+		return;
+	if (!*s) {
+		err_ev(p, "%s: must not be empty", kp);
+		return;
+	}
+	b->context = path_resolve(p->m->dir, s);
+}
+
+static void f_build_command(struct mp *p, const char *kp, void *obj)
+{
+	struct svc_build *b = obj;
+
+	want_strv(p, kp, &b->command, true, NULL);
+}
+
+static void f_build_artifact(struct mp *p, const char *kp, void *obj)
+{
+	set_str(p, kp, &((struct svc_build *)obj)->artifact);
+}
+
+static void f_build_dockerfile(struct mp *p, const char *kp, void *obj)
+{
+	set_str(p, kp, &((struct svc_build *)obj)->dockerfile);
+}
+
+static void f_dep_name(struct mp *p, const char *kp, void *obj)
+{
+	set_str(p, kp, &((struct svc_dependency *)obj)->name);
+}
+
+static void f_dep_git(struct mp *p, const char *kp, void *obj)
+{
+	set_str(p, kp, &((struct svc_dependency *)obj)->git);
+}
+
+static void f_dep_ref(struct mp *p, const char *kp, void *obj)
+{
+	set_str(p, kp, &((struct svc_dependency *)obj)->ref);
+}
+
+static void f_dep_into(struct mp *p, const char *kp, void *obj)
+{
+	struct svc_dependency *dep = obj;
+	const char *s = want_str(p, kp);
+
+	if (!s)
+		return;
+	if (!*s || s[0] == '/') {
+		err_ev(p, "%s: '%s' must be a relative path", kp, s);
+		return;
+	}
+	for (const char *c = s; *c; ) {
+		size_t seg = strcspn(c, "/");
+		if (seg == 2 && c[0] == '.' && c[1] == '.') {
+			err_ev(p, "%s: '%s' must not contain '..'", kp, s);
+			return;
+		}
+		c += seg;
+		if (*c)
+			c++;
+	}
+	dep->into = svc_strdup(s);
+}
+
+static const struct field dep_fields[DEP_N] = {
+	[DEP_NAME] = { "name", f_dep_name },
+	[DEP_GIT] = { "git", f_dep_git },
+	[DEP_REF] = { "ref", f_dep_ref },
+	[DEP_INTO] = { "into", f_dep_into },
+};
+
+static void f_build_dependencies(struct mp *p, const char *kp, void *obj)
+{
+	struct svc_build *b = obj;
+	char ikp[KPATH_MAX], what[64];
+	size_t alloc = 0, pos_alloc = 0;
+
+	if (p->ev.type != YAML_SEQUENCE_START_EVENT) {
+		err_ev(p, "%s: expected a list, got %s", kp, describe(p, what, sizeof(what)));
+		skip_value(p);
+		return;
+	}
+	while (next(p) && p->ev.type != YAML_SEQUENCE_END_EVENT) {
+		struct svc_pos seen[DEP_N], start = mark_pos(&p->ev.start_mark);
+		struct svc_dependency *dep;
+
+		kp_index(ikp, sizeof(ikp), kp, b->ndeps);
+		b->deps = grow(b->deps, &alloc, b->ndeps + 1, sizeof(*b->deps));
+		p->dep_name_pos = grow(p->dep_name_pos, &pos_alloc, b->ndeps + 1,
+				       sizeof(*p->dep_name_pos));
+		dep = &b->deps[b->ndeps++];
+		if (tainted(p)) {
+			skip_value(p);
 			continue;
 		}
-		for (size_t j = 0; j < i; j += 2) {
-			if (n->kids[j]->kind == N_SCALAR && !strcmp(n->kids[j]->value, k->value)) {
-				node_err(w->l, k, "duplicate key '%s'%s%s%s (first at line %d)", k->value,
-					 section[0] ? " in '" : "", section, section[0] ? "'" : "",
-					 n->kids[j]->line);
-				known = true; /* reported */
-				goto next;
-			}
-		}
-		for (size_t j = 0; keys[j]; j++)
-			if (!strcmp(keys[j], k->value))
-				known = true;
-		if (!known) {
-			if (section[0])
-				node_err(w->l, k, "unknown key '%s' in '%s'", k->value, section);
-			else
-				node_err(w->l, k, "unknown key '%s'", k->value);
+		if (!want_map(p, ikp))
 			continue;
-		}
-		path = path_join(section, k->value);
-		fn(w, k->value, k, v, path, arg);
-		free(path);
-next:
-		;
+		memset(seen, 0, sizeof(seen));
+		parse_map(p, ikp, dep_fields, DEP_N, dep, seen);
+		if (p->fatal)
+			return;
+		p->dep_name_pos[b->ndeps - 1] = seen[DEP_NAME];
+		for (size_t i = 0; i < DEP_N; i++)
+			if (!seen[i].line)
+				err_at(p, start, "missing required key '%s.%s'", ikp,
+				       dep_fields[i].name);
 	}
 }
 
-static const struct node *map_get(const struct node *n, const char *key)
+static const struct field build_fields[BUILD_N] = {
+	[BUILD_CONTEXT] = { "context", f_build_context },
+	[BUILD_COMMAND] = { "command", f_build_command },
+	[BUILD_ARTIFACT] = { "artifact", f_build_artifact },
+	[BUILD_DOCKERFILE] = { "dockerfile", f_build_dockerfile },
+	[BUILD_DEPENDENCIES] = { "dependencies", f_build_dependencies },
+};
+
+/* ------------------------------------------------------------------ */
+/* Field functions: run */
+
+static void f_run_command(struct mp *p, const char *kp, void *obj)
 {
-	if (!n || n->kind != N_MAP)
-		return NULL;
-	for (size_t i = 0; i + 1 < n->nkids; i += 2)
-		if (n->kids[i]->kind == N_SCALAR && !strcmp(n->kids[i]->value, key))
-			return n->kids[i + 1];
-	return NULL;
+	want_strv(p, kp, &((struct svc_run *)obj)->command, true, check_placeholders);
 }
 
-/* -- build -- */
-
-static bool rel_path_ok(const char *p)
+static void f_run_image(struct mp *p, const char *kp, void *obj)
 {
-	if (!p[0] || p[0] == '/')
+	set_str(p, kp, &((struct svc_run *)obj)->image);
+}
+
+static void f_run_workdir(struct mp *p, const char *kp, void *obj)
+{
+	struct svc_run *r = obj;
+	const char *s = want_str(p, kp);
+
+	if (!s)
+		return;
+	if (!*s) {
+		err_ev(p, "%s: must not be empty", kp);
+		return;
+	}
+	free(r->workdir);
+	r->workdir = path_resolve(p->m->dir, s);
+}
+
+static bool env_name_valid(const char *s)
+{
+	if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
 		return false;
-	for (const char *seg = p; *seg;) {
-		size_t n = strcspn(seg, "/");
-
-		if (n == 2 && seg[0] == '.' && seg[1] == '.')
+	for (s++; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_'))
 			return false;
-		seg += n;
-		if (*seg == '/')
-			seg++;
-	}
 	return true;
 }
 
-static void dep_entry(struct walk *w, const char *key, const struct node *k,
-		      const struct node *v, const char *path, void *arg)
+/* An entry with the position of its key, for sorting and duplicate checks. */
+struct keyed {
+	const char *key;
+	struct svc_pos pos;
+	size_t index;         /* into the owner's array */
+};
+
+static int keyed_cmp(const void *a, const void *b)
 {
-	struct svc_dependency *d = arg;
-	char **slot = !strcmp(key, "name") ? &d->name : !strcmp(key, "git") ? &d->git
-		    : !strcmp(key, "ref") ? &d->ref : &d->into;
+	const struct keyed *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
 
-	(void)k;
-	*slot = get_str(w, v, path);
-	if (*slot && !strcmp(key, "into") && !rel_path_ok(*slot)) {
-		node_err(w->l, v, "'%s' must be a relative path inside the build folder (no '..')",
-			 path);
-		free(*slot);
-		*slot = NULL;
-	}
-}
-
-static void build_entry(struct walk *w, const char *key, const struct node *k,
-			const struct node *v, const char *path, void *arg)
-{
-	static const char *const dep_keys[] = { "name", "git", "ref", "into", NULL };
-	struct svc_build *b = &w->m->build;
-
-	(void)k;
-	(void)arg;
-	if (!strcmp(key, "context")) {
-		char *s = get_str(w, v, path);
-		if (s)
-			b->context = resolve_path(w->m->dir, s);
-		free(s);
-	} else if (!strcmp(key, "command")) {
-		b->command = get_strlist(w, v, path, true);
-	} else if (!strcmp(key, "artifact")) {
-		b->artifact = get_str(w, v, path);
-	} else if (!strcmp(key, "dockerfile")) {
-		b->dockerfile = get_str(w, v, path);
-	} else if (!strcmp(key, "dependencies")) {
-		if (!want(w, v, N_SEQ, path))
-			return;
-		b->deps = svc_calloc(v->nkids + 1, sizeof(*b->deps));
-		for (size_t i = 0; i < v->nkids; i++) {
-			struct svc_dependency *d = &b->deps[b->ndeps];
-			const struct node *item = v->kids[i];
-			char idx[32], *p;
-			snprintf(idx, sizeof(idx), "[%zu]", i);
-			p = path_join(path, idx);
-			if (want(w, item, N_MAP, p)) {
-				walk_map(w, item, p, dep_keys, dep_entry, d);
-				for (size_t j = 0; dep_keys[j]; j++)
-					if (!map_get(item, dep_keys[j]))
-						node_err(w->l, item, "'%s.%s' is required", p, dep_keys[j]);
-				for (size_t j = 0; d->name && j < b->ndeps; j++)
-					if (b->deps[j].name && !strcmp(b->deps[j].name, d->name))
-						node_err(w->l, item, "'%s': dependency '%s' is listed twice",
-							 p, d->name);
-				b->ndeps++;
-			}
-			free(p);
-		}
-	}
-}
-
-static int signal_by_name(const char *name)
-{
-	static const struct { const char *name; int sig; } sigs[] = {
-		{ "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "HUP", SIGHUP },
-		{ "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "WINCH", SIGWINCH },
-	};
-
-	if (!strncmp(name, "SIG", 3))
-		name += 3;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		if (!strcmp(name, sigs[i].name))
-			return sigs[i].sig;
+	if (c)
+		return c;
+	if (x->pos.line != y->pos.line)
+		return x->pos.line < y->pos.line ? -1 : 1;
+	if (x->pos.column != y->pos.column)
+		return x->pos.column < y->pos.column ? -1 : 1;
 	return 0;
 }
 
-static bool env_key_ok(const char *k)
+/*
+ * Sort v by key and report each later occurrence of a key, at its position.
+ * With field NULL the entries are keys of the mapping kp ("duplicate key
+ * 'run.env.A'"); otherwise they are kp[index].field of a list ("ports[1].name:
+ * duplicate port name 'http'", noun "port name"). The index of each
+ * duplicate is set to SIZE_MAX.
+ */
+static void keyed_dups(struct mp *p, struct keyed *v, size_t n, const char *kp,
+		       const char *field, const char *noun)
 {
-	if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || *k == '_'))
-		return false;
-	for (k++; *k; k++)
-		if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || *k == '_' ||
-		      (*k >= '0' && *k <= '9')))
-			return false;
-	return true;
+	if (n > 1)
+		qsort(v, n, sizeof(*v), keyed_cmp);
+	for (size_t i = 1; i < n; i++) {
+		size_t first = i - 1;
+
+		while (first > 0 && v[first].index == SIZE_MAX)
+			first--;
+		if (strcmp(v[i].key, v[first].key) || v[first].index == SIZE_MAX)
+			continue;
+		if (field)
+			err_at(p, v[i].pos, "%s[%zu].%s: duplicate %s '%.100s' (first at line %d)",
+			       kp, v[i].index, field, noun, v[i].key, v[first].pos.line);
+		else
+			err_at(p, v[i].pos, "duplicate key '%s.%.100s' (first at line %d)",
+			       kp, v[i].key, v[first].pos.line);
+		v[i].index = SIZE_MAX;
+	}
 }
 
-static int kv_cmp(const void *a, const void *b)
+static void f_run_env(struct mp *p, const char *kp, void *obj)
 {
-	return strcmp(((const struct svc_kv *)a)->key, ((const struct svc_kv *)b)->key);
-}
+	struct svc_run *r = obj;
+	struct svc_kv *kv = NULL;
+	struct keyed *keys = NULL;
+	size_t n = 0, alloc = 0, kalloc = 0;
+	char ekp[KPATH_MAX];
+	int rc;
 
-static void run_entry(struct walk *w, const char *key, const struct node *k,
-		      const struct node *v, const char *path, void *arg)
-{
-	struct svc_run *r = &w->m->run;
+	if (!want_map(p, kp))
+		return;
+	while ((rc = map_next_key(p, kp)) == 1) {
+		struct svc_pos kpos = mark_pos(&p->ev.start_mark);
+		char *key = svc_strdup(scalar(p));
+		const char *val;
 
-	(void)k;
-	(void)arg;
-	if (!strcmp(key, "command")) {
-		r->command = get_strlist(w, v, path, true);
-		for (size_t i = 0; r->command && i < v->nkids; i++) {
-			char idx[32], *p;
-			snprintf(idx, sizeof(idx), "[%zu]", i);
-			p = path_join(path, idx);
-			check_placeholders(w, v->kids[i], p);
-			free(p);
-		}
-	} else if (!strcmp(key, "image")) {
-		r->image = get_str(w, v, path);
-	} else if (!strcmp(key, "workdir")) {
-		char *s = get_str(w, v, path);
-		if (s) {
-			free(r->workdir);
-			r->workdir = resolve_path(w->m->dir, s);
-		}
-		free(s);
-	} else if (!strcmp(key, "env")) {
-		if (!want(w, v, N_MAP, path))
-			return;
-		r->env = svc_calloc(v->nkids / 2 + 1, sizeof(*r->env));
-		for (size_t i = 0; i + 1 < v->nkids; i += 2) {
-			const struct node *ek = v->kids[i], *ev = v->kids[i + 1];
-			char *p;
-			bool dup = false;
-			if (ek->kind != N_SCALAR || !env_key_ok(ek->value)) {
-				node_err(w->l, ek, "'%s': invalid variable name '%s'", path, key_text(ek));
+		kp_join(ekp, sizeof(ekp), kp, key);
+		if (!env_name_valid(key)) {
+			err_ev(p, "%s: invalid variable name '%.100s' (expected [A-Za-z_][A-Za-z0-9_]*)",
+			       kp, key);
+		} else if (!strcmp(key, "PORT")) {
+			err_ev(p, "%s: 'PORT' is set by svcctl", ekp);
+		} else {
+			if (!next(p)) {
+				free(key);
+				break;
+			}
+			if (tainted(p)) {
+				skip_value(p);
+				free(key);
 				continue;
 			}
-			p = path_join(path, ek->value);
-			for (size_t j = 0; j < r->nenv; j++)
-				dup |= !strcmp(r->env[j].key, ek->value);
-			if (dup) {
-				node_err(w->l, ek, "duplicate key '%s' in '%s'", ek->value, path);
-			} else if (!strcmp(ek->value, "PORT")) {
-				node_err(w->l, ek, "'%s': 'PORT' is set by svcctl", p);
-			} else if (want(w, ev, N_SCALAR, p)) {
-				check_placeholders(w, ev, p);
-				r->env[r->nenv].key = svc_strdup(ek->value);
-				r->env[r->nenv].value = svc_strdup(ev->value);
-				r->nenv++;
+			val = want_str(p, ekp);
+			if (!val || !check_placeholders(p, ekp, val)) {
+				free(key);
+				continue;
 			}
-			free(p);
+			kv = grow(kv, &alloc, n + 1, sizeof(*kv));
+			keys = grow(keys, &kalloc, n + 1, sizeof(*keys));
+			kv[n].key = key;
+			kv[n].value = svc_strdup(val);
+			keys[n].key = key;
+			keys[n].pos = kpos;
+			keys[n].index = n;
+			n++;
+			continue;
 		}
-		qsort(r->env, r->nenv, sizeof(*r->env), kv_cmp);
-	} else if (!strcmp(key, "stop_signal")) {
-		char *s = get_str(w, v, path);
-		int sig = s ? signal_by_name(s) : 0;
-		if (s && !sig)
-			node_err(w->l, v, "'%s': unknown signal '%s' (TERM INT QUIT HUP KILL USR1 USR2 "
-				 "WINCH)", path, s);
-		if (sig) {
-			r->stop_signal = sig;
+		free(key);
+		if (!next(p))
+			break;
+		skip_value(p);
+	}
+	if (!p->fatal) {
+		keyed_dups(p, keys, n, kp, NULL, NULL);
+		r->env = svc_calloc(n, sizeof(*r->env));
+		for (size_t i = 0; i < n; i++) {
+			struct svc_kv *src;
+			if (keys[i].index == SIZE_MAX)
+				continue;
+			src = &kv[keys[i].index];
+			r->env[r->nenv++] = *src;
+			src->key = NULL;
+			src->value = NULL;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(kv[i].key);
+		free(kv[i].value);
+	}
+	free(kv);
+	free(keys);
+}
+
+static const struct {
+	const char *name;
+	int number;
+} signals[] = {
+	{ "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "HUP", SIGHUP },
+	{ "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "WINCH", SIGWINCH },
+};
+
+static void f_run_stop_signal(struct mp *p, const char *kp, void *obj)
+{
+	struct svc_run *r = obj;
+	const char *s = want_str(p, kp), *name;
+
+	if (!s)
+		return;
+	name = !strncmp(s, "SIG", 3) ? s + 3 : s;
+	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+		if (!strcmp(name, signals[i].name)) {
+			r->stop_signal = signals[i].number;
 			free(r->stop_signal_name);
-			r->stop_signal_name = svc_strdup(!strncmp(s, "SIG", 3) ? s + 3 : s);
+			r->stop_signal_name = svc_strdup(signals[i].name);
+			return;
 		}
-		free(s);
-	} else if (!strcmp(key, "stop_timeout")) {
-		get_duration(w, v, path, 0, 3600000, &r->stop_timeout_ms);
+	}
+	err_ev(p, "%s: unknown signal '%.40s' (expected TERM, INT, QUIT, HUP, KILL, "
+	       "USR1, USR2 or WINCH)", kp, s);
+}
+
+static void f_run_stop_timeout(struct mp *p, const char *kp, void *obj)
+{
+	want_duration(p, kp, 0, 3600000, &((struct svc_run *)obj)->stop_timeout_ms);
+}
+
+static const struct field run_fields[RUN_N] = {
+	[RUN_COMMAND] = { "command", f_run_command },
+	[RUN_IMAGE] = { "image", f_run_image },
+	[RUN_WORKDIR] = { "workdir", f_run_workdir },
+	[RUN_ENV] = { "env", f_run_env },
+	[RUN_STOP_SIGNAL] = { "stop_signal", f_run_stop_signal },
+	[RUN_STOP_TIMEOUT] = { "stop_timeout", f_run_stop_timeout },
+};
+
+/* ------------------------------------------------------------------ */
+/* Field functions: ports */
+
+struct port_ctx {
+	struct svc_port *port;
+	struct svc_pos *listen_pos;
+	struct svc_pos *name_pos;
+};
+
+static void f_port_name(struct mp *p, const char *kp, void *obj)
+{
+	struct port_ctx *c = obj;
+	const char *s = want_str(p, kp);
+	bool ok;
+
+	if (!s)
+		return;
+	ok = *s >= 'a' && *s <= 'z';
+	for (const char *q = s; ok && *q; q++)
+		ok = (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-';
+	if (!ok) {
+		err_ev(p, "%s: invalid port name '%.40s' (expected [a-z][a-z0-9-]*)", kp, s);
+		return;
+	}
+	c->port->name = svc_strdup(s);
+	*c->name_pos = mark_pos(&p->ev.start_mark);
+}
+
+static void f_port_listen(struct mp *p, const char *kp, void *obj)
+{
+	struct port_ctx *c = obj;
+
+	want_addr(p, kp, &c->port->listen, c->listen_pos);
+}
+
+static void f_port_target(struct mp *p, const char *kp, void *obj)
+{
+	want_int(p, kp, 1, 65535, &((struct port_ctx *)obj)->port->target);
+}
+
+static const struct field port_fields[PORT_N] = {
+	[PORT_NAME] = { "name", f_port_name },
+	[PORT_LISTEN] = { "listen", f_port_listen },
+	[PORT_TARGET] = { "target", f_port_target },
+};
+
+static void f_ports(struct mp *p, const char *kp, void *obj)
+{
+	struct svc_manifest *m = obj;
+	char ikp[KPATH_MAX], what[64];
+	size_t alloc = 0, palloc = 0, nalloc = 0;
+
+	p->ports_pos = mark_pos(&p->ev.start_mark);
+	if (p->ev.type != YAML_SEQUENCE_START_EVENT) {
+		err_ev(p, "%s: expected a list, got %s", kp, describe(p, what, sizeof(what)));
+		skip_value(p);
+		return;
+	}
+	while (next(p) && p->ev.type != YAML_SEQUENCE_END_EVENT) {
+		struct svc_pos seen[PORT_N], start = mark_pos(&p->ev.start_mark);
+		struct port_ctx c;
+		size_t i = m->nports;
+
+		kp_index(ikp, sizeof(ikp), kp, i);
+		m->ports = grow(m->ports, &alloc, i + 1, sizeof(*m->ports));
+		m->listen_pos = grow(m->listen_pos, &palloc, i + 1, sizeof(*m->listen_pos));
+		p->port_name_pos = grow(p->port_name_pos, &nalloc, i + 1,
+					sizeof(*p->port_name_pos));
+		m->nports++;
+		if (tainted(p)) {
+			skip_value(p);
+			continue;
+		}
+		if (!want_map(p, ikp))
+			continue;
+		memset(seen, 0, sizeof(seen));
+		c.port = &m->ports[i];
+		c.listen_pos = &m->listen_pos[i];
+		c.name_pos = &p->port_name_pos[i];
+		parse_map(p, ikp, port_fields, PORT_N, &c, seen);
+		if (p->fatal)
+			return;
+		if (!seen[PORT_LISTEN].line)
+			err_at(p, start, "missing required key '%s.listen'", ikp);
 	}
 }
 
-static void port_entry(struct walk *w, const char *key, const struct node *k,
-		       const struct node *v, const char *path, void *arg)
-{
-	struct svc_port *p = arg;
-	size_t idx = (size_t)(p - w->m->ports);
+/* ------------------------------------------------------------------ */
+/* Field functions: health, rollout, api */
 
-	(void)k;
-	if (!strcmp(key, "name")) {
-		char *s = get_str(w, v, path);
-		if (s && !svc_name_valid(s)) {
-			node_err(w->l, v, "'%s': invalid port name '%s' ([a-z][a-z0-9-]*)", path, s);
-		} else if (s) {
-			free(p->name);
-			p->name = s;
-			s = NULL;
-		}
-		free(s);
-	} else if (!strcmp(key, "listen")) {
-		if (get_addr(w, v, path, &p->listen)) {
-			w->m->listen_pos[idx].line = v->line;
-			w->m->listen_pos[idx].column = v->col;
-		}
-	} else if (!strcmp(key, "target")) {
-		get_int(w, v, path, 1, 65535, &p->target);
+static void f_health_http(struct mp *p, const char *kp, void *obj)
+{
+	struct svc_health *h = obj;
+	const char *s = want_str(p, kp);
+
+	if (!s)
+		return;
+	if (s[0] != '/') {
+		err_ev(p, "%s: path '%.100s' must start with '/'", kp, s);
+		return;
 	}
+	h->http_path = svc_strdup(s);
 }
 
-static void health_entry(struct walk *w, const char *key, const struct node *k,
-			 const struct node *v, const char *path, void *arg)
+static void f_health_tcp(struct mp *p, const char *kp, void *obj)
 {
-	struct svc_health *h = &w->m->health;
-	int *seen = arg;  /* seen[0]: http, seen[1]: tcp, seen[2]: expect_status */
+	bool v;
 
-	(void)k;
-	if (!strcmp(key, "http")) {
-		char *s = get_str(w, v, path);
-		if (s && s[0] != '/') {
-			node_err(w->l, v, "'%s': the path must start with '/'", path);
-		} else if (s) {
-			h->http_path = s;
-			s = NULL;
-			seen[0] = v->line;
-		}
-		free(s);
-	} else if (!strcmp(key, "tcp")) {
-		bool b;
-		if (get_bool(w, v, path, &b)) {
-			if (!b)
-				node_err(w->l, v, "'%s': only 'true' is accepted (leave it out otherwise)", path);
-			else
-				seen[1] = v->line;
-		}
-	} else if (!strcmp(key, "expect_status")) {
-		struct svc_error e = { 0 };
-		if (want_value(w, v, path)) {
-			if (svc_status_range_parse(&h->status_lo, &h->status_hi, v->value, &e))
-				node_err(w->l, v, "'%s': %s", path, e.message);
-			else
-				seen[2] = v->line;
-		}
-	} else if (!strcmp(key, "interval")) {
-		get_duration(w, v, path, 10, 3600000, &h->interval_ms);
-	} else if (!strcmp(key, "timeout")) {
-		get_duration(w, v, path, 10, 3600000, &h->timeout_ms);
-	} else if (!strcmp(key, "healthy_threshold")) {
-		get_int(w, v, path, 1, 100, &h->healthy_threshold);
-	} else if (!strcmp(key, "unhealthy_threshold")) {
-		get_int(w, v, path, 1, 100, &h->unhealthy_threshold);
-	} else if (!strcmp(key, "start_timeout")) {
-		get_duration(w, v, path, 100, 24 * 3600000LL, &h->start_timeout_ms);
-	}
+	(void)obj;
+	if (!want_bool(p, kp, &v))
+		return;
+	if (!v)
+		err_ev(p, "%s: only 'true' is accepted (leave the key out instead)", kp);
 }
 
-static void rollout_entry(struct walk *w, const char *key, const struct node *k,
-			  const struct node *v, const char *path, void *arg)
+static void f_health_expect(struct mp *p, const char *kp, void *obj)
 {
-	struct svc_rollout_spec *r = &w->m->rollout;
+	struct svc_health *h = obj;
+	struct svc_error err;
+	const char *s = want_str(p, kp);
 
-	(void)k;
-	(void)arg;
-	if (!strcmp(key, "promote")) {
-		char *s = get_str(w, v, path);
-		if (s && !strcmp(s, "manual"))
-			r->manual = true;
-		else if (s && strcmp(s, "auto"))
-			node_err(w->l, v, "'%s': expected auto or manual, found '%s'", path, s);
-		free(s);
-	} else if (!strcmp(key, "preview")) {
-		if (get_addr(w, v, path, &r->preview)) {
-			r->has_preview = true;
-			w->m->preview_pos.line = v->line;
-			w->m->preview_pos.column = v->col;
-		}
-	} else if (!strcmp(key, "drain_timeout")) {
-		get_duration(w, v, path, 0, 24 * 3600000LL, &r->drain_timeout_ms);
-	} else if (!strcmp(key, "keep_previous")) {
-		get_duration(w, v, path, 0, 7 * 24 * 3600000LL, &r->keep_previous_ms);
-	} else if (!strcmp(key, "bake")) {
-		get_duration(w, v, path, 0, 24 * 3600000LL, &r->bake_ms);
-	}
+	if (!s)
+		return;
+	svc_error_clear(&err);
+	if (svc_status_range_parse(&h->status_lo, &h->status_hi, s, &err))
+		err_ev(p, "%s: %s", kp, err.message);
 }
 
-static bool api_version_ok(const char *s)
+static void f_health_interval(struct mp *p, const char *kp, void *obj)
 {
-	if (!*s)
+	want_duration(p, kp, 10, 3600000, &((struct svc_health *)obj)->interval_ms);
+}
+
+static void f_health_timeout(struct mp *p, const char *kp, void *obj)
+{
+	want_duration(p, kp, 10, 3600000, &((struct svc_health *)obj)->timeout_ms);
+}
+
+static void f_health_healthy(struct mp *p, const char *kp, void *obj)
+{
+	want_int(p, kp, 1, 100, &((struct svc_health *)obj)->healthy_threshold);
+}
+
+static void f_health_unhealthy(struct mp *p, const char *kp, void *obj)
+{
+	want_int(p, kp, 1, 100, &((struct svc_health *)obj)->unhealthy_threshold);
+}
+
+static void f_health_start_timeout(struct mp *p, const char *kp, void *obj)
+{
+	want_duration(p, kp, 100, 24 * 3600000LL, &((struct svc_health *)obj)->start_timeout_ms);
+}
+
+static const struct field health_fields[HEALTH_N] = {
+	[HEALTH_HTTP] = { "http", f_health_http },
+	[HEALTH_TCP] = { "tcp", f_health_tcp },
+	[HEALTH_EXPECT_STATUS] = { "expect_status", f_health_expect },
+	[HEALTH_INTERVAL] = { "interval", f_health_interval },
+	[HEALTH_TIMEOUT] = { "timeout", f_health_timeout },
+	[HEALTH_HEALTHY] = { "healthy_threshold", f_health_healthy },
+	[HEALTH_UNHEALTHY] = { "unhealthy_threshold", f_health_unhealthy },
+	[HEALTH_START_TIMEOUT] = { "start_timeout", f_health_start_timeout },
+};
+
+static void f_rollout_promote(struct mp *p, const char *kp, void *obj)
+{
+	struct svc_rollout_spec *r = obj;
+	const char *s = want_str(p, kp);
+
+	if (!s)
+		return;
+	if (!strcmp(s, "auto"))
+		r->manual = false;
+	else if (!strcmp(s, "manual"))
+		r->manual = true;
+	else
+		err_ev(p, "%s: unknown value '%.40s' (expected auto or manual)", kp, s);
+}
+
+static void f_rollout_preview(struct mp *p, const char *kp, void *obj)
+{
+	struct svc_rollout_spec *r = obj;
+
+	r->has_preview = want_addr(p, kp, &r->preview, &p->m->preview_pos);
+}
+
+static void f_rollout_drain(struct mp *p, const char *kp, void *obj)
+{
+	want_duration(p, kp, 0, 24 * 3600000LL,
+		      &((struct svc_rollout_spec *)obj)->drain_timeout_ms);
+}
+
+static void f_rollout_keep(struct mp *p, const char *kp, void *obj)
+{
+	want_duration(p, kp, 0, 7 * 24 * 3600000LL,
+		      &((struct svc_rollout_spec *)obj)->keep_previous_ms);
+}
+
+static void f_rollout_bake(struct mp *p, const char *kp, void *obj)
+{
+	want_duration(p, kp, 0, 24 * 3600000LL, &((struct svc_rollout_spec *)obj)->bake_ms);
+}
+
+static const struct field rollout_fields[ROLLOUT_N] = {
+	[ROLLOUT_PROMOTE] = { "promote", f_rollout_promote },
+	[ROLLOUT_PREVIEW] = { "preview", f_rollout_preview },
+	[ROLLOUT_DRAIN] = { "drain_timeout", f_rollout_drain },
+	[ROLLOUT_KEEP] = { "keep_previous", f_rollout_keep },
+	[ROLLOUT_BAKE] = { "bake", f_rollout_bake },
+};
+
+static bool check_version(struct mp *p, const char *kp, const char *s)
+{
+	const char *c = s;
+
+	for (; *c; c++)
+		if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+		      (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-'))
+			break;
+	if (!*s || *c) {
+		err_ev(p, "%s: invalid version '%.40s' (expected [A-Za-z0-9._-]+)", kp, s);
 		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
-			return false;
+	}
 	return true;
 }
 
-static char **get_versions(struct walk *w, const struct node *v, const char *path)
+static void f_api_provides(struct mp *p, const char *kp, void *obj)
 {
-	char **list = get_strlist(w, v, path, false);
+	struct svc_api *a = obj;
+	struct svc_pos start = mark_pos(&p->ev.start_mark);
+	struct keyed *v;
+	size_t n;
+	bool dup = false;
 
-	for (size_t i = 0; list && list[i]; i++)
-		if (!api_version_ok(list[i]))
-			node_err(w->l, v->kids[i], "'%s': invalid API version '%s'", path, list[i]);
-	return list;
+	if (!want_strv(p, kp, &a->provides, false, check_version))
+		return;
+	/* A flow or block list: positions of items are not kept, so
+	 * duplicates are reported at the list. */
+	n = svc_strv_len(a->provides);
+	v = svc_calloc(n ? n : 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		v[i].key = a->provides[i];
+		v[i].pos = start;
+		v[i].index = i;
+	}
+	qsort(v, n, sizeof(*v), keyed_cmp);
+	for (size_t i = 1; i < n && !dup; i++) {
+		if (!strcmp(v[i].key, v[i - 1].key)) {
+			err_at(p, start, "%s: version '%s' is listed twice", kp, v[i].key);
+			dup = true;
+		}
+	}
+	free(v);
 }
 
-static void api_entry(struct walk *w, const char *key, const struct node *k,
-		      const struct node *v, const char *path, void *arg)
+static void f_api_requires(struct mp *p, const char *kp, void *obj)
 {
-	struct svc_api *a = &w->m->api;
+	struct svc_api *a = obj;
+	struct keyed *keys = NULL;
+	struct svc_api_require *req = NULL;
+	size_t n = 0, alloc = 0, kalloc = 0;
+	char rkp[KPATH_MAX];
+	int rc;
 
-	(void)k;
-	(void)arg;
-	if (!strcmp(key, "provides")) {
-		a->provides = get_versions(w, v, path);
-	} else if (!strcmp(key, "requires")) {
-		if (!want(w, v, N_MAP, path))
-			return;
-		w->m->api_requires_pos.line = v->line;
-		w->m->api_requires_pos.column = v->col;
-		a->requires = svc_calloc(v->nkids / 2 + 1, sizeof(*a->requires));
-		for (size_t i = 0; i + 1 < v->nkids; i += 2) {
-			const struct node *rk = v->kids[i];
-			char *p;
-			if (rk->kind != N_SCALAR || !svc_name_valid(rk->value)) {
-				node_err(w->l, rk, "'%s': invalid service name '%s'", path, key_text(rk));
+	if (!want_map(p, kp))
+		return;
+	p->m->api_requires_pos = mark_pos(&p->ev.start_mark);
+	while ((rc = map_next_key(p, kp)) == 1) {
+		struct svc_pos kpos = mark_pos(&p->ev.start_mark);
+		char *name = svc_strdup(scalar(p));
+		char **versions = NULL;
+		bool ok = svc_name_valid(name);
+
+		kp_join(rkp, sizeof(rkp), kp, name);
+		if (!ok)
+			err_ev(p, "%s: invalid service name '%.100s' (expected [a-z][a-z0-9-]*, "
+			       "at most 63 characters)", kp, name);
+		if (!next(p)) {
+			free(name);
+			break;
+		}
+		if (!ok || tainted(p)) {
+			skip_value(p);
+			free(name);
+			continue;
+		}
+		if (!want_strv(p, rkp, &versions, true, check_version)) {
+			free(name);
+			continue;
+		}
+		req = grow(req, &alloc, n + 1, sizeof(*req));
+		keys = grow(keys, &kalloc, n + 1, sizeof(*keys));
+		req[n].service = name;
+		req[n].versions = versions;
+		keys[n].key = name;
+		keys[n].pos = kpos;
+		keys[n].index = n;
+		n++;
+	}
+	if (!p->fatal) {
+		keyed_dups(p, keys, n, kp, NULL, NULL);
+		a->requires = svc_calloc(n, sizeof(*a->requires));
+		for (size_t i = 0; i < n; i++) {
+			if (keys[i].index == SIZE_MAX)
 				continue;
-			}
-			p = path_join(path, rk->value);
-			a->requires[a->nrequires].service = svc_strdup(rk->value);
-			a->requires[a->nrequires].versions = get_versions(w, v->kids[i + 1], p);
-			if (!a->requires[a->nrequires].versions)
-				a->requires[a->nrequires].versions = svc_calloc(1, sizeof(char *));
-			a->nrequires++;
-			free(p);
+			a->requires[a->nrequires++] = req[keys[i].index];
+			req[keys[i].index].service = NULL;
+			req[keys[i].index].versions = NULL;
 		}
 	}
-}
-
-static void top_entry(struct walk *w, const char *key, const struct node *k,
-		      const struct node *v, const char *path, void *arg)
-{
-	static const char *const build_keys[] = { "context", "command", "artifact",
-						   "dockerfile", "dependencies", NULL };
-	static const char *const run_keys[] = { "command", "image", "workdir", "env",
-						 "stop_signal", "stop_timeout", NULL };
-	static const char *const port_keys[] = { "name", "listen", "target", NULL };
-	static const char *const health_keys[] = { "http", "tcp", "expect_status", "interval",
-						    "timeout", "healthy_threshold",
-						    "unhealthy_threshold", "start_timeout", NULL };
-	static const char *const rollout_keys[] = { "promote", "preview", "drain_timeout",
-						     "keep_previous", "bake", NULL };
-	static const char *const api_keys[] = { "provides", "requires", NULL };
-	struct svc_manifest *m = w->m;
-	int *health_seen = arg;
-
-	(void)k;
-	if (!strcmp(key, "service")) {
-		char *s = get_str(w, v, path);
-		if (s && !svc_name_valid(s)) {
-			node_err(w->l, v, "'service': invalid name '%s' (expected [a-z][a-z0-9-]{0,62})", s);
-			free(s);
-		} else if (s) {
-			m->service = s;
-			m->service_pos.line = v->line;
-			m->service_pos.column = v->col;
-		}
-	} else if (!strcmp(key, "runtime")) {
-		char *s = get_str(w, v, path);
-		if (s && !strcmp(s, "process"))
-			m->runtime = SVC_RUNTIME_PROCESS;
-		else if (s && !strcmp(s, "docker"))
-			m->runtime = SVC_RUNTIME_DOCKER;
-		else if (s && !strcmp(s, "swarm"))
-			m->runtime = SVC_RUNTIME_SWARM;
-		else if (s)
-			node_err(w->l, v, "'runtime': expected process, docker or swarm, found '%s'", s);
-		free(s);
-	} else if (!strcmp(key, "replicas")) {
-		get_int(w, v, path, 1, MAX_REPLICAS, &m->replicas);
-	} else if (!strcmp(key, "version")) {
-		m->version = get_str(w, v, path);
-	} else if (!strcmp(key, "build")) {
-		if (want(w, v, N_MAP, path)) {
-			m->build.present = true;
-			walk_map(w, v, path, build_keys, build_entry, NULL);
-			if (!map_get(v, "context"))
-				node_err(w->l, v, "'build.context' is required");
-		}
-	} else if (!strcmp(key, "run")) {
-		if (want(w, v, N_MAP, path))
-			walk_map(w, v, path, run_keys, run_entry, NULL);
-	} else if (!strcmp(key, "ports")) {
-		if (!want(w, v, N_SEQ, path))
-			return;
-		m->ports = svc_calloc(v->nkids + 1, sizeof(*m->ports));
-		m->listen_pos = svc_calloc(v->nkids + 1, sizeof(*m->listen_pos));
-		for (size_t i = 0; i < v->nkids; i++) {
-			struct svc_port *p = &m->ports[m->nports];
-			char idx[32], *pp;
-			snprintf(idx, sizeof(idx), "[%zu]", i);
-			pp = path_join(path, idx);
-			if (want(w, v->kids[i], N_MAP, pp)) {
-				p->name = svc_strdup("http");
-				walk_map(w, v->kids[i], pp, port_keys, port_entry, p);
-				if (!map_get(v->kids[i], "listen"))
-					node_err(w->l, v->kids[i], "'%s.listen' is required", pp);
-				for (size_t j = 0; j < m->nports; j++)
-					if (!strcmp(m->ports[j].name, p->name))
-						node_err(w->l, v->kids[i], "'%s': port name '%s' is used twice",
-							 pp, p->name);
-				m->nports++;
-			}
-			free(pp);
-		}
-	} else if (!strcmp(key, "health")) {
-		if (want(w, v, N_MAP, path))
-			walk_map(w, v, path, health_keys, health_entry, health_seen);
-	} else if (!strcmp(key, "rollout")) {
-		if (want(w, v, N_MAP, path))
-			walk_map(w, v, path, rollout_keys, rollout_entry, NULL);
-	} else if (!strcmp(key, "api")) {
-		if (want(w, v, N_MAP, path))
-			walk_map(w, v, path, api_keys, api_entry, NULL);
+	for (size_t i = 0; i < n; i++) {
+		free(req[i].service);
+		svc_strv_free(req[i].versions);
 	}
+	free(req);
+	free(keys);
 }
 
-static void set_defaults(struct svc_manifest *m)
+static const struct field api_fields[API_N] = {
+	[API_PROVIDES] = { "provides", f_api_provides },
+	[API_REQUIRES] = { "requires", f_api_requires },
+};
+
+/* ------------------------------------------------------------------ */
+/* Field functions: top level */
+
+static void f_service(struct mp *p, const char *kp, void *obj)
 {
+	struct svc_manifest *m = obj;
+	const char *s = want_str(p, kp);
+
+	if (!s)
+		return;
+	if (!svc_name_valid(s)) {
+		err_ev(p, "%s: invalid service name '%.100s' (expected [a-z][a-z0-9-]*, "
+		       "at most 63 characters)", kp, s);
+		return;
+	}
+	m->service = svc_strdup(s);
+	m->service_pos = mark_pos(&p->ev.start_mark);
+}
+
+static void f_runtime(struct mp *p, const char *kp, void *obj)
+{
+	struct svc_manifest *m = obj;
+	const char *s = want_str(p, kp);
+
+	if (!s)
+		return;
+	if (!strcmp(s, "process"))
+		m->runtime = SVC_RUNTIME_PROCESS;
+	else if (!strcmp(s, "docker"))
+		m->runtime = SVC_RUNTIME_DOCKER;
+	else if (!strcmp(s, "swarm"))
+		m->runtime = SVC_RUNTIME_SWARM;
+	else
+		err_ev(p, "%s: unknown runtime '%.40s' (expected process, docker or swarm)", kp, s);
+}
+
+static void f_replicas(struct mp *p, const char *kp, void *obj)
+{
+	want_int(p, kp, 1, 100, &((struct svc_manifest *)obj)->replicas);
+}
+
+static void f_version(struct mp *p, const char *kp, void *obj)
+{
+	set_str(p, kp, &((struct svc_manifest *)obj)->version);
+}
+
+static void f_build(struct mp *p, const char *kp, void *obj)
+{
+	struct svc_manifest *m = obj;
+
+	p->build_map = mark_pos(&p->ev.start_mark);
+	m->build.present = true;
+	if (want_map(p, kp))
+		parse_map(p, kp, build_fields, BUILD_N, &m->build, p->build_seen);
+	else
+		p->build_bad = true;
+}
+
+static void f_run(struct mp *p, const char *kp, void *obj)
+{
+	p->run_map = mark_pos(&p->ev.start_mark);
+	if (want_map(p, kp))
+		parse_map(p, kp, run_fields, RUN_N, &((struct svc_manifest *)obj)->run,
+			  p->run_seen);
+	else
+		p->run_bad = true;
+}
+
+static void f_health(struct mp *p, const char *kp, void *obj)
+{
+	if (want_map(p, kp))
+		parse_map(p, kp, health_fields, HEALTH_N, &((struct svc_manifest *)obj)->health,
+			  p->health_seen);
+}
+
+static void f_rollout(struct mp *p, const char *kp, void *obj)
+{
+	if (want_map(p, kp))
+		parse_map(p, kp, rollout_fields, ROLLOUT_N,
+			  &((struct svc_manifest *)obj)->rollout, p->rollout_seen);
+}
+
+static void f_api(struct mp *p, const char *kp, void *obj)
+{
+	if (want_map(p, kp))
+		parse_map(p, kp, api_fields, API_N, &((struct svc_manifest *)obj)->api,
+			  p->api_seen);
+}
+
+static const struct field top_fields[TOP_N] = {
+	[TOP_SERVICE] = { "service", f_service },
+	[TOP_RUNTIME] = { "runtime", f_runtime },
+	[TOP_REPLICAS] = { "replicas", f_replicas },
+	[TOP_VERSION] = { "version", f_version },
+	[TOP_BUILD] = { "build", f_build },
+	[TOP_RUN] = { "run", f_run },
+	[TOP_PORTS] = { "ports", f_ports },
+	[TOP_HEALTH] = { "health", f_health },
+	[TOP_ROLLOUT] = { "rollout", f_rollout },
+	[TOP_API] = { "api", f_api },
+};
+
+/* ------------------------------------------------------------------ */
+/* Checks across keys, once the whole file is read */
+
+static bool is_wildcard(const struct svc_addr *a)
+{
+	return !strcmp(a->host, "0.0.0.0") || !strcmp(a->host, "::");
+}
+
+/* True when binding both addresses would clash (see the top of the file). */
+static bool addr_clash(const struct svc_addr *a, const struct svc_addr *b)
+{
+	if (a->port != b->port)
+		return false;
+	if (!strcmp(a->text, b->text))
+		return true;
+	if (!strcmp(a->host, "::") || !strcmp(b->host, "::"))
+		return true;
+	return (is_wildcard(a) || is_wildcard(b)) && a->ss.ss_family == b->ss.ss_family;
+}
+
+static const char *runtime_names[] = { "process", "docker", "swarm" };
+
+const char *svc_runtime_kind_name(enum svc_runtime_kind k)
+{
+	if ((unsigned)k >= sizeof(runtime_names) / sizeof(runtime_names[0]))
+		return "unknown";
+	return runtime_names[k];
+}
+
+static void check_manifest(struct mp *p)
+{
+	struct svc_manifest *m = p->m;
+	struct svc_health *h = &m->health;
+	struct svc_pos run_or_top = p->top_seen[TOP_RUN].line ? p->run_map : p->top_map;
+
+	if (!p->top_seen[TOP_SERVICE].line)
+		err_at(p, p->top_map, "missing required key 'service'");
+	if (m->runtime == SVC_RUNTIME_PROCESS) {
+		if (!p->run_seen[RUN_COMMAND].line && !p->run_bad)
+			err_at(p, run_or_top,
+			       "missing required key 'run.command' (runtime 'process' needs it)");
+		if (m->nports > 1)
+			err_at(p, p->ports_pos,
+			       "ports: the process runtime supports one port (found %zu)", m->nports);
+	} else {
+		if (!p->run_seen[RUN_IMAGE].line && !p->run_bad && !p->build_bad &&
+		    !(m->build.present && p->build_seen[BUILD_DOCKERFILE].line))
+			err_at(p, run_or_top,
+			       "missing required key 'run.image' (runtime '%s' needs it unless "
+			       "build.dockerfile is given)", svc_runtime_kind_name(m->runtime));
+		/* a container's port is fixed by its image: it must be named */
+		for (size_t i = 0; i < m->nports; i++)
+			if (!m->ports[i].target && m->listen_pos[i].line)
+				err_at(p, m->listen_pos[i],
+				       "ports[%zu].target: required for the %s runtime (the port "
+				       "the service listens on inside the container)", i,
+				       svc_runtime_kind_name(m->runtime));
+		if (m->nports > 1)
+			err_at(p, p->ports_pos, "ports: the %s runtime supports one port (found %zu)",
+			       svc_runtime_kind_name(m->runtime), m->nports);
+	}
+	if (m->build.present && !p->build_bad && !p->build_seen[BUILD_CONTEXT].line)
+		err_at(p, p->build_map, "missing required key 'build.context'");
+
+	/* Health */
+	if (p->health_seen[HEALTH_HTTP].line && p->health_seen[HEALTH_TCP].line) {
+		struct svc_pos later = p->health_seen[HEALTH_HTTP].line > p->health_seen[HEALTH_TCP].line
+			? p->health_seen[HEALTH_HTTP] : p->health_seen[HEALTH_TCP];
+		err_at(p, later, "health: 'http' and 'tcp' cannot both be given");
+	}
+	if (p->health_seen[HEALTH_EXPECT_STATUS].line && !p->health_seen[HEALTH_HTTP].line)
+		err_at(p, p->health_seen[HEALTH_EXPECT_STATUS],
+		       "health.expect_status: only allowed with 'health.http'");
+	if (p->health_seen[HEALTH_HTTP].line)
+		h->kind = SVC_HEALTH_HTTP;
+	else if (p->health_seen[HEALTH_TCP].line || m->nports > 0)
+		h->kind = SVC_HEALTH_TCP;
+	else
+		h->kind = SVC_HEALTH_RUNNING;
+	if (m->nports == 0) {
+		if (p->health_seen[HEALTH_HTTP].line)
+			err_at(p, p->health_seen[HEALTH_HTTP],
+			       "health.http: needs a port (the manifest has no 'ports')");
+		if (p->health_seen[HEALTH_TCP].line)
+			err_at(p, p->health_seen[HEALTH_TCP],
+			       "health.tcp: needs a port (the manifest has no 'ports')");
+		if (p->rollout_seen[ROLLOUT_PREVIEW].line)
+			err_at(p, p->rollout_seen[ROLLOUT_PREVIEW],
+			       "rollout.preview: needs a port (the manifest has no 'ports')");
+	}
+
+	/* Ports: default names, unique names, distinct addresses. */
+	{
+		struct keyed *names = svc_calloc(m->nports, sizeof(*names));
+		size_t nn = 0;
+
+		for (size_t i = 0; i < m->nports; i++) {
+			/* entries that were not mappings (already reported) get no name */
+			if (!m->ports[i].name && !p->port_name_pos[i].line && m->listen_pos[i].line)
+				m->ports[i].name = svc_strdup("http");
+			if (!m->ports[i].name)
+				continue;
+			names[nn].key = m->ports[i].name;
+			names[nn].pos = p->port_name_pos[i].line ? p->port_name_pos[i]
+								 : m->listen_pos[i];
+			names[nn].index = i;
+			nn++;
+		}
+		keyed_dups(p, names, nn, "ports", "name", "port name");
+		free(names);
+	}
+	for (size_t i = 0; i < m->nports; i++) {
+		if (!m->listen_pos[i].line)
+			continue;
+		for (size_t j = i + 1; j < m->nports; j++) {
+			if (!m->listen_pos[j].line ||
+			    !addr_clash(&m->ports[i].listen, &m->ports[j].listen))
+				continue;
+			err_at(p, m->listen_pos[i],
+			       "ports[%zu].listen: address '%s' is also used by ports[%zu].listen (line %d)",
+			       i, m->ports[i].listen.text, j, m->listen_pos[j].line);
+			err_at(p, m->listen_pos[j],
+			       "ports[%zu].listen: address '%s' is also used by ports[%zu].listen (line %d)",
+			       j, m->ports[j].listen.text, i, m->listen_pos[i].line);
+		}
+		if (m->rollout.has_preview && addr_clash(&m->ports[i].listen, &m->rollout.preview)) {
+			err_at(p, m->listen_pos[i],
+			       "ports[%zu].listen: address '%s' is also used by rollout.preview (line %d)",
+			       i, m->ports[i].listen.text, m->preview_pos.line);
+			err_at(p, m->preview_pos,
+			       "rollout.preview: address '%s' is also used by ports[%zu].listen (line %d)",
+			       m->rollout.preview.text, i, m->listen_pos[i].line);
+		}
+	}
+
+	/* Dependencies: unique names. */
+	if (m->build.ndeps > 1) {
+		struct keyed *names = svc_calloc(m->build.ndeps, sizeof(*names));
+		size_t nn = 0;
+
+		for (size_t i = 0; i < m->build.ndeps; i++) {
+			if (!m->build.deps[i].name)
+				continue;
+			names[nn].key = m->build.deps[i].name;
+			names[nn].pos = p->dep_name_pos[i];
+			names[nn].index = i;
+			nn++;
+		}
+		keyed_dups(p, names, nn, "build.dependencies", "name", "dependency name");
+		free(names);
+	}
+
+	if (!m->run.workdir)
+		m->run.workdir = svc_strdup(m->dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* Input checks before libyaml sees the bytes */
+
+/* Length of the valid UTF-8 sequence at s (strict: no overlongs, surrogates
+ * or code points above U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t left, unsigned long *out)
+{
+	unsigned c = s[0];
+	size_t n;
+	unsigned long cp;
+
+	*out = c;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (left < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*out = cp;
+	return n;
+}
+
+/* Code points libyaml accepts in a stream (YAML 1.1's printable set). */
+static bool printable(unsigned long c)
+{
+	return c == 0x09 || c == 0x0a || c == 0x0d || (c >= 0x20 && c <= 0x7e) || c == 0x85 ||
+	       (c >= 0xa0 && c <= 0xd7ff) || (c >= 0xe000 && c <= 0xfffd) ||
+	       (c >= 0x10000 && c <= 0x10ffff);
+}
+
+/*
+ * Refuse invalid UTF-8 and characters YAML does not allow (NUL and other
+ * control characters: binary data), at the first one's position.
+ */
+static bool check_bytes(struct mp *p)
+{
+	for (size_t i = 0; i < p->len; ) {
+		unsigned long cp;
+		size_t n = utf8_seq(p->buf + i, p->len - i, &cp);
+
+		if (!n) {
+			err_at(p, offset_pos(p->buf, p->len, i),
+			       "invalid UTF-8 (byte 0x%02x)", p->buf[i]);
+			return false;
+		}
+		if (!printable(cp) && !(cp == 0xfeff && i == 0)) {
+			if (cp == 0)
+				err_at(p, offset_pos(p->buf, p->len, i),
+				       "NUL byte in manifest (binary data?)");
+			else
+				err_at(p, offset_pos(p->buf, p->len, i),
+				       "control character U+%04lX in manifest (binary data?)", cp);
+			return false;
+		}
+		i += n;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Loading */
+
+static void parse_stream(struct mp *p)
+{
+	char what[64];
+
+	if (!next(p) || p->ev.type != YAML_STREAM_START_EVENT)
+		return;
+	if (!next(p))
+		return;
+	if (p->ev.type == YAML_STREAM_END_EVENT) {
+		err_at(p, (struct svc_pos){ 1, 1 }, "empty manifest (expected a mapping with 'service')");
+		return;
+	}
+	if (!next(p))     /* past DOCUMENT_START: the root value */
+		return;
+	p->top_map = mark_pos(&p->ev.start_mark);
+	if (tainted(p)) {
+		skip_value(p);
+	} else if (p->ev.type == YAML_SCALAR_EVENT && is_null(p)) {
+		err_at(p, (struct svc_pos){ 1, 1 }, "empty manifest (expected a mapping with 'service')");
+		return;
+	} else if (p->ev.type != YAML_MAPPING_START_EVENT) {
+		err_ev(p, "top level must be a mapping, got %s", describe(p, what, sizeof(what)));
+		skip_value(p);
+	} else {
+		parse_map(p, "", top_fields, TOP_N, p->m, p->top_seen);
+		p->top_is_map = !p->fatal;
+	}
+	if (!next(p))     /* DOCUMENT_END */
+		return;
+	if (!next(p))
+		return;
+	if (p->ev.type == YAML_DOCUMENT_START_EVENT) {
+		err_ev(p, "only one document is allowed per manifest");
+		p->fatal = true;
+		return;
+	}
+	if (p->top_is_map)
+		check_manifest(p);
+}
+
+/* Sort the diags appended since first, in place. */
+static void diags_sort_from(struct svc_diags *d, size_t first)
+{
+	struct svc_diags view;
+
+	if (first >= d->count)
+		return;
+	view.items = d->items + first;
+	view.count = d->count - first;
+	view.alloc = view.count;
+	svc_diags_sort(&view);
+}
+
+static struct svc_manifest *manifest_new(const char *display_path, const char *dir)
+{
+	struct svc_manifest *m = svc_calloc(1, sizeof(*m));
+
+	m->path = svc_strdup(display_path);
+	m->dir = svc_strdup(dir);
+	m->runtime = SVC_RUNTIME_PROCESS;
 	m->replicas = 1;
-	m->run.workdir = svc_strdup(m->dir);
 	m->run.stop_signal = SIGTERM;
 	m->run.stop_signal_name = svc_strdup("TERM");
-	m->run.stop_timeout_ms = 10000;
+	m->run.stop_timeout_ms = 10 * 1000;
+	m->health.kind = SVC_HEALTH_RUNNING;
 	m->health.status_lo = 200;
 	m->health.status_hi = 399;
 	m->health.interval_ms = 1000;
 	m->health.timeout_ms = 1000;
 	m->health.healthy_threshold = 2;
 	m->health.unhealthy_threshold = 3;
-	m->health.start_timeout_ms = 60000;
-	m->rollout.drain_timeout_ms = 30000;
-	m->rollout.keep_previous_ms = 600000;
+	m->health.start_timeout_ms = 60 * 1000;
+	m->rollout.drain_timeout_ms = 30 * 1000;
+	m->rollout.keep_previous_ms = 10 * 60 * 1000;
 	m->rollout.bake_ms = 0;
-}
-
-/* Checks that involve several keys, after the walk. */
-static void check_whole(struct walk *w, const struct node *root, const int *health_seen)
-{
-	struct svc_manifest *m = w->m;
-	const struct node *run = map_get(root, "run"), *ports = map_get(root, "ports");
-	const struct node *health = map_get(root, "health"), *rollout = map_get(root, "rollout");
-
-	if (!map_get(root, "service"))
-		node_err(w->l, root, "'service' is required");
-	if (m->runtime == SVC_RUNTIME_PROCESS) {
-		if (!map_get(run, "command"))
-			node_err(w->l, run ? run : root, "'run.command' is required for the process runtime");
-		if (m->nports > 1)
-			node_err(w->l, ports->kids[1], "'ports': the process runtime supports one port");
-	} else {
-		if (!map_get(run, "image") && !m->build.dockerfile)
-			node_err(w->l, run ? run : root, "'run.image' is required for the %s runtime "
-				 "(or build.dockerfile)", svc_runtime_kind_name(m->runtime));
-		for (size_t i = 0; i < m->nports; i++)
-			if (!m->ports[i].target)
-				node_err(w->l, ports->kids[i], "'ports[%zu].target' is required for the "
-					 "%s runtime (the port inside the container)", i,
-					 svc_runtime_kind_name(m->runtime));
-		if (m->nports > 1)
-			node_err(w->l, ports->kids[1], "'ports': one port per service for now");
-	}
-	if (health_seen[0] && health_seen[1])
-		node_err(w->l, health, "'health': give http or tcp, not both");
-	if (health_seen[2] && !health_seen[0])
-		node_err(w->l, health, "'health.expect_status' needs 'health.http'");
-	if (health_seen[0])
-		m->health.kind = SVC_HEALTH_HTTP;
-	else if (health_seen[1] || m->nports)
-		m->health.kind = SVC_HEALTH_TCP;
-	else
-		m->health.kind = SVC_HEALTH_RUNNING;
-	if ((health_seen[0] || health_seen[1]) && !m->nports)
-		node_err(w->l, health, "'health': http and tcp checks need a port in 'ports'");
-	if (m->rollout.has_preview && !m->nports)
-		node_err(w->l, map_get(rollout, "preview"), "'rollout.preview' needs a port in 'ports'");
-	for (size_t i = 0; m->rollout.has_preview && i < m->nports; i++)
-		if (!strcmp(m->ports[i].listen.text, m->rollout.preview.text))
-			node_err(w->l, map_get(rollout, "preview"),
-				 "'rollout.preview' must differ from ports[%zu].listen", i);
-	for (size_t i = 0; i < m->nports; i++)
-		for (size_t j = 0; j < i; j++)
-			if (m->ports[i].listen.port && !strcmp(m->ports[i].listen.text, m->ports[j].listen.text))
-				errf(w->l, m->listen_pos[i].line, m->listen_pos[i].column,
-				     "'ports[%zu].listen': %s is used twice", i, m->ports[i].listen.text);
+	return m;
 }
 
 int svc_manifest_load_buffer(struct svc_manifest **out, const char *buf,
 			     size_t len, const char *display_path,
 			     const char *base_dir, struct svc_diags *diags)
 {
-	struct loader l = { display_path, diags, 0 };
-	struct walk w;
-	struct node *root = NULL;
-	struct svc_manifest *m;
-	int health_seen[3] = { 0, 0, 0 };
-	static const char *const top_keys[] = { "service", "runtime", "replicas", "version",
-						 "build", "run", "ports", "health", "rollout",
-						 "api", NULL };
+	struct mp p;
+	char cwd[PATH_MAX];
+	char *dir = NULL;
+	size_t first = diags->count;
+	int rc = SVC_EMANIFEST;
 
 	*out = NULL;
-	if (len > MAX_FILE) {
-		errf(&l, 0, 0, "the manifest is larger than %d bytes", MAX_FILE);
-		return SVC_EMANIFEST;
+	memset(&p, 0, sizeof(p));
+	p.file = display_path ? display_path : "<manifest>";
+	p.buf = (const unsigned char *)buf;
+	p.len = len;
+	p.diags = diags;
+	if (len > MANIFEST_MAX_BYTES) {
+		svc_diags_addf(diags, p.file, 0, 0, "file is larger than 1 MiB (%zu bytes)", len);
+		goto done;
 	}
-	if (memchr(buf, '\0', len)) {
-		const char *z = memchr(buf, '\0', len);
-		int line = 1, col = 1;
-		for (const char *p = buf; p < z; p++) {
-			if (*p == '\n') {
-				line++;
-				col = 1;
-			} else {
-				col++;
-			}
+	if (base_dir && base_dir[0] == '/') {
+		dir = path_normalize(base_dir);
+	} else {
+		char *joined;
+		if (!getcwd(cwd, sizeof(cwd))) {
+			svc_diags_addf(diags, p.file, 0, 0, "cannot find the current folder: %s",
+				       strerror(errno));
+			rc = SVC_EGENERIC;
+			goto done;
 		}
-		errf(&l, line, col, "NUL bytes are not allowed (is this a binary file?)");
-		return SVC_EMANIFEST;
+		joined = svc_strfmt("%s/%s", cwd, base_dir ? base_dir : ".");
+		dir = path_normalize(joined);
+		free(joined);
 	}
-	root = build_tree(&l, buf, len);
-	if (!root)
-		return SVC_EMANIFEST;
-	if (root->kind != N_MAP) {
-		node_err(&l, root, "the top level must be a mapping (service: ..., run: ...), "
-			 "found %s", kind_name(root->kind));
-		node_free(root);
-		return SVC_EMANIFEST;
+	p.m = manifest_new(p.file, dir);
+	if (!check_bytes(&p))
+		goto done;
+	/* A UTF-8 byte order mark is allowed and is not part of line 1. */
+	if (p.len >= 3 && !memcmp(p.buf, "\xef\xbb\xbf", 3)) {
+		p.buf += 3;
+		p.len -= 3;
 	}
-	m = svc_calloc(1, sizeof(*m));
-	m->path = svc_strdup(display_path);
-	m->dir = resolve_path("/", base_dir);
-	set_defaults(m);
-	w.l = &l;
-	w.m = m;
-	walk_map(&w, root, "", top_keys, top_entry, health_seen);
-	check_whole(&w, root, health_seen);
-	node_free(root);
-	if (l.errors) {
-		svc_manifest_free(m);
-		return SVC_EMANIFEST;
+	if (!yaml_parser_initialize(&p.parser)) {
+		svc_diags_addf(diags, p.file, 0, 0, "out of memory");
+		rc = SVC_EGENERIC;
+		goto done;
 	}
-	*out = m;
-	return 0;
+	p.parser_ready = true;
+	yaml_parser_set_encoding(&p.parser, YAML_UTF8_ENCODING);
+	yaml_parser_set_input_string(&p.parser, p.buf, p.len);
+	parse_stream(&p);
+	if (p.nerrors == 0 && !p.fatal) {
+		*out = p.m;
+		p.m = NULL;
+		rc = 0;
+	}
+done:
+	if (p.have_ev)
+		yaml_event_delete(&p.ev);
+	if (p.parser_ready)
+		yaml_parser_delete(&p.parser);
+	svc_manifest_free(p.m);
+	free(p.port_name_pos);
+	free(p.dep_name_pos);
+	free(dir);
+	diags_sort_from(diags, first);
+	return rc;
+}
+
+/* The absolute, symlink-free folder that holds path. Caller frees. */
+static char *manifest_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *folder, *real;
+
+	if (!slash)
+		folder = svc_strdup(".");
+	else if (slash == path)
+		folder = svc_strdup("/");
+	else
+		folder = svc_strfmt("%.*s", (int)(slash - path), path);
+	real = realpath(folder, NULL);
+	free(folder);
+	return real;
 }
 
 int svc_manifest_load(struct svc_manifest **out, const char *path,
 		      struct svc_diags *diags)
 {
-	char *buf = NULL, *dir, *slash, *abs = NULL;
+	struct svc_error err;
+	struct stat st;
+	char *buf = NULL, *dir = NULL;
 	size_t len = 0;
-	struct svc_error err = { 0 };
 	int rc;
 
 	*out = NULL;
-	rc = svc_file_read(&buf, &len, path, MAX_FILE, &err);
+	svc_error_clear(&err);
+	if (stat(path, &st)) {
+		rc = errno == ENOENT ? SVC_ENOTFOUND : SVC_EGENERIC;
+		svc_diags_addf(diags, path, 0, 0, "cannot read: %s", strerror(errno));
+		goto done;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = SVC_EGENERIC;
+		svc_diags_addf(diags, path, 0, 0, "is a folder, not a manifest file");
+		goto done;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size > MANIFEST_MAX_BYTES) {
+		rc = SVC_EMANIFEST;
+		svc_diags_addf(diags, path, 0, 0, "file is larger than 1 MiB (%lld bytes)",
+			       (long long)st.st_size);
+		goto done;
+	}
+	rc = svc_file_read(&buf, &len, path, MANIFEST_MAX_BYTES, &err);
 	if (rc) {
-		/* svc_file_read's message names the file already */
-		snprintf(err.file, sizeof(err.file), "%s", path);
-		snprintf(err.message, sizeof(err.message), "cannot read the manifest: %s",
-			 rc == SVC_ENOTFOUND ? "no such file" : strerror(errno));
-		err.code = SVC_EMANIFEST;
-		svc_diags_add(diags, &err);
-		return rc == SVC_ENOTFOUND ? SVC_ENOTFOUND : SVC_EMANIFEST;
+		svc_diags_addf(diags, path, 0, 0, "%s", err.message);
+		goto done;
 	}
-	dir = svc_strdup(path);
-	slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	abs = realpath(slash ? (dir[0] ? dir : "/") : ".", NULL);
-	free(dir);
-	if (!abs) {
-		svc_diags_addf(diags, path, 0, 0, "cannot resolve the folder of the manifest: %s",
+	dir = manifest_dir(path);
+	if (!dir) {
+		rc = SVC_EGENERIC;
+		svc_diags_addf(diags, path, 0, 0, "cannot resolve its folder: %s",
 			       strerror(errno));
-		free(buf);
-		return SVC_EMANIFEST;
+		goto done;
 	}
-	rc = svc_manifest_load_buffer(out, buf, len, path, abs, diags);
-	free(abs);
+	rc = svc_manifest_load_buffer(out, buf, len, path, dir, diags);
+done:
 	free(buf);
+	free(dir);
 	return rc;
 }
 
@@ -1180,192 +2043,326 @@ void svc_manifest_free(struct svc_manifest *m)
 	free(m);
 }
 
-const char *svc_runtime_kind_name(enum svc_runtime_kind k)
+/* ------------------------------------------------------------------ */
+/* Canonical JSON and release id */
+
+static void oom(void)
 {
-	switch (k) {
-	case SVC_RUNTIME_DOCKER:
-		return "docker";
-	case SVC_RUNTIME_SWARM:
-		return "swarm";
-	default:
-		return "process";
-	}
+	fputs("svcctl: out of memory\n", stderr);
+	abort();
 }
 
-/* ---- canonical JSON and the release id ---- */
+static void jset(json_t *o, const char *key, json_t *v)
+{
+	if (!v || json_object_set_new(o, key, v))
+		oom();
+}
 
-static json_t *strv_json(char *const *v)
+static void jappend(json_t *a, json_t *v)
+{
+	if (!v || json_array_append_new(a, v))
+		oom();
+}
+
+/* A string, or null for NULL; bytes that are not UTF-8 (paths) are kept. */
+static json_t *jstr(const char *s)
+{
+	json_t *j;
+
+	if (!s)
+		return json_null();
+	j = json_string(s);
+	return j ? j : json_string_nocheck(s);
+}
+
+static json_t *jstrv(char *const *v)
 {
 	json_t *a = json_array();
 
+	if (!a)
+		oom();
 	for (size_t i = 0; v && v[i]; i++)
-		json_array_append_new(a, json_string(v[i]));
+		jappend(a, jstr(v[i]));
 	return a;
 }
 
-static json_t *str_or_null(const char *s)
+static json_t *jstrv_or_null(char *const *v)
 {
-	return s ? json_string(s) : json_null();
+	return v ? jstrv(v) : json_null();
+}
+
+static json_t *jobj(void)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		oom();
+	return o;
 }
 
 json_t *svc_manifest_to_json(const struct svc_manifest *m)
 {
 	static const char *const health_kinds[] = { "running", "http", "tcp" };
-	json_t *j = json_object(), *run, *env, *ports, *health, *rollout, *api, *req;
+	json_t *o = jobj(), *build, *run, *env, *ports, *health, *rollout, *api, *req;
+	char status[16];
 
-	json_object_set_new(j, "service", json_string(m->service));
-	json_object_set_new(j, "runtime", json_string(svc_runtime_kind_name(m->runtime)));
-	json_object_set_new(j, "replicas", json_integer(m->replicas));
-	json_object_set_new(j, "version", str_or_null(m->version));
-	json_object_set_new(j, "dir", json_string(m->dir));
+	jset(o, "service", jstr(m->service));
+	jset(o, "dir", jstr(m->dir));
+	jset(o, "runtime", jstr(svc_runtime_kind_name(m->runtime)));
+	jset(o, "replicas", json_integer(m->replicas));
+	jset(o, "version", jstr(m->version));
+
 	if (m->build.present) {
-		json_t *b = json_object(), *deps = json_array();
-		json_object_set_new(b, "context", str_or_null(m->build.context));
-		json_object_set_new(b, "command", m->build.command ? strv_json(m->build.command)
-								   : json_null());
-		json_object_set_new(b, "artifact", str_or_null(m->build.artifact));
-		json_object_set_new(b, "dockerfile", str_or_null(m->build.dockerfile));
-		for (size_t i = 0; i < m->build.ndeps; i++)
-			json_array_append_new(deps, json_pack("{s:s?, s:s?, s:s?, s:s?}",
-				"name", m->build.deps[i].name, "git", m->build.deps[i].git,
-				"ref", m->build.deps[i].ref, "into", m->build.deps[i].into));
-		json_object_set_new(b, "dependencies", deps);
-		json_object_set_new(j, "build", b);
+		json_t *deps = json_array();
+		if (!deps)
+			oom();
+		build = jobj();
+		jset(build, "context", jstr(m->build.context));
+		jset(build, "command", jstrv_or_null(m->build.command));
+		jset(build, "artifact", jstr(m->build.artifact));
+		jset(build, "dockerfile", jstr(m->build.dockerfile));
+		for (size_t i = 0; i < m->build.ndeps; i++) {
+			json_t *d = jobj();
+			jset(d, "name", jstr(m->build.deps[i].name));
+			jset(d, "git", jstr(m->build.deps[i].git));
+			jset(d, "ref", jstr(m->build.deps[i].ref));
+			jset(d, "into", jstr(m->build.deps[i].into));
+			jappend(deps, d);
+		}
+		jset(build, "dependencies", deps);
 	} else {
-		json_object_set_new(j, "build", json_null());
+		build = json_null();
 	}
-	run = json_object();
-	json_object_set_new(run, "command", m->run.command ? strv_json(m->run.command) : json_null());
-	json_object_set_new(run, "image", str_or_null(m->run.image));
-	json_object_set_new(run, "workdir", str_or_null(m->run.workdir));
-	env = json_object();
+	jset(o, "build", build);
+
+	run = jobj();
+	env = jobj();
+	jset(run, "command", jstrv_or_null(m->run.command));
+	jset(run, "image", jstr(m->run.image));
+	jset(run, "workdir", jstr(m->run.workdir));
 	for (size_t i = 0; i < m->run.nenv; i++)
-		json_object_set_new(env, m->run.env[i].key, json_string(m->run.env[i].value));
-	json_object_set_new(run, "env", env);
-	json_object_set_new(run, "stop_signal", json_string(m->run.stop_signal_name));
-	json_object_set_new(run, "stop_timeout_ms", json_integer(m->run.stop_timeout_ms));
-	json_object_set_new(j, "run", run);
+		jset(env, m->run.env[i].key, jstr(m->run.env[i].value));
+	jset(run, "env", env);
+	jset(run, "stop_signal", jstr(m->run.stop_signal_name));
+	jset(run, "stop_timeout_ms", json_integer(m->run.stop_timeout_ms));
+	jset(o, "run", run);
+
 	ports = json_array();
-	for (size_t i = 0; i < m->nports; i++)
-		json_array_append_new(ports, json_pack("{s:s, s:s, s:i}", "name", m->ports[i].name,
-						       "listen", m->ports[i].listen.text,
-						       "target", m->ports[i].target));
-	json_object_set_new(j, "ports", ports);
-	health = json_pack("{s:s, s:o, s:i, s:i, s:I, s:I, s:i, s:i, s:I}",
-			   "kind", health_kinds[m->health.kind],
-			   "http", str_or_null(m->health.http_path),
-			   "status_lo", m->health.status_lo, "status_hi", m->health.status_hi,
-			   "interval_ms", (json_int_t)m->health.interval_ms,
-			   "timeout_ms", (json_int_t)m->health.timeout_ms,
-			   "healthy_threshold", m->health.healthy_threshold,
-			   "unhealthy_threshold", m->health.unhealthy_threshold,
-			   "start_timeout_ms", (json_int_t)m->health.start_timeout_ms);
-	json_object_set_new(j, "health", health);
-	rollout = json_pack("{s:s, s:o, s:I, s:I, s:I}",
-			    "promote", m->rollout.manual ? "manual" : "auto",
-			    "preview", m->rollout.has_preview ? json_string(m->rollout.preview.text)
-							      : json_null(),
-			    "drain_timeout_ms", (json_int_t)m->rollout.drain_timeout_ms,
-			    "keep_previous_ms", (json_int_t)m->rollout.keep_previous_ms,
-			    "bake_ms", (json_int_t)m->rollout.bake_ms);
-	json_object_set_new(j, "rollout", rollout);
-	req = json_object();
+	if (!ports)
+		oom();
+	for (size_t i = 0; i < m->nports; i++) {
+		json_t *pt = jobj();
+		jset(pt, "name", jstr(m->ports[i].name));
+		jset(pt, "listen", jstr(m->ports[i].listen.text));
+		jset(pt, "target", m->ports[i].target ? json_integer(m->ports[i].target)
+						       : json_null());
+		jappend(ports, pt);
+	}
+	jset(o, "ports", ports);
+
+	health = jobj();
+	jset(health, "kind", jstr(health_kinds[m->health.kind <= SVC_HEALTH_TCP ? m->health.kind : 0]));
+	jset(health, "http", jstr(m->health.http_path));
+	if (snprintf(status, sizeof(status), "%d-%d", m->health.status_lo,
+		     m->health.status_hi) >= (int)sizeof(status))
+		status[0] = '\0';
+	jset(health, "expect_status", jstr(status));
+	jset(health, "interval_ms", json_integer(m->health.interval_ms));
+	jset(health, "timeout_ms", json_integer(m->health.timeout_ms));
+	jset(health, "healthy_threshold", json_integer(m->health.healthy_threshold));
+	jset(health, "unhealthy_threshold", json_integer(m->health.unhealthy_threshold));
+	jset(health, "start_timeout_ms", json_integer(m->health.start_timeout_ms));
+	jset(o, "health", health);
+
+	rollout = jobj();
+	jset(rollout, "promote", jstr(m->rollout.manual ? "manual" : "auto"));
+	jset(rollout, "preview", m->rollout.has_preview ? jstr(m->rollout.preview.text)
+							: json_null());
+	jset(rollout, "drain_timeout_ms", json_integer(m->rollout.drain_timeout_ms));
+	jset(rollout, "keep_previous_ms", json_integer(m->rollout.keep_previous_ms));
+	jset(rollout, "bake_ms", json_integer(m->rollout.bake_ms));
+	jset(o, "rollout", rollout);
+
+	api = jobj();
+	req = jobj();
+	jset(api, "provides", jstrv(m->api.provides));
 	for (size_t i = 0; i < m->api.nrequires; i++)
-		json_object_set_new(req, m->api.requires[i].service,
-				    strv_json(m->api.requires[i].versions));
-	api = json_pack("{s:o, s:o}", "provides", strv_json(m->api.provides), "requires", req);
-	json_object_set_new(j, "api", api);
-	return j;
+		jset(req, m->api.requires[i].service, jstrv(m->api.requires[i].versions));
+	jset(api, "requires", req);
+	jset(o, "api", api);
+	return o;
 }
 
 void svc_manifest_release_id(const struct svc_manifest *m, char out[65])
 {
 	json_t *j = svc_manifest_to_json(m);
-	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 
-	if (!text) {
-		fputs("svcctl: cannot encode a manifest\n", stderr);
-		abort();
-	}
-	svc_sha256_hex(out, text, strlen(text));
-	free(text);
+	if (!s)
+		oom();
+	svc_sha256_hex(out, s, strlen(s));
+	free(s);
 	json_decref(j);
 }
 
-/* ---- sets of manifests ---- */
+/* ------------------------------------------------------------------ */
+/* Sets of manifests */
 
-static bool yaml_name(const char *n)
-{
-	size_t len = strlen(n);
-
-	return n[0] != '.' && ((len > 5 && !strcmp(n + len - 5, ".yaml")) ||
-			       (len > 4 && !strcmp(n + len - 4, ".yml")));
-}
-
-static int strp_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void set_add_file(struct svc_manifest_set *set, const char *path, struct svc_diags *d)
+static void set_add_file(struct svc_manifest_set *set, size_t *alloc, const char *path,
+			 struct svc_diags *diags, int *rc)
 {
 	struct svc_manifest *m = NULL;
 
 	set->nfiles++;
-	if (svc_manifest_load(&m, path, d) == 0) {
-		set->items = svc_realloc(set->items, set->count + 1, sizeof(*set->items));
-		set->items[set->count++] = m;
+	if (svc_manifest_load(&m, path, diags)) {
+		*rc = SVC_EMANIFEST;
+		return;
 	}
+	set->items = grow(set->items, alloc, set->count + 1, sizeof(*set->items));
+	set->items[set->count++] = m;
 }
 
-static void cross_check(struct svc_manifest_set *set, struct svc_diags *d)
+static int name_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < set->count; i++) {
-		struct svc_manifest *a = set->items[i];
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
-		for (size_t j = 0; j < i; j++) {
-			struct svc_manifest *b = set->items[j];
-			if (!strcmp(a->service, b->service))
-				svc_diags_addf(d, a->path, a->service_pos.line, a->service_pos.column,
-					       "service '%s' is also defined in %s:%d", a->service,
-					       b->path, b->service_pos.line);
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n > k && !strcmp(s + n - k, suffix);
+}
+
+static void set_add_folder(struct svc_manifest_set *set, size_t *alloc, const char *path,
+			   struct svc_diags *diags, int *rc)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, nalloc = 0;
+	size_t plen = strlen(path);
+	bool slash = plen > 0 && path[plen - 1] == '/';
+
+	if (!d) {
+		svc_diags_addf(diags, path, 0, 0, "cannot read folder: %s", strerror(errno));
+		*rc = SVC_EMANIFEST;
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		char *full;
+
+		if (de->d_name[0] == '.' ||
+		    !(has_suffix(de->d_name, ".yaml") || has_suffix(de->d_name, ".yml")))
+			continue;
+		full = svc_strfmt("%s%s%s", path, slash ? "" : "/", de->d_name);
+		if (stat(full, &st) || !S_ISREG(st.st_mode)) {
+			free(full);
+			continue;
 		}
-		/* every address a claims, against every address b claims */
-		for (size_t j = 0; j < set->count; j++) {
-			struct svc_manifest *b = set->items[j];
-			for (size_t x = 0; x <= a->nports; x++) {
-				const struct svc_addr *aa = x < a->nports ? &a->ports[x].listen
-					: a->rollout.has_preview ? &a->rollout.preview : NULL;
-				const struct svc_pos *ap = x < a->nports ? &a->listen_pos[x] : &a->preview_pos;
-				if (!aa || i == j)
-					continue;
-				for (size_t y = 0; y <= b->nports; y++) {
-					const struct svc_addr *bb = y < b->nports ? &b->ports[y].listen
-						: b->rollout.has_preview ? &b->rollout.preview : NULL;
-					const struct svc_pos *bp = y < b->nports ? &b->listen_pos[y]
-										 : &b->preview_pos;
-					if (bb && !strcmp(aa->text, bb->text))
-						svc_diags_addf(d, a->path, ap->line, ap->column,
-							       "address %s is also used by service '%s' (%s:%d)",
-							       aa->text, b->service, b->path, bp->line);
-				}
+		names = grow(names, &nalloc, n + 1, sizeof(*names));
+		names[n++] = full;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		set_add_file(set, alloc, names[i], diags, rc);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* One address of a set, for the clash check across files. */
+struct set_addr {
+	const struct svc_manifest *m;
+	const struct svc_addr *addr;
+	struct svc_pos pos;
+	char what[32];        /* "ports[0].listen" or "rollout.preview" */
+};
+
+static void check_set(struct svc_manifest_set *set, struct svc_diags *diags, int *rc)
+{
+	struct set_addr *addrs = NULL;
+	size_t naddrs = 0, alloc = 0;
+
+	/* Duplicate service names. */
+	for (size_t j = 1; j < set->count; j++) {
+		struct svc_manifest *b = set->items[j];
+		for (size_t i = 0; i < j; i++) {
+			struct svc_manifest *a = set->items[i];
+			if (strcmp(a->service, b->service))
+				continue;
+			svc_diags_addf(diags, b->path, b->service_pos.line, b->service_pos.column,
+				       "service: '%s' is already defined in %s:%d", b->service,
+				       a->path, a->service_pos.line);
+			*rc = SVC_EMANIFEST;
+			break;
+		}
+	}
+
+	/* Addresses shared across services. */
+	for (size_t i = 0; i < set->count; i++) {
+		const struct svc_manifest *m = set->items[i];
+		for (size_t k = 0; k <= m->nports; k++) {
+			struct set_addr *sa;
+			if (k == m->nports && !m->rollout.has_preview)
+				break;
+			addrs = grow(addrs, &alloc, naddrs + 1, sizeof(*addrs));
+			sa = &addrs[naddrs++];
+			sa->m = m;
+			if (k < m->nports) {
+				sa->addr = &m->ports[k].listen;
+				sa->pos = m->listen_pos[k];
+				if (snprintf(sa->what, sizeof(sa->what), "ports[%zu].listen", k) < 0)
+					sa->what[0] = '\0';
+			} else {
+				sa->addr = &m->rollout.preview;
+				sa->pos = m->preview_pos;
+				snprintf(sa->what, sizeof(sa->what), "rollout.preview");
 			}
 		}
-		for (size_t r = 0; r < a->api.nrequires; r++) {
-			const struct svc_api_require *req = &a->api.requires[r];
-			struct svc_manifest *peer = svc_manifest_set_find(set, req->service);
+	}
+	for (size_t i = 0; i < naddrs; i++) {
+		for (size_t j = i + 1; j < naddrs; j++) {
+			struct set_addr *a = &addrs[i], *b = &addrs[j];
+			if (a->m == b->m || !addr_clash(a->addr, b->addr))
+				continue;
+			svc_diags_addf(diags, a->m->path, a->pos.line, a->pos.column,
+				       "%s: address '%s' is also used by service '%s' (%s at %s:%d:%d)",
+				       a->what, a->addr->text, b->m->service, b->what, b->m->path,
+				       b->pos.line, b->pos.column);
+			svc_diags_addf(diags, b->m->path, b->pos.line, b->pos.column,
+				       "%s: address '%s' is also used by service '%s' (%s at %s:%d:%d)",
+				       b->what, b->addr->text, a->m->service, a->what, a->m->path,
+				       a->pos.line, a->pos.column);
+			*rc = SVC_EMANIFEST;
+		}
+	}
+	free(addrs);
+
+	/* Required API versions of services in the set. */
+	for (size_t i = 0; i < set->count; i++) {
+		const struct svc_manifest *m = set->items[i];
+		for (size_t r = 0; r < m->api.nrequires; r++) {
+			const struct svc_api_require *req = &m->api.requires[r];
+			const struct svc_manifest *peer = svc_manifest_set_find(set, req->service);
 			if (!peer)
 				continue;
-			for (size_t v = 0; req->versions[v]; v++) {
-				bool found = false;
-				for (size_t p = 0; peer->api.provides && peer->api.provides[p]; p++)
-					found |= !strcmp(peer->api.provides[p], req->versions[v]);
-				if (!found)
-					svc_diags_addf(d, a->path, a->api_requires_pos.line,
-						       a->api_requires_pos.column,
-						       "'api.requires': service '%s' does not provide API "
-						       "version '%s' (%s)", req->service, req->versions[v],
-						       peer->path);
+			for (size_t v = 0; req->versions && req->versions[v]; v++) {
+				size_t k;
+				for (k = 0; peer->api.provides && peer->api.provides[k]; k++)
+					if (!strcmp(peer->api.provides[k], req->versions[v]))
+						break;
+				if (peer->api.provides && peer->api.provides[k])
+					continue;
+				svc_diags_addf(diags, m->path, m->api_requires_pos.line,
+					       m->api_requires_pos.column,
+					       "api.requires.%s: service '%s' does not provide "
+					       "version '%s' (%s:%d)", req->service, req->service,
+					       req->versions[v], peer->path, peer->service_pos.line);
+				*rc = SVC_EMANIFEST;
 			}
 		}
 	}
@@ -1374,53 +2371,31 @@ static void cross_check(struct svc_manifest_set *set, struct svc_diags *d)
 int svc_manifest_set_load(struct svc_manifest_set *out, char *const *paths,
 			  size_t npaths, struct svc_diags *diags)
 {
-	size_t before = diags->count;
+	size_t first = diags->count, alloc = 0;
+	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < npaths; i++) {
 		struct stat st;
+
 		if (stat(paths[i], &st)) {
 			svc_diags_addf(diags, paths[i], 0, 0, "cannot read: %s", strerror(errno));
-			continue;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			DIR *dir = opendir(paths[i]);
-			struct dirent *de;
-			char **names = svc_calloc(1, sizeof(*names));
-			size_t n = 0;
-			if (!dir) {
-				svc_diags_addf(diags, paths[i], 0, 0, "cannot read: %s", strerror(errno));
-				free(names);
-				continue;
-			}
-			while ((de = readdir(dir))) {
-				if (!yaml_name(de->d_name))
-					continue;
-				names = svc_realloc(names, n + 2, sizeof(*names));
-				names[n++] = svc_strfmt("%s%s%s", paths[i],
-							paths[i][strlen(paths[i]) - 1] == '/' ? "" : "/",
-							de->d_name);
-				names[n] = NULL;
-			}
-			closedir(dir);
-			qsort(names, n, sizeof(*names), strp_cmp);
-			for (size_t k = 0; k < n; k++)
-				set_add_file(out, names[k], diags);
-			svc_strv_free(names);
+			rc = SVC_EMANIFEST;
+		} else if (S_ISDIR(st.st_mode)) {
+			set_add_folder(out, &alloc, paths[i], diags, &rc);
 		} else {
-			set_add_file(out, paths[i], diags);
+			set_add_file(out, &alloc, paths[i], diags, &rc);
 		}
 	}
-	cross_check(out, diags);
-	if (diags->count > before) {
-		svc_diags_sort(diags);
-		return SVC_EMANIFEST;
-	}
-	return 0;
+	check_set(out, diags, &rc);
+	diags_sort_from(diags, first);
+	return rc;
 }
 
 void svc_manifest_set_release(struct svc_manifest_set *set)
 {
+	if (!set)
+		return;
 	for (size_t i = 0; i < set->count; i++)
 		svc_manifest_free(set->items[i]);
 	free(set->items);
@@ -1430,7 +2405,7 @@ void svc_manifest_set_release(struct svc_manifest_set *set)
 struct svc_manifest *svc_manifest_set_find(const struct svc_manifest_set *set,
 					   const char *service)
 {
-	for (size_t i = 0; i < set->count; i++)
+	for (size_t i = 0; set && service && i < set->count; i++)
 		if (!strcmp(set->items[i]->service, service))
 			return set->items[i];
 	return NULL;

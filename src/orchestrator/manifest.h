@@ -16,6 +16,13 @@
  * - run.command / run.env values contain only ${PORT} ${VERSION}
  *   ${SERVICE} ${INSTANCE} placeholders, expanded by svc_manifest_expand.
  * Strings are owned by the manifest and freed by svc_manifest_free.
+ *
+ * Beyond DESIGN.md: run.workdir, the working folder of the process
+ * runtime's instances, relative to the manifest's folder. Strictness rules
+ * (see manifest.c): integers and booleans must be plain scalars (a quoted
+ * "2" is a wrong type); string values take any non-null scalar as written;
+ * null, anchors, aliases and tags (!!str) are refused; nesting is limited
+ * to 32 levels and files to 1 MiB of UTF-8 without control characters.
  */
 #ifndef SVC_MANIFEST_H
 #define SVC_MANIFEST_H
@@ -166,7 +173,13 @@ struct svc_expand_vars {
 	const char *instance;
 };
 
-/* Expand placeholders in tmpl. Caller frees the result with free(). */
+/*
+ * Expand placeholders in tmpl: ${PORT} ${VERSION} ${SERVICE} ${INSTANCE}
+ * become their values, "$$" becomes "$", a '$' not followed by '{' or '$'
+ * stays. Caller frees the result with free(). Returns NULL when tmpl is NULL
+ * or holds any other ${...} or an unterminated "${" (the loader refuses
+ * those in run.command and run.env, so loaded values always expand).
+ */
 char *svc_manifest_expand(const char *tmpl, const struct svc_expand_vars *vars);
 
 /*

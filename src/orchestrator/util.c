@@ -99,23 +99,31 @@ int svc_addr_from_host_port(struct svc_addr *out, const char *host, int port,
 		return svc_error_set(err, SVC_EGENERIC, "port %d is out of range 1-65535", port);
 	if (strlen(host) >= sizeof(out->host))
 		return svc_error_set(err, SVC_EGENERIC, "invalid address '%s'", host);
+	/* host and text are written back from the binary address, so that
+	 * every spelling of one address ("::1", "0:0::1") has one text. */
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)port);
 		out->len = sizeof(*sin);
-		snprintf(out->text, sizeof(out->text), "%s:%d", host, port);
+		if (!inet_ntop(AF_INET, &sin->sin_addr, out->host, sizeof(out->host)))
+			goto bad;
+		snprintf(out->text, sizeof(out->text), "%s:%d", out->host, port);
 	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons((uint16_t)port);
 		out->len = sizeof(*sin6);
-		snprintf(out->text, sizeof(out->text), "[%s]:%d", host, port);
+		if (!inet_ntop(AF_INET6, &sin6->sin6_addr, out->host, sizeof(out->host)))
+			goto bad;
+		snprintf(out->text, sizeof(out->text), "[%s]:%d", out->host, port);
 	} else {
-		return svc_error_set(err, SVC_EGENERIC,
-			"invalid address '%s' (expected a numeric IPv4 or IPv6 address)", host);
+		goto bad;
 	}
-	snprintf(out->host, sizeof(out->host), "%s", host);
 	out->port = port;
 	return 0;
+bad:
+	memset(out, 0, sizeof(*out));
+	return svc_error_set(err, SVC_EGENERIC,
+		"invalid address '%s' (expected a numeric IPv4 or IPv6 address)", host);
 }
 
 int svc_addr_parse(struct svc_addr *out, const char *text, bool allow_zero,
