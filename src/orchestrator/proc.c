@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "supervisor.h"
+#include "spawn.h"
 #include "util.h"
 
 #define PROC_HOST "127.0.0.1"
@@ -343,12 +344,7 @@ done:
 	return rc;
 }
 
-/*
- * Start `self_exe __supervise dir` detached: its own session, stdin from
- * /dev/null, stdout and stderr appended to dir/supervisor.log, no other
- * descriptors. The intermediate child reports the supervisor's pid through
- * a pipe and exits at once, so the supervisor is nobody's child here.
- */
+/* Start `self_exe __supervise DIR` detached (spawn.h); *out its pid. */
 static int spawn_supervisor(pid_t *out, const struct svc_runtime *rt, const char *dir,
 			    struct svc_error *err)
 {
@@ -356,73 +352,12 @@ static int spawn_supervisor(pid_t *out, const struct svc_runtime *rt, const char
 	char *log = svc_strfmt("%s/supervisor.log", dir);
 	char *dir_arg = svc_strdup(dir);
 	char *argv[4] = { rt->self_exe, cmd, dir_arg, NULL };
-	int pfd[2] = { -1, -1 }, status, rc = SVC_EGENERIC;
-	pid_t pid, sup = 0;
-	ssize_t n;
+	struct svc_error e = { 0 };
+	int rc = 0;
 
-	*out = 0;
-	if (pipe2(pfd, O_CLOEXEC)) {
-		svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot create a pipe");
-		goto done;
-	}
-	pid = fork();
-	if (pid < 0) {
-		svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot fork");
-		goto done;
-	}
-	if (pid == 0) {
-		static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGCHLD };
-		static const char msg[] = "svcctl: cannot exec the supervisor\n";
-		sigset_t none;
-		pid_t g;
-		int fd;
-
-		close(pfd[0]);
-		if (setsid() < 0)
-			_exit(126);
-		g = fork();
-		if (g < 0)
-			_exit(126);
-		if (g > 0) {
-			n = write(pfd[1], &g, sizeof(g));
-			_exit(n == (ssize_t)sizeof(g) ? 0 : 126);
-		}
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-			signal(sigs[i], SIG_DFL);
-		fd = open("/dev/null", O_RDWR);
-		if (fd < 0 || dup2(fd, 0) < 0)
-			_exit(126);
-		fd = open(log, O_WRONLY | O_APPEND | O_CREAT, 0600);
-		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-			_exit(126);
-		close_range(3, ~0U, 0);
-		if (chdir("/"))
-			_exit(126);
-		execv(argv[0], argv);
-		n = write(2, msg, sizeof(msg) - 1);
-		(void)n;
-		_exit(127);
-	}
-	close(pfd[1]);
-	pfd[1] = -1;
-	do
-		n = read(pfd[0], &sup, sizeof(sup));
-	while (n < 0 && errno == EINTR);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (n != (ssize_t)sizeof(sup) || sup <= 0) {
-		svc_error_set(err, SVC_EFAILED, "cannot start the supervisor for '%s'", dir);
-		goto done;
-	}
-	*out = sup;
-	rc = 0;
-done:
-	if (pfd[0] >= 0)
-		close(pfd[0]);
-	if (pfd[1] >= 0)
-		close(pfd[1]);
+	if (svc_spawn_detached(out, argv, log, &e))
+		rc = svc_error_set(err, SVC_EFAILED, "cannot start the supervisor for '%s': %s",
+				   dir, e.message);
 	free(log);
 	free(dir_arg);
 	return rc;
