@@ -21,7 +21,7 @@ MKIMAGE=${MKIMAGE:-$BUILD/tests/tools/mkimage}
 ROUNDS=${ROUNDS:-5}
 need "$SVCCTL" "$MKIMAGE" python3
 eval "$("$TOP/scripts/docker-engine" start)"
-[ "${SVCCTL_DOCKERD_OWNED:-}" = 1 ] && trap '"$TOP/scripts/docker-engine" stop; bench_cleanup' EXIT
+trap 'svcctl_stop_greeter; [ "${SVCCTL_DOCKERD_OWNED:-}" = 1 ] && "$TOP/scripts/docker-engine" stop; bench_cleanup' EXIT
 
 export SVCCTL_STATE_DIR="$BENCH_TMP/state" SVCCTL_MANIFESTS="$BENCH_TMP/manifests"
 mkdir -p "$SVCCTL_MANIFESTS" "$BENCH_TMP/image"
@@ -52,11 +52,6 @@ rollout:
   drain_timeout: 1s
 YAML
 }
-stop_all() {
-	"$SVCCTL" -q stop greeter >/dev/null 2>&1 || true
-	"$SVCCTL" -q router stop >/dev/null 2>&1 || true
-}
-trap 'stop_all; [ "${SVCCTL_DOCKERD_OWNED:-}" = 1 ] && "$TOP/scripts/docker-engine" stop; bench_cleanup' EXIT
 
 manifest 0
 "$SVCCTL" -q deploy greeter

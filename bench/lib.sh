@@ -115,3 +115,9 @@ machine_info() {
 	echo "memory: $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 	echo "kernel: $(uname -sr)"
 }
+
+# Stop the benchmark's greeter service and its router (svcctl benchmarks).
+svcctl_stop_greeter() {
+	"$SVCCTL" -q stop greeter >/dev/null 2>&1 || true
+	"$SVCCTL" -q router stop >/dev/null 2>&1 || true
+}

@@ -46,11 +46,7 @@ rollout:
   drain_timeout: 1s
 YAML
 }
-stop_all() {
-	"$SVCCTL" -q stop greeter >/dev/null 2>&1 || true
-	"$SVCCTL" -q router stop >/dev/null 2>&1 || true
-}
-trap 'stop_all; bench_cleanup' EXIT
+trap 'svcctl_stop_greeter; bench_cleanup' EXIT
 
 # elapsed_ms of the first event whose step is $2 (and message matches $3)
 ev() {
