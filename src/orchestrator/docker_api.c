@@ -1,316 +1,617 @@
 /*
- * docker_api.c - the Docker Engine API over HTTP with libcurl: unix
- * socket or tcp (with TLS), JSON bodies with jansson, the version
- * negotiated once, the engine's own error messages passed on.
+ * docker_api.c - the Docker Engine API client behind the docker runtime.
  *
- * Every request goes through one function (do_request) with a body sink:
- * bounded in memory for JSON answers, or a callback for the streams
- * (container logs, image build output).
+ * svcctl talks to the engine directly, never through the docker command
+ * line: one libcurl easy handle per request (over the engine's unix socket,
+ * or http/https for tcp://), jansson for the bodies. Each request is
+ * self-contained - no connection reuse, no shared handle - because a
+ * rollout makes a few dozen calls at most and a fresh handle keeps the
+ * error paths simple. Responses are read into a bounded buffer, except the
+ * two that stream: container logs (demultiplexed to a file descriptor as
+ * they arrive) and image builds (one JSON object per line, progress passed
+ * on, the first error kept). The pure parts - host parsing, URL building,
+ * query escaping, response interpretation, log demultiplexing - are
+ * separate functions so that the unit tests can reach them without an
+ * engine.
  */
 #include "docker_api.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "util.h"
 
-#define BODY_MAX (64 * 1024 * 1024)
+/* Bounded responses: nothing the engine answers us comes close. */
+#define DOCKER_BODY_MAX ((size_t)64 * 1024 * 1024)
+/* How much of a non-JSON error body goes into a message. */
+#define DOCKER_SNIPPET_MAX 200
+#define DOCKER_CONNECT_TIMEOUT_S 5L
+#define DOCKER_REQUEST_TIMEOUT_S 60L
 
 struct svc_docker {
+	char *endpoint;                  /* as given */
 	struct svc_docker_host host;
-	char endpoint[600];
-	char version[16];        /* negotiated, "1.41" */
-	char cert_dir[512];
-	int64_t busy_ms;         /* time spent in requests */
+	char api_version[16];            /* "1.41" */
+	char *ca, *cert, *key;           /* TLS files; NULL without TLS */
+	int64_t busy_ms;                 /* time spent in requests */
 };
 
+/* ---- libcurl set-up ---- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_OK;
+
+/*
+ * health.c initialises libcurl with CURL_GLOBAL_NOTHING; libcurl counts
+ * calls (we never clean up), and since 7.57 sets TLS up whatever the
+ * flags, so the two modules' calls do not conflict whichever runs first.
+ */
+static void curl_init_once(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 /* ---- pure helpers ---- */
+
+static bool tls_verify_env(void)
+{
+	const char *v = getenv("DOCKER_TLS_VERIFY");
+
+	return v && v[0] && strcmp(v, "0") != 0;
+}
 
 int svc_docker_host_parse(struct svc_docker_host *out, const char *text,
 			  struct svc_error *err)
 {
-	const char *tls = getenv("DOCKER_TLS_VERIFY");
+	const char *rest, *colon, *end;
+	long long port;
+	char portbuf[8];
+	size_t hostlen;
 
 	memset(out, 0, sizeof(*out));
-	if (!text || !*text)
-		text = SVC_DOCKER_DEFAULT_HOST;
-	if (!strncmp(text, "unix://", 7)) {
-		if (text[7] != '/' || strlen(text + 7) >= sizeof(out->socket_path))
-			return svc_error_set(err, SVC_EUSAGE,
-					     "invalid DOCKER_HOST '%s' (expected unix:///path)", text);
+	if (!text || !text[0])
+		return svc_error_set(err, SVC_EGENERIC, "empty Docker host");
+	if (strncmp(text, "unix://", 7) == 0) {
+		rest = text + 7;
+		if (!rest[0])
+			return svc_error_set(err, SVC_EGENERIC,
+					     "Docker host '%s' has no socket path", text);
+		if (strlen(rest) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
+		    strlen(rest) >= sizeof(out->socket_path))
+			return svc_error_set(err, SVC_EGENERIC,
+					     "Docker host '%s': socket path too long", text);
 		out->unix_socket = true;
-		snprintf(out->socket_path, sizeof(out->socket_path), "%s", text + 7);
+		snprintf(out->socket_path, sizeof(out->socket_path), "%s", rest);
 		return 0;
 	}
-	if (!strncmp(text, "tcp://", 6)) {
-		const char *h = text + 6;
-		size_t n = strcspn(h, "/");
-		if (!n || n >= sizeof(out->host) || !strchr(h, ':'))
-			return svc_error_set(err, SVC_EUSAGE,
-					     "invalid DOCKER_HOST '%s' (expected tcp://host:port)", text);
-		memcpy(out->host, h, n);
-		out->host[n] = '\0';
-		out->tls = tls && *tls && strcmp(tls, "0");
-		return 0;
+	if (strncmp(text, "tcp://", 6) != 0) {
+		return svc_error_set(err, SVC_EGENERIC,
+				     "unsupported Docker host '%s': expected unix:///path or tcp://host:port",
+				     text);
 	}
-	return svc_error_set(err, SVC_EUSAGE,
-			     "invalid DOCKER_HOST '%s' (expected unix:// or tcp://)", text);
+	rest = text + 6;
+	end = rest + strlen(rest);
+	if (end > rest && end[-1] == '/')
+		end--; /* "tcp://host:2375/" */
+	if (memchr(rest, '/', (size_t)(end - rest)) || memchr(rest, '@', (size_t)(end - rest)))
+		return svc_error_set(err, SVC_EGENERIC,
+				     "Docker host '%s': expected tcp://host:port", text);
+	if (rest < end && rest[0] == '[') {
+		const char *close = memchr(rest, ']', (size_t)(end - rest));
+
+		if (!close || close == rest + 1)
+			return svc_error_set(err, SVC_EGENERIC,
+					     "Docker host '%s': bad IPv6 address", text);
+		colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+		if (!colon && close + 1 != end)
+			return svc_error_set(err, SVC_EGENERIC,
+					     "Docker host '%s': expected tcp://host:port", text);
+	} else {
+		colon = memchr(rest, ':', (size_t)(end - rest));
+	}
+	hostlen = (size_t)((colon ? colon : end) - rest);
+	if (hostlen == 0)
+		return svc_error_set(err, SVC_EGENERIC, "Docker host '%s' has no host name", text);
+	if (colon) {
+		size_t plen = (size_t)(end - colon - 1);
+
+		if (plen == 0 || plen >= sizeof(portbuf))
+			return svc_error_set(err, SVC_EGENERIC,
+					     "Docker host '%s': bad port", text);
+		memcpy(portbuf, colon + 1, plen);
+		portbuf[plen] = '\0';
+		if (svc_parse_int(&port, portbuf, 1, 65535))
+			return svc_error_set(err, SVC_EGENERIC,
+					     "Docker host '%s': bad port '%s'", text, portbuf);
+	} else {
+		port = tls_verify_env() ? 2376 : 2375; /* the docker client's defaults */
+	}
+	if (hostlen + 8 >= sizeof(out->host))
+		return svc_error_set(err, SVC_EGENERIC, "Docker host '%s': host name too long", text);
+	snprintf(out->host, sizeof(out->host), "%.*s:%lld", (int)hostlen, rest, port);
+	out->tls = tls_verify_env();
+	return 0;
 }
 
 char *svc_docker_url(const struct svc_docker_host *h, const char *api_version,
 		     const char *path)
 {
-	const char *base = h->unix_socket ? "localhost" : h->host;
-	const char *scheme = !h->unix_socket && h->tls ? "https" : "http";
+	bool versioned = api_version && api_version[0];
+	const char *sep = path && path[0] == '/' ? "" : "/";
 
-	if (api_version && *api_version)
-		return svc_strfmt("%s://%s/v%s%s", scheme, base, api_version, path);
-	return svc_strfmt("%s://%s%s", scheme, base, path);
+	if (!path)
+		path = "";
+	if (h->unix_socket)
+		return svc_strfmt("http://localhost%s%s%s%s", versioned ? "/v" : "",
+				  versioned ? api_version : "", sep, path);
+	return svc_strfmt("%s://%s%s%s%s%s", h->tls ? "https" : "http", h->host,
+			  versioned ? "/v" : "", versioned ? api_version : "", sep, path);
+}
+
+/* Percent-encode everything but RFC 3986 unreserved characters and keep. */
+static char *escape(const char *value, const char *keep)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(value), i, o = 0;
+	char *out = svc_calloc(n * 3 + 1, 1);
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+		    c == '~' || (c && strchr(keep, c))) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
 }
 
 char *svc_docker_query_escape(const char *value)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = strlen(value);
-	char *out = svc_calloc(3 * n + 1, 1), *p = out;
+	return escape(value ? value : "", "");
+}
 
-	for (const unsigned char *s = (const unsigned char *)value; *s; s++) {
-		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.' || *s == '~') {
-			*p++ = (char)*s;
-		} else {
-			*p++ = '%';
-			*p++ = hex[*s >> 4];
-			*p++ = hex[*s & 15];
-		}
+/* The first max bytes of body, printable, marked when cut. Caller frees. */
+static char *snippet(const char *body, size_t len, size_t max)
+{
+	size_t n = len > max ? max : len, i;
+	char *s;
+
+	while (n > 0 && (body[n - 1] == '\n' || body[n - 1] == '\r' || body[n - 1] == ' '))
+		n--;
+	s = svc_calloc(n + 4, 1);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)body[i];
+
+		s[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
 	}
-	*p = '\0';
-	return out;
+	if (len > max)
+		memcpy(s + n, "...", 4);
+	return s;
+}
+
+static bool all_space(const char *body, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (body[i] != ' ' && body[i] != '\n' && body[i] != '\r' && body[i] != '\t')
+			return false;
+	}
+	return true;
 }
 
 int svc_docker_parse_response(long status, const char *body, size_t len,
 			      bool allow_empty, const char *what, json_t **out,
 			      struct svc_error *err)
 {
-	json_error_t je;
-	json_t *j = NULL;
-	bool empty = true;
+	json_error_t jerr;
+	json_t *root = NULL;
+	char *snip = NULL;
+	int rc = SVC_EGENERIC;
 
 	*out = NULL;
-	for (size_t i = 0; i < len; i++)
-		if (body[i] != ' ' && body[i] != '\n' && body[i] != '\r' && body[i] != '\t')
-			empty = false;
-	if (status < 200 || status >= 300) {
+	if (!body)
+		len = 0;
+	if (!what)
+		what = "request";
+	if (status < 200 || status > 299) {
+		int code = status == 404 ? SVC_ENOTFOUND : SVC_EGENERIC;
 		const char *msg = NULL;
-		if (!empty)
-			j = json_loadb(body, len, 0, &je);
-		msg = json_string_value(json_object_get(j, "message"));
-		if (msg)
-			svc_error_set(err, status == 404 ? SVC_ENOTFOUND : SVC_EGENERIC,
-				      "%s: %s (HTTP %ld)", what, msg, status);
-		else
-			svc_error_set(err, status == 404 ? SVC_ENOTFOUND : SVC_EGENERIC,
-				      "%s: HTTP %ld%s%.*s", what, status, empty ? "" : ": ",
-				      (int)(len > 200 ? 200 : len), body ? body : "");
-		json_decref(j);
-		return status == 404 ? SVC_ENOTFOUND : SVC_EGENERIC;
+
+		if (len > 0 && !all_space(body, len))
+			root = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
+		if (root && json_is_object(root))
+			msg = json_string_value(json_object_get(root, "message"));
+		if (msg && msg[0]) {
+			rc = svc_error_set(err, code, "%s: %s", what, msg);
+		} else if (len > 0 && !all_space(body, len)) {
+			snip = snippet(body, len, DOCKER_SNIPPET_MAX);
+			rc = svc_error_set(err, code, "%s: HTTP %ld from the Docker engine: %s",
+					   what, status, snip);
+		} else {
+			rc = svc_error_set(err, code, "%s: HTTP %ld from the Docker engine",
+					   what, status);
+		}
+		goto done;
 	}
-	if (empty) {
-		if (allow_empty)
-			return 0;
-		return svc_error_set(err, SVC_EGENERIC, "%s: the engine sent an empty answer", what);
+	if (len == 0 || all_space(body, len)) {
+		if (allow_empty) {
+			rc = 0;
+			goto done;
+		}
+		rc = svc_error_set(err, SVC_EGENERIC,
+				   "%s: the Docker engine sent an empty response (HTTP %ld)",
+				   what, status);
+		goto done;
 	}
-	j = json_loadb(body, len, 0, &je);
-	if (!j)
-		return svc_error_set(err, SVC_EGENERIC,
-				     "%s: the engine's answer is not valid JSON (%s at byte %d)",
-				     what, je.text, je.position);
-	*out = j;
+	root = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
+	if (!root) {
+		if (json_error_code(&jerr) == json_error_premature_end_of_input) {
+			rc = svc_error_set(err, SVC_EGENERIC,
+					   "%s: the Docker engine's response is truncated JSON (%zu bytes)",
+					   what, len);
+		} else {
+			snip = snippet(body, len, DOCKER_SNIPPET_MAX);
+			rc = svc_error_set(err, SVC_EGENERIC,
+					   "%s: the Docker engine's response is not valid JSON (%s at byte %d): %s",
+					   what, jerr.text, jerr.position, snip);
+		}
+		goto done;
+	}
+	*out = root;
+	root = NULL;
+	rc = 0;
+done:
+	json_decref(root);
+	free(snip);
+	return rc;
+}
+
+/* Write all of data to fd (fd < 0: dropped). */
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (fd >= 0 && len > 0) {
+		ssize_t n = write(fd, data, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
 	return 0;
 }
 
 int svc_docker_demux_feed(struct svc_docker_demux *dm, const char *data, size_t len, int fd)
 {
 	while (len > 0) {
-		if (dm->remaining == 0) {
-			size_t take = 8 - dm->header_len;
-			if (take > len)
-				take = len;
-			memcpy(dm->header + dm->header_len, data, take);
-			dm->header_len += take;
-			data += take;
-			len -= take;
-			if (dm->header_len < 8)
-				return 0;
-			if (dm->header[0] > 2 || dm->header[1] || dm->header[2] || dm->header[3])
+		if (dm->remaining > 0) {
+			size_t n = len < dm->remaining ? len : dm->remaining;
+
+			if (write_all(fd, data, n))
 				return -1;
-			dm->remaining = ((size_t)dm->header[4] << 24) | ((size_t)dm->header[5] << 16) |
-					((size_t)dm->header[6] << 8) | dm->header[7];
-			dm->header_len = 0;
+			data += n;
+			len -= n;
+			dm->remaining -= n;
 			continue;
 		}
-		{
-			size_t take = dm->remaining < len ? dm->remaining : len;
-			size_t done = 0;
-			while (done < take) {
-				ssize_t w = write(fd, data + done, take - done);
-				if (w < 0) {
-					if (errno == EINTR)
-						continue;
-					return -1;
-				}
-				done += (size_t)w;
-			}
-			dm->remaining -= take;
-			data += take;
-			len -= take;
+		dm->header[dm->header_len++] = (unsigned char)*data++;
+		len--;
+		if (dm->header_len < sizeof(dm->header))
+			continue;
+		/* 0 stdin, 1 stdout, 2 stderr, 3 the engine's own error text */
+		if (dm->header[0] > 3 || dm->header[1] || dm->header[2] || dm->header[3]) {
+			dm->header_len = 0;
+			return -1;
 		}
+		dm->remaining = (size_t)dm->header[4] << 24 | (size_t)dm->header[5] << 16 |
+				(size_t)dm->header[6] << 8 | (size_t)dm->header[7];
+		dm->header_len = 0;
 	}
 	return 0;
 }
 
 /* ---- requests ---- */
 
-struct sink {
-	char *buf;
-	size_t len, alloc;
-	bool too_big;
-	/* streams: called with each chunk instead of buffering */
-	int (*stream)(void *arg, const char *data, size_t len);
-	void *arg;
+/* A response body read into memory, up to DOCKER_BODY_MAX. */
+struct buf {
+	char *data;
+	size_t len, cap;
+	bool overflow;
 };
 
-static size_t on_body(char *data, size_t size, size_t n, void *p)
+static int buf_add(struct buf *b, const char *data, size_t n)
 {
-	struct sink *s = p;
-	size_t len = size * n;
+	if (n > DOCKER_BODY_MAX - b->len) {
+		b->overflow = true;
+		return -1;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
 
-	if (s->stream)
-		return s->stream(s->arg, data, len) ? 0 : len;
-	if (s->len + len > BODY_MAX) {
-		s->too_big = true;
-		return 0;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		b->data = svc_realloc(b->data, cap, 1);
+		b->cap = cap;
 	}
-	if (s->len + len + 1 > s->alloc) {
-		s->alloc = (s->len + len + 1) * 2;
-		s->buf = svc_realloc(s->buf, s->alloc, 1);
-	}
-	memcpy(s->buf + s->len, data, len);
-	s->len += len;
-	s->buf[s->len] = '\0';
-	return len;
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
 }
 
-static void curl_once(void)
+static size_t buf_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
-	static bool done;
+	size_t n = size * nmemb;
 
-	if (!done) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		done = true;
-	}
+	return buf_add(arg, ptr, n) ? 0 : n;
 }
 
 /*
- * One HTTP request. upload: a file sent as the body (image build), else
- * json_body (may be NULL). timeout_ms 0: none.
+ * A streamed response: 2xx bodies go to fn as they arrive; any other
+ * status's body is kept in errbody for svc_docker_parse_response. fn
+ * returns 0, or -1 after filling sink->err to stop the transfer.
  */
-static int do_request(struct svc_docker *d, const char *method, const char *path,
-		      bool versioned, const json_t *json_body, FILE *upload, long upload_len,
-		      const char *content_type, long timeout_ms, struct sink *sink,
-		      long *status, struct svc_error *err)
-{
-	char errbuf[CURL_ERROR_SIZE] = "", hdr[128];
-	char *url = svc_docker_url(&d->host, versioned ? d->version : NULL, path);
-	char *body = json_body ? json_dumps(json_body, JSON_COMPACT) : NULL;
-	struct curl_slist *headers = NULL;
-	CURL *c;
-	CURLcode cc;
-	int rc = 0;
+struct sink {
+	CURL *curl;
+	long status;                 /* 0 until the first bytes */
+	struct buf errbody;
+	int (*fn)(struct sink *s, const char *data, size_t len);
+	struct svc_error err;        /* the sink's own failure */
+	/* logs */
+	struct svc_docker_demux demux;
+	int fd;
+	/* build */
+	struct buf line;
+	char *build_error;
+};
 
-	curl_once();
+static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct sink *s = arg;
+	size_t n = size * nmemb;
+
+	if (s->status == 0)
+		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &s->status);
+	if (s->status < 200 || s->status > 299)
+		return buf_add(&s->errbody, ptr, n) ? 0 : n;
+	return s->fn(s, ptr, n) ? 0 : n;
+}
+
+struct request {
+	const char *method;          /* "GET", "POST", "DELETE" */
+	const char *path;            /* "/containers/json?all=1" */
+	bool unversioned;            /* GET /version, before negotiation */
+	const char *what;            /* for messages */
+	const char *body;            /* JSON, or NULL */
+	size_t body_len;
+	FILE *upload;                /* streamed request body (build) */
+	curl_off_t upload_len;
+	const char *content_type;
+	long timeout_s;              /* 0: none */
+	struct sink *sink;           /* NULL: response read into resp */
+};
+
+static bool connect_failure(CURLcode res)
+{
+	switch (res) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Put libcurl's error into err, naming the endpoint and the OS error. */
+static int transport_error(struct svc_docker *d, const struct request *r, CURL *curl,
+			   CURLcode res, const char *errbuf, struct svc_error *err)
+{
+	long oserr = 0, status = 0;
+	double connect_time = 0;
+	const char *text = errbuf[0] ? errbuf : curl_easy_strerror(res);
+	const char *os;
+	char detail[CURL_ERROR_SIZE + 128];
+
+	curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &oserr);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(curl, CURLINFO_CONNECT_TIME, &connect_time);
+	/* For a unix socket "Failed to connect to localhost port 80" misleads. */
+	if (d->host.unix_socket && res == CURLE_COULDNT_CONNECT)
+		text = curl_easy_strerror(res);
+	os = oserr ? strerror((int)oserr) : NULL;
+	if (os && !strstr(text, os))
+		snprintf(detail, sizeof(detail), "%s (%s)", text, os);
+	else
+		snprintf(detail, sizeof(detail), "%s", text);
+
+	if (connect_failure(res) ||
+	    (res == CURLE_OPERATION_TIMEDOUT && connect_time <= 0 && status == 0)) {
+		if (r->unversioned)
+			return svc_error_set(err, SVC_EUNAVAIL,
+					     "cannot reach the Docker engine at %s: %s",
+					     d->endpoint, detail);
+		return svc_error_set(err, SVC_EUNAVAIL,
+				     "%s: cannot reach the Docker engine at %s: %s",
+				     r->what, d->endpoint, detail);
+	}
+	if (res == CURLE_OPERATION_TIMEDOUT)
+		return svc_error_set(err, SVC_ETIMEOUT,
+				     "%s: the Docker engine at %s did not finish within %ld s",
+				     r->what, d->endpoint, r->timeout_s);
+	return svc_error_set(err, SVC_EUNAVAIL, "%s: the connection to the Docker engine at %s failed: %s",
+			     r->what, d->endpoint, detail);
+}
+
+/*
+ * Perform one request. *status gets the HTTP status; without a sink the
+ * body goes to resp (caller frees resp->data). Transport failures and the
+ * sink's own failures are errors; HTTP statuses are left to the caller.
+ */
+static int perform(struct svc_docker *d, const struct request *r, long *status,
+		   struct buf *resp, struct svc_error *err)
+{
+	char errbuf[CURL_ERROR_SIZE];
+	struct curl_slist *headers = NULL, *more;
+	char *url = NULL, *ctype = NULL;
+	CURL *curl = NULL;
+	CURLcode res;
+	int rc = SVC_EGENERIC;
+
 	*status = 0;
-	c = curl_easy_init();
-	if (!c) {
-		rc = svc_error_set(err, SVC_EGENERIC, "cannot initialise libcurl");
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_rc != CURLE_OK) {
+		rc = svc_error_set(err, SVC_EGENERIC, "cannot initialise libcurl: %s",
+				   curl_easy_strerror(curl_init_rc));
 		goto done;
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	if (timeout_ms)
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl = curl_easy_init();
+	if (!curl) {
+		rc = svc_error_set(err, SVC_EGENERIC, "cannot create a libcurl handle");
+		goto done;
+	}
+	url = svc_docker_url(&d->host, r->unversioned ? NULL : d->api_version, r->path);
+	errbuf[0] = '\0';
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_PROXY, "");
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, DOCKER_CONNECT_TIMEOUT_S);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, r->timeout_s);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "svcctl");
 	if (d->host.unix_socket)
-		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->host.socket_path);
-	if (!d->host.unix_socket && d->host.tls) {
-		char *ca = svc_strfmt("%s/ca.pem", d->cert_dir);
-		char *cert = svc_strfmt("%s/cert.pem", d->cert_dir);
-		char *key = svc_strfmt("%s/key.pem", d->cert_dir);
-		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-		curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
-		curl_easy_setopt(c, CURLOPT_SSLKEY, key);
-		free(ca);
-		free(cert);
-		free(key);
+		curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, d->host.socket_path);
+	if (d->host.tls) {
+		curl_easy_setopt(curl, CURLOPT_CAINFO, d->ca);
+		curl_easy_setopt(curl, CURLOPT_SSLCERT, d->cert);
+		curl_easy_setopt(curl, CURLOPT_SSLKEY, d->key);
 	}
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (upload) {
-		curl_easy_setopt(c, CURLOPT_POST, 1L);
-		curl_easy_setopt(c, CURLOPT_READDATA, upload);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, upload_len);
-	} else if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	} else if (!strcmp(method, "POST")) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	if (strcmp(r->method, "DELETE") == 0) {
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r->method);
+	} else if (strcmp(r->method, "GET") != 0) {
+		curl_easy_setopt(curl, CURLOPT_POST, 1L);
+		if (r->upload) {
+			curl_easy_setopt(curl, CURLOPT_READDATA, r->upload);
+			curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, r->upload_len);
+		} else {
+			/* Never the default read callback: it reads stdin. */
+			curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+					 (curl_off_t)(r->body ? r->body_len : 0));
+			curl_easy_setopt(curl, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+		}
+		if (strcmp(r->method, "POST") != 0)
+			curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r->method);
 	}
-	snprintf(hdr, sizeof(hdr), "Content-Type: %s",
-		 content_type ? content_type : "application/json");
-	headers = curl_slist_append(headers, hdr);
-	headers = curl_slist_append(headers, "Expect:");
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
+	/* "Content-Type:" drops libcurl's default form type from empty POSTs. */
+	ctype = svc_strfmt("Content-Type:%s%s", r->content_type ? " " : "",
+			   r->content_type ? r->content_type : "");
+	if (!(more = curl_slist_append(headers, ctype)))
+		goto nomem;
+	headers = more;
+	if (!(more = curl_slist_append(headers, "Expect:"))) /* no 100-continue wait */
+		goto nomem;
+	headers = more;
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	if (r->sink) {
+		r->sink->curl = curl;
+		curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_write);
+		curl_easy_setopt(curl, CURLOPT_WRITEDATA, r->sink);
+	} else {
+		curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, buf_write);
+		curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp);
+	}
+
 	{
 		int64_t t0 = svc_mono_ms();
-		cc = curl_easy_perform(c);
+		res = curl_easy_perform(curl);
 		d->busy_ms += svc_mono_ms() - t0;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && sink->stream && *status)) {
-		long oserr = 0;
-		curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
-		if (sink->too_big)
-			rc = svc_error_set(err, SVC_EGENERIC, "%s %s: the engine's answer is larger "
-					   "than %d bytes", method, path, BODY_MAX);
-		else if (d->host.unix_socket && oserr &&
-			 (cc == CURLE_COULDNT_CONNECT || cc == CURLE_RECV_ERROR))
-			/* libcurl's text speaks of "localhost port 80": say what failed */
-			rc = svc_error_set(err, SVC_EUNAVAIL,
-					   "cannot reach the Docker engine at %s: %s", d->endpoint,
-					   strerror((int)oserr));
-		else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
-			 cc == CURLE_OPERATION_TIMEDOUT || (cc == CURLE_RECV_ERROR && !*status))
-			rc = svc_error_set(err, SVC_EUNAVAIL,
-					   "cannot reach the Docker engine at %s: %s%s%s%s",
-					   d->endpoint, errbuf[0] ? errbuf : curl_easy_strerror(cc),
-					   oserr ? " (" : "", oserr ? strerror((int)oserr) : "",
-					   oserr ? ")" : "");
-		else
-			rc = svc_error_set(err, SVC_EGENERIC, "%s %s at %s: %s", method, path,
-					   d->endpoint, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+	if (res == CURLE_WRITE_ERROR && r->sink && r->sink->err.code) {
+		rc = svc_error_set(err, r->sink->err.code, "%s: %s", r->what,
+				   r->sink->err.message);
+		goto done;
 	}
+	if (res == CURLE_WRITE_ERROR &&
+	    ((r->sink && r->sink->errbody.overflow) || (!r->sink && resp->overflow))) {
+		rc = svc_error_set(err, SVC_EGENERIC,
+				   "%s: the Docker engine's response is larger than %zu MiB",
+				   r->what, DOCKER_BODY_MAX >> 20);
+		goto done;
+	}
+	if (res != CURLE_OK) {
+		rc = transport_error(d, r, curl, res, errbuf, err);
+		goto done;
+	}
+	rc = 0;
+	goto done;
+nomem:
+	rc = svc_error_set(err, SVC_EGENERIC, "%s: out of memory", r->what);
 done:
+	if (curl)
+		curl_easy_cleanup(curl);
 	curl_slist_free_all(headers);
-	if (c)
-		curl_easy_cleanup(c);
-	free(body);
+	free(ctype);
 	free(url);
+	return rc;
+}
+
+/*
+ * A JSON request: perform it and hand the status and raw body back, so
+ * that callers can accept statuses such as 304 or 404 before interpreting.
+ */
+static int json_request(struct svc_docker *d, const char *method, const char *path,
+			const json_t *body, const char *what, long *status,
+			struct buf *resp, struct svc_error *err)
+{
+	struct request r;
+	char *text = NULL;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.method = method;
+	r.path = path;
+	r.what = what;
+	r.timeout_s = DOCKER_REQUEST_TIMEOUT_S;
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT);
+		if (!text) {
+			rc = svc_error_set(err, SVC_EGENERIC, "%s: cannot encode the request body",
+					   what);
+			goto done;
+		}
+		r.body = text;
+		r.body_len = strlen(text);
+		r.content_type = "application/json";
+	}
+	rc = perform(d, &r, status, resp, err);
+done:
+	free(text);
 	return rc;
 }
 
@@ -318,92 +619,150 @@ int svc_docker_request(struct svc_docker *d, const char *method, const char *pat
 		       const json_t *body, long *status, json_t **out,
 		       struct svc_error *err)
 {
-	struct sink s = { 0 };
-	char what[300];
+	struct buf resp = { 0 };
+	char *what = svc_strfmt("%s %s", method, path);
+	long st = 0;
 	int rc;
 
 	*out = NULL;
-	rc = do_request(d, method, path, true, body, NULL, 0, NULL, 60000, &s, status, err);
-	if (!rc && (*status < 200 || *status >= 300 || s.len)) {
-		snprintf(what, sizeof(what), "%s %s", method, path);
-		rc = svc_docker_parse_response(*status, s.buf, s.len, true, what, out, err);
-	}
-	free(s.buf);
+	rc = json_request(d, method, path, body, what, &st, &resp, err);
+	if (status)
+		*status = st;
+	if (rc)
+		goto done;
+	rc = svc_docker_parse_response(st, resp.data, resp.len, true, what, out, err);
+done:
+	free(resp.data);
+	free(what);
 	return rc;
 }
 
-/* ---- open ---- */
-
-/* "1.41" < "1.9"? Compare numerically, part by part. */
-static int version_cmp(const char *a, const char *b)
+/* "major.minor" -> major * 1000 + minor; -1 when not that shape. */
+static long version_number(const char *v)
 {
-	while (*a || *b) {
-		long x = strtol(a, (char **)&a, 10), y = strtol(b, (char **)&b, 10);
-		if (x != y)
-			return x < y ? -1 : 1;
-		if (*a == '.')
-			a++;
-		if (*b == '.')
-			b++;
-		if (!*a && !*b)
-			break;
-		if (!*a || !*b)
-			return *a ? 1 : -1;
+	char *end;
+	long major, minor;
+
+	if (!v || !(v[0] >= '0' && v[0] <= '9'))
+		return -1;
+	errno = 0;
+	major = strtol(v, &end, 10);
+	if (errno || *end != '.' || major > 999 || !(end[1] >= '0' && end[1] <= '9'))
+		return -1;
+	minor = strtol(end + 1, &end, 10);
+	if (errno || *end || minor > 999)
+		return -1;
+	return major * 1000 + minor;
+}
+
+static int tls_files(struct svc_docker *d, struct svc_error *err)
+{
+	const char *dir = getenv("DOCKER_CERT_PATH");
+	const char *home = getenv("HOME");
+	char *fallback = NULL;
+	char **files[3] = { &d->ca, &d->cert, &d->key };
+	static const char *const names[3] = { "ca.pem", "cert.pem", "key.pem" };
+	int i, rc = SVC_EGENERIC;
+
+	if (!dir || !dir[0]) {
+		if (!home || !home[0]) {
+			rc = svc_error_set(err, SVC_EGENERIC,
+					   "DOCKER_TLS_VERIFY is set but neither DOCKER_CERT_PATH nor HOME is");
+			goto done;
+		}
+		fallback = svc_strfmt("%s/.docker", home);
+		dir = fallback;
 	}
-	return 0;
+	for (i = 0; i < 3; i++) {
+		*files[i] = svc_strfmt("%s/%s", dir, names[i]);
+		if (access(*files[i], R_OK)) {
+			rc = svc_error_set_errno(err, SVC_EGENERIC, errno,
+						 "DOCKER_TLS_VERIFY is set but '%s' cannot be read",
+						 *files[i]);
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	free(fallback);
+	return rc;
 }
 
 int svc_docker_open(struct svc_docker **out, const char *host, struct svc_error *err)
 {
 	struct svc_docker *d = svc_calloc(1, sizeof(*d));
-	const char *text = host ? host : getenv("DOCKER_HOST");
-	const char *certs = getenv("DOCKER_CERT_PATH"), *api, *min;
-	struct sink s = { 0 };
-	json_t *v = NULL;
-	long status;
+	struct request r;
+	struct buf resp = { 0 };
+	json_t *version = NULL;
+	const char *api, *min_api;
+	long status = 0, have, max = version_number(SVC_DOCKER_API_MAX);
 	int rc;
 
 	*out = NULL;
-	if (!text || !*text)
-		text = SVC_DOCKER_DEFAULT_HOST;
-	if ((rc = svc_docker_host_parse(&d->host, text, err)))
+	if (!host || !host[0])
+		host = getenv("DOCKER_HOST");
+	if (!host || !host[0])
+		host = SVC_DOCKER_DEFAULT_HOST;
+	d->endpoint = svc_strdup(host);
+	rc = svc_docker_host_parse(&d->host, host, err);
+	if (rc)
 		goto done;
-	snprintf(d->endpoint, sizeof(d->endpoint), "%s", text);
-	if (certs && *certs)
-		snprintf(d->cert_dir, sizeof(d->cert_dir), "%s", certs);
-	else
-		snprintf(d->cert_dir, sizeof(d->cert_dir), "%s/.docker",
-			 getenv("HOME") ? getenv("HOME") : "");
-	if ((rc = do_request(d, "GET", "/version", false, NULL, NULL, 0, NULL, 10000, &s,
-			     &status, err)))
+	if (d->host.tls && (rc = tls_files(d, err)))
 		goto done;
-	if ((rc = svc_docker_parse_response(status, s.buf, s.len, false, "GET /version", &v, err)))
+
+	memset(&r, 0, sizeof(r));
+	r.method = "GET";
+	r.path = "/version";
+	r.unversioned = true;
+	r.what = "get the Docker engine's version";
+	r.timeout_s = DOCKER_REQUEST_TIMEOUT_S;
+	rc = perform(d, &r, &status, &resp, err);
+	if (rc)
 		goto done;
-	api = json_string_value(json_object_get(v, "ApiVersion"));
-	min = json_string_value(json_object_get(v, "MinAPIVersion"));
-	if (!api) {
-		rc = svc_error_set(err, SVC_EUNAVAIL, "the engine at %s did not say its API version",
-				   d->endpoint);
+	rc = svc_docker_parse_response(status, resp.data, resp.len, false, r.what,
+				       &version, err);
+	if (rc)
+		goto done;
+	api = json_string_value(json_object_get(version, "ApiVersion"));
+	min_api = json_string_value(json_object_get(version, "MinAPIVersion"));
+	have = version_number(api);
+	if (have < 0) {
+		rc = svc_error_set(err, SVC_EGENERIC,
+				   "the Docker engine at %s reports no usable API version ('%s')",
+				   d->endpoint, api ? api : "");
 		goto done;
 	}
-	if (min && version_cmp(min, SVC_DOCKER_API_MAX) > 0) {
-		rc = svc_error_set(err, SVC_EUNAVAIL, "the engine at %s needs API %s or later; "
-				   "svcctl speaks up to %s", d->endpoint, min, SVC_DOCKER_API_MAX);
+	if (min_api && version_number(min_api) > max) {
+		rc = svc_error_set(err, SVC_EGENERIC,
+				   "the Docker engine at %s needs API %s or later; svcctl speaks up to %s",
+				   d->endpoint, min_api, SVC_DOCKER_API_MAX);
 		goto done;
 	}
-	snprintf(d->version, sizeof(d->version), "%s",
-		 version_cmp(api, SVC_DOCKER_API_MAX) < 0 ? api : SVC_DOCKER_API_MAX);
+	snprintf(d->api_version, sizeof(d->api_version), "%s",
+		 have < max ? api : SVC_DOCKER_API_MAX);
 	*out = d;
 	d = NULL;
+	rc = 0;
 done:
-	json_decref(v);
-	free(s.buf);
-	free(d);
+	json_decref(version);
+	free(resp.data);
+	svc_docker_free(d);
 	return rc;
+}
+
+int64_t svc_docker_busy_ms(const struct svc_docker *d)
+{
+	return d->busy_ms;
 }
 
 void svc_docker_free(struct svc_docker *d)
 {
+	if (!d)
+		return;
+	free(d->endpoint);
+	free(d->ca);
+	free(d->cert);
+	free(d->key);
 	free(d);
 }
 
@@ -414,246 +773,410 @@ const char *svc_docker_endpoint(const struct svc_docker *d)
 
 const char *svc_docker_api_version(const struct svc_docker *d)
 {
-	return d->version;
+	return d->api_version;
 }
-
-int64_t svc_docker_busy_ms(const struct svc_docker *d)
-{
-	return d->busy_ms;
-}
-
-/* ---- the calls svcctl makes ---- */
 
 int svc_docker_image_exists(struct svc_docker *d, const char *image, bool *out,
 			    struct svc_error *err)
 {
-	char *q = svc_docker_query_escape(image), *path = svc_strfmt("/images/%s/json", q);
-	struct svc_error e = { 0 };
-	json_t *j = NULL;
-	long status;
-	int rc = svc_docker_request(d, "GET", path, NULL, &status, &j, &e);
+	struct buf resp = { 0 };
+	char *name = escape(image, "/:@");
+	char *path = svc_strfmt("/images/%s/json", name);
+	char *what = svc_strfmt("inspect image '%s'", image);
+	json_t *info = NULL;
+	long status = 0;
+	int rc;
 
-	*out = rc == 0;
-	if (rc == SVC_ENOTFOUND)
-		rc = 0;
-	else if (rc && err && !err->code)
-		*err = e;
-	json_decref(j);
+	*out = false;
+	rc = json_request(d, "GET", path, NULL, what, &status, &resp, err);
+	if (rc)
+		goto done;
+	if (status == 404)
+		goto done;
+	rc = svc_docker_parse_response(status, resp.data, resp.len, false, what, &info, err);
+	if (rc)
+		goto done;
+	*out = true;
+done:
+	json_decref(info);
+	free(resp.data);
+	free(what);
 	free(path);
-	free(q);
+	free(name);
 	return rc;
 }
 
 int svc_docker_container_create(struct svc_docker *d, const char *name,
 				const json_t *spec, char **id_out, struct svc_error *err)
 {
-	char *q = svc_docker_query_escape(name), *path = svc_strfmt("/containers/create?name=%s", q);
-	json_t *j = NULL;
-	long status;
-	int rc = svc_docker_request(d, "POST", path, spec, &status, &j, err);
-	const char *id = json_string_value(json_object_get(j, "Id"));
+	struct buf resp = { 0 };
+	char *qname = name ? svc_docker_query_escape(name) : NULL;
+	char *path = name ? svc_strfmt("/containers/create?name=%s", qname)
+			  : svc_strdup("/containers/create");
+	char *what = svc_strfmt("create container '%s'", name ? name : "");
+	json_t *res = NULL;
+	const char *id;
+	long status = 0;
+	int rc;
 
 	*id_out = NULL;
-	if (!rc && !id)
-		rc = svc_error_set(err, SVC_EGENERIC, "create container '%s': no Id in the answer",
-				   name);
-	if (!rc)
-		*id_out = svc_strdup(id);
-	json_decref(j);
+	rc = json_request(d, "POST", path, spec, what, &status, &resp, err);
+	if (rc)
+		goto done;
+	rc = svc_docker_parse_response(status, resp.data, resp.len, false, what, &res, err);
+	if (rc)
+		goto done;
+	id = json_string_value(json_object_get(res, "Id"));
+	if (!id || !id[0]) {
+		rc = svc_error_set(err, SVC_EGENERIC,
+				   "%s: the Docker engine's response has no container id", what);
+		goto done;
+	}
+	*id_out = svc_strdup(id);
+done:
+	json_decref(res);
+	free(resp.data);
+	free(what);
 	free(path);
-	free(q);
+	free(qname);
 	return rc;
 }
 
-static int simple_post(struct svc_docker *d, const char *method, const char *path,
-		       long ok_too, struct svc_error *err)
+/*
+ * A request whose answer is empty (204) or ignored; ok_status (0: none)
+ * is accepted as success besides 2xx.
+ */
+static int simple_request(struct svc_docker *d, const char *method, const char *path,
+			  const char *what, long ok_status, long timeout_s,
+			  struct svc_error *err)
 {
-	struct svc_error e = { 0 };
-	json_t *j = NULL;
+	struct request r;
+	struct buf resp = { 0 };
+	json_t *res = NULL;
 	long status = 0;
-	int rc = svc_docker_request(d, method, path, NULL, &status, &j, &e);
+	int rc;
 
-	json_decref(j);
-	if (rc && status == ok_too)
-		return 0;
-	if (rc && err && !err->code)
-		*err = e;
+	memset(&r, 0, sizeof(r));
+	r.method = method;
+	r.path = path;
+	r.what = what;
+	r.timeout_s = timeout_s;
+	rc = perform(d, &r, &status, &resp, err);
+	if (rc)
+		goto done;
+	if (ok_status && status == ok_status)
+		goto done;
+	rc = svc_docker_parse_response(status, resp.data, resp.len, true, what, &res, err);
+done:
+	json_decref(res);
+	free(resp.data);
 	return rc;
 }
 
 int svc_docker_container_start(struct svc_docker *d, const char *id, struct svc_error *err)
 {
-	char *path = svc_strfmt("/containers/%s/start", id);
-	int rc = simple_post(d, "POST", path, 304, err);
+	char *eid = svc_docker_query_escape(id);
+	char *path = svc_strfmt("/containers/%s/start", eid);
+	char *what = svc_strfmt("start container '%s'", id);
+	int rc;
 
+	/* 304: already started */
+	rc = simple_request(d, "POST", path, what, 304, DOCKER_REQUEST_TIMEOUT_S, err);
+	free(what);
 	free(path);
+	free(eid);
 	return rc;
 }
 
 int svc_docker_container_stop(struct svc_docker *d, const char *id, int timeout_s,
 			      struct svc_error *err)
 {
-	char *path = timeout_s >= 0 ? svc_strfmt("/containers/%s/stop?t=%d", id, timeout_s)
-				    : svc_strfmt("/containers/%s/stop", id);
+	char *eid = svc_docker_query_escape(id);
+	char *path = svc_strfmt("/containers/%s/stop?t=%d", eid, timeout_s < 0 ? 0 : timeout_s);
+	char *what = svc_strfmt("stop container '%s'", id);
+	long limit = DOCKER_REQUEST_TIMEOUT_S;
 	int rc;
 
-	/* stopping waits for the container's own StopTimeout: allow for it */
-	rc = simple_post(d, "POST", path, 304, err);
+	/* The engine answers after the grace period: wait for longer than that. */
+	if (timeout_s > 0 && (long)timeout_s + 30 > limit)
+		limit = (long)timeout_s + 30;
+	rc = simple_request(d, "POST", path, what, 304, limit, err);
+	free(what);
 	free(path);
+	free(eid);
 	return rc;
 }
 
 int svc_docker_container_remove(struct svc_docker *d, const char *id,
 				struct svc_error *err)
 {
-	char *path = svc_strfmt("/containers/%s?force=1&v=1", id);
-	int rc = simple_post(d, "DELETE", path, 404, err);
+	char *eid = svc_docker_query_escape(id);
+	char *path = svc_strfmt("/containers/%s?force=1&v=1", eid);
+	char *what = svc_strfmt("remove container '%s'", id);
+	int rc;
 
+	rc = simple_request(d, "DELETE", path, what, 404, DOCKER_REQUEST_TIMEOUT_S, err);
+	free(what);
 	free(path);
+	free(eid);
 	return rc;
 }
 
 int svc_docker_container_inspect(struct svc_docker *d, const char *id, json_t **out,
 				 struct svc_error *err)
 {
-	char *path = svc_strfmt("/containers/%s/json", id);
-	long status;
-	int rc = svc_docker_request(d, "GET", path, NULL, &status, out, err);
+	struct buf resp = { 0 };
+	char *eid = svc_docker_query_escape(id);
+	char *path = svc_strfmt("/containers/%s/json", eid);
+	char *what = svc_strfmt("inspect container '%s'", id);
+	long status = 0;
+	int rc;
 
+	*out = NULL;
+	rc = json_request(d, "GET", path, NULL, what, &status, &resp, err);
+	if (rc)
+		goto done;
+	rc = svc_docker_parse_response(status, resp.data, resp.len, false, what, out, err);
+done:
+	free(resp.data);
+	free(what);
 	free(path);
+	free(eid);
 	return rc;
 }
 
 int svc_docker_container_list(struct svc_docker *d, const char *label, json_t **out,
 			      struct svc_error *err)
 {
-	json_t *f = json_pack("{s:[s]}", "label", label);
-	char *fj = json_dumps(f, JSON_COMPACT), *q = svc_docker_query_escape(fj);
-	char *path = svc_strfmt("/containers/json?all=1&filters=%s", q);
-	long status;
-	int rc = svc_docker_request(d, "GET", path, NULL, &status, out, err);
+	struct buf resp = { 0 };
+	json_t *filters = NULL;
+	char *ftext = NULL, *fesc = NULL, *path = NULL;
+	char *what = svc_strfmt("list containers labelled '%s'", label);
+	long status = 0;
+	int rc = SVC_EGENERIC;
 
-	if (!rc && !json_is_array(*out)) {
+	*out = NULL;
+	filters = json_pack("{s:[s]}", "label", label);
+	ftext = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
+	if (!ftext) {
+		rc = svc_error_set(err, SVC_EGENERIC, "%s: cannot encode the filter", what);
+		goto done;
+	}
+	fesc = svc_docker_query_escape(ftext);
+	path = svc_strfmt("/containers/json?all=1&filters=%s", fesc);
+	rc = json_request(d, "GET", path, NULL, what, &status, &resp, err);
+	if (rc)
+		goto done;
+	rc = svc_docker_parse_response(status, resp.data, resp.len, false, what, out, err);
+	if (rc)
+		goto done;
+	if (!json_is_array(*out)) {
 		json_decref(*out);
 		*out = NULL;
-		rc = svc_error_set(err, SVC_EGENERIC, "GET /containers/json: expected a list");
+		rc = svc_error_set(err, SVC_EGENERIC,
+				   "%s: the Docker engine's response is not a list", what);
 	}
+done:
+	json_decref(filters);
+	free(resp.data);
+	free(what);
 	free(path);
-	free(q);
-	free(fj);
-	json_decref(f);
+	free(fesc);
+	free(ftext);
 	return rc;
 }
 
-static int demux_stream(void *arg, const char *data, size_t len)
+static int logs_sink(struct sink *s, const char *data, size_t len)
 {
-	struct { struct svc_docker_demux dm; int fd; } *a = arg;
-
-	return svc_docker_demux_feed(&a->dm, data, len, a->fd);
+	if (svc_docker_demux_feed(&s->demux, data, len, s->fd) == 0)
+		return 0;
+	if (s->demux.remaining > 0) /* the header was fine: the write failed */
+		svc_error_set_errno(&s->err, SVC_EGENERIC, errno, "cannot write the logs");
+	else
+		svc_error_set(&s->err, SVC_EGENERIC,
+			      "the Docker engine's log stream has a malformed frame header");
+	return -1;
 }
 
 int svc_docker_container_logs(struct svc_docker *d, const char *id, bool follow, int fd,
 			      struct svc_error *err)
 {
-	struct { struct svc_docker_demux dm; int fd; } a;
-	struct sink s = { 0 };
-	char *path = svc_strfmt("/containers/%s/logs?stdout=1&stderr=1%s", id,
+	struct request r;
+	struct sink s;
+	char *eid = svc_docker_query_escape(id);
+	char *path = svc_strfmt("/containers/%s/logs?stdout=1&stderr=1%s", eid,
 				follow ? "&follow=1" : "");
-	long status;
+	char *what = svc_strfmt("logs of container '%s'", id);
+	json_t *res = NULL;
+	long status = 0;
 	int rc;
 
-	memset(&a, 0, sizeof(a));
-	a.fd = fd;
-	s.stream = demux_stream;
-	s.arg = &a;
-	rc = do_request(d, "GET", path, true, NULL, NULL, 0, NULL, follow ? 0 : 60000, &s,
-			&status, err);
-	if (!rc && (status < 200 || status >= 300))
-		rc = svc_error_set(err, status == 404 ? SVC_ENOTFOUND : SVC_EGENERIC,
-				   "GET %s: HTTP %ld", path, status);
+	memset(&s, 0, sizeof(s));
+	s.fn = logs_sink;
+	s.fd = fd;
+	memset(&r, 0, sizeof(r));
+	r.method = "GET";
+	r.path = path;
+	r.what = what;
+	r.timeout_s = follow ? 0 : DOCKER_REQUEST_TIMEOUT_S;
+	r.sink = &s;
+	rc = perform(d, &r, &status, NULL, err);
+	if (rc)
+		goto done;
+	if (status < 200 || status > 299)
+		rc = svc_docker_parse_response(status, s.errbody.data, s.errbody.len, true,
+					       what, &res, err);
+done:
+	json_decref(res);
+	free(s.errbody.data);
+	free(what);
 	free(path);
+	free(eid);
 	return rc;
 }
 
-struct build_stream {
-	char line[65536];
-	size_t len;
-	int fd;
-	char error[1024];
-};
-
-static void build_line(struct build_stream *b)
+/* One line of the build's output: pass progress on, keep the first error. */
+static int build_line(struct sink *s, const char *line, size_t len)
 {
-	json_error_t je;
-	json_t *j;
+	json_error_t jerr;
+	json_t *obj;
 	const char *text;
+	json_t *detail;
+	int rc = -1;
 
-	b->line[b->len] = '\0';
-	j = json_loads(b->line, 0, &je);
-	b->len = 0;
-	if (!j)
-		return;
-	if ((text = json_string_value(json_object_get(j, "error"))) && !b->error[0])
-		snprintf(b->error, sizeof(b->error), "%s", text);
-	if ((text = json_string_value(json_object_get(j, "stream"))) && b->fd >= 0) {
-		size_t n = strlen(text);
-		if (write(b->fd, text, n) != (ssize_t)n)
-			b->fd = -1;
+	if (all_space(line, len))
+		return 0;
+	obj = json_loadb(line, len, 0, &jerr);
+	if (!obj || !json_is_object(obj)) {
+		char *snip = snippet(line, len, DOCKER_SNIPPET_MAX);
+
+		svc_error_set(&s->err, SVC_EGENERIC,
+			      "the Docker engine's build output is not JSON: %s", snip);
+		free(snip);
+		goto done;
 	}
-	json_decref(j);
+	text = json_string_value(json_object_get(obj, "error"));
+	detail = json_object_get(obj, "errorDetail");
+	if (!text && detail)
+		text = json_string_value(json_object_get(detail, "message"));
+	if (!text && detail)
+		text = "unknown error";
+	if (text) {
+		if (!s->build_error)
+			s->build_error = svc_strdup(text);
+		rc = 0;
+		goto done;
+	}
+	text = json_string_value(json_object_get(obj, "stream"));
+	if (text && write_all(s->fd, text, strlen(text))) {
+		svc_error_set_errno(&s->err, SVC_EGENERIC, errno, "cannot write the build's progress");
+		goto done;
+	}
+	text = json_string_value(json_object_get(obj, "status"));
+	detail = json_object_get(obj, "progressDetail");
+	/* Pull progress repeats many times a second: only the plain status lines. */
+	if (text && (!detail || json_object_size(detail) == 0)) {
+		const char *lid = json_string_value(json_object_get(obj, "id"));
+		char *msg = lid ? svc_strfmt("%s: %s\n", lid, text) : svc_strfmt("%s\n", text);
+		int w = write_all(s->fd, msg, strlen(msg));
+
+		free(msg);
+		if (w) {
+			svc_error_set_errno(&s->err, SVC_EGENERIC, errno,
+					    "cannot write the build's progress");
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	json_decref(obj);
+	return rc;
 }
 
-static int build_chunk(void *arg, const char *data, size_t len)
+static int build_sink(struct sink *s, const char *data, size_t len)
 {
-	struct build_stream *b = arg;
+	size_t start = 0, i;
 
-	for (size_t i = 0; i < len; i++) {
-		if (data[i] == '\n' || b->len == sizeof(b->line) - 1) {
-			build_line(b);
-			if (data[i] == '\n')
-				continue;
-		}
-		b->line[b->len++] = data[i];
+	if (buf_add(&s->line, data, len)) {
+		svc_error_set(&s->err, SVC_EGENERIC,
+			      "the Docker engine's build output has a line longer than %zu MiB",
+			      DOCKER_BODY_MAX >> 20);
+		return -1;
 	}
+	for (i = 0; i < s->line.len; i++) {
+		if (s->line.data[i] != '\n')
+			continue;
+		if (build_line(s, s->line.data + start, i - start))
+			return -1;
+		start = i + 1;
+	}
+	memmove(s->line.data, s->line.data + start, s->line.len - start);
+	s->line.len -= start;
 	return 0;
 }
 
 int svc_docker_image_build(struct svc_docker *d, const char *tar_path, const char *tag,
 			   const char *dockerfile, int progress_fd, struct svc_error *err)
 {
-	struct build_stream *b = svc_calloc(1, sizeof(*b));
-	struct sink s = { 0 };
-	char *qt = svc_docker_query_escape(tag), *qd = NULL, *path;
-	FILE *f = fopen(tar_path, "rb");
-	long status, size;
+	struct request r;
+	struct sink s;
+	struct stat st;
+	FILE *tar = NULL;
+	char *etag = svc_docker_query_escape(tag);
+	char *edf = dockerfile ? svc_docker_query_escape(dockerfile) : NULL;
+	char *path = svc_strfmt("/build?t=%s%s%s", etag, edf ? "&dockerfile=" : "",
+				edf ? edf : "");
+	char *what = svc_strfmt("build image '%s'", tag);
+	json_t *res = NULL;
+	long status = 0;
 	int rc;
 
-	if (dockerfile)
-		qd = svc_docker_query_escape(dockerfile);
-	path = svc_strfmt("/build?t=%s%s%s&rm=1&forcerm=1", qt, qd ? "&dockerfile=" : "",
-			  qd ? qd : "");
-	if (!f || fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
-		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot read '%s'", tar_path);
+	memset(&s, 0, sizeof(s));
+	tar = fopen(tar_path, "rbe");
+	if (!tar || fstat(fileno(tar), &st)) {
+		rc = svc_error_set_errno(err, errno == ENOENT ? SVC_ENOTFOUND : SVC_EGENERIC,
+					 errno, "%s: cannot read '%s'", what, tar_path);
 		goto done;
 	}
-	b->fd = progress_fd;
-	s.stream = build_chunk;
-	s.arg = b;
-	rc = do_request(d, "POST", path, true, NULL, f, size, "application/x-tar", 0, &s,
-			&status, err);
-	if (b->len)
-		build_line(b);
-	if (!rc && (status < 200 || status >= 300))
-		rc = svc_error_set(err, SVC_EGENERIC, "build of '%s' failed: HTTP %ld%s%s", tag,
-				   status, b->error[0] ? ": " : "", b->error);
-	else if (!rc && b->error[0])
-		rc = svc_error_set(err, SVC_EGENERIC, "build of '%s' failed: %s", tag, b->error);
+	s.fn = build_sink;
+	s.fd = progress_fd;
+	memset(&r, 0, sizeof(r));
+	r.method = "POST";
+	r.path = path;
+	r.what = what;
+	r.upload = tar;
+	r.upload_len = (curl_off_t)st.st_size;
+	r.content_type = "application/x-tar";
+	r.timeout_s = 0;
+	r.sink = &s;
+	rc = perform(d, &r, &status, NULL, err);
+	if (rc)
+		goto done;
+	if (status < 200 || status > 299) {
+		rc = svc_docker_parse_response(status, s.errbody.data, s.errbody.len, true,
+					       what, &res, err);
+		goto done;
+	}
+	/* A last line without its newline. */
+	if (s.line.len > 0 && build_line(&s, s.line.data, s.line.len)) {
+		rc = svc_error_set(err, s.err.code, "%s: %s", what, s.err.message);
+		goto done;
+	}
+	if (s.build_error) {
+		rc = svc_error_set(err, SVC_EGENERIC, "%s: %s", what, s.build_error);
+		goto done;
+	}
+	rc = 0;
 done:
-	if (f)
-		fclose(f);
+	if (tar)
+		fclose(tar);
+	json_decref(res);
+	free(s.errbody.data);
+	free(s.line.data);
+	free(s.build_error);
+	free(what);
 	free(path);
-	free(qd);
-	free(qt);
-	free(b);
+	free(edf);
+	free(etag);
 	return rc;
 }
