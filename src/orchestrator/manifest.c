@@ -466,6 +466,31 @@ static const char *want_str(struct mp *p, const char *kp)
 	return scalar(p);
 }
 
+/*
+ * One of a fixed set of words: the index in names (NULL-terminated), or -1
+ * after reporting "KP: unknown WHAT 'x' (expected a, b or c)".
+ */
+static int want_choice(struct mp *p, const char *kp, const char *what,
+		       const char *const *names)
+{
+	const char *s = want_str(p, kp);
+	char expected[128] = "";
+	size_t n = 0;
+
+	if (!s)
+		return -1;
+	for (n = 0; names[n]; n++)
+		if (!strcmp(s, names[n]))
+			return (int)n;
+	for (size_t i = 0; i < n; i++) {
+		size_t used = strlen(expected);
+		snprintf(expected + used, sizeof(expected) - used, "%s%s",
+			 i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
+	}
+	err_ev(p, "%s: unknown %s '%.40s' (expected %s)", kp, what, s, expected);
+	return -1;
+}
+
 /* A non-empty string, copied into *dst. */
 static bool set_str(struct mp *p, const char *kp, char **dst)
 {
@@ -1296,17 +1321,11 @@ static const struct field health_fields[HEALTH_N] = {
 
 static void f_rollout_promote(struct mp *p, const char *kp, void *obj)
 {
-	struct svc_rollout_spec *r = obj;
-	const char *s = want_str(p, kp);
+	static const char *const names[] = { "auto", "manual", NULL };
+	int i = want_choice(p, kp, "value", names);
 
-	if (!s)
-		return;
-	if (!strcmp(s, "auto"))
-		r->manual = false;
-	else if (!strcmp(s, "manual"))
-		r->manual = true;
-	else
-		err_ev(p, "%s: unknown value '%.40s' (expected auto or manual)", kp, s);
+	if (i >= 0)
+		((struct svc_rollout_spec *)obj)->manual = i == 1;
 }
 
 static void f_rollout_preview(struct mp *p, const char *kp, void *obj)
@@ -1474,19 +1493,12 @@ static void f_service(struct mp *p, const char *kp, void *obj)
 
 static void f_runtime(struct mp *p, const char *kp, void *obj)
 {
-	struct svc_manifest *m = obj;
-	const char *s = want_str(p, kp);
+	/* in enum svc_runtime_kind order */
+	static const char *const names[] = { "process", "docker", "swarm", NULL };
+	int i = want_choice(p, kp, "runtime", names);
 
-	if (!s)
-		return;
-	if (!strcmp(s, "process"))
-		m->runtime = SVC_RUNTIME_PROCESS;
-	else if (!strcmp(s, "docker"))
-		m->runtime = SVC_RUNTIME_DOCKER;
-	else if (!strcmp(s, "swarm"))
-		m->runtime = SVC_RUNTIME_SWARM;
-	else
-		err_ev(p, "%s: unknown runtime '%.40s' (expected process, docker or swarm)", kp, s);
+	if (i >= 0)
+		((struct svc_manifest *)obj)->runtime = (enum svc_runtime_kind)i;
 }
 
 static void f_replicas(struct mp *p, const char *kp, void *obj)
