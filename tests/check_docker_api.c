@@ -663,6 +663,9 @@ START_TEST(test_docker_api__engine_open)
 	if (strcmp(api, "1.41") == 0) /* Engine 20.10, as on the development machine */
 		ck_assert_str_eq(svc_docker_api_version(d), "1.41");
 
+	json_decref(version);
+	version = NULL;
+
 	/* An unknown path: the engine's 404 */
 	svc_error_clear(&err);
 	ck_assert_int_eq(svc_docker_request(d, "GET", "/containers/svcctl-test-none-at-all/json",
