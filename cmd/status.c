@@ -104,7 +104,7 @@ int cmd_status(struct cmd_global *g, int argc, char **argv)
 		services = svc_calloc(2, sizeof(*services));
 		services[0] = svc_strdup(service);
 	} else {
-		services = svc_state_list_services(g->state_dir);
+		services = svc_rollout_services(&g->ctx);
 	}
 	for (size_t i = 0; services[i]; i++) {
 		json_t *s = NULL;

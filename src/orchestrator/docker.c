@@ -437,6 +437,39 @@ static int64_t dk_busy_ms(struct svc_runtime *rt)
 	return svc_docker_busy_ms(engine(rt));
 }
 
+int svc_docker_list_services(char ***out, struct svc_runtime *rt, struct svc_error *err)
+{
+	char *label = svc_strfmt("svcctl.state_dir=%s", rt->state_dir);
+	json_t *list = NULL, *c;
+	char **v = svc_calloc(1, sizeof(*v));
+	size_t i, n = 0;
+	int rc;
+
+	*out = NULL;
+	if ((rc = svc_docker_container_list(engine(rt), label, &list, err)))
+		goto done;
+	json_array_foreach(list, i, c) {
+		const char *svc = jstr(json_object_get(c, "Labels"), "svcctl.service");
+		bool seen = false;
+		if (!svc || !svc_name_valid(svc))
+			continue;
+		for (size_t k = 0; k < n; k++)
+			seen |= !strcmp(v[k], svc);
+		if (seen)
+			continue;
+		v = svc_realloc(v, n + 2, sizeof(*v));
+		v[n++] = svc_strdup(svc);
+		v[n] = NULL;
+	}
+	*out = v;
+	v = NULL;
+done:
+	svc_strv_free(v);
+	json_decref(list);
+	free(label);
+	return rc;
+}
+
 const struct svc_runtime_ops svc_docker_ops = {
 	.name = "docker",
 	.open = dk_open,

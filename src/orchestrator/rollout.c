@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "docker.h"
 #include "health.h"
 #include "router_client.h"
 #include "runtime.h"
@@ -821,6 +822,36 @@ done:
 	svc_instance_list_release(&l);
 	json_decref(st);
 	svc_manifest_free(m);
+}
+
+static int strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **svc_rollout_services(struct svc_ctx *ctx)
+{
+	char **v = svc_state_list_services(ctx->state_dir), **more = NULL;
+	struct svc_runtime *rt = NULL;
+	size_t n = svc_strv_len(v);
+
+	if (open_runtime_for(&rt, ctx, SVC_RUNTIME_DOCKER, NULL) == 0 &&
+	    svc_docker_list_services(&more, rt, NULL) == 0) {
+		for (size_t i = 0; more[i]; i++) {
+			bool seen = false;
+			for (size_t k = 0; k < n; k++)
+				seen |= !strcmp(v[k], more[i]);
+			if (seen)
+				continue;
+			v = svc_realloc(v, n + 2, sizeof(*v));
+			v[n++] = svc_strdup(more[i]);
+			v[n] = NULL;
+		}
+		qsort(v, n, sizeof(*v), strp_cmp);
+	}
+	svc_strv_free(more);
+	svc_runtime_free(rt);
+	return v;
 }
 
 /* Caller holds the lock. */

@@ -89,6 +89,14 @@ int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
 			     const char *service, struct svc_error *err);
 
 /*
+ * Every service svcctl knows of: those with state under the state dir, and
+ * those whose containers a Docker engine that answers holds for this state
+ * dir (found by label, even with the state dir deleted). Sorted,
+ * NULL-terminated; caller frees with svc_strv_free.
+ */
+char **svc_rollout_services(struct svc_ctx *ctx);
+
+/*
  * Finish or undo an interrupted rollout of service and stop orphaned
  * instances. Takes the lock; returns SVC_ELOCKED when it is held. what (may
  * be NULL) receives a sentence on what was done ("" when nothing).

@@ -88,6 +88,8 @@ diag "$out"
 check_eq "status without a state dir still lists the containers" 4 "$(grep -c '^  greeter-.* running ' <<<"$out")"
 check "and names the active release (inferred, and says so)" grep -q "active .*version" <<<"$out"
 check "it says the active release is inferred" grep -q "inferred" <<<"$out"
+out=$(svcctl status)
+check "status of every service finds it by label too" grep -q "^greeter$" <<<"$out"
 rm -rf "$SVCCTL_STATE_DIR"
 mv "$WORK/state.kept" "$SVCCTL_STATE_DIR"
 
