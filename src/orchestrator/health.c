@@ -35,7 +35,7 @@ static CURLcode curl_init_rc = CURLE_OK;
 
 static void curl_init_once(void)
 {
-	curl_init_rc = curl_global_init(CURL_GLOBAL_NOTHING); /* plain HTTP only: no TLS set-up */
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 void svc_health_target_init(struct svc_health_target *t, const char *name,

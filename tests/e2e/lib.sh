@@ -36,11 +36,13 @@ run_rc() {
 	printf -v "$__var" '%s' "$?"
 }
 
-# A port nobody listens on now (random, 20000-59999).
+# A port nobody listens on now: random in 20000-31999, below the kernel's
+# ephemeral range, where instances' ports and the Docker engine's published
+# ports come from (a port picked there could be taken before it is bound).
 pick_port() {
 	local p
 	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
