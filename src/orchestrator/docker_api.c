@@ -892,7 +892,9 @@ int svc_docker_container_stop(struct svc_docker *d, const char *id, int timeout_
 			      struct svc_error *err)
 {
 	char *eid = svc_docker_query_escape(id);
-	char *path = svc_strfmt("/containers/%s/stop?t=%d", eid, timeout_s < 0 ? 0 : timeout_s);
+	/* no t: the engine uses the container's own StopTimeout */
+	char *path = timeout_s < 0 ? svc_strfmt("/containers/%s/stop", eid)
+				   : svc_strfmt("/containers/%s/stop?t=%d", eid, timeout_s);
 	char *what = svc_strfmt("stop container '%s'", id);
 	long limit = DOCKER_REQUEST_TIMEOUT_S;
 	int rc;

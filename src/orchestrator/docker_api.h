@@ -115,7 +115,10 @@ int svc_docker_image_exists(struct svc_docker *d, const char *image, bool *out,
 int svc_docker_container_create(struct svc_docker *d, const char *name,
 				const json_t *spec, char **id_out, struct svc_error *err);
 int svc_docker_container_start(struct svc_docker *d, const char *id, struct svc_error *err);
-/* POST /containers/ID/stop?t=SECONDS (304: already stopped, not an error). */
+/*
+ * POST /containers/ID/stop?t=SECONDS (304: already stopped, not an error).
+ * timeout_s < 0 leaves t out: the container's own StopTimeout applies.
+ */
 int svc_docker_container_stop(struct svc_docker *d, const char *id, int timeout_s,
 			      struct svc_error *err);
 /* DELETE /containers/ID?force=1&v=1 (404: already gone, not an error). */
