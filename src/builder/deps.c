@@ -1,0 +1,2 @@
+/* deps.c - placeholder, being written */
+#include "deps.h"

@@ -1,0 +1,2 @@
+/* lockfile.c - placeholder, being written */
+#include "lockfile.h"

@@ -1,0 +1,2 @@
+/* tree.c - placeholder, being written */
+#include "tree.h"
