@@ -188,6 +188,16 @@ BAD(preview_equals_listen_at_preview, "preview_equals_listen.yaml", 5, 12,
     "rollout.preview: address '127.0.0.1:8080' is also used by ports[0].listen (line 3)", 2)
 BAD(expect_without_http, "expect_without_http.yaml", 5, 3,
     "health.expect_status: only allowed with 'health.http'", 1)
+BAD(build_dockerfile_process, "build_dockerfile_process.yaml", 5, 3,
+    "build.dockerfile: only for the docker and swarm runtimes (the process runtime runs the build's folder or build.artifact)", 1)
+BAD(build_workdir, "build_workdir.yaml", 5, 3,
+    "run.workdir: cannot be combined with build (instances run in the artifact's folder)", 1)
+BAD(build_docker_no_dockerfile, "build_docker_no_dockerfile.yaml", 4, 3,
+    "missing required key 'build.dockerfile' (runtime 'docker' builds an image)", 1)
+BAD(build_docker_image_and_artifact, "build_docker_image_and_artifact.yaml", 6, 3,
+    "build.artifact: only for the process runtime (runtime 'docker' builds an image from the build folder)", 2)
+BAD(build_artifact_abs, "build_artifact_abs.yaml", 3, 31,
+    "build.artifact: '/usr/bin/greeter' must be a relative path", 1)
 BAD(into_dotdot, "into_dotdot.yaml", 6, 46,
     "build.dependencies[0].into: 'vendor/../../etc' must not contain '..'", 1)
 BAD(dup_dep_names, "dup_dep_names.yaml", 7, 8,
@@ -374,9 +384,8 @@ START_TEST(test_manifest__full)
 	ck_assert_int_eq(m->build.ndeps, 2);
 	ck_assert_str_eq(m->build.deps[0].git, "../deps/libgreet.git");
 	ck_assert_str_eq(m->build.deps[1].into, "vendor/fmt");
-	want = svc_strfmt("%s/bin", m->dir);
-	ck_assert_str_eq(m->run.workdir, want);
-	free(want);
+	/* with a build, instances run in the artifact's folder: no workdir */
+	ck_assert_str_eq(m->run.workdir, m->dir);
 	ck_assert_str_eq(m->run.command[5], "$$literal");
 	ck_assert_int_eq(m->run.nenv, 3);
 	ck_assert_str_eq(m->run.env[0].key, "A_NUMBER");
@@ -390,7 +399,7 @@ START_TEST(test_manifest__full)
 	ck_assert_str_eq(m->ports[0].name, "api");
 	ck_assert_str_eq(m->ports[0].listen.text, "[::1]:9090");
 	ck_assert_int_eq(m->ports[0].target, 9091);
-	ck_assert_int_eq(m->listen_pos[0].line, 27);
+	ck_assert_int_eq(m->listen_pos[0].line, 26);
 	ck_assert_int_eq(m->listen_pos[0].column, 13);
 	ck_assert_int_eq(m->health.kind, SVC_HEALTH_HTTP);
 	ck_assert_str_eq(m->health.http_path, "/healthz");
@@ -403,7 +412,7 @@ START_TEST(test_manifest__full)
 	ck_assert_int_eq(m->health.start_timeout_ms, 120000);
 	ck_assert(m->rollout.manual);
 	ck_assert_str_eq(m->rollout.preview.text, "127.0.0.1:19090");
-	ck_assert_int_eq(m->preview_pos.line, 39);
+	ck_assert_int_eq(m->preview_pos.line, 38);
 	ck_assert_int_eq(m->preview_pos.column, 12);
 	ck_assert_int_eq(m->rollout.drain_timeout_ms, 0);
 	ck_assert_int_eq(m->rollout.keep_previous_ms, 7 * 24 * 3600000LL);
@@ -413,7 +422,7 @@ START_TEST(test_manifest__full)
 	ck_assert_str_eq(m->api.requires[0].service, "accounts");
 	ck_assert_str_eq(m->api.requires[1].service, "greeter");
 	ck_assert_str_eq(m->api.requires[1].versions[0], "v1");
-	ck_assert_int_eq(m->api_requires_pos.line, 45);
+	ck_assert_int_eq(m->api_requires_pos.line, 44);
 	ck_assert_int_eq(m->service_pos.line, 2);
 	svc_manifest_free(m);
 }
@@ -653,7 +662,6 @@ static const char release_base[] =
 	"replicas: 2\n"
 	"run:\n"
 	"  command: [./shop, --port, \"${PORT}\"]\n"
-	"  workdir: .\n"
 	"  env: {GREETING: hello}\n"
 	"  stop_signal: TERM\n"
 	"ports:\n"
@@ -685,7 +693,7 @@ START_TEST(test_manifest__release_id_changes_with_values)
 		{ "version: 1.0.0", "version: 1.0.1" },
 		{ "replicas: 2", "replicas: 3" },
 		{ "--port", "--listen" },
-		{ "workdir: .", "workdir: sub" },
+		{ "  stop_signal", "  workdir: sub\n  stop_signal" },
 		{ "hello", "hallo" },
 		{ "GREETING", "GREETINGS" },
 		{ "stop_signal: TERM", "stop_signal: INT" },
@@ -995,6 +1003,11 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_manifest__preview_equals_listen_at_preview);
 	tcase_add_test(tc, test_manifest__expect_without_http);
 	tcase_add_test(tc, test_manifest__into_dotdot);
+	tcase_add_test(tc, test_manifest__build_dockerfile_process);
+	tcase_add_test(tc, test_manifest__build_workdir);
+	tcase_add_test(tc, test_manifest__build_docker_no_dockerfile);
+	tcase_add_test(tc, test_manifest__build_docker_image_and_artifact);
+	tcase_add_test(tc, test_manifest__build_artifact_abs);
 	tcase_add_test(tc, test_manifest__dup_dep_names);
 	tcase_add_test(tc, test_manifest__dup_port_names);
 	tcase_add_test(tc, test_manifest__syntax_error);

@@ -849,14 +849,41 @@ static void f_build_command(struct mp *p, const char *kp, void *obj)
 	want_strv(p, kp, &b->command, true, NULL);
 }
 
+/*
+ * A path inside the build folder: relative, without '..' segments, so that
+ * nothing a build reads or leaves can be outside it. Caller frees.
+ */
+static char *want_inner_path(struct mp *p, const char *kp)
+{
+	const char *s = want_str(p, kp);
+
+	if (!s)
+		return NULL;
+	if (!*s || s[0] == '/') {
+		err_ev(p, "%s: '%s' must be a relative path", kp, s);
+		return NULL;
+	}
+	for (const char *c = s; *c; ) {
+		size_t seg = strcspn(c, "/");
+		if (seg == 2 && c[0] == '.' && c[1] == '.') {
+			err_ev(p, "%s: '%s' must not contain '..'", kp, s);
+			return NULL;
+		}
+		c += seg;
+		if (*c)
+			c++;
+	}
+	return svc_strdup(s);
+}
+
 static void f_build_artifact(struct mp *p, const char *kp, void *obj)
 {
-	set_str(p, kp, &((struct svc_build *)obj)->artifact);
+	((struct svc_build *)obj)->artifact = want_inner_path(p, kp);
 }
 
 static void f_build_dockerfile(struct mp *p, const char *kp, void *obj)
 {
-	set_str(p, kp, &((struct svc_build *)obj)->dockerfile);
+	((struct svc_build *)obj)->dockerfile = want_inner_path(p, kp);
 }
 
 static void f_dep_name(struct mp *p, const char *kp, void *obj)
@@ -876,26 +903,7 @@ static void f_dep_ref(struct mp *p, const char *kp, void *obj)
 
 static void f_dep_into(struct mp *p, const char *kp, void *obj)
 {
-	struct svc_dependency *dep = obj;
-	const char *s = want_str(p, kp);
-
-	if (!s)
-		return;
-	if (!*s || s[0] == '/') {
-		err_ev(p, "%s: '%s' must be a relative path", kp, s);
-		return;
-	}
-	for (const char *c = s; *c; ) {
-		size_t seg = strcspn(c, "/");
-		if (seg == 2 && c[0] == '.' && c[1] == '.') {
-			err_ev(p, "%s: '%s' must not contain '..'", kp, s);
-			return;
-		}
-		c += seg;
-		if (*c)
-			c++;
-	}
-	dep->into = svc_strdup(s);
+	((struct svc_dependency *)obj)->into = want_inner_path(p, kp);
 }
 
 static const struct field dep_fields[DEP_N] = {
@@ -1596,6 +1604,36 @@ const char *svc_runtime_kind_name(enum svc_runtime_kind k)
 	return runtime_names[k];
 }
 
+/* What a build leaves must fit the runtime that runs it. */
+static void check_build(struct mp *p)
+{
+	struct svc_manifest *m = p->m;
+	const char *rt = svc_runtime_kind_name(m->runtime);
+
+	if (m->runtime == SVC_RUNTIME_PROCESS) {
+		if (p->build_seen[BUILD_DOCKERFILE].line)
+			err_at(p, p->build_seen[BUILD_DOCKERFILE],
+			       "build.dockerfile: only for the docker and swarm runtimes (the "
+			       "process runtime runs the build's folder or build.artifact)");
+		if (p->run_seen[RUN_WORKDIR].line)
+			err_at(p, p->run_seen[RUN_WORKDIR],
+			       "run.workdir: cannot be combined with build (instances run in "
+			       "the artifact's folder)");
+		return;
+	}
+	if (!p->build_seen[BUILD_DOCKERFILE].line)
+		err_at(p, p->build_map,
+		       "missing required key 'build.dockerfile' (runtime '%s' builds an image)", rt);
+	if (p->build_seen[BUILD_ARTIFACT].line)
+		err_at(p, p->build_seen[BUILD_ARTIFACT],
+		       "build.artifact: only for the process runtime (runtime '%s' builds an "
+		       "image from the build folder)", rt);
+	if (p->build_seen[BUILD_DOCKERFILE].line && p->run_seen[RUN_IMAGE].line)
+		err_at(p, p->run_seen[RUN_IMAGE],
+		       "run.image: cannot be combined with build.dockerfile (the image is "
+		       "built and tagged %s:ID)", m->service ? m->service : "SERVICE");
+}
+
 static void check_manifest(struct mp *p)
 {
 	struct svc_manifest *m = p->m;
@@ -1630,6 +1668,8 @@ static void check_manifest(struct mp *p)
 	}
 	if (m->build.present && !p->build_bad && !p->build_seen[BUILD_CONTEXT].line)
 		err_at(p, p->build_map, "missing required key 'build.context'");
+	if (m->build.present && !p->build_bad)
+		check_build(p);
 
 	/* Health */
 	if (p->health_seen[HEALTH_HTTP].line && p->health_seen[HEALTH_TCP].line) {
@@ -2021,6 +2061,7 @@ void svc_manifest_free(struct svc_manifest *m)
 	free(m->dir);
 	free(m->service);
 	free(m->version);
+	svc_artifact_ref_free(m->artifact);
 	free(m->build.context);
 	svc_strv_free(m->build.command);
 	free(m->build.artifact);
@@ -2146,6 +2187,9 @@ json_t *svc_manifest_to_json(const struct svc_manifest *m)
 		build = json_null();
 	}
 	jset(o, "build", build);
+	/* only when built: manifests without a build keep their release ids */
+	if (m->artifact)
+		jset(o, "artifact", jstr(m->artifact->id));
 
 	run = jobj();
 	env = jobj();
@@ -2421,4 +2465,112 @@ struct svc_manifest *svc_manifest_set_find(const struct svc_manifest_set *set,
 		if (!strcmp(set->items[i]->service, service))
 			return set->items[i];
 	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The artifact a release runs */
+
+void svc_artifact_ref_free(struct svc_artifact_ref *art)
+{
+	if (!art)
+		return;
+	for (size_t i = 0; i < art->ndeps; i++) {
+		free(art->deps[i].name);
+		free(art->deps[i].ref);
+	}
+	free(art->deps);
+	free(art->dir);
+	free(art->image);
+	free(art);
+}
+
+struct svc_artifact_ref *svc_artifact_ref_dup(const struct svc_artifact_ref *art)
+{
+	struct svc_artifact_ref *c;
+
+	if (!art)
+		return NULL;
+	c = svc_calloc(1, sizeof(*c));
+	memcpy(c->id, art->id, sizeof(c->id));
+	c->dir = art->dir ? svc_strdup(art->dir) : NULL;
+	c->image = art->image ? svc_strdup(art->image) : NULL;
+	c->deps = svc_calloc(art->ndeps + 1, sizeof(*c->deps));
+	c->ndeps = art->ndeps;
+	for (size_t i = 0; i < art->ndeps; i++) {
+		c->deps[i].name = svc_strdup(art->deps[i].name);
+		c->deps[i].ref = svc_strdup(art->deps[i].ref);
+		memcpy(c->deps[i].commit, art->deps[i].commit, sizeof(c->deps[i].commit));
+	}
+	return c;
+}
+
+void svc_manifest_set_artifact(struct svc_manifest *m, const struct svc_artifact_ref *art)
+{
+	svc_artifact_ref_free(m->artifact);
+	m->artifact = svc_artifact_ref_dup(art);
+}
+
+json_t *svc_artifact_ref_to_json(const struct svc_artifact_ref *art)
+{
+	json_t *o = jobj(), *deps = json_array();
+
+	if (!deps)
+		oom();
+	jset(o, "id", jstr(art->id));
+	jset(o, "dir", jstr(art->dir));
+	jset(o, "image", jstr(art->image));
+	for (size_t i = 0; i < art->ndeps; i++) {
+		json_t *d = jobj();
+		jset(d, "name", jstr(art->deps[i].name));
+		jset(d, "ref", jstr(art->deps[i].ref));
+		jset(d, "commit", jstr(art->deps[i].commit));
+		jappend(deps, d);
+	}
+	jset(o, "dependencies", deps);
+	return o;
+}
+
+static bool hex_of_len(const char *s, size_t len)
+{
+	if (!s || strlen(s) != len)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+struct svc_artifact_ref *svc_artifact_ref_from_json(const json_t *j)
+{
+	const char *id = json_string_value(json_object_get(j, "id"));
+	const json_t *deps = json_object_get(j, "dependencies");
+	struct svc_artifact_ref *art;
+	size_t i;
+	json_t *d;
+
+	if (!json_is_object(j) || !hex_of_len(id, 64) || (deps && !json_is_array(deps)))
+		return NULL;
+	art = svc_calloc(1, sizeof(*art));
+	memcpy(art->id, id, 65);
+	if (json_is_string(json_object_get(j, "dir")))
+		art->dir = svc_strdup(json_string_value(json_object_get(j, "dir")));
+	if (json_is_string(json_object_get(j, "image")))
+		art->image = svc_strdup(json_string_value(json_object_get(j, "image")));
+	art->deps = svc_calloc(json_array_size(deps) + 1, sizeof(*art->deps));
+	json_array_foreach(deps, i, d) {
+		const char *name = json_string_value(json_object_get(d, "name"));
+		const char *ref = json_string_value(json_object_get(d, "ref"));
+		const char *commit = json_string_value(json_object_get(d, "commit"));
+		struct svc_dep_pin *p = &art->deps[art->ndeps];
+
+		if (!name || !ref || !hex_of_len(commit, 40)) {
+			svc_artifact_ref_free(art);
+			return NULL;
+		}
+		p->name = svc_strdup(name);
+		p->ref = svc_strdup(ref);
+		memcpy(p->commit, commit, 41);
+		art->ndeps++;
+	}
+	return art;
 }

@@ -68,6 +68,25 @@ struct svc_build {
 	size_t ndeps;
 };
 
+/* One dependency as pinned for a build: the commit it resolved to. */
+struct svc_dep_pin {
+	char *name;
+	char *ref;            /* as written in the manifest */
+	char commit[41];
+};
+
+/*
+ * What a release runs when its service has a build (not from YAML: set with
+ * svc_manifest_set_artifact by the builder, or from a stored release).
+ */
+struct svc_artifact_ref {
+	char id[65];          /* the artifact id: sha256 over every build input */
+	char *dir;            /* process runtime: the artifact folder, else NULL */
+	char *image;          /* docker/swarm: "SERVICE:ID12", else NULL */
+	struct svc_dep_pin *deps;
+	size_t ndeps;
+};
+
 struct svc_run {
 	char **command;       /* NULL-terminated argv; required for the process runtime */
 	char *image;          /* docker/swarm, may be NULL */
@@ -136,6 +155,7 @@ struct svc_manifest {
 	struct svc_health health;
 	struct svc_rollout_spec rollout;
 	struct svc_api api;
+	struct svc_artifact_ref *artifact;  /* NULL until built; see above */
 
 	struct svc_pos service_pos;
 	struct svc_pos *listen_pos;   /* nports entries */
@@ -161,6 +181,19 @@ int svc_manifest_load_buffer(struct svc_manifest **out, const char *buf,
 			     const char *base_dir, struct svc_diags *diags);
 
 void svc_manifest_free(struct svc_manifest *m);
+
+/*
+ * Attach a copy of art to m (replacing any): instances then run from
+ * art->dir (process) or art->image (docker/swarm), and the release id
+ * covers art->id. NULL detaches.
+ */
+void svc_manifest_set_artifact(struct svc_manifest *m, const struct svc_artifact_ref *art);
+struct svc_artifact_ref *svc_artifact_ref_dup(const struct svc_artifact_ref *art);
+void svc_artifact_ref_free(struct svc_artifact_ref *art);
+/* {"id":..., "dir":..., "image":..., "dependencies":[{"name","ref","commit"}]} */
+json_t *svc_artifact_ref_to_json(const struct svc_artifact_ref *art);
+/* The reverse; NULL (and nothing allocated) when j is not such an object. */
+struct svc_artifact_ref *svc_artifact_ref_from_json(const json_t *j);
 
 /* Name of a runtime kind: "process", "docker", "swarm". */
 const char *svc_runtime_kind_name(enum svc_runtime_kind k);
@@ -192,6 +225,8 @@ json_t *svc_manifest_to_json(const struct svc_manifest *m);
 /*
  * The release id: sha256 (hex) of the compact, key-sorted canonical JSON.
  * Two manifests that resolve to the same configuration have the same id.
+ * With an artifact attached, its id is part of that JSON ("artifact"), so a
+ * new build of the same manifest is a new release.
  */
 void svc_manifest_release_id(const struct svc_manifest *m, char out[65]);
 
