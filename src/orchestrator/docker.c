@@ -80,18 +80,24 @@ static char *instance_id(const char *service, const char *release, int index)
 static int dk_prepare(struct svc_runtime *rt, const struct svc_manifest *m,
 		      struct svc_error *err)
 {
+	const char *image = svc_manifest_image(m);
 	bool exists = false;
 	int rc;
 
-	if (!m->run.image)
+	if (!image)
 		return svc_error_set(err, SVC_EFAILED, "service '%s' has no run.image", m->service);
-	if ((rc = svc_docker_image_exists(engine(rt), m->run.image, &exists, err)))
+	if ((rc = svc_docker_image_exists(engine(rt), image, &exists, err)))
 		return rc;
+	if (!exists && m->artifact)
+		return svc_error_set(err, SVC_EFAILED,
+				     "image '%s' (artifact %.12s) is gone from the Docker engine at %s "
+				     "(deleted by 'svcctl gc'?); deploy the manifest again to rebuild it",
+				     image, m->artifact->id, svc_docker_endpoint(engine(rt)));
 	if (!exists)
 		return svc_error_set(err, SVC_EFAILED,
 				     "image '%s' does not exist in the Docker engine at %s "
 				     "(svcctl pulls nothing: build or load it first)",
-				     m->run.image, svc_docker_endpoint(engine(rt)));
+				     image, svc_docker_endpoint(engine(rt)));
 	return 0;
 }
 
@@ -136,7 +142,7 @@ json_t *svc_docker_container_spec(const struct svc_manifest *m, const char *stat
 				    json_pack("{s:[{s:s, s:s}]}", portkey, "HostIp", "127.0.0.1",
 					      "HostPort", ""));
 	}
-	spec = json_pack("{s:s, s:o, s:o, s:s, s:i, s:o}", "Image", m->run.image,
+	spec = json_pack("{s:s, s:o, s:o, s:s, s:i, s:o}", "Image", svc_manifest_image(m),
 			 "Env", env, "Labels", labels,
 			 "StopSignal", m->run.stop_signal_name ? m->run.stop_signal_name : "TERM",
 			 "StopTimeout", (int)((m->run.stop_timeout_ms + 999) / 1000),

@@ -924,6 +924,20 @@ int svc_docker_container_remove(struct svc_docker *d, const char *id,
 	return rc;
 }
 
+int svc_docker_image_remove(struct svc_docker *d, const char *image, struct svc_error *err)
+{
+	char *eimg = svc_docker_query_escape(image);
+	char *path = svc_strfmt("/images/%s", eimg);
+	char *what = svc_strfmt("remove image '%s'", image);
+	int rc;
+
+	rc = simple_request(d, "DELETE", path, what, 404, DOCKER_REQUEST_TIMEOUT_S, err);
+	free(what);
+	free(path);
+	free(eimg);
+	return rc;
+}
+
 int svc_docker_container_inspect(struct svc_docker *d, const char *id, json_t **out,
 				 struct svc_error *err)
 {

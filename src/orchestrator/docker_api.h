@@ -111,6 +111,12 @@ int svc_docker_request(struct svc_docker *d, const char *method, const char *pat
 int svc_docker_image_exists(struct svc_docker *d, const char *image, bool *out,
 			    struct svc_error *err);
 
+/*
+ * DELETE /images/NAME (404: already gone, not an error). An image a
+ * container still uses is not removed: the engine's 409 is the error.
+ */
+int svc_docker_image_remove(struct svc_docker *d, const char *image, struct svc_error *err);
+
 /* POST /containers/create?name=NAME with spec; *id_out (caller frees). */
 int svc_docker_container_create(struct svc_docker *d, const char *name,
 				const json_t *spec, char **id_out, struct svc_error *err);

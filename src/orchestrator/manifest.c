@@ -2504,6 +2504,18 @@ struct svc_artifact_ref *svc_artifact_ref_dup(const struct svc_artifact_ref *art
 	return c;
 }
 
+const char *svc_manifest_image(const struct svc_manifest *m)
+{
+	return m->artifact && m->artifact->image ? m->artifact->image : m->run.image;
+}
+
+const char *svc_manifest_workdir(const struct svc_manifest *m)
+{
+	if (m->artifact && m->artifact->dir)
+		return m->artifact->dir;
+	return m->run.workdir ? m->run.workdir : (m->dir ? m->dir : "/");
+}
+
 void svc_manifest_set_artifact(struct svc_manifest *m, const struct svc_artifact_ref *art)
 {
 	svc_artifact_ref_free(m->artifact);

@@ -188,6 +188,9 @@ void svc_manifest_free(struct svc_manifest *m);
  * covers art->id. NULL detaches.
  */
 void svc_manifest_set_artifact(struct svc_manifest *m, const struct svc_artifact_ref *art);
+/* What instances run: the artifact's image / folder when built, else run.image / run.workdir. */
+const char *svc_manifest_image(const struct svc_manifest *m);
+const char *svc_manifest_workdir(const struct svc_manifest *m);
 struct svc_artifact_ref *svc_artifact_ref_dup(const struct svc_artifact_ref *art);
 void svc_artifact_ref_free(struct svc_artifact_ref *art);
 /* {"id":..., "dir":..., "image":..., "dependencies":[{"name","ref","commit"}]} */

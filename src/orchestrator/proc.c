@@ -487,7 +487,7 @@ static json_t *build_spec(const struct svc_manifest *m, const char *release, con
 			 "port", port,
 			 "argv", argv,
 			 "env", env,
-			 "workdir", m->run.workdir ? m->run.workdir : (m->dir ? m->dir : "/"),
+			 "workdir", svc_manifest_workdir(m),
 			 "stop_signal", m->run.stop_signal > 0 ? m->run.stop_signal : SIGTERM,
 			 "stop_timeout_ms", (json_int_t)(m->run.stop_timeout_ms >= 0
 							 ? m->run.stop_timeout_ms : 10000),

@@ -4,6 +4,7 @@
  */
 #include "report.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -17,12 +18,16 @@ void svc_report_init(struct svc_report *r, bool json, int verbosity, FILE *out)
 	r->t0_ms = svc_mono_ms();
 }
 
+/* Parallel builds report from several threads: one line at a time. */
+static pthread_mutex_t emit_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void emit(struct svc_report *r, const char *event, int min_verbosity,
 		 const char *service, const char *step, const char *fmt, va_list ap)
 {
 	char msg[2048];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pthread_mutex_lock(&emit_lock);
 	if (r->json) {
 		json_t *j = json_pack("{s:s, s:s, s:I}", "event", event, "message", msg,
 				      "elapsed_ms", (json_int_t)(svc_mono_ms() - r->t0_ms));
@@ -43,6 +48,7 @@ static void emit(struct svc_report *r, const char *event, int min_verbosity,
 		fprintf(r->out, "%s%s%s\n", service ? service : "", service ? ": " : "", msg);
 	}
 	fflush(r->out);
+	pthread_mutex_unlock(&emit_lock);
 }
 
 void svc_report_step(struct svc_report *r, const char *service, const char *step,

@@ -6,7 +6,8 @@
  * step to out ("greeter: green healthy (2/2)"); JSON mode writes one JSON
  * object per line: {"event":"step","service":...,"step":...,"message":...,
  * "elapsed_ms":...} while working, and the command's final result object.
- * A NULL report is allowed everywhere and prints nothing.
+ * A NULL report is allowed everywhere and prints nothing. Reporting is
+ * thread-safe: each line is written whole.
  */
 #ifndef SVC_REPORT_H
 #define SVC_REPORT_H

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builder.h"
 #include "docker.h"
 #include "health.h"
 #include "router_client.h"
@@ -53,20 +54,26 @@ static int release_manifest(struct svc_manifest **out, struct svc_ctx *ctx,
 			    struct svc_error *err)
 {
 	char *text = NULL, *src = NULL, *base = NULL;
+	struct svc_artifact_ref *art = NULL;
 	size_t len = 0;
 	struct svc_diags d;
 	int rc;
 
 	*out = NULL;
 	svc_diags_init(&d);
-	rc = svc_release_load(&text, &len, &src, &base, ctx->state_dir, service,
+	rc = svc_release_load(&text, &len, &src, &base, &art, ctx->state_dir, service,
 			      release, err);
 	if (rc)
 		goto done;
 	rc = svc_manifest_load_buffer(out, text, len, src, base, &d);
-	if (rc)
+	if (rc) {
 		rc = diags_to_error(&d, rc, err);
+		goto done;
+	}
+	(*out)->artifact = art;   /* the release runs what it was built as */
+	art = NULL;
 done:
+	svc_artifact_ref_free(art);
 	svc_diags_release(&d);
 	free(text);
 	free(src);
@@ -353,6 +360,7 @@ static int run_begin(struct run *r, const char *kind, const char *rid, const cha
 	snprintf(e.color, sizeof(e.color), "%s", color);
 	e.version = r->m->version;
 	e.kind = (char *)kind;
+	e.artifact = r->m->artifact;   /* copied by svc_history_append */
 	e.started_ms = r->rec.started_ms;
 	added = svc_history_append(&h, &e);
 	r->rec.history_seq = added->seq;
@@ -1015,7 +1023,9 @@ static int start_rollout(struct svc_ctx *ctx, struct svc_runtime *rt,
 	struct run r;
 	int rc;
 
-	/* what cannot start (a missing image) fails before anything changes */
+	/* what cannot start (a missing image or artifact) fails before anything changes */
+	if (m->artifact && (rc = svc_artifact_check(ctx->state_dir, m->service, m->artifact, err)))
+		return rc == SVC_ENOTFOUND ? SVC_EFAILED : rc;
 	if (rt->ops->prepare && (rc = rt->ops->prepare(rt, m, err)))
 		return rc;
 	svc_current_load(&cur, ctx->state_dir, m->service, NULL);
@@ -1042,6 +1052,27 @@ static int start_rollout(struct svc_ctx *ctx, struct svc_runtime *rt,
 done:
 	svc_instance_list_release(&mine);
 	svc_instance_list_release(&active);
+	return rc;
+}
+
+/*
+ * Build m (or find it built) and attach the artifact: rid becomes the id of
+ * the release that runs it. A build that fails is a failed deploy (exit 1)
+ * that changed nothing.
+ */
+static int build_for_deploy(struct svc_ctx *ctx, struct svc_manifest *m, char rid[65],
+			    struct svc_error *err)
+{
+	struct svc_build_result br;
+	int rc = svc_build_service(ctx->state_dir, m, ctx->report, &br, err);
+
+	if (rc == 0) {
+		svc_manifest_set_artifact(m, br.artifact);
+		svc_manifest_release_id(m, rid);
+	} else if (rc == SVC_EGENERIC || rc == SVC_ENOTFOUND) {
+		rc = SVC_EFAILED;
+	}
+	svc_build_result_release(&br);
 	return rc;
 }
 
@@ -1097,6 +1128,9 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 	report_recovered(ctx, m->service, what, res);
 	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
 		goto done;
+	/* a failed build stops the deploy here: nothing has been started */
+	if (m->build.present && (rc = build_for_deploy(ctx, m, rid, err)))
+		goto done;
 
 	if (svc_rollout_rec_load(&rec, ctx->state_dir, m->service, NULL) == 0) {
 		if (!strcmp(rec.release, rid)) {
@@ -1131,7 +1165,7 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 		}
 	}
 	if ((rc = svc_release_store(ctx->state_dir, m->service, rid, text, len,
-				    m->path, m->dir, err)))
+				    m->path, m->dir, m->artifact, err)))
 		goto done;
 	rc = start_rollout(ctx, rt, m, rid, "deploy", opts, res, err);
 	if (res && rt->ops->busy_ms)

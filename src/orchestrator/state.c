@@ -115,6 +115,13 @@ char **svc_state_list_services(const char *state_dir)
 int svc_lock_take(struct svc_lock *out, const char *state_dir,
 		  const char *service, const char *what, struct svc_error *err)
 {
+	return svc_lock_take_file(out, state_dir, service, "lock", "lock", what, err);
+}
+
+int svc_lock_take_file(struct svc_lock *out, const char *state_dir,
+		       const char *service, const char *file, const char *label,
+		       const char *what, struct svc_error *err)
+{
 	char *path = NULL, holder[256] = "";
 	char line[256];
 	int fd = -1, rc = SVC_EGENERIC, n;
@@ -122,7 +129,7 @@ int svc_lock_take(struct svc_lock *out, const char *state_dir,
 	out->fd = -1;
 	if (svc_state_service_mkdir(state_dir, service, err))
 		goto done;
-	path = svc_strfmt("%s/services/%s/lock", state_dir, service);
+	path = svc_strfmt("%s/services/%s/%s", state_dir, service, file);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot open '%s'", path);
@@ -137,8 +144,8 @@ int svc_lock_take(struct svc_lock *out, const char *state_dir,
 		holder[n > 0 ? n : 0] = '\0';
 		holder[strcspn(holder, "\n")] = '\0';
 		rc = svc_error_set(err, SVC_ELOCKED,
-			"another operation holds the lock of service '%s'%s%s%s",
-			service, holder[0] ? " (" : "", holder, holder[0] ? ")" : "");
+			"another operation holds the %s of service '%s'%s%s%s",
+			label, service, holder[0] ? " (" : "", holder, holder[0] ? ")" : "");
 		goto done;
 	}
 	n = snprintf(line, sizeof(line), "pid %ld: %s\n", (long)getpid(), what);
@@ -259,6 +266,7 @@ static void entry_release(struct svc_history_entry *e)
 	free(e->kind);
 	free(e->outcome);
 	free(e->reason);
+	svc_artifact_ref_free(e->artifact);
 }
 
 void svc_history_release(struct svc_history *h)
@@ -283,6 +291,8 @@ json_t *svc_history_entry_to_json(const struct svc_history_entry *e)
 
 	json_object_set_new(j, "version", e->version ? json_string(e->version) : json_null());
 	json_object_set_new(j, "reason", e->reason ? json_string(e->reason) : json_null());
+	if (e->artifact)
+		json_object_set_new(j, "artifact", svc_artifact_ref_to_json(e->artifact));
 	return j;
 }
 
@@ -320,6 +330,7 @@ int svc_history_load(struct svc_history *out, const char *state_dir,
 		e->reason = dup_str(item, "reason");
 		e->started_ms = get_int(item, "started_ms");
 		e->finished_ms = get_int(item, "finished_ms");
+		e->artifact = svc_artifact_ref_from_json(json_object_get(item, "artifact"));
 	}
 done:
 	json_decref(j);
@@ -361,6 +372,7 @@ struct svc_history_entry *svc_history_append(struct svc_history *h,
 	n->kind = svc_strdup(e->kind ? e->kind : "deploy");
 	n->outcome = svc_strdup(e->outcome ? e->outcome : "in-progress");
 	n->reason = svc_strdup(e->reason);
+	n->artifact = svc_artifact_ref_dup(e->artifact);
 	h->count++;
 	return n;
 }
@@ -442,7 +454,7 @@ int svc_history_resolve(char out[65], const struct svc_history *h,
 int svc_release_store(const char *state_dir, const char *service,
 		      const char *release, const char *manifest_text, size_t len,
 		      const char *source_path, const char *base_dir,
-		      struct svc_error *err)
+		      const struct svc_artifact_ref *artifact, struct svc_error *err)
 {
 	char *dir = svc_strfmt("%s/services/%s/releases/%s", state_dir, service, release);
 	char *path = NULL;
@@ -459,6 +471,8 @@ int svc_release_store(const char *state_dir, const char *service,
 	meta = json_pack("{s:s, s:s, s:s, s:I}", "release", release,
 			 "source_path", source_path, "base_dir", base_dir,
 			 "created_ms", (json_int_t)svc_now_ms());
+	if (artifact)
+		json_object_set_new(meta, "artifact", svc_artifact_ref_to_json(artifact));
 	rc = svc_json_file_write(meta, path, err);
 done:
 	json_decref(meta);
@@ -468,7 +482,8 @@ done:
 }
 
 int svc_release_load(char **text, size_t *len, char **source_path,
-		     char **base_dir, const char *state_dir, const char *service,
+		     char **base_dir, struct svc_artifact_ref **artifact,
+		     const char *state_dir, const char *service,
 		     const char *release, struct svc_error *err)
 {
 	char *dir = svc_strfmt("%s/services/%s/releases/%s", state_dir, service, release);
@@ -477,6 +492,7 @@ int svc_release_load(char **text, size_t *len, char **source_path,
 	int rc;
 
 	*text = *source_path = *base_dir = NULL;
+	*artifact = NULL;
 	rc = json_file_load(&meta, path, err);
 	if (rc == SVC_ENOTFOUND)
 		rc = svc_error_set(err, SVC_ENOTFOUND,
@@ -491,6 +507,16 @@ int svc_release_load(char **text, size_t *len, char **source_path,
 	*base_dir = dup_str(meta, "base_dir");
 	if (!*source_path || !*base_dir) {
 		rc = svc_error_set(err, SVC_EGENERIC, "%s/release.json: invalid state file", dir);
+		free(*text);
+		free(*source_path);
+		free(*base_dir);
+		*text = *source_path = *base_dir = NULL;
+		goto done;
+	}
+	if (json_object_get(meta, "artifact") &&
+	    !(*artifact = svc_artifact_ref_from_json(json_object_get(meta, "artifact")))) {
+		rc = svc_error_set(err, SVC_EGENERIC, "%s/release.json: invalid state file "
+				   "(artifact)", dir);
 		free(*text);
 		free(*source_path);
 		free(*base_dir);

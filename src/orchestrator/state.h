@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "manifest.h"
 
 /* The default state dir: /var/lib/svcctl for root, else
  * $XDG_STATE_HOME/svcctl or ~/.local/state/svcctl. Caller frees. */
@@ -52,6 +53,14 @@ struct svc_lock {
  */
 int svc_lock_take(struct svc_lock *out, const char *state_dir,
 		  const char *service, const char *what, struct svc_error *err);
+/*
+ * The same on another lock file of the service: "build.lock" keeps builds
+ * of one service apart without waiting for its deploys. label names it in
+ * the message ("build lock").
+ */
+int svc_lock_take_file(struct svc_lock *out, const char *state_dir,
+		       const char *service, const char *file, const char *label,
+		       const char *what, struct svc_error *err);
 /* Release; a no-op on a lock that is not held (fd < 0). */
 void svc_lock_release(struct svc_lock *lock);
 
@@ -84,6 +93,7 @@ struct svc_history_entry {
 	char *outcome;           /* "in-progress" "awaiting-promotion" "promoted"
 				    "aborted" "rolled-back" */
 	char *reason;            /* why aborted / rolled back; may be NULL */
+	struct svc_artifact_ref *artifact; /* what it ran (built services); may be NULL */
 };
 
 struct svc_history {
@@ -122,14 +132,18 @@ int svc_history_update(const char *state_dir, const char *service, int seq,
 int svc_history_resolve(char out[65], const struct svc_history *h,
 			const char *text, struct svc_error *err);
 
-/* Store the manifest text a release was made from, and read it back. */
+/*
+ * Store the manifest text a release was made from, and the artifact it runs
+ * (NULL: none), and read them back.
+ */
 int svc_release_store(const char *state_dir, const char *service,
 		      const char *release, const char *manifest_text, size_t len,
 		      const char *source_path, const char *base_dir,
-		      struct svc_error *err);
-/* Caller frees *text, *source_path and *base_dir. */
+		      const struct svc_artifact_ref *artifact, struct svc_error *err);
+/* Caller frees *text, *source_path and *base_dir, and *artifact (may be NULL). */
 int svc_release_load(char **text, size_t *len, char **source_path,
-		     char **base_dir, const char *state_dir, const char *service,
+		     char **base_dir, struct svc_artifact_ref **artifact,
+		     const char *state_dir, const char *service,
 		     const char *release, struct svc_error *err);
 
 /* The rollout steps, in order. Each is recorded before it is taken. */
