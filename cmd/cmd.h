@@ -94,12 +94,28 @@ int cmd_parse_service_args(struct cmd_global *g, int argc, char **argv,
 int cmd_load_service(struct cmd_global *g, struct svc_manifest_set *set,
 		     const char *service, struct svc_manifest **out);
 
+/*
+ * Load every manifest under g->manifests and pick the services a
+ * multi-service command acts on: names[0..n) or, with all, every one. With
+ * strict, an error in any manifest fails (EXIT_MANIFEST), since leaving a
+ * service out would change what the command does; else those errors are
+ * warnings. A name no manifest has is EXIT_USAGE. *out (caller frees the
+ * array only) points into set. Returns an exit status.
+ */
+int cmd_load_services(struct cmd_global *g, struct svc_manifest_set *set,
+		      char *const *names, size_t n, bool all, bool strict,
+		      struct svc_manifest ***out, size_t *count);
+
 /* Emit the final JSON result for a rollout operation (no-op without --json). */
 void cmd_result_rollout(struct cmd_global *g, const struct svc_rollout_result *res,
 			int rc, const struct svc_error *err);
 
 int cmd_validate(struct cmd_global *g, int argc, char **argv);
 int cmd_deploy(struct cmd_global *g, int argc, char **argv);
+int cmd_build(struct cmd_global *g, int argc, char **argv);
+int cmd_lock(struct cmd_global *g, int argc, char **argv);
+int cmd_deps(struct cmd_global *g, int argc, char **argv);
+int cmd_gc(struct cmd_global *g, int argc, char **argv);
 int cmd_promote(struct cmd_global *g, int argc, char **argv);
 int cmd_rollback(struct cmd_global *g, int argc, char **argv);
 int cmd_status(struct cmd_global *g, int argc, char **argv);

@@ -204,6 +204,57 @@ int cmd_load_service(struct cmd_global *g, struct svc_manifest_set *set,
 	return code;
 }
 
+int cmd_load_services(struct cmd_global *g, struct svc_manifest_set *set,
+		      char *const *names, size_t n, bool all, bool strict,
+		      struct svc_manifest ***out, size_t *count)
+{
+	char *paths[1] = { (char *)g->manifests };
+	struct svc_error err = { 0 };
+	struct svc_diags d;
+	int code = EXIT_OK;
+
+	*out = NULL;
+	*count = 0;
+	svc_diags_init(&d);
+	memset(set, 0, sizeof(*set));
+	svc_manifest_set_load(set, paths, 1, &d);
+	for (size_t i = 0; i < d.count; i++)
+		print_diag(g, &d.items[i], !strict);
+	if (strict && d.count) {
+		svc_error_set(&err, SVC_EMANIFEST, "%zu error%s in the manifests under '%s'; "
+			      "nothing done", d.count, d.count == 1 ? "" : "s", g->manifests);
+		code = cmd_fail(g, SVC_EMANIFEST, &err);
+		goto done;
+	}
+	*out = svc_calloc((all ? set->count : n) + 1, sizeof(**out));
+	if (all) {
+		for (size_t i = 0; i < set->count; i++)
+			(*out)[(*count)++] = set->items[i];
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct svc_manifest *m = svc_manifest_set_find(set, names[i]);
+
+		if (!m) {
+			svc_error_set(&err, SVC_EUSAGE, "no valid manifest in '%s' names service '%s'",
+				      g->manifests, names[i]);
+			code = cmd_fail(g, SVC_EUSAGE, &err);
+			free(*out);
+			*out = NULL;
+			*count = 0;
+			goto done;
+		}
+		for (size_t j = 0; j < *count && m; j++)
+			if ((*out)[j] == m)
+				m = NULL;       /* named twice: once is enough */
+		if (m)
+			(*out)[(*count)++] = m;
+	}
+done:
+	svc_diags_release(&d);
+	return code;
+}
+
 void cmd_result_rollout(struct cmd_global *g, const struct svc_rollout_result *res,
 			int rc, const struct svc_error *err)
 {

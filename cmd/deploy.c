@@ -8,10 +8,11 @@
 
 static const char usage[] = "svcctl deploy SERVICE [--timeout DUR]";
 static const char help[] =
-	"Start the release the manifest describes beside the serving one, wait\n"
-	"until every replica is healthy, switch traffic, bake, and keep the old\n"
-	"release warm for instant rollback. Deploying the active release is a\n"
-	"no-op. --timeout limits the wait for health (default: the manifest's\n"
+	"Build the service first when its manifest has a build section (as\n"
+	"'svcctl build' does; a failed build changes nothing). Then start the\n"
+	"release beside the serving one, wait until every replica is healthy,\n"
+	"switch traffic, bake, and keep the old release warm for instant\n"
+	"rollback. Deploying the active release is a no-op. --timeout limits the wait for health (default: the manifest's\n"
 	"health.start_timeout).\n";
 
 int cmd_deploy(struct cmd_global *g, int argc, char **argv)

@@ -1,6 +1,7 @@
 /*
  * history.c - `svcctl history SERVICE`: every release attempt with its id,
- * version, manifest hash, time and outcome (and why it failed).
+ * version, artifact and pinned dependencies, time and outcome (and why it
+ * failed).
  */
 #include "cmd.h"
 
@@ -13,9 +14,11 @@
 static const char usage[] = "svcctl history SERVICE";
 static const char help[] =
 	"Every release of SERVICE, oldest first: sequence number, release id,\n"
-	"version, manifest hash, kind (deploy or rollback), start time and\n"
+	"version, artifact id, kind (deploy or rollback), start time and\n"
 	"outcome (promoted, awaiting-promotion, aborted and why, rolled-back and\n"
-	"why). '*' marks the entry that made the active release active.\n";
+	"why). '*' marks the entry that made the active release active. For a\n"
+	"service with a build, the artifact id and, below it, each dependency's\n"
+	"ref and pinned commit.\n";
 
 int cmd_history(struct cmd_global *g, int argc, char **argv)
 {
@@ -52,17 +55,21 @@ int cmd_history(struct cmd_global *g, int argc, char **argv)
 		printf("service '%s' has no releases\n", service);
 	} else {
 		printf("  %4s %-12s %-10s %-12s %-8s %-20s %s\n", "SEQ", "RELEASE", "VERSION",
-		       "MANIFEST", "KIND", "STARTED", "OUTCOME");
+		       "ARTIFACT", "KIND", "STARTED", "OUTCOME");
 		for (size_t i = 0; i < h.count; i++) {
 			const struct svc_history_entry *e = &h.items[i];
 			char t[32];
-			printf("%c %4d %.12s %-10s %.12s %-8s %-20s %s%s%s\n",
+			printf("%c %4d %.12s %-10s %-12.12s %-8s %-20s %s%s%s\n",
 			       (long)i == active ? '*' : ' ', e->seq, e->release,
-			       e->version ? e->version : "-", e->manifest_hash,
+			       e->version ? e->version : "-", e->artifact ? e->artifact->id : "-",
 			       e->kind ? e->kind : "deploy",
 			       svc_time_format(t, sizeof(t), e->started_ms),
 			       e->outcome ? e->outcome : "-", e->reason ? ": " : "",
 			       e->reason ? e->reason : "");
+			for (size_t k = 0; e->artifact && k < e->artifact->ndeps; k++)
+				printf("%7s dependency %s %s at %.12s\n", "",
+				       e->artifact->deps[k].name, e->artifact->deps[k].ref,
+				       e->artifact->deps[k].commit);
 		}
 	}
 	svc_history_release(&h);

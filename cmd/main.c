@@ -25,9 +25,13 @@ static int cmd_help(struct cmd_global *g, int argc, char **argv);
 
 /* Sorted by name. */
 static const struct cmd_entry commands[] = {
-	{ "deploy",   cmd_deploy,   NEEDS_STATE, "blue/green rollout of what the manifest says now" },
+	{ "build",    cmd_build,    NEEDS_STATE, "build services from pinned inputs (cached by artifact id)" },
+	{ "deploy",   cmd_deploy,   NEEDS_STATE, "build, then blue/green rollout of what the manifest says now" },
+	{ "deps",     cmd_deps,     NEEDS_STATE, "which service uses which version of each dependency" },
+	{ "gc",       cmd_gc,       NEEDS_STATE, "delete artifacts and dependency versions nothing needs" },
 	{ "help",     cmd_help,     0,           "show this help" },
 	{ "history",  cmd_history,  NEEDS_STATE, "every release of a service and its outcome" },
+	{ "lock",     cmd_lock,     NEEDS_STATE, "pin dependency refs to commits in SERVICE.lock" },
 	{ "logs",     cmd_logs,     NEEDS_STATE, "output of a service's instances (-f to follow)" },
 	{ "promote",  cmd_promote,  NEEDS_STATE, "switch traffic to a release awaiting manual promotion" },
 	{ "rollback", cmd_rollback, NEEDS_STATE, "go back to the previous (or a named) release" },
@@ -60,10 +64,11 @@ static void print_help(FILE *f)
 	      "Exit codes:\n"
 	      "  0  success\n"
 	      "  1  the operation failed and the previous release still serves\n"
-	      "     (health gate failed, bake failed and traffic switched back, ...)\n"
+	      "     (a build failed, health gate failed, bake failed and traffic\n"
+	      "     switched back, ...)\n"
 	      "  2  usage error\n"
 	      "  3  invalid manifests\n"
-	      "  4  another operation holds this service's lock\n"
+	      "  4  another operation holds this service's lock (or build lock)\n"
 	      "  5  runtime or router unavailable\n", f);
 }
 

@@ -569,30 +569,35 @@ done:
 	return rc;
 }
 
-/* The last lines of the log, for the error of a failed build. */
-static char *log_tail(const char *path, int lines)
+/*
+ * The last lines of a failed build's log, reported after the failure: with
+ * parallel builds the output of others may have come in between.
+ */
+static void report_tail(struct build *b)
 {
-	char *text = NULL, *start;
+	char *text = NULL, *start, *line, *save = NULL;
 	size_t len = 0;
 	int seen = 0;
 
-	if (svc_file_read(&text, &len, path, 64 << 20, NULL) || !len) {
+	if (svc_file_read(&text, &len, b->log_path, 64 << 20, NULL) || !len) {
 		free(text);
-		return svc_strdup("(the log is empty)");
+		return;
 	}
 	start = text + len;
 	if (start[-1] == '\n')
-		start--;
-	while (start > text && seen < lines) {
+		*--start = '\0';
+	while (start > text && seen < SVC_BUILD_TAIL_LINES) {
 		start--;
 		if (*start == '\n')
 			seen++;
 	}
 	if (*start == '\n')
 		start++;
-	start = svc_strdup(start);
+	svc_report_step(b->r, b->svc, "failed", "build failed; the last %d lines of %s:",
+			seen < SVC_BUILD_TAIL_LINES ? seen + 1 : seen, b->log_path);
+	for (line = strtok_r(start, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		svc_report_step(b->r, b->svc, "failed", "| %s", line);
 	free(text);
-	return start;
 }
 
 static int do_build(struct build *b, struct svc_build_result *res, struct svc_error *err)
@@ -617,16 +622,16 @@ static int do_build(struct build *b, struct svc_build_result *res, struct svc_er
 
 failed:
 	{
-		char buf[1200], *tail;
+		char buf[1024];
 
 		log_line(b, "svcctl: build failed: %s\n", svc_error_format(err, buf, sizeof(buf)));
-		tail = log_tail(b->log_path, SVC_BUILD_TAIL_LINES);
+		report_tail(b);
 		res->build_dir = b->dir;
 		b->dir = NULL;
+		svc_error_clear(err);
 		rc = svc_error_set(err, rc == SVC_EUNAVAIL ? SVC_EUNAVAIL : SVC_EFAILED,
-			"%s\nthe build folder is kept at %s; last lines of %s:\n%s",
-			svc_error_format(err, buf, sizeof(buf)), res->build_dir, b->log_path, tail);
-		free(tail);
+			"build of '%s' failed: %.600s (log: %s; build folder kept at %s)",
+			b->svc, buf, b->log_path, res->build_dir);
 	}
 	return rc;
 }
