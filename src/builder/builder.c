@@ -113,8 +113,12 @@ static int pin_deps(struct build *b, struct svc_error *err)
 		rc = svc_dep_pin(b->state_dir, loc, d->name, d->ref, le ? le->commit : NULL,
 				 pin->commit, &b->dep_dirs[i], &warning, err);
 		free(loc);
-		if (rc)
+		if (rc) {
+			/* an unreachable or unknown dependency is a failed build (exit 1) */
+			if (rc == SVC_EUNAVAIL || rc == SVC_ENOTFOUND)
+				rc = SVC_EFAILED;
 			break;
+		}
 		pin->name = svc_strdup(d->name);
 		pin->ref = svc_strdup(d->ref);
 		b->art->ndeps++;

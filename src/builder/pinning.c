@@ -86,8 +86,11 @@ int svc_pin_lock(const char *state_dir, const struct svc_manifest *m, bool updat
 			if (warn)
 				svc_report_warn(r, m->service, "%s", warn);
 			free(warn);
-			if (rc)
+			if (rc) {
+				if (rc == SVC_EUNAVAIL || rc == SVC_ENOTFOUND)
+					rc = SVC_EFAILED;   /* as a build would (exit 1) */
 				goto done;
+			}
 			change = !prev ? "added" : strcmp(prev->commit, e->commit) ? "updated"
 										: "unchanged";
 		}

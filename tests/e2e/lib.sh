@@ -135,6 +135,8 @@ leftover_pids() {
 	for p in /proc/[0-9]*; do
 		if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$SVCCTL_STATE_DIR"; then
 			echo "${p#/proc/}"
+		elif [[ "$(readlink "$p/exe" 2>/dev/null)" == "$SVCCTL_STATE_DIR"/* ]]; then
+			echo "${p#/proc/}"   # an instance run from an artifact
 		elif [ "$(readlink "$p/exe" 2>/dev/null)" = "$GREETER" ] &&
 		     { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF -- "SVCCTL_STATE_DIR=$SVCCTL_STATE_DIR"; then
 			echo "${p#/proc/}"
@@ -235,3 +237,34 @@ instances_of() {
 	svcctl --json status "$1" | tail -n 1 | grep -o '{"color"[^}]*"id":[^}]*}' |
 		sed 's/.*"id":"\([^"]*\)".*"pid":\([0-9]*\).*"started_ms":\([0-9]*\).*"state":"\([a-z]*\)".*/\1 \2 \3 \4/' | sort
 }
+
+# ---- builds ----
+
+# git_in DIR ARGS...: git with a fixed identity and no user configuration.
+git_in() {
+	local d=$1; shift
+	GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null \
+	GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@example.invalid \
+	GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@example.invalid \
+		git -C "$d" -c commit.gpgsign=false -c tag.gpgsign=false "$@"
+}
+
+# shared_lib_example [docker]: a copy of examples/shared-lib in $WORK/shared-lib
+# with its libgreet repository made (mkrepo), the manifests (or the docker
+# ones) as $SVCCTL_MANIFESTS, listening on free ports $HELLO1 and $HELLO2.
+shared_lib_example() {
+	local src=$WORK/shared-lib/manifests
+	cp -r "$TOP_SRCDIR/examples/shared-lib" "$WORK/shared-lib"
+	"$WORK/shared-lib/mkrepo" "$WORK/shared-lib/libgreet.git" || return 1
+	[ "${1:-}" = docker ] && src=$src/docker
+	HELLO1=127.0.0.1:$(pick_port)
+	HELLO2=127.0.0.1:$(pick_port)
+	while [ "$HELLO2" = "$HELLO1" ]; do HELLO2=127.0.0.1:$(pick_port); done
+	export SVCCTL_MANIFESTS=$src
+	sed -i "s/127.0.0.1:8091/$HELLO1/" "$src/hello-v1.yaml"
+	sed -i "s/127.0.0.1:8092/$HELLO2/" "$src/hello-v2.yaml"
+	SERVICES+=(hello-v1 hello-v2)
+}
+
+# json_field NAME TEXT: the first string value of "NAME" in TEXT.
+json_field() { grep -o "\"$1\": *\"[^\"]*\"" <<<"$2" | head -n 1 | sed 's/.*: *"\(.*\)"/\1/'; }
