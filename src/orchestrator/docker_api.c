@@ -282,22 +282,6 @@ done:
 	return rc;
 }
 
-/* Write all of data to fd (fd < 0: dropped). */
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (fd >= 0 && len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 int svc_docker_demux_feed(struct svc_docker_demux *dm, const char *data, size_t len, int fd)
 {
@@ -305,7 +289,7 @@ int svc_docker_demux_feed(struct svc_docker_demux *dm, const char *data, size_t 
 		if (dm->remaining > 0) {
 			size_t n = len < dm->remaining ? len : dm->remaining;
 
-			if (write_all(fd, data, n))
+			if (svc_write_all(fd, data, n))
 				return -1;
 			data += n;
 			len -= n;
@@ -1084,7 +1068,7 @@ static int build_line(struct sink *s, const char *line, size_t len)
 		goto done;
 	}
 	text = json_string_value(json_object_get(obj, "stream"));
-	if (text && write_all(s->fd, text, strlen(text))) {
+	if (text && svc_write_all(s->fd, text, strlen(text))) {
 		svc_error_set_errno(&s->err, SVC_EGENERIC, errno, "cannot write the build's progress");
 		goto done;
 	}
@@ -1094,7 +1078,7 @@ static int build_line(struct sink *s, const char *line, size_t len)
 	if (text && (!detail || json_object_size(detail) == 0)) {
 		const char *lid = json_string_value(json_object_get(obj, "id"));
 		char *msg = lid ? svc_strfmt("%s: %s\n", lid, text) : svc_strfmt("%s\n", text);
-		int w = write_all(s->fd, msg, strlen(msg));
+		int w = svc_write_all(s->fd, msg, strlen(msg));
 
 		free(msg);
 		if (w) {

@@ -688,22 +688,6 @@ done:
 	return rc;
 }
 
-/* Write all of buf to fd. Returns 0, or an errno value. */
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 static int proc_logs(struct svc_runtime *rt, const struct svc_instance *inst,
 		     bool follow, int fd, struct svc_error *err)
@@ -746,7 +730,7 @@ static int proc_logs(struct svc_runtime *rt, const struct svc_instance *inst,
 			goto done;
 		}
 		if (n > 0) {
-			werr = write_all(fd, buf, (size_t)n);
+			werr = svc_write_all(fd, buf, (size_t)n) ? errno : 0;
 			if (werr == EPIPE)
 				break; /* the reader went away: nothing more to do */
 			if (werr) {

@@ -435,6 +435,24 @@ int svc_rm_rf(const char *path)
 	return rc;
 }
 
+int svc_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (fd >= 0 && len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 bool svc_path_exists(const char *path)
 {
 	struct stat st;

@@ -112,6 +112,9 @@ int svc_json_file_write(const json_t *j, const char *path, struct svc_error *err
 /* Remove a folder and everything under it (no symlinks followed). */
 int svc_rm_rf(const char *path);
 
+/* Write all of data to fd, retrying short writes and EINTR (fd < 0: dropped). -1 with errno set on error. */
+int svc_write_all(int fd, const void *data, size_t len);
+
 /* True when path exists. */
 bool svc_path_exists(const char *path);
 
