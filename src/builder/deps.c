@@ -410,6 +410,16 @@ int svc_dep_pin(const char *state_dir, const char *location, const char *name,
 
 	*version_dir = NULL;
 	*warning = NULL;
+	/* a path that is not there: say so, and leave no cache entry for it */
+	if (location[0] == '/' && !svc_path_exists(location)) {
+		char *dir = svc_dep_cache_dir(state_dir, location);
+		bool cached = svc_path_exists(dir);
+
+		free(dir);
+		if (!cached || !locked)
+			return svc_error_set(err, SVC_EUNAVAIL, "dependency '%s': the repository "
+					     "'%s' does not exist", name, location);
+	}
 	if ((rc = svc_dep_open(&s, state_dir, location, name, err)))
 		return rc;
 	if (locked) {

@@ -24,7 +24,6 @@ run_rc rc svcctl --json build --all --jobs 2
 check_eq "build --all --jobs 2 exits 0" 0 "$rc"
 last=$(tail -n 1 <<<"$OUT")
 check "both were built (not cached)" test "$(grep -o '"cached":false' <<<"$last" | wc -l)" -eq 2
-check "the build output was streamed" grep -q '"step":"output"' <<<"$OUT"
 check "the source folder is untouched (no binary, no vendor/)" \
 	test ! -e "$WORK/shared-lib/hello/hello" -a ! -e "$WORK/shared-lib/hello/vendor"
 check "a log per build under the state dir" \
@@ -37,9 +36,12 @@ diag "$body1"
 diag "$body2"
 check "hello-v1 answers with libgreet 1.0.0" grep -q "from hello-v1 (libgreet 1.0.0)" <<<"$body1"
 check "hello-v2 answers with libgreet 2.0.0" grep -q "from hello-v2 (libgreet 2.0.0)" <<<"$body2"
-pid=$(instance_pids hello-v1 | cut -d' ' -f1)
+cwd=
+for p in $(instance_pids hello-v1); do   # the router's pid is listed too
+	[[ "$(readlink "/proc/$p/exe")" == */hello ]] && cwd=$(readlink "/proc/$p/cwd")
+done
 check "instances run from the artifact, not the source tree" \
-	grep -q "^$SVCCTL_STATE_DIR/services/hello-v1/artifacts/[0-9a-f]\{64\}$" <<<"$(readlink "/proc/$pid/cwd")"
+	grep -q "^$SVCCTL_STATE_DIR/services/hello-v1/artifacts/[0-9a-f]\{64\}$" <<<"$cwd"
 
 # ---- the cache ----
 run_rc rc svcctl build --all
@@ -75,7 +77,7 @@ check "history shows artifact ids" test "$(grep -cE '^[ *] +[0-9]+ [0-9a-f]{12} 
 
 # ---- rollback restores the artifact, also when it is not warm ----
 svcctl -q stop hello-v1
-run_rc rc svcctl rollback hello-v1
+run_rc rc svcctl rollback hello-v1 --to '#1'
 diag "$OUT"
 check_eq "cold rollback exits 0" 0 "$rc"
 check "rollback runs the v1 artifact again (libgreet 1.0.0)" \
@@ -163,7 +165,7 @@ for s in alpha beta; do
 service: $s
 build:
   context: ../ctx-$s
-  command: [cp, vendor/lib/greet.h, copied.h]
+  command: [cat, vendor/lib/greet.h]
   dependencies:
     - {name: libgreet, git: $LIB, ref: v2, into: vendor/lib}
 run:
@@ -181,6 +183,7 @@ printf 'x' >>"$WORK/ctx-alpha/sub/data.txt"
 run_rc rc env SVCCTL_STATE_DIR="$WORK/state-serial" "$SVCCTL" --manifests "$WORK/m2" build --all
 diag "$OUT"
 check "one changed byte rebuilds that service" grep -q "^alpha: artifact .* built in" <<<"$OUT"
+check "the build's output is shown as it comes" grep -q "^alpha: | /\* libgreet" <<<"$OUT"
 check "and only that one" grep -q "^beta: artifact .* already built" <<<"$OUT"
 chmod -x "$WORK/ctx-beta/tool"
 run_rc rc env SVCCTL_STATE_DIR="$WORK/state-serial" "$SVCCTL" --manifests "$WORK/m2" build beta

@@ -13,6 +13,7 @@
  * a server to benchmark. Linked statically so that it runs in an image
  * FROM scratch.
  */
+#define _GNU_SOURCE     /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -34,15 +35,27 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
+/*
+ * Read the request head (up to the blank line), answer, then let the client
+ * close first: closing with unread bytes would reset the connection and
+ * could lose the answer.
+ */
 static void answer(int fd, const char *service)
 {
 	char req[2048], body[512], head[256];
-	ssize_t n = read(fd, req, sizeof(req) - 1);
+	size_t len = 0;
+	ssize_t n;
 	int blen, hlen;
 
-	if (n <= 0)
+	while (len < sizeof(req) - 1 && (n = read(fd, req + len, sizeof(req) - 1 - len)) > 0) {
+		len += (size_t)n;
+		req[len] = '\0';
+		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+			break;
+	}
+	if (!len)
 		return;
-	req[n] = '\0';
+	req[len] = '\0';
 	if (!strncmp(req, "GET /health ", 12))
 		blen = snprintf(body, sizeof(body), "ok\n");
 	else if (!strncmp(req, "GET /version ", 13))
@@ -54,6 +67,9 @@ static void answer(int fd, const char *service)
 			"Content-Length: %d\r\nConnection: close\r\n\r\n", blen);
 	if (write(fd, head, (size_t)hlen) == hlen)
 		(void)!write(fd, body, (size_t)blen);
+	shutdown(fd, SHUT_WR);
+	while (read(fd, req, sizeof(req)) > 0)
+		;   /* until the client closes (or the 2 s receive timeout) */
 }
 
 int main(int argc, char **argv)
