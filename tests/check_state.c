@@ -158,22 +158,72 @@ START_TEST(test_state__release_store_load)
 {
 	struct svc_error err = { 0 };
 	const char text[] = "service: greeter\n";
+	char name[] = "libgreet", ref[] = "v1", dir[] = "/state/a";
+	struct svc_dep_pin pin = { .name = name, .ref = ref };
+	struct svc_artifact_ref art = { .dir = dir, .deps = &pin, .ndeps = 1 };
+	struct svc_artifact_ref *got;
 	char *t, *src, *base;
 	size_t len;
 
+	memset(art.id, 'a', 64);
+	memset(pin.commit, 'b', 40);
 	ck_assert_int_eq(svc_release_store(tmpdir, "greeter", "abcdef", text, strlen(text),
-					   "manifests/greeter.yaml", "/srv/m", &err), 0);
-	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, tmpdir, "greeter", "abcdef",
-					  &err), 0);
+					   "manifests/greeter.yaml", "/srv/m", &art, &err), 0);
+	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, tmpdir, "greeter",
+					  "abcdef", &err), 0);
 	ck_assert_str_eq(t, text);
 	ck_assert_uint_eq(len, strlen(text));
 	ck_assert_str_eq(src, "manifests/greeter.yaml");
 	ck_assert_str_eq(base, "/srv/m");
+	/* the artifact it ran comes back whole */
+	ck_assert_ptr_nonnull(got);
+	ck_assert_str_eq(got->id, art.id);
+	ck_assert_str_eq(got->dir, "/state/a");
+	ck_assert_ptr_null(got->image);
+	ck_assert_uint_eq(got->ndeps, 1);
+	ck_assert_str_eq(got->deps[0].name, "libgreet");
+	ck_assert_str_eq(got->deps[0].ref, "v1");
+	ck_assert_str_eq(got->deps[0].commit, pin.commit);
+	svc_artifact_ref_free(got);
 	free(t);
 	free(src);
 	free(base);
-	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, tmpdir, "greeter", "0000",
+	/* a release without a build has no artifact */
+	ck_assert_int_eq(svc_release_store(tmpdir, "greeter", "fedcba", text, strlen(text),
+					   "manifests/greeter.yaml", "/srv/m", NULL, &err), 0);
+	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, tmpdir, "greeter",
+					  "fedcba", &err), 0);
+	ck_assert_ptr_null(got);
+	free(t);
+	free(src);
+	free(base);
+	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, tmpdir, "greeter", "0000",
 					  &err), SVC_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(test_state__history_keeps_artifact)
+{
+	struct svc_history h = { 0 }, back;
+	struct svc_history_entry e = { 0 };
+	char name[] = "libgreet", ref[] = "v2", image[] = "web:0123456789ab";
+	struct svc_dep_pin pin = { .name = name, .ref = ref };
+	struct svc_artifact_ref art = { .image = image, .deps = &pin, .ndeps = 1 };
+
+	memset(art.id, 'c', 64);
+	memset(pin.commit, 'd', 40);
+	snprintf(e.release, sizeof(e.release), "%s", "r1");
+	e.artifact = &art;
+	svc_history_append(&h, &e);
+	ck_assert_int_eq(svc_history_save(&h, tmpdir, "web", NULL), 0);
+	ck_assert_int_eq(svc_history_load(&back, tmpdir, "web", NULL), 0);
+	ck_assert_uint_eq(back.count, 1);
+	ck_assert_ptr_nonnull(back.items[0].artifact);
+	ck_assert_str_eq(back.items[0].artifact->id, art.id);
+	ck_assert_str_eq(back.items[0].artifact->image, "web:0123456789ab");
+	ck_assert_str_eq(back.items[0].artifact->deps[0].commit, pin.commit);
+	svc_history_release(&back);
+	svc_history_release(&h);
 }
 END_TEST
 
@@ -248,6 +298,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_state__history_corrupt_is_an_error);
 	tcase_add_test(tc, test_state__resolve_release);
 	tcase_add_test(tc, test_state__release_store_load);
+	tcase_add_test(tc, test_state__history_keeps_artifact);
 	tcase_add_test(tc, test_state__rollout_record_round_trip);
 	tcase_add_test(tc, test_state__list_services);
 	suite_add_tcase(s, tc);
