@@ -209,6 +209,9 @@ int svc_dep_fetch(struct svc_dep_source *s, struct svc_error *err)
 	int rc = 0;
 
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
+	if (s->location[0] == '/' && !svc_path_exists(s->location))
+		return svc_error_set(err, SVC_EUNAVAIL, "dependency '%s': the repository '%s' "
+				     "does not exist", s->name, s->location);
 	/* tags come from the forced refspec, so a moved tag is followed */
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.prune = GIT_FETCH_PRUNE;
@@ -410,13 +413,13 @@ int svc_dep_pin(const char *state_dir, const char *location, const char *name,
 
 	*version_dir = NULL;
 	*warning = NULL;
-	/* a path that is not there: say so, and leave no cache entry for it */
+	/* a path that is not there and never was: leave no cache entry for it */
 	if (location[0] == '/' && !svc_path_exists(location)) {
 		char *dir = svc_dep_cache_dir(state_dir, location);
 		bool cached = svc_path_exists(dir);
 
 		free(dir);
-		if (!cached || !locked)
+		if (!cached)
 			return svc_error_set(err, SVC_EUNAVAIL, "dependency '%s': the repository "
 					     "'%s' does not exist", name, location);
 	}
