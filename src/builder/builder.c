@@ -444,10 +444,16 @@ done:
 
 static int write_meta(struct build *b, struct svc_error *err)
 {
-	char *path = meta_path(b);
+	char *store = svc_artifact_store_dir(b->state_dir, b->svc), *path = meta_path(b);
 	json_t *j = svc_artifact_ref_to_json(b->art);
-	int rc;
+	int rc = svc_mkdir_p(store, 0700, err);
 
+	free(store);
+	if (rc) {
+		json_decref(j);
+		free(path);
+		return rc;
+	}
 	json_object_set_new(j, "service", json_string(b->svc));
 	json_object_set_new(j, "created_ms", json_integer(svc_now_ms()));
 	json_object_set_new(j, "log", json_string(b->log_path));
