@@ -121,7 +121,7 @@ int cmd_build(struct cmd_global *g, int argc, char **argv)
 		svc_report_result(&g->report, json_pack("{s:s, s:b, s:i, s:o}", "command", "build",
 							"ok", !failed, "exit_code", code,
 							"builds", arr));
-	} else if (n) {
+	} else if (n && g->verbosity >= 0) {
 		size_t cached = 0;
 		for (size_t i = 0; i < n; i++)
 			cached += res[i].cached;

@@ -58,7 +58,7 @@ int cmd_gc(struct cmd_global *g, int argc, char **argv)
 		json_object_set_new(out, "exit_code", json_integer(0));
 		svc_report_result(&g->report, out);
 		out = NULL;
-	} else {
+	} else if (g->verbosity >= 0) {
 		char size[32];
 		double b = (double)json_integer_value(json_object_get(out, "freed_bytes"));
 
