@@ -269,6 +269,8 @@ void cmd_result_rollout(struct cmd_global *g, const struct svc_rollout_result *r
 		      "instant", res->instant, "history_seq", res->history_seq);
 	json_object_set_new(r, "previous", res->previous[0] ? json_string(res->previous)
 							    : json_null());
+	json_object_set_new(r, "artifact", res->artifact[0] ? json_string(res->artifact)
+							    : json_null());
 	json_object_set_new(r, "switch_ms", res->switch_ms >= 0
 				? json_integer(res->switch_ms) : json_null());
 	json_object_set_new(r, "runtime_ms", res->runtime_ms >= 0

@@ -87,8 +87,9 @@ static int load_lock(struct svc_lockfile *lf, bool *have, const struct svc_manif
 	if (rc == SVC_ENOTFOUND) {
 		svc_error_clear(err);
 		rc = 0;
-	} else if (rc == 0) {
-		rc = svc_lockfile_check(lf, m, path, err);
+	} else if (rc == 0 && (rc = svc_lockfile_check(lf, m, path, err))) {
+		svc_lockfile_release(lf);
+		*have = false;
 	}
 	free(path);
 	return rc;

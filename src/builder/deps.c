@@ -60,52 +60,9 @@ static bool is_url(const char *git)
 	return colon && (!slash || colon < slash) && memchr(git, '@', (size_t)(colon - git));
 }
 
-/* "/a/./b//c/../d/" -> "/a/b/d" (lexically, like the manifest's paths). */
-static char *normalize(const char *path)
-{
-	char *out = svc_calloc(strlen(path) + 2, 1);
-	size_t len = 0;
-
-	for (const char *c = path; *c;) {
-		size_t seg;
-
-		while (*c == '/')
-			c++;
-		seg = strcspn(c, "/");
-		if (!seg)
-			break;
-		if (seg == 1 && c[0] == '.') {
-			/* nothing */
-		} else if (seg == 2 && c[0] == '.' && c[1] == '.') {
-			while (len > 0 && out[len - 1] != '/')
-				len--;
-			if (len > 0)
-				len--;          /* the slash before the dropped name */
-		} else {
-			out[len++] = '/';
-			memcpy(out + len, c, seg);
-			len += seg;
-		}
-		c += seg;
-	}
-	if (!len)
-		out[len++] = '/';
-	out[len] = '\0';
-	return out;
-}
-
 char *svc_dep_location(const char *git, const char *base_dir)
 {
-	char *joined, *out;
-
-	if (is_url(git))
-		return svc_strdup(git);
-	if (git[0] == '/')
-		return normalize(git);
-	joined = svc_strfmt("%s/%s", base_dir, git);
-	out = normalize(joined);
-	free(joined);
-	return out;
+	return is_url(git) ? svc_strdup(git) : svc_path_resolve(base_dir, git);
 }
 
 char *svc_dep_cache_dir(const char *state_dir, const char *location)

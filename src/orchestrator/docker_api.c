@@ -857,69 +857,59 @@ done:
 	return rc;
 }
 
-int svc_docker_container_start(struct svc_docker *d, const char *id, struct svc_error *err)
+/*
+ * simple_request on one object: METHOD /KINDs/ID[SUFFIX], described as
+ * "VERB KIND 'ID'" in errors.
+ */
+static int object_request(struct svc_docker *d, const char *method, const char *kind,
+			  const char *id, const char *suffix, const char *verb,
+			  long ok_status, long timeout_s, struct svc_error *err)
 {
 	char *eid = svc_docker_query_escape(id);
-	char *path = svc_strfmt("/containers/%s/start", eid);
-	char *what = svc_strfmt("start container '%s'", id);
-	int rc;
+	char *path = svc_strfmt("/%ss/%s%s", kind, eid, suffix);
+	char *what = svc_strfmt("%s %s '%s'", verb, kind, id);
+	int rc = simple_request(d, method, path, what, ok_status, timeout_s, err);
 
-	/* 304: already started */
-	rc = simple_request(d, "POST", path, what, 304, DOCKER_REQUEST_TIMEOUT_S, err);
 	free(what);
 	free(path);
 	free(eid);
 	return rc;
 }
 
+int svc_docker_container_start(struct svc_docker *d, const char *id, struct svc_error *err)
+{
+	/* 304: already started */
+	return object_request(d, "POST", "container", id, "/start", "start", 304,
+			      DOCKER_REQUEST_TIMEOUT_S, err);
+}
+
 int svc_docker_container_stop(struct svc_docker *d, const char *id, int timeout_s,
 			      struct svc_error *err)
 {
-	char *eid = svc_docker_query_escape(id);
 	/* no t: the engine uses the container's own StopTimeout */
-	char *path = timeout_s < 0 ? svc_strfmt("/containers/%s/stop", eid)
-				   : svc_strfmt("/containers/%s/stop?t=%d", eid, timeout_s);
-	char *what = svc_strfmt("stop container '%s'", id);
+	char *suffix = timeout_s < 0 ? svc_strdup("/stop") : svc_strfmt("/stop?t=%d", timeout_s);
 	long limit = DOCKER_REQUEST_TIMEOUT_S;
 	int rc;
 
 	/* The engine answers after the grace period: wait for longer than that. */
 	if (timeout_s > 0 && (long)timeout_s + 30 > limit)
 		limit = (long)timeout_s + 30;
-	rc = simple_request(d, "POST", path, what, 304, limit, err);
-	free(what);
-	free(path);
-	free(eid);
+	rc = object_request(d, "POST", "container", id, suffix, "stop", 304, limit, err);
+	free(suffix);
 	return rc;
 }
 
 int svc_docker_container_remove(struct svc_docker *d, const char *id,
 				struct svc_error *err)
 {
-	char *eid = svc_docker_query_escape(id);
-	char *path = svc_strfmt("/containers/%s?force=1&v=1", eid);
-	char *what = svc_strfmt("remove container '%s'", id);
-	int rc;
-
-	rc = simple_request(d, "DELETE", path, what, 404, DOCKER_REQUEST_TIMEOUT_S, err);
-	free(what);
-	free(path);
-	free(eid);
-	return rc;
+	return object_request(d, "DELETE", "container", id, "?force=1&v=1", "remove", 404,
+			      DOCKER_REQUEST_TIMEOUT_S, err);
 }
 
 int svc_docker_image_remove(struct svc_docker *d, const char *image, struct svc_error *err)
 {
-	char *eimg = svc_docker_query_escape(image);
-	char *path = svc_strfmt("/images/%s", eimg);
-	char *what = svc_strfmt("remove image '%s'", image);
-	int rc;
-
-	rc = simple_request(d, "DELETE", path, what, 404, DOCKER_REQUEST_TIMEOUT_S, err);
-	free(what);
-	free(path);
-	free(eimg);
-	return rc;
+	return object_request(d, "DELETE", "image", image, "", "remove", 404,
+			      DOCKER_REQUEST_TIMEOUT_S, err);
 }
 
 int svc_docker_container_inspect(struct svc_docker *d, const char *id, json_t **out,

@@ -772,60 +772,6 @@ char *svc_manifest_expand(const char *tmpl, const struct svc_expand_vars *vars)
 }
 
 /* ------------------------------------------------------------------ */
-/* Paths */
-
-/* Lexically normalize an absolute path: no ".", "..", "//" or trailing '/'. */
-static char *path_normalize(const char *abs)
-{
-	size_t n = strlen(abs);
-	char *out = svc_calloc(n + 2, 1);
-	size_t len = 0;
-	const char *s = abs;
-
-	while (*s) {
-		const char *e;
-		size_t seg;
-
-		while (*s == '/')
-			s++;
-		e = strchr(s, '/');
-		seg = e ? (size_t)(e - s) : strlen(s);
-		if (seg == 0)
-			break;
-		if (seg == 1 && s[0] == '.') {
-			/* skip */
-		} else if (seg == 2 && s[0] == '.' && s[1] == '.') {
-			while (len > 0 && out[len - 1] != '/')
-				len--;
-			if (len > 0)
-				len--;
-		} else {
-			out[len++] = '/';
-			memcpy(out + len, s, seg);
-			len += seg;
-		}
-		s += seg;
-	}
-	if (len == 0)
-		out[len++] = '/';
-	out[len] = '\0';
-	return out;
-}
-
-/* base (absolute) joined with rel, normalized; rel may itself be absolute. */
-static char *path_resolve(const char *base, const char *rel)
-{
-	char *joined, *out;
-
-	if (rel[0] == '/')
-		return path_normalize(rel);
-	joined = svc_strfmt("%s/%s", base, rel);
-	out = path_normalize(joined);
-	free(joined);
-	return out;
-}
-
-/* ------------------------------------------------------------------ */
 /* Field functions: build */
 
 static void f_build_context(struct mp *p, const char *kp, void *obj)
@@ -839,7 +785,7 @@ static void f_build_context(struct mp *p, const char *kp, void *obj)
 		err_ev(p, "%s: must not be empty", kp);
 		return;
 	}
-	b->context = path_resolve(p->m->dir, s);
+	b->context = svc_path_resolve(p->m->dir, s);
 }
 
 static void f_build_command(struct mp *p, const char *kp, void *obj)
@@ -984,7 +930,7 @@ static void f_run_workdir(struct mp *p, const char *kp, void *obj)
 		return;
 	}
 	free(r->workdir);
-	r->workdir = path_resolve(p->m->dir, s);
+	r->workdir = svc_path_resolve(p->m->dir, s);
 }
 
 static bool env_name_valid(const char *s)
@@ -1942,7 +1888,7 @@ int svc_manifest_load_buffer(struct svc_manifest **out, const char *buf,
 		goto done;
 	}
 	if (base_dir && base_dir[0] == '/') {
-		dir = path_normalize(base_dir);
+		dir = svc_path_normalize(base_dir);
 	} else {
 		char *joined;
 		if (!getcwd(cwd, sizeof(cwd))) {
@@ -1952,7 +1898,7 @@ int svc_manifest_load_buffer(struct svc_manifest **out, const char *buf,
 			goto done;
 		}
 		joined = svc_strfmt("%s/%s", cwd, base_dir ? base_dir : ".");
-		dir = path_normalize(joined);
+		dir = svc_path_normalize(joined);
 		free(joined);
 	}
 	p.m = manifest_new(p.file, dir);

@@ -1131,6 +1131,8 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 	/* a failed build stops the deploy here: nothing has been started */
 	if (m->build.present && (rc = build_for_deploy(ctx, m, rid, err)))
 		goto done;
+	if (res && m->artifact)
+		snprintf(res->artifact, sizeof(res->artifact), "%s", m->artifact->id);
 
 	if (svc_rollout_rec_load(&rec, ctx->state_dir, m->service, NULL) == 0) {
 		if (!strcmp(rec.release, rid)) {
@@ -1329,6 +1331,8 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 	}
 	if ((rc = release_manifest(&m, ctx, service, tid, err)))
 		goto done;
+	if (res && m->artifact)
+		snprintf(res->artifact, sizeof(res->artifact), "%s", m->artifact->id);
 	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
 		goto done;
 	snprintf(reason, sizeof(reason), "superseded by rollback to %.*s", SHORT(tid));

@@ -51,6 +51,7 @@ struct svc_rollout_result {
 	int64_t runtime_ms;      /* time spent waiting for the runtime (docker: the
 				    engine's API calls), -1 when it does not say */
 	int history_seq;
+	char artifact[65];       /* the artifact the release runs; empty without a build */
 	char recovered[512];     /* what recovery did first, if anything */
 };
 

@@ -112,6 +112,15 @@ int svc_json_file_write(const json_t *j, const char *path, struct svc_error *err
 /* Remove a folder and everything under it (no symlinks followed). */
 int svc_rm_rf(const char *path);
 
+/*
+ * Normalize an absolute path lexically: repeated slashes, "." and ".."
+ * segments go ("/a/./b//../c/" -> "/a/c"; ".." above the root stays at the
+ * root). Symlinks are not looked at. Caller frees.
+ */
+char *svc_path_normalize(const char *abs);
+/* base (absolute) joined with rel and normalized; rel may be absolute. Caller frees. */
+char *svc_path_resolve(const char *base, const char *rel);
+
 /* Write all of data to fd, retrying short writes and EINTR (fd < 0: dropped). -1 with errno set on error. */
 int svc_write_all(int fd, const void *data, size_t len);
 
