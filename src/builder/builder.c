@@ -126,9 +126,13 @@ static int pin_deps(struct build *b, struct svc_error *err)
 		if (warning)
 			svc_report_warn(b->r, b->svc, "%s", warning);
 		free(warning);
-		svc_report_step(b->r, b->svc, "pin", "dependency %s: %s at %.12s%s", d->name,
-				d->ref, pin->commit,
-				le ? " (locked)" : " (no lock file: run 'svcctl lock' to pin it)");
+		if (le)
+			svc_report_step(b->r, b->svc, "pin", "dependency %s: %s at %.12s (locked)",
+					d->name, d->ref, pin->commit);
+		else
+			svc_report_step(b->r, b->svc, "pin", "dependency %s: %s at %.12s (no lock "
+					"file: 'svcctl lock %s' pins it)", d->name, d->ref,
+					pin->commit, b->svc);
 	}
 	if (locked)
 		svc_lockfile_release(&lf);

@@ -199,6 +199,30 @@ ln -s data.txt "$WORK/ctx-alpha/sub/inside"
 run_rc rc env SVCCTL_STATE_DIR="$WORK/state-serial" "$SVCCTL" --manifests "$WORK/m2" build alpha
 check_eq "a symlink inside the context is fine" 0 "$rc"
 
+# builds of one service exclude each other; other services go on
+cat >"$WORK/m2/slow.yaml" <<EOF
+service: slow
+build:
+  context: ../ctx-beta
+  command: [sleep, "3"]
+run:
+  command: [./tool]
+EOF
+SVCCTL_STATE_DIR=$WORK/state-serial "$SVCCTL" --manifests "$WORK/m2" -q build slow &
+slow_pid=$!
+BG_PIDS+=("$slow_pid")
+wait_until 5 test -e "$WORK/state-serial/services/slow/build.lock"
+sleep 0.5
+run_rc rc env SVCCTL_STATE_DIR="$WORK/state-serial" "$SVCCTL" --manifests "$WORK/m2" build slow
+diag "$OUT"
+check_eq "a second build of a service being built exits 4" 4 "$rc"
+check "naming the build lock and its holder" \
+	grep -q "holds the build lock of service 'slow' (pid $slow_pid: build)" <<<"$OUT"
+run_rc rc env SVCCTL_STATE_DIR="$WORK/state-serial" "$SVCCTL" --manifests "$WORK/m2" build beta
+check_eq "meanwhile another service builds" 0 "$rc"
+wait "$slow_pid"
+check_eq "the first build finishes" 0 "$?"
+
 run_rc rc svcctl build no-such-service
 check_eq "building an unknown service is a usage error" 2 "$rc"
 
