@@ -36,9 +36,12 @@ static void print_release(const char *label, json_t *r, const char *time_key,
 		printf("  %-9s -\n", label);
 		return;
 	}
-	printf("  %-9s %.12s  %-5s  version %s  %s %s\n", label, jstr(r, "release"),
+	printf("  %-9s %.12s  %-5s  version %s  %s %s", label, jstr(r, "release"),
 	       jstr(r, "color"), jstr(r, "version"), time_label,
 	       svc_time_format(t, sizeof(t), json_integer_value(json_object_get(r, time_key))));
+	if (json_is_string(json_object_get(r, "artifact")))
+		printf("  artifact %.12s", jstr(r, "artifact"));
+	putchar('\n');
 }
 
 static void print_service(json_t *s)

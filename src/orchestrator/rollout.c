@@ -1556,6 +1556,9 @@ int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
 			"release", cur.active, "color", cur.active_color,
 			"since_ms", (json_int_t)cur.active_since_ms,
 			"version", mact && mact->version ? json_string(mact->version) : json_null()));
+		if (mact && mact->artifact)
+			json_object_set_new(json_object_get(j, "active"), "artifact",
+					    json_string(mact->artifact->id));
 	} else {
 		json_object_set_new(j, "active", json_null());
 	}
@@ -1564,6 +1567,9 @@ int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
 			"release", cur.previous, "color", cur.previous_color,
 			"warm_until_ms", (json_int_t)cur.previous_until_ms,
 			"version", mprev && mprev->version ? json_string(mprev->version) : json_null()));
+		if (mprev && mprev->artifact)
+			json_object_set_new(json_object_get(j, "previous"), "artifact",
+					    json_string(mprev->artifact->id));
 	} else {
 		json_object_set_new(j, "previous", json_null());
 	}

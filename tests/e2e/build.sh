@@ -73,6 +73,8 @@ diag "$hist"
 check "history shows the pinned commit of each release" \
 	grep -q "dependency libgreet v1 at ${V1B:0:12}" <<<"$hist"
 check "history shows the earlier commit too" grep -q "dependency libgreet v1 at ${V1:0:12}" <<<"$hist"
+check "status shows the active release's artifact" \
+	grep -q "active .* artifact [0-9a-f]\{12\}" <<<"$(svcctl status hello-v1)"
 check "history shows artifact ids" test "$(grep -cE '^[ *] +[0-9]+ [0-9a-f]{12} +[^ ]+ +[0-9a-f]{12} ' <<<"$hist")" -ge 2
 
 # ---- rollback restores the artifact, also when it is not warm ----
