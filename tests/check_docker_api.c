@@ -554,7 +554,7 @@ static void build_image(struct svc_docker *d, int progress_fd)
 	char *tar = make_context(good_dockerfile);
 
 	svc_error_clear(&err);
-	ck_assert_msg(svc_docker_image_build(d, tar, image_tag, NULL, progress_fd, &err) == 0,
+	ck_assert_msg(svc_docker_image_build(d, tar, image_tag, NULL, 0, progress_fd, &err) == 0,
 		      "%s", err.message);
 	free(tar);
 }
@@ -722,19 +722,19 @@ START_TEST(test_docker_api__engine_build_fails)
 	tar = make_context("FROM scratch\nCOPY not-in-the-context.txt /x\n");
 	tag = svc_strfmt("svcctl-test-%s-broken:latest", run_id);
 	svc_error_clear(&err);
-	ck_assert_int_eq(svc_docker_image_build(d, tar, tag, NULL, -1, &err), SVC_EGENERIC);
+	ck_assert_int_eq(svc_docker_image_build(d, tar, tag, NULL, 0, -1, &err), SVC_EGENERIC);
 	ck_assert_msg(strncmp(err.message, "build image 'svcctl-test-", 25) == 0, "%s",
 		      err.message);
 	ck_assert_msg(strstr(err.message, "not-in-the-context.txt"), "%s", err.message);
 
 	/* A Dockerfile name that is not in the context */
 	svc_error_clear(&err);
-	ck_assert_int_ne(svc_docker_image_build(d, tar, tag, "Nope.dockerfile", -1, &err), 0);
+	ck_assert_int_ne(svc_docker_image_build(d, tar, tag, "Nope.dockerfile", 0, -1, &err), 0);
 	ck_assert_msg(strstr(err.message, "build image"), "%s", err.message);
 
 	/* A context that does not exist */
 	svc_error_clear(&err);
-	ck_assert_int_eq(svc_docker_image_build(d, "/nonexistent/ctx.tar", tag, NULL, -1, &err),
+	ck_assert_int_eq(svc_docker_image_build(d, "/nonexistent/ctx.tar", tag, NULL, 0, -1, &err),
 			 SVC_ENOTFOUND);
 	ck_assert_msg(strstr(err.message, "'/nonexistent/ctx.tar'"), "%s", err.message);
 	free(tag);

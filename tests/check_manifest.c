@@ -198,6 +198,8 @@ BAD(build_docker_image_and_artifact, "build_docker_image_and_artifact.yaml", 6, 
     "build.artifact: only for the process runtime (runtime 'docker' builds an image from the build folder)", 2)
 BAD(build_artifact_abs, "build_artifact_abs.yaml", 3, 31,
     "build.artifact: '/usr/bin/greeter' must be a relative path", 1)
+BAD(build_timeout, "build_timeout.yaml", 3, 30,
+    "build.timeout: '500ms' is out of range 1s-24h", 1)
 BAD(into_dotdot, "into_dotdot.yaml", 6, 46,
     "build.dependencies[0].into: 'vendor/../../etc' must not contain '..'", 1)
 BAD(dup_dep_names, "dup_dep_names.yaml", 7, 8,
@@ -381,6 +383,7 @@ START_TEST(test_manifest__full)
 	ck_assert_str_eq(m->version, "2");
 	ck_assert_str_eq(m->build.command[1], "greeter");
 	ck_assert_str_eq(m->build.artifact, "greeter");
+	ck_assert_int_eq(m->build.timeout_ms, 20 * 60 * 1000);
 	ck_assert_int_eq(m->build.ndeps, 2);
 	ck_assert_str_eq(m->build.deps[0].git, "../deps/libgreet.git");
 	ck_assert_str_eq(m->build.deps[1].into, "vendor/fmt");
@@ -399,7 +402,7 @@ START_TEST(test_manifest__full)
 	ck_assert_str_eq(m->ports[0].name, "api");
 	ck_assert_str_eq(m->ports[0].listen.text, "[::1]:9090");
 	ck_assert_int_eq(m->ports[0].target, 9091);
-	ck_assert_int_eq(m->listen_pos[0].line, 26);
+	ck_assert_int_eq(m->listen_pos[0].line, 27);
 	ck_assert_int_eq(m->listen_pos[0].column, 13);
 	ck_assert_int_eq(m->health.kind, SVC_HEALTH_HTTP);
 	ck_assert_str_eq(m->health.http_path, "/healthz");
@@ -412,7 +415,7 @@ START_TEST(test_manifest__full)
 	ck_assert_int_eq(m->health.start_timeout_ms, 120000);
 	ck_assert(m->rollout.manual);
 	ck_assert_str_eq(m->rollout.preview.text, "127.0.0.1:19090");
-	ck_assert_int_eq(m->preview_pos.line, 38);
+	ck_assert_int_eq(m->preview_pos.line, 39);
 	ck_assert_int_eq(m->preview_pos.column, 12);
 	ck_assert_int_eq(m->rollout.drain_timeout_ms, 0);
 	ck_assert_int_eq(m->rollout.keep_previous_ms, 7 * 24 * 3600000LL);
@@ -422,7 +425,7 @@ START_TEST(test_manifest__full)
 	ck_assert_str_eq(m->api.requires[0].service, "accounts");
 	ck_assert_str_eq(m->api.requires[1].service, "greeter");
 	ck_assert_str_eq(m->api.requires[1].versions[0], "v1");
-	ck_assert_int_eq(m->api_requires_pos.line, 44);
+	ck_assert_int_eq(m->api_requires_pos.line, 45);
 	ck_assert_int_eq(m->service_pos.line, 2);
 	svc_manifest_free(m);
 }
@@ -1008,6 +1011,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_manifest__build_docker_no_dockerfile);
 	tcase_add_test(tc, test_manifest__build_docker_image_and_artifact);
 	tcase_add_test(tc, test_manifest__build_artifact_abs);
+	tcase_add_test(tc, test_manifest__build_timeout);
 	tcase_add_test(tc, test_manifest__dup_dep_names);
 	tcase_add_test(tc, test_manifest__dup_port_names);
 	tcase_add_test(tc, test_manifest__syntax_error);

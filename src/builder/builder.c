@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,7 @@ struct build {
 	char *dir;                /* the build folder */
 	char *log_path;
 	int log_fd;
+	int64_t t0_ms;            /* monotonic start, for build.timeout */
 };
 
 static void build_release(struct build *b)
@@ -315,39 +318,106 @@ static int fill_build_dir(struct build *b, struct svc_error *err)
 struct pump {
 	struct build *b;
 	int fd;                   /* read end */
+	char line[1024];
+	size_t used;
 };
 
+static void pump_feed(struct pump *p, const char *buf, size_t n)
+{
+	(void)!write(p->b->log_fd, buf, n);
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] != '\n') {
+			if (p->used < sizeof(p->line) - 1)   /* overlong: the rest is in the log */
+				p->line[p->used++] = buf[i] == '\r' ? ' ' : buf[i];
+			continue;
+		}
+		p->line[p->used] = '\0';
+		svc_report_step(p->b->r, p->b->svc, "output", "| %s", p->line);
+		p->used = 0;
+	}
+}
+
+static void pump_flush(struct pump *p)
+{
+	if (!p->used)
+		return;
+	p->line[p->used] = '\0';
+	svc_report_step(p->b->r, p->b->svc, "output", "| %s", p->line);
+	p->used = 0;
+}
+
+/* Read what is there: 1 when something was read, 0 at the end, -1 for nothing yet. */
+static int pump_read(struct pump *p)
+{
+	char buf[8192];
+	ssize_t n = read(p->fd, buf, sizeof(buf));
+
+	if (n > 0) {
+		pump_feed(p, buf, (size_t)n);
+		return 1;
+	}
+	return n == 0 || (errno != EINTR && errno != EAGAIN) ? 0 : -1;
+}
+
+/* The whole stream, blocking: a thread's job beside a blocking request. */
 static void *pump_run(void *arg)
 {
 	struct pump *p = arg;
-	char buf[8192], line[1024];
-	size_t used = 0;
-	ssize_t n;
 
-	while ((n = read(p->fd, buf, sizeof(buf))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+	while (pump_read(p) != 0)
+		;
+	pump_flush(p);
+	return NULL;
+}
+
+/*
+ * Build commands run in process groups of their own, so that a timeout can
+ * stop everything a build started. The price: the terminal's Ctrl-C no
+ * longer reaches them, so svcctl passes SIGINT, SIGTERM and SIGHUP on to
+ * every running build group, then dies of the signal as it would have.
+ */
+#define MAX_BUILD_GROUPS 64
+
+static volatile sig_atomic_t build_groups[MAX_BUILD_GROUPS];
+static pthread_mutex_t groups_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
+
+static void on_fatal_signal(int sig)
+{
+	for (int i = 0; i < MAX_BUILD_GROUPS; i++)
+		if (build_groups[i] > 0)
+			kill(-(pid_t)build_groups[i], SIGTERM);
+	signal(sig, SIG_DFL);
+	raise(sig);             /* delivered when this handler returns */
+}
+
+static void install_handlers(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+			sigaction(sigs[i], &sa, NULL);   /* an ignored signal stays ignored */
+}
+
+static void group_track(pid_t pgid, bool running)
+{
+	pthread_mutex_lock(&groups_mu);
+	for (int i = 0; i < MAX_BUILD_GROUPS; i++) {
+		if (running && build_groups[i] == 0) {
+			build_groups[i] = pgid;
 			break;
 		}
-		(void)!write(p->b->log_fd, buf, (size_t)n);
-		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] != '\n' && used < sizeof(line) - 1) {
-				line[used++] = buf[i] == '\r' ? ' ' : buf[i];
-				continue;
-			}
-			if (buf[i] != '\n')
-				continue;   /* an overlong line: the rest is in the log */
-			line[used] = '\0';
-			svc_report_step(p->b->r, p->b->svc, "output", "| %s", line);
-			used = 0;
+		if (!running && build_groups[i] == pgid) {
+			build_groups[i] = 0;
+			break;
 		}
 	}
-	if (used) {
-		line[used] = '\0';
-		svc_report_step(p->b->r, p->b->svc, "output", "| %s", line);
-	}
-	return NULL;
+	pthread_mutex_unlock(&groups_mu);
 }
 
 /* The environment of a build command: svcctl's, and what it is building. */
@@ -387,7 +457,14 @@ static void exec_child(const char *dir, char *const *argv, char **env, int out)
 {
 	static const char nodir[] = "svcctl: cannot enter the build folder\n";
 	int null = open("/dev/null", O_RDONLY);
+	sigset_t none;
 
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	setpgid(0, 0);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 		_exit(127);
 	if (chdir(dir)) {
@@ -403,15 +480,66 @@ static void exec_child(const char *dir, char *const *argv, char **env, int out)
 	_exit(127);
 }
 
+/* How long a build whose command has exited may keep its output open. */
+#define LEFTOVER_GRACE_MS 1000
+/* Between SIGTERM and SIGKILL when a build runs out of time. */
+#define KILL_GRACE_MS 5000
+
+/*
+ * Pump the command's output until it exits (and its output ends, or a
+ * leftover process has held it open for LEFTOVER_GRACE_MS), stopping the
+ * group at the deadline. *timed_out says whether it had to.
+ */
+static void wait_command(struct build *b, pid_t pid, int fd, int *status, bool *timed_out)
+{
+	int64_t limit = b->m->build.timeout_ms, now = svc_mono_ms();
+	int64_t deadline = limit ? b->t0_ms + limit : 0, kill_at = 0, exited_at = 0;
+	struct pump p = { .b = b, .fd = fd };
+	bool eof = false;
+
+	*timed_out = false;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	while (!exited_at || (!eof && now - exited_at < LEFTOVER_GRACE_MS)) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int wait_ms = 200;
+
+		if (deadline && !*timed_out && now >= deadline) {
+			*timed_out = true;
+			kill(-pid, SIGTERM);
+			kill_at = now + KILL_GRACE_MS;
+		}
+		if (kill_at && now >= kill_at) {
+			kill(-pid, SIGKILL);
+			kill_at = 0;
+		}
+		if (!eof && poll(&pfd, 1, wait_ms) > 0) {
+			int r;
+
+			while ((r = pump_read(&p)) > 0)
+				;
+			eof = r == 0;
+		} else if (eof && !exited_at) {
+			svc_sleep_ms(20);   /* output closed, the command not gone yet */
+		}
+		if (!exited_at && waitpid(pid, status, WNOHANG) == pid)
+			exited_at = svc_mono_ms();
+		now = svc_mono_ms();
+	}
+	pump_flush(&p);
+	kill(-pid, SIGKILL);   /* whatever the build left running goes with it */
+}
+
 /* Run build.command in the build folder: argv as written, no shell. */
 static int run_command(struct build *b, struct svc_error *err)
 {
 	char *const *argv = b->m->build.command;
 	char **env = build_env(b), *text = argv_text(argv);
-	struct pump p = { b, -1 };
 	int fds[2], status = 0, rc;
+	char limit[32];
+	bool timed_out;
 	pid_t pid;
 
+	pthread_once(&handlers_once, install_handlers);
 	if (pipe2(fds, O_CLOEXEC)) {
 		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot create a pipe");
 		goto done;
@@ -427,13 +555,17 @@ static int run_command(struct build *b, struct svc_error *err)
 		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot start '%s'", argv[0]);
 		goto done;
 	}
-	p.fd = fds[0];
-	pump_run(&p);
+	setpgid(pid, pid);      /* as the child does: whichever runs first */
+	group_track(pid, true);
+	wait_command(b, pid, fds[0], &status, &timed_out);
+	group_track(pid, false);
 	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
 	rc = 0;
-	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+	if (timed_out)
+		rc = svc_error_set(err, SVC_EFAILED, "build command '%s' did not finish within "
+				   "build.timeout (%s); it was stopped", text,
+				   svc_duration_format(limit, sizeof(limit), b->m->build.timeout_ms));
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 		rc = svc_error_set(err, SVC_EFAILED, "build command '%s' exited with status %d",
 				   text, WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
@@ -537,12 +669,23 @@ done:
 	return rc;
 }
 
+/* What is left of build.timeout for the engine's part (0: no limit). */
+static long image_timeout_s(const struct build *b)
+{
+	int64_t left;
+
+	if (!b->m->build.timeout_ms)
+		return 0;
+	left = b->m->build.timeout_ms - (svc_mono_ms() - b->t0_ms);
+	return left > 1000 ? (long)(left / 1000) : 1;
+}
+
 static int build_image(struct build *b, struct svc_error *err)
 {
 	const char *df = b->m->build.dockerfile;
 	char *dfpath = svc_strfmt("%s/%s", b->dir, df), *tar = svc_strfmt("%s.tar", b->dir);
 	struct svc_docker *d = NULL;
-	struct pump p = { b, -1 };
+	struct pump p = { .b = b, .fd = -1 };
 	pthread_t th;
 	struct stat st;
 	int fds[2] = { -1, -1 }, rc;
@@ -566,7 +709,7 @@ static int build_image(struct build *b, struct svc_error *err)
 		rc = svc_error_set(err, SVC_EGENERIC, "cannot start a thread: %s", strerror(rc));
 		goto done;
 	}
-	rc = svc_docker_image_build(d, tar, b->art->image, df, fds[1], err);
+	rc = svc_docker_image_build(d, tar, b->art->image, df, image_timeout_s(b), fds[1], err);
 	close(fds[1]);
 	fds[1] = -1;
 	pthread_join(th, NULL);
@@ -656,7 +799,7 @@ int svc_build_service(const char *state_dir, const struct svc_manifest *m,
 		      struct svc_error *err)
 {
 	struct build b = { .state_dir = state_dir, .m = m, .r = r, .svc = m->service,
-			   .log_fd = -1 };
+			   .log_fd = -1, .t0_ms = svc_mono_ms() };
 	struct svc_lock lock = { -1 };
 	int64_t t0 = svc_mono_ms();
 	bool cached;

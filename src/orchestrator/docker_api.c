@@ -1106,7 +1106,8 @@ static int build_sink(struct sink *s, const char *data, size_t len)
 }
 
 int svc_docker_image_build(struct svc_docker *d, const char *tar_path, const char *tag,
-			   const char *dockerfile, int progress_fd, struct svc_error *err)
+			   const char *dockerfile, long timeout_s, int progress_fd,
+			   struct svc_error *err)
 {
 	struct request r;
 	struct sink s;
@@ -1137,7 +1138,7 @@ int svc_docker_image_build(struct svc_docker *d, const char *tar_path, const cha
 	r.upload = tar;
 	r.upload_len = (curl_off_t)st.st_size;
 	r.content_type = "application/x-tar";
-	r.timeout_s = 0;
+	r.timeout_s = timeout_s > 0 ? timeout_s : 0;
 	r.sink = &s;
 	rc = perform(d, &r, &status, NULL, err);
 	if (rc)

@@ -56,7 +56,7 @@
 enum { TOP_SERVICE, TOP_RUNTIME, TOP_REPLICAS, TOP_VERSION, TOP_BUILD, TOP_RUN,
        TOP_PORTS, TOP_HEALTH, TOP_ROLLOUT, TOP_API, TOP_N };
 enum { BUILD_CONTEXT, BUILD_COMMAND, BUILD_ARTIFACT, BUILD_DOCKERFILE,
-       BUILD_DEPENDENCIES, BUILD_N };
+       BUILD_DEPENDENCIES, BUILD_TIMEOUT, BUILD_N };
 enum { DEP_NAME, DEP_GIT, DEP_REF, DEP_INTO, DEP_N };
 enum { RUN_COMMAND, RUN_IMAGE, RUN_WORKDIR, RUN_ENV, RUN_STOP_SIGNAL,
        RUN_STOP_TIMEOUT, RUN_N };
@@ -897,12 +897,18 @@ static void f_build_dependencies(struct mp *p, const char *kp, void *obj)
 	}
 }
 
+static void f_build_timeout(struct mp *p, const char *kp, void *obj)
+{
+	want_duration(p, kp, 1000, 24 * 3600000LL, &((struct svc_build *)obj)->timeout_ms);
+}
+
 static const struct field build_fields[BUILD_N] = {
 	[BUILD_CONTEXT] = { "context", f_build_context },
 	[BUILD_COMMAND] = { "command", f_build_command },
 	[BUILD_ARTIFACT] = { "artifact", f_build_artifact },
 	[BUILD_DOCKERFILE] = { "dockerfile", f_build_dockerfile },
 	[BUILD_DEPENDENCIES] = { "dependencies", f_build_dependencies },
+	[BUILD_TIMEOUT] = { "timeout", f_build_timeout },
 };
 
 /* ------------------------------------------------------------------ */
@@ -2120,6 +2126,7 @@ json_t *svc_manifest_to_json(const struct svc_manifest *m)
 		jset(build, "command", jstrv_or_null(m->build.command));
 		jset(build, "artifact", jstr(m->build.artifact));
 		jset(build, "dockerfile", jstr(m->build.dockerfile));
+		jset(build, "timeout_ms", json_integer(m->build.timeout_ms));
 		for (size_t i = 0; i < m->build.ndeps; i++) {
 			json_t *d = jobj();
 			jset(d, "name", jstr(m->build.deps[i].name));

@@ -17,8 +17,9 @@
  *   ${SERVICE} ${INSTANCE} placeholders, expanded by svc_manifest_expand.
  * Strings are owned by the manifest and freed by svc_manifest_free.
  *
- * Beyond DESIGN.md: run.workdir, the working folder of the process
- * runtime's instances, relative to the manifest's folder. Strictness rules
+ * Beyond DESIGN.md: build.timeout, the longest a build may take, and
+ * run.workdir, the working folder of the process runtime's instances,
+ * relative to the manifest's folder. Strictness rules
  * (see manifest.c): integers and booleans must be plain scalars (a quoted
  * "2" is a wrong type); string values take any non-null scalar as written;
  * null, anchors, aliases and tags (!!str) are refused; nesting is limited
@@ -66,6 +67,7 @@ struct svc_build {
 	char *dockerfile;     /* may be NULL */
 	struct svc_dependency *deps;
 	size_t ndeps;
+	int64_t timeout_ms;   /* 1s-24h; 0 (default): no limit. svcctl extension */
 };
 
 /* One dependency as pinned for a build: the commit it resolved to. */

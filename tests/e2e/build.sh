@@ -225,6 +225,51 @@ check_eq "meanwhile another service builds" 0 "$rc"
 wait "$slow_pid"
 check_eq "the first build finishes" 0 "$?"
 
+# build.timeout stops a build and everything it started; so does a signal to svcctl
+sleepers() {   # pids of `sleep $1`
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" = "sleep $1 " ] && echo "${p#/proc/}"
+	done
+}
+for s in hang hang2; do
+	cat >"$WORK/m2/$s.yaml" <<EOF
+service: $s
+build:
+  context: ../ctx-beta
+  command: [sleep, "${s/hang2/32.5}"]
+run:
+  command: [./tool]
+EOF
+done
+sed -i 's/"hang"/"31.25"/; /^build:/a\  timeout: 1s' "$WORK/m2/hang.yaml"
+t0=$(date +%s)
+run_rc rc env SVCCTL_STATE_DIR="$WORK/state-serial" "$SVCCTL" --manifests "$WORK/m2" build hang
+diag "$OUT"
+check_eq "a build past build.timeout exits 1" 1 "$rc"
+check "saying so" grep -q "did not finish within build.timeout (1s); it was stopped" <<<"$OUT"
+check "soon after the timeout" test $(( $(date +%s) - t0 )) -lt 10
+check_eq "and nothing it started is left" "" "$(sleepers 31.25)"
+SVCCTL_STATE_DIR=$WORK/state-serial "$SVCCTL" --manifests "$WORK/m2" -q build hang2 &
+build_pid=$!
+BG_PIDS+=("$build_pid")
+wait_until 5 test -n "$(sleepers 32.5)"
+# (SIGTERM: a script's background jobs ignore SIGINT; both take the same path)
+kill -TERM "$build_pid"
+wait "$build_pid"
+check_eq "svcctl build dies of SIGTERM" 143 "$?"
+check "taking the build's processes with it" wait_until 3 test -z "$(sleepers 32.5)"
+# Ctrl-C: SIGINT, back to its default disposition for this background job
+SVCCTL_STATE_DIR=$WORK/state-serial env --default-signal=INT "$SVCCTL" --manifests "$WORK/m2" \
+	-q build hang2 &
+build_pid=$!
+BG_PIDS+=("$build_pid")
+wait_until 5 test -n "$(sleepers 32.5)"
+kill -INT "$build_pid"
+wait "$build_pid"
+check_eq "svcctl build dies of Ctrl-C (SIGINT)" 130 "$?"
+check "taking the build's processes with it too" wait_until 3 test -z "$(sleepers 32.5)"
+
 run_rc rc svcctl build no-such-service
 check_eq "building an unknown service is a usage error" 2 "$rc"
 
