@@ -250,24 +250,23 @@ check_eq "a build past build.timeout exits 1" 1 "$rc"
 check "saying so" grep -q "did not finish within build.timeout (1s); it was stopped" <<<"$OUT"
 check "soon after the timeout" test $(( $(date +%s) - t0 )) -lt 10
 check_eq "and nothing it started is left" "" "$(sleepers 31.25)"
-SVCCTL_STATE_DIR=$WORK/state-serial "$SVCCTL" --manifests "$WORK/m2" -q build hang2 &
-build_pid=$!
-BG_PIDS+=("$build_pid")
-wait_until 5 test -n "$(sleepers 32.5)"
-# (SIGTERM: a script's background jobs ignore SIGINT; both take the same path)
-kill -TERM "$build_pid"
-wait "$build_pid"
-check_eq "svcctl build dies of SIGTERM" 143 "$?"
+# signal_build SIGNAL: `build hang2` in the background (SIGINT back to its
+# default: a script's background jobs ignore it), signalled once its sleep
+# runs; prints svcctl's exit status
+signal_build() {
+	local pid
+	SVCCTL_STATE_DIR=$WORK/state-serial env --default-signal=INT "$SVCCTL" \
+		--manifests "$WORK/m2" -q build hang2 &
+	pid=$!
+	BG_PIDS+=("$pid")
+	wait_until 5 test -n "$(sleepers 32.5)"
+	kill "-$1" "$pid"
+	wait "$pid"
+	echo "$?"
+}
+check_eq "svcctl build dies of SIGTERM" 143 "$(signal_build TERM)"
 check "taking the build's processes with it" wait_until 3 test -z "$(sleepers 32.5)"
-# Ctrl-C: SIGINT, back to its default disposition for this background job
-SVCCTL_STATE_DIR=$WORK/state-serial env --default-signal=INT "$SVCCTL" --manifests "$WORK/m2" \
-	-q build hang2 &
-build_pid=$!
-BG_PIDS+=("$build_pid")
-wait_until 5 test -n "$(sleepers 32.5)"
-kill -INT "$build_pid"
-wait "$build_pid"
-check_eq "svcctl build dies of Ctrl-C (SIGINT)" 130 "$?"
+check_eq "svcctl build dies of Ctrl-C (SIGINT)" 130 "$(signal_build INT)"
 check "taking the build's processes with it too" wait_until 3 test -z "$(sleepers 32.5)"
 
 run_rc rc svcctl build no-such-service
