@@ -4,6 +4,8 @@
  * tag v1 (lightweight), tag v2 (annotated), a branch main that moves.
  */
 #include <check.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
@@ -87,6 +89,51 @@ static void tag(const char *name, const char *commit, bool annotated)
 	git_object_free(obj);
 }
 
+/* Write an object of type straight into the source's object database. */
+static void raw_object(git_object_t type, const void *data, size_t len, char hex[41])
+{
+	git_odb *odb = NULL;
+	git_oid oid;
+
+	ck_assert_int_eq(git_repository_odb(&odb, repo), 0);
+	ck_assert_int_eq(git_odb_write(&oid, odb, data, len, type), 0);
+	git_oid_tostr(hex, 41, &oid);
+	git_odb_free(odb);
+}
+
+/* Append one raw tree entry, "MODE NAME\0" and the 20 bytes of hex, to buf. */
+static size_t tree_entry(char *buf, size_t used, const char *mode, const char *name,
+			 const char *hex)
+{
+	int n = snprintf(buf + used, 256, "%s %s", mode, name);
+	git_oid oid;
+
+	ck_assert(n > 0 && n < 256);
+	ck_assert_int_eq(git_oid_fromstr(&oid, hex), 0);
+	memcpy(buf + used + (size_t)n + 1, oid.id, GIT_OID_RAWSZ);
+	return used + (size_t)n + 1 + GIT_OID_RAWSZ;
+}
+
+/*
+ * A commit (parent c3) of tree on refs/heads/name, written raw: libgit2's
+ * checks when building trees must not stop the crafted trees a hostile
+ * source could serve.
+ */
+static void raw_commit(const char *name, const char *tree)
+{
+	git_reference *ref = NULL;
+	char *text = svc_strfmt("tree %s\nparent %s\nauthor t <t@example.invalid> 5000 +0000\n"
+				"committer t <t@example.invalid> 5000 +0000\n\nraw\n", tree, c3);
+	char hex[41];
+	git_oid oid;
+
+	raw_object(GIT_OBJECT_COMMIT, text, strlen(text), hex);
+	ck_assert_int_eq(git_oid_fromstr(&oid, hex), 0);
+	ck_assert_int_eq(git_reference_create(&ref, repo, name, &oid, 1, NULL), 0);
+	git_reference_free(ref);
+	free(text);
+}
+
 static void setup(void)
 {
 	char *link;
@@ -129,6 +176,33 @@ static char *read_text(const char *dir, const char *rel)
 	ck_assert_int_eq(svc_file_read(&text, &len, path, 1 << 20, NULL), 0);
 	free(path);
 	return text;
+}
+
+static mode_t mode_of(const char *dir, const char *rel)
+{
+	char *path = svc_strfmt("%s/%s", dir, rel);
+	struct stat st;
+
+	ck_assert_int_eq(lstat(path, &st), 0);
+	free(path);
+	return st.st_mode & 07777;
+}
+
+/* Entries of STATE/deps/KEY/versions for src (0 when it does not exist). */
+static size_t nversions(void)
+{
+	char *cache = svc_dep_cache_dir(state, src), *vdir = svc_strfmt("%s/versions", cache);
+	DIR *d = opendir(vdir);
+	struct dirent *de;
+	size_t n = 0;
+
+	while (d && (de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	free(vdir);
+	free(cache);
+	return n;
 }
 
 /* ---- locations ---- */
@@ -216,23 +290,35 @@ START_TEST(test_deps__checkout)
 {
 	struct svc_dep_source *s = open_fetched();
 	char *dir = NULL, *again = NULL, *text, target[64], *p;
-	struct stat st;
 	ssize_t n;
 
+	umask(077);     /* modes are set, not left to the umask */
 	ck_assert_int_eq(svc_dep_checkout(s, c1, &dir, NULL), 0);
 	text = read_text(dir, "greet.h");
 	ck_assert_str_eq(text, "v1\n");
 	free(text);
-	p = svc_strfmt("%s/tools/gen", dir);
-	ck_assert_int_eq(stat(p, &st), 0);
-	ck_assert_int_eq(st.st_mode & 0777, 0755);
-	free(p);
+	ck_assert_int_eq(mode_of(dir, ""), 0755);
+	ck_assert_int_eq(mode_of(dir, "greet.h"), 0644);
+	ck_assert_int_eq(mode_of(dir, "tools"), 0755);
+	ck_assert_int_eq(mode_of(dir, "tools/gen"), 0755);
+	text = read_text(dir, "tools/gen");
+	ck_assert_str_eq(text, "#!/bin/sh\n");
+	free(text);
 	p = svc_strfmt("%s/current", dir);
 	n = readlink(p, target, sizeof(target) - 1);
 	ck_assert_int_gt(n, 0);
 	target[n] = '\0';
 	ck_assert_str_eq(target, "greet.h");
 	free(p);
+	/* a commit id is a path component: only 40 lowercase hex */
+	for (p = again = svc_strdup(c1); *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	ck_assert_int_eq(svc_dep_checkout(s, again, &p, NULL), SVC_EFAILED);
+	ck_assert_ptr_null(p);
+	free(again);
+	again = NULL;
+	ck_assert_int_eq(svc_dep_checkout(s, "../../..", &p, NULL), SVC_EFAILED);
+	ck_assert_ptr_null(p);
 	/* the second time it is there already: same folder, not rewritten */
 	p = svc_strfmt("%s/marker", dir);
 	write_file(dir, "marker", "x", 0644);
@@ -243,6 +329,56 @@ START_TEST(test_deps__checkout)
 	free(dir);
 	free(again);
 	svc_dep_close(s);
+}
+END_TEST
+
+/* Pin ref and expect err_code with want in the message, and no version written. */
+static void pin_refused(const char *ref, int err_code, const char *want)
+{
+	struct svc_error err = { 0 };
+	char commit[41], *dir = NULL, *warn = NULL;
+
+	ck_assert_int_eq(svc_dep_pin(state, src, "libgreet", ref, NULL, commit, &dir, &warn, &err),
+			 err_code);
+	ck_assert_msg(strstr(err.message, want) != NULL, "want '%s' in: %s", want, err.message);
+	ck_assert_ptr_null(dir);
+	free(warn);
+	ck_assert_uint_eq(nversions(), 0);    /* no version, no temporary folder left */
+}
+
+START_TEST(test_deps__checkout_refuses_submodule)
+{
+	char blob[41], inner[41], outer[41], buf[512];
+	size_t n;
+
+	raw_object(GIT_OBJECT_BLOB, "x\n", 2, blob);
+	n = tree_entry(buf, 0, "160000", "sub", c1);
+	raw_object(GIT_OBJECT_TREE, buf, n, inner);
+	n = tree_entry(buf, 0, "100644", "a", blob);
+	n = tree_entry(buf, n, "40000", "tools", inner);
+	raw_object(GIT_OBJECT_TREE, buf, n, outer);
+	raw_commit("refs/heads/withsub", outer);
+	pin_refused("withsub", SVC_EFAILED, "'tools/sub' is a git submodule");
+}
+END_TEST
+
+/* Names git never writes, served by a crafted tree: refused, nothing written. */
+START_TEST(test_deps__checkout_refuses_crafted_names)
+{
+	static const char *const names[] = { "..", ".", "a/b" };
+	char blob[41], tree[41], buf[512], ref[64], *want;
+	size_t n;
+
+	raw_object(GIT_OBJECT_BLOB, "x\n", 2, blob);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		n = tree_entry(buf, 0, "100644", names[i], blob);
+		raw_object(GIT_OBJECT_TREE, buf, n, tree);
+		snprintf(ref, sizeof(ref), "refs/heads/crafted%zu", i);
+		raw_commit(ref, tree);
+		want = svc_strfmt("a tree entry named '%s' in '/' is refused", names[i]);
+		pin_refused(ref + strlen("refs/heads/"), SVC_EFAILED, want);
+		free(want);
+	}
 }
 END_TEST
 
@@ -556,6 +692,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_deps__cache_dir);
 	tcase_add_test(tc, test_deps__resolve_refs);
 	tcase_add_test(tc, test_deps__checkout);
+	tcase_add_test(tc, test_deps__checkout_refuses_submodule);
+	tcase_add_test(tc, test_deps__checkout_refuses_crafted_names);
 	tcase_add_test(tc, test_deps__moved_tag_and_lock);
 	tcase_add_test(tc, test_deps__unreachable_source);
 	tcase_add_test(tc, test_deps__fetch_failure_uses_cache);
