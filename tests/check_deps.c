@@ -89,6 +89,25 @@ static void tag(const char *name, const char *commit, bool annotated)
 	git_object_free(obj);
 }
 
+/* Point refs/heads/name (force) at commit. */
+static void branch(const char *name, const char *commit)
+{
+	git_commit *c = NULL;
+	git_reference *ref = NULL;
+	git_oid oid;
+
+	ck_assert_int_eq(git_oid_fromstr(&oid, commit), 0);
+	ck_assert_int_eq(git_commit_lookup(&c, repo, &oid), 0);
+	ck_assert_int_eq(git_branch_create(&ref, repo, name, c, 1), 0);
+	git_reference_free(ref);
+	git_commit_free(c);
+}
+
+static void remove_ref(const char *name)
+{
+	ck_assert_int_eq(git_reference_remove(repo, name), 0);
+}
+
 /* Write an object of type straight into the source's object database. */
 static void raw_object(git_object_t type, const void *data, size_t len, char hex[41])
 {
@@ -283,6 +302,116 @@ START_TEST(test_deps__resolve_refs)
 	ck_assert(!svc_dep_has_commit(s, "0123456789abcdef0123456789abcdef01234567"));
 	ck_assert(!svc_dep_has_commit(s, "nothex"));
 	svc_dep_close(s);
+}
+END_TEST
+
+START_TEST(test_deps__resolve_prefers_names)
+{
+	struct svc_error err = { 0 };
+	struct svc_dep_source *s;
+	char out[41], prefix[9];
+
+	/* a branch spelled like a prefix of c1, and a branch named like tag v1 */
+	snprintf(prefix, sizeof(prefix), "%.8s", c1);
+	branch(prefix, c3);
+	branch("v1", c3);
+	s = open_fetched();
+	ck_assert_int_eq(svc_dep_resolve(s, prefix, out, NULL), 0);
+	ck_assert_str_eq(out, c3);
+	ck_assert_int_eq(svc_dep_resolve(s, "v1", out, NULL), 0);
+	ck_assert_str_eq(out, c1);
+	/* a well-formed id the cache does not hold */
+	ck_assert_int_eq(svc_dep_resolve(s, "0123456789abcdef0123456789abcdef01234567", out, &err),
+			 SVC_ENOTFOUND);
+	svc_dep_close(s);
+}
+END_TEST
+
+START_TEST(test_deps__fetch_follows_source)
+{
+	struct svc_dep_source *s;
+	struct svc_error err = { 0 };
+	char out[41], c4[41];
+
+	branch("topic", c2);
+	tag("tmp", c3, false);
+	s = open_fetched();
+	ck_assert_int_eq(svc_dep_resolve(s, "topic", out, NULL), 0);
+	ck_assert_str_eq(out, c2);
+	ck_assert_int_eq(svc_dep_resolve(s, "tmp", out, NULL), 0);
+	ck_assert_str_eq(out, c3);
+	/* main moves, annotated v2 moves with it, topic and tmp go away */
+	write_file(src, "greet.h", "v4\n", 0644);
+	commit_all("v4", 4000, c4);
+	tag("v2", c4, true);
+	remove_ref("refs/heads/topic");
+	remove_ref("refs/tags/tmp");
+	ck_assert_msg(svc_dep_fetch(s, &err) == 0, "%s", err.message);
+	ck_assert_int_eq(svc_dep_resolve(s, "main", out, NULL), 0);
+	ck_assert_str_eq(out, c4);
+	ck_assert_int_eq(svc_dep_resolve(s, "v2", out, NULL), 0);
+	ck_assert_str_eq(out, c4);
+	ck_assert_int_eq(svc_dep_resolve(s, "topic", out, NULL), SVC_ENOTFOUND);
+	ck_assert_int_eq(svc_dep_resolve(s, "tmp", out, NULL), SVC_ENOTFOUND);
+	svc_dep_close(s);
+}
+END_TEST
+
+START_TEST(test_deps__fetch_not_a_repository)
+{
+	char *plain = svc_strfmt("%s/plain", tmp), *want;
+	struct svc_dep_source *s = NULL;
+	struct svc_error err = { 0 };
+
+	ck_assert_int_eq(mkdir(plain, 0755), 0);
+	ck_assert_int_eq(svc_dep_open(&s, state, plain, "libx", NULL), 0);
+	ck_assert_int_eq(svc_dep_fetch(s, &err), SVC_EUNAVAIL);
+	want = svc_strfmt("dependency 'libx': cannot fetch from '%s': ", plain);
+	/* libgit2's reason follows, whatever its words */
+	ck_assert_msg(!strncmp(err.message, want, strlen(want)) &&
+		      strlen(err.message) > strlen(want), "%s", err.message);
+	svc_dep_close(s);
+	free(want);
+	free(plain);
+}
+END_TEST
+
+struct open_job {
+	int started, opened, rc;
+};
+
+static void *open_thread(void *arg)
+{
+	struct open_job *j = arg;
+	struct svc_dep_source *s = NULL;
+
+	__atomic_store_n(&j->started, 1, __ATOMIC_SEQ_CST);
+	j->rc = svc_dep_open(&s, state, src, "libgreet", NULL);
+	__atomic_store_n(&j->opened, 1, __ATOMIC_SEQ_CST);
+	svc_dep_close(s);
+	return NULL;
+}
+
+/*
+ * flock(2) locks belong to the open file description, so a second open in
+ * another thread of this process waits; fcntl(2) locks would not.
+ */
+START_TEST(test_deps__lock_excludes_threads)
+{
+	struct open_job job = { 0 };
+	struct svc_dep_source *s = NULL;
+	pthread_t th;
+
+	ck_assert_int_eq(svc_dep_open(&s, state, src, "libgreet", NULL), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, open_thread, &job), 0);
+	while (!__atomic_load_n(&job.started, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	usleep(300 * 1000);
+	ck_assert_int_eq(__atomic_load_n(&job.opened, __ATOMIC_SEQ_CST), 0);
+	svc_dep_close(s);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(job.opened, 1);
+	ck_assert_int_eq(job.rc, 0);
 }
 END_TEST
 
@@ -691,6 +820,10 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_deps__location);
 	tcase_add_test(tc, test_deps__cache_dir);
 	tcase_add_test(tc, test_deps__resolve_refs);
+	tcase_add_test(tc, test_deps__resolve_prefers_names);
+	tcase_add_test(tc, test_deps__fetch_follows_source);
+	tcase_add_test(tc, test_deps__fetch_not_a_repository);
+	tcase_add_test(tc, test_deps__lock_excludes_threads);
 	tcase_add_test(tc, test_deps__checkout);
 	tcase_add_test(tc, test_deps__checkout_refuses_submodule);
 	tcase_add_test(tc, test_deps__checkout_refuses_crafted_names);
