@@ -760,7 +760,8 @@ START_TEST(test_lockfile__strict)
 	ck_assert_int_eq(svc_lockfile_load(&lf, missing, &err), SVC_ENOTFOUND);
 	free(missing);
 	bad_lock("{\"version\": 1,\n \"service\": \"web\",\n \"dependencies\": [}\n",
-		 "bad.lock:3:");
+		 "bad.lock:3:19: invalid lock file: unexpected token near '}'");
+	bad_lock("", "bad.lock:1: invalid lock file: '[' or '{' expected near end of file");
 	bad_lock("{\"version\": 1, \"service\": \"web\", \"dependencies\": [], \"extra\": 1}",
 		 "unknown key 'extra'");
 	bad_lock("{\"version\": 2, \"service\": \"web\", \"dependencies\": []}",
@@ -770,13 +771,32 @@ START_TEST(test_lockfile__strict)
 		 "dependencies[0].commit: 'abc' is not a commit id");
 	bad_lock("{\"version\": 1, \"service\": \"web\", \"dependencies\": [{\"name\": \"a\", "
 		 "\"git\": \"g\", \"commit\": " COMMIT_A "}]}",
-		 "dependencies[0]: needs the strings name, git, ref and commit");
+		 "dependencies[0]: missing key 'ref'");
+	bad_lock("{\"version\": 1, \"service\": \"web\", \"dependencies\": [{\"name\": \"a\", "
+		 "\"git\": 7, \"ref\": \"r\", \"commit\": " COMMIT_A "}]}",
+		 "dependencies[0]: 'git' must be a string");
+	bad_lock("{\"version\": 1, \"dependencies\": []}", "bad.lock: missing key 'service'");
+	bad_lock("{\"version\": 1, \"service\": [\"web\"], \"dependencies\": []}",
+		 "bad.lock: 'service' must be a string");
+	bad_lock("{\"version\": 1, \"service\": \"web\", \"dependencies\": {}}",
+		 "bad.lock: 'dependencies' must be a list");
+	bad_lock("{\"service\": \"web\", \"dependencies\": []}", "bad.lock: missing key 'version'");
+	bad_lock("[]", "bad.lock: expected a JSON object");
+	bad_lock("{\"version\": 1, \"service\": \"web\", \"dependencies\": [\"a\"]}",
+		 "bad.lock: dependencies[0]: expected an object");
+	bad_lock("{\"version\": 1, \"service\": \"web\", \"dependencies\": [{\"name\": \"a\", "
+		 "\"git\": \"g\", \"ref\": \"r\", \"commit\": " COMMIT_A ", \"into\": \"x\"}]}",
+		 "bad.lock: dependencies[0]: unknown key 'into'");
+	bad_lock("{\"version\": 1, \"service\": \"web\", \"dependencies\": [{\"name\": \"a\", "
+		 "\"git\": \"g\", \"ref\": \"r\", \"commit\": "
+		 "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}]}",
+		 "is not a commit id (40 lowercase hex)");
 	bad_lock("{\"version\": 1, \"service\": \"web\", \"dependencies\": ["
 		 "{\"name\": \"a\", \"git\": \"g\", \"ref\": \"r\", \"commit\": " COMMIT_A "},"
 		 "{\"name\": \"a\", \"git\": \"g\", \"ref\": \"r\", \"commit\": " COMMIT_A "}]}",
 		 "dependency 'a' is listed twice");
 	bad_lock("{\"version\": 1, \"version\": 1, \"service\": \"web\", \"dependencies\": []}",
-		 "duplicate");
+		 "bad.lock:1:24: invalid lock file: duplicate object key");
 }
 END_TEST
 
@@ -789,6 +809,7 @@ START_TEST(test_lockfile__check_differences)
 	struct svc_manifest *same = manifest(
 		"    - {name: b, git: ../b.git, ref: main, into: vendor/b}\n"
 		"    - {name: a, git: ../a.git, ref: v1, into: vendor/a}\n");
+	static char api[] = "api";
 	struct svc_lockfile lf;
 	struct svc_lock_entry e[2];
 	struct svc_error err = { 0 };
@@ -805,6 +826,18 @@ START_TEST(test_lockfile__check_differences)
 	svc_error_clear(&err);
 	ck_assert_int_eq(svc_lockfile_check(&lf, m, "web.lock", &err), SVC_EMANIFEST);
 	ck_assert_msg(strstr(err.message, "b: not in the manifest") != NULL, "%s", err.message);
+	svc_manifest_free(m);
+	/* another service's lock; git and ref both differ: each is named */
+	m = manifest("    - {name: a, git: ../x.git, ref: v9, into: vendor/a}\n"
+		     "    - {name: b, git: ../b.git, ref: main, into: vendor/b}\n");
+	lf.service = api;
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_lockfile_check(&lf, m, "web.lock", &err), SVC_EMANIFEST);
+	ck_assert_str_eq(err.message,
+		"web.lock: does not match the manifest's build.dependencies: "
+		"it is the lock of service 'api', not 'web'; "
+		"a: git ../x.git in the manifest, ../a.git in the lock; "
+		"a: ref v9 in the manifest, v1 in the lock; run 'svcctl lock web'");
 	svc_manifest_free(m);
 	svc_manifest_free(same);
 }

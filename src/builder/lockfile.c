@@ -72,28 +72,44 @@ static int bad(struct svc_error *err, const char *path, const char *fmt, ...)
 	return svc_error_set(err, SVC_EMANIFEST, "%s: %s", path, msg);
 }
 
+/*
+ * key of obj as a string, or an error naming the key that is missing or not
+ * a string; where ("" or "dependencies[N]: ") says whose key it is.
+ */
+static int get_string(const char **out, const json_t *obj, const char *key, const char *where,
+		      const char *path, struct svc_error *err)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	*out = json_string_value(v);
+	if (!v)
+		return bad(err, path, "%smissing key '%s'", where, key);
+	if (!*out)
+		return bad(err, path, "%s'%s' must be a string", where, key);
+	return 0;
+}
+
 static int load_entry(struct svc_lock_entry *e, const json_t *j, size_t i, const char *path,
 		      struct svc_error *err)
 {
 	static const char *const keys[] = { "name", "git", "ref", "commit", NULL };
 	const char *name, *git, *ref, *commit, *extra;
-	char idx[32];
+	char where[48];
+	int rc;
 
-	snprintf(idx, sizeof(idx), "%zu", i);
+	snprintf(where, sizeof(where), "dependencies[%zu]: ", i);
 	if (!json_is_object(j))
-		return bad(err, path, "dependencies[%s]: expected an object", idx);
+		return bad(err, path, "%sexpected an object", where);
 	if ((extra = unknown_key(j, keys)))
-		return bad(err, path, "dependencies[%s]: unknown key '%s'", idx, extra);
-	name = json_string_value(json_object_get(j, "name"));
-	git = json_string_value(json_object_get(j, "git"));
-	ref = json_string_value(json_object_get(j, "ref"));
-	commit = json_string_value(json_object_get(j, "commit"));
-	if (!name || !git || !ref || !commit)
-		return bad(err, path, "dependencies[%s]: needs the strings name, git, ref and "
-			   "commit", idx);
+		return bad(err, path, "%sunknown key '%s'", where, extra);
+	if ((rc = get_string(&name, j, "name", where, path, err)) ||
+	    (rc = get_string(&git, j, "git", where, path, err)) ||
+	    (rc = get_string(&ref, j, "ref", where, path, err)) ||
+	    (rc = get_string(&commit, j, "commit", where, path, err)))
+		return rc;
 	if (!commit_hex(commit))
-		return bad(err, path, "dependencies[%s].commit: '%s' is not a commit id (40 "
-			   "lowercase hex)", idx, commit);
+		return bad(err, path, "dependencies[%zu].commit: '%s' is not a commit id (40 "
+			   "lowercase hex)", i, commit);
 	e->name = svc_strdup(name);
 	e->git = svc_strdup(git);
 	e->ref = svc_strdup(ref);
@@ -105,8 +121,9 @@ static int load_json(struct svc_lockfile *out, const json_t *j, const char *path
 		     struct svc_error *err)
 {
 	static const char *const keys[] = { "version", "service", "dependencies", NULL };
+	const json_t *version = json_object_get(j, "version");
 	const json_t *deps = json_object_get(j, "dependencies");
-	const char *extra, *service = json_string_value(json_object_get(j, "service"));
+	const char *extra, *service;
 	size_t i;
 	json_t *d;
 	int rc;
@@ -115,11 +132,16 @@ static int load_json(struct svc_lockfile *out, const json_t *j, const char *path
 		return bad(err, path, "expected a JSON object");
 	if ((extra = unknown_key(j, keys)))
 		return bad(err, path, "unknown key '%s'", extra);
-	if (!json_is_integer(json_object_get(j, "version")) ||
-	    json_integer_value(json_object_get(j, "version")) != 1)
+	if (!version)
+		return bad(err, path, "missing key 'version'");
+	if (!json_is_integer(version) || json_integer_value(version) != 1)
 		return bad(err, path, "'version' must be 1 (a lock file of another svcctl?)");
-	if (!service || !json_is_array(deps))
-		return bad(err, path, "needs 'service' (a string) and 'dependencies' (a list)");
+	if ((rc = get_string(&service, j, "service", "", path, err)))
+		return rc;
+	if (!deps)
+		return bad(err, path, "missing key 'dependencies'");
+	if (!json_is_array(deps))
+		return bad(err, path, "'dependencies' must be a list");
 	out->service = svc_strdup(service);
 	out->deps = svc_calloc(json_array_size(deps) + 1, sizeof(*out->deps));
 	json_array_foreach(deps, i, d) {
@@ -217,12 +239,14 @@ int svc_lockfile_check(const struct svc_lockfile *lf, const struct svc_manifest 
 		const struct svc_dependency *d = &m->build.deps[i];
 		const struct svc_lock_entry *e = svc_lockfile_find(lf, d->name);
 
-		if (!e)
+		if (!e) {
 			differs(&list, "%s: not in the lock", d->name);
-		else if (strcmp(e->git, d->git))
+			continue;
+		}
+		if (strcmp(e->git, d->git))
 			differs(&list, "%s: git %s in the manifest, %s in the lock", d->name,
 				d->git, e->git);
-		else if (strcmp(e->ref, d->ref))
+		if (strcmp(e->ref, d->ref))
 			differs(&list, "%s: ref %s in the manifest, %s in the lock", d->name,
 				d->ref, e->ref);
 	}
