@@ -169,7 +169,11 @@ int svc_dep_fetch(struct svc_dep_source *s, struct svc_error *err)
 	if (s->location[0] == '/' && !svc_path_exists(s->location))
 		return svc_error_set(err, SVC_EUNAVAIL, "dependency '%s': the repository '%s' "
 				     "does not exist", s->name, s->location);
-	/* tags come from the forced refspec, so a moved tag is followed */
+	/*
+	 * Tags come from the forced refspec, so a moved tag is followed. With
+	 * libgit2 1.5's default (AUTO) a moved tag stays where it was;
+	 * check_deps' moved-tag tests fail then.
+	 */
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.prune = GIT_FETCH_PRUNE;
 	if (git_remote_create_anonymous(&remote, s->repo, s->location) ||
