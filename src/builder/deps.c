@@ -220,25 +220,11 @@ int svc_dep_resolve(struct svc_dep_source *s, const char *ref,
 	return 0;
 }
 
-/*
- * 40 lowercase hex, the only spelling used for version folders: git would
- * accept "ABC..." too, and a commit string becomes a path below.
- */
-static bool commit_hex(const char *commit)
-{
-	size_t n = 0;
-
-	for (; commit[n]; n++)
-		if (!((commit[n] >= '0' && commit[n] <= '9') || (commit[n] >= 'a' && commit[n] <= 'f')))
-			return false;
-	return n == SVC_COMMIT_HEX_LEN;
-}
-
 bool svc_dep_has_commit(struct svc_dep_source *s, const char *commit)
 {
 	git_commit *c = NULL;
 	git_oid oid;
-	bool ok = commit_hex(commit) && git_oid_fromstr(&oid, commit) == 0 &&
+	bool ok = svc_hex_is(commit, SVC_COMMIT_HEX_LEN) && git_oid_fromstr(&oid, commit) == 0 &&
 		  git_commit_lookup(&c, s->repo, &oid) == 0;
 
 	git_commit_free(c);
@@ -334,7 +320,8 @@ int svc_dep_checkout(struct svc_dep_source *s, const char *commit, char **path,
 	int rc, fd = -1;
 
 	*path = NULL;
-	if (!commit_hex(commit)) {
+	/* git would take "ABC..." too, and the commit becomes a path below */
+	if (!svc_hex_is(commit, SVC_COMMIT_HEX_LEN)) {
 		rc = svc_error_set(err, SVC_EFAILED, "dependency '%s': '%s' is not a commit id (40 "
 				   "lowercase hex)", s->name, commit);
 		goto done;

@@ -119,16 +119,6 @@ static void note_deleted(struct gc *g, json_t *what, uint64_t bytes)
 	g->freed += bytes;
 }
 
-static bool is_hex(const char *s, size_t len)
-{
-	if (strlen(s) < len)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 /* Remove an image artifact through the engine; false when it could not be. */
 static bool remove_image(struct gc *g, const char *svc, const char *image)
 {
@@ -225,7 +215,7 @@ static char **list_artifacts(struct gc *g, const char *store)
 			free(p);
 			continue;
 		}
-		if (!is_hex(name, 64) || strcmp(name + 64, ".json"))
+		if (svc_hex_span(name) != 64 || strcmp(name + 64, ".json"))
 			continue;
 		ids = svc_realloc(ids, n + 2, sizeof(*ids));
 		ids[n++] = svc_strfmt("%.64s", name);
@@ -267,7 +257,7 @@ static bool is_build_of(const char *name, const char *svc)
 	size_t n = strlen(svc);
 	const char *rest = name + n + 1;
 
-	if (strncmp(name, svc, n) || name[n] != '-' || !is_hex(rest, 12) || rest[12] != '-')
+	if (strncmp(name, svc, n) || name[n] != '-' || svc_hex_span(rest) < 12 || rest[12] != '-')
 		return false;
 	rest += 13;
 	return strlen(rest) == 6 || (strlen(rest) == 10 && !strcmp(rest + 6, ".tar"));

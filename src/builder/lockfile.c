@@ -31,16 +31,6 @@ void svc_lockfile_release(struct svc_lockfile *lf)
 	memset(lf, 0, sizeof(*lf));
 }
 
-static bool commit_hex(const char *s)
-{
-	if (!s || strlen(s) != 40)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
 /* Only the keys in allowed (NULL-terminated); the first other one is named. */
 static const char *unknown_key(const json_t *obj, const char *const *allowed)
 {
@@ -107,7 +97,7 @@ static int load_entry(struct svc_lock_entry *e, const json_t *j, size_t i, const
 	    (rc = get_string(&ref, j, "ref", where, path, err)) ||
 	    (rc = get_string(&commit, j, "commit", where, path, err)))
 		return rc;
-	if (!commit_hex(commit))
+	if (!svc_hex_is(commit, 40))
 		return bad(err, path, "dependencies[%zu].commit: '%s' is not a commit id (40 "
 			   "lowercase hex)", i, commit);
 	e->name = svc_strdup(name);

@@ -2495,16 +2495,6 @@ json_t *svc_artifact_ref_to_json(const struct svc_artifact_ref *art)
 	return o;
 }
 
-static bool hex_of_len(const char *s, size_t len)
-{
-	if (!s || strlen(s) != len)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
 struct svc_artifact_ref *svc_artifact_ref_from_json(const json_t *j)
 {
 	const char *id = json_string_value(json_object_get(j, "id"));
@@ -2513,7 +2503,7 @@ struct svc_artifact_ref *svc_artifact_ref_from_json(const json_t *j)
 	size_t i;
 	json_t *d;
 
-	if (!json_is_object(j) || !hex_of_len(id, 64) || (deps && !json_is_array(deps)))
+	if (!json_is_object(j) || !svc_hex_is(id, 64) || (deps && !json_is_array(deps)))
 		return NULL;
 	art = svc_calloc(1, sizeof(*art));
 	memcpy(art->id, id, 65);
@@ -2528,7 +2518,7 @@ struct svc_artifact_ref *svc_artifact_ref_from_json(const json_t *j)
 		const char *commit = json_string_value(json_object_get(d, "commit"));
 		struct svc_dep_pin *p = &art->deps[art->ndeps];
 
-		if (!name || !ref || !hex_of_len(commit, 40)) {
+		if (!name || !ref || !svc_hex_is(commit, 40)) {
 			svc_artifact_ref_free(art);
 			return NULL;
 		}

@@ -478,6 +478,20 @@ char *svc_path_resolve(const char *base, const char *rel)
 	return out;
 }
 
+size_t svc_hex_span(const char *s)
+{
+	size_t n = 0;
+
+	while (s && ((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+		n++;
+	return n;
+}
+
+bool svc_hex_is(const char *s, size_t len)
+{
+	return s && svc_hex_span(s) == len && s[len] == '\0';
+}
+
 int svc_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

@@ -121,6 +121,13 @@ char *svc_path_normalize(const char *abs);
 /* base (absolute) joined with rel and normalized; rel may be absolute. Caller frees. */
 char *svc_path_resolve(const char *base, const char *rel);
 
+/*
+ * Lowercase hex, the one spelling of ids and commits here: how many of s's
+ * first characters are hex (NULL: 0), and whether s is exactly len of them.
+ */
+size_t svc_hex_span(const char *s);
+bool svc_hex_is(const char *s, size_t len);
+
 /* Write all of data to fd, retrying short writes and EINTR (fd < 0: dropped). -1 with errno set on error. */
 int svc_write_all(int fd, const void *data, size_t len);
 
