@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "state.h"
+#include "state/state.h"
 #include "util.h"
 
 int cmd_exit_code(int rc)

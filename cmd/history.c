@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "state.h"
+#include "state/state.h"
 #include "util.h"
 
 static const char usage[] = "svcctl history SERVICE";

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
-#include "state.h"
+#include "state/state.h"
 #include "util.h"
 
 static const char usage[] = "svcctl logs SERVICE [-f|--follow] [--all]";

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "state.h"
+#include "state/state.h"
 #include "util.h"
 
 static const char usage[] = "svcctl status [SERVICE]";

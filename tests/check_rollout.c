@@ -21,7 +21,7 @@
 #include "manifest.h"
 #include "rollout.h"
 #include "runtime.h"
-#include "state.h"
+#include "state/state.h"
 #include "util.h"
 
 static char state[PATH_MAX];

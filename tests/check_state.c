@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "state.h"
+#include "state/state.h"
 #include "util.h"
 
 static char tmpdir[64];

@@ -22,7 +22,7 @@
 #include "docker_api.h"
 #include "hash.h"
 #include "lockfile.h"
-#include "state.h"
+#include "state/state.h"
 #include "tree.h"
 #include "util.h"
 

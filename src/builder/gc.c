@@ -13,7 +13,7 @@
 #include "builder.h"
 #include "docker_api.h"
 #include "pinning.h"
-#include "state.h"
+#include "state/state.h"
 #include "tree.h"
 #include "util.h"
 

@@ -23,7 +23,7 @@
 #include "health.h"
 #include "router_client.h"
 #include "runtime.h"
-#include "state.h"
+#include "state/state.h"
 #include "util.h"
 #include "hash.h"
 

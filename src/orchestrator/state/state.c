@@ -7,7 +7,7 @@
  * crash leaves either the old or the new file, never half of one. Files
  * that do not exist yet read as empty state.
  */
-#include "state.h"
+#include "state/state.h"
 
 #include <dirent.h>
 #include <errno.h>
