@@ -65,6 +65,7 @@ enum {
 	CMD_OPT_FOLLOW = 1 << 2,    /* -f, --follow */
 	CMD_OPT_ALL = 1 << 3,       /* --all */
 	CMD_SERVICE_OPTIONAL = 1 << 4,
+	CMD_OPT_YES = 1 << 5,       /* --yes */
 };
 
 struct cmd_args {
@@ -73,6 +74,7 @@ struct cmd_args {
 	const char *to;
 	bool follow;
 	bool all;
+	bool yes;
 };
 
 /*
@@ -122,6 +124,7 @@ int cmd_status(struct cmd_global *g, int argc, char **argv);
 int cmd_history(struct cmd_global *g, int argc, char **argv);
 int cmd_logs(struct cmd_global *g, int argc, char **argv);
 int cmd_stop(struct cmd_global *g, int argc, char **argv);
+int cmd_repair(struct cmd_global *g, int argc, char **argv);
 int cmd_router(struct cmd_global *g, int argc, char **argv);
 int cmd_supervise(int argc, char **argv);
 int cmd_expire(int argc, char **argv);

@@ -20,6 +20,7 @@ int cmd_exit_code(int rc)
 	case SVC_EUSAGE:
 		return EXIT_USAGE;
 	case SVC_EMANIFEST:
+	case SVC_ESTATE:
 		return EXIT_MANIFEST;
 	case SVC_ELOCKED:
 		return EXIT_LOCKED;
@@ -111,6 +112,8 @@ int cmd_parse_service_args(struct cmd_global *g, int argc, char **argv,
 			out->follow = true;
 		} else if ((flags & CMD_OPT_ALL) && !strcmp(a, "--all")) {
 			out->all = true;
+		} else if ((flags & CMD_OPT_YES) && !strcmp(a, "--yes")) {
+			out->yes = true;
 		} else if (a[0] == '-') {
 			return cmd_usage_error(g, usage, "unknown option '%s'", a);
 		} else if (out->service) {

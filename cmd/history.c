@@ -22,8 +22,8 @@ static const char help[] =
 
 int cmd_history(struct cmd_global *g, int argc, char **argv)
 {
-	struct svc_history h;
-	struct svc_current cur;
+	struct svc_service_state st;
+	struct svc_history *hp = &st.hist;
 	struct svc_error err = { 0 };
 	const char *service;
 	struct cmd_args a;
@@ -34,37 +34,38 @@ int cmd_history(struct cmd_global *g, int argc, char **argv)
 	if ((rc = cmd_parse_service_args(g, argc, argv, 0, usage, help, &a)) >= 0)
 		return rc;
 	service = a.service;
-	if ((rc = svc_history_load(&h, g->state_dir, service, &err)))
+	if ((rc = svc_rollout_load_state(&g->ctx, service, &st, &err))) {
+		svc_service_state_release(&st);
 		return cmd_fail(g, rc, &err);
-	svc_current_load(&cur, g->state_dir, service, NULL);
+	}
 	/* the entry that made the active release active: its newest one */
-	for (size_t i = 0; i < h.count; i++)
-		if (!strcmp(h.items[i].release, cur.active))
+	for (size_t i = 0; i < hp->count; i++)
+		if (!strcmp(hp->items[i].release, st.cur.active))
 			active = (long)i;
 	if (g->json) {
 		arr = json_array();
-		for (size_t i = 0; i < h.count; i++) {
-			json_t *e = svc_history_entry_to_json(&h.items[i]);
+		for (size_t i = 0; i < hp->count; i++) {
+			json_t *e = svc_history_entry_to_json(&hp->items[i]);
 			json_object_set_new(e, "active", json_boolean((long)i == active));
 			json_array_append_new(arr, e);
 		}
 		svc_report_result(&g->report, json_pack("{s:s, s:b, s:i, s:s, s:o}",
 			"command", "history", "ok", 1, "exit_code", 0, "service", service,
 			"releases", arr));
-	} else if (!h.count) {
+	} else if (!hp->count) {
 		printf("service '%s' has no releases\n", service);
 	} else {
 		printf("  %4s %-12s %-10s %-12s %-8s %-20s %s\n", "SEQ", "RELEASE", "VERSION",
 		       "ARTIFACT", "KIND", "STARTED", "OUTCOME");
-		for (size_t i = 0; i < h.count; i++) {
-			const struct svc_history_entry *e = &h.items[i];
+		for (size_t i = 0; i < hp->count; i++) {
+			const struct svc_history_entry *e = &hp->items[i];
 			char t[32];
 			printf("%c %4d %.12s %-10s %-12.12s %-8s %-20s %s%s%s\n",
 			       (long)i == active ? '*' : ' ', e->seq, e->release,
 			       e->version ? e->version : "-", e->artifact ? e->artifact->id : "-",
-			       e->kind ? e->kind : "deploy",
+			       svc_release_kind_name(e->kind),
 			       svc_time_format(t, sizeof(t), e->started_ms),
-			       e->outcome ? e->outcome : "-", e->reason ? ": " : "",
+			       svc_outcome_name(e->outcome), e->reason ? ": " : "",
 			       e->reason ? e->reason : "");
 			for (size_t k = 0; e->artifact && k < e->artifact->ndeps; k++)
 				printf("%7s dependency %s %s at %.12s\n", "",
@@ -72,6 +73,6 @@ int cmd_history(struct cmd_global *g, int argc, char **argv)
 				       e->artifact->deps[k].commit);
 		}
 	}
-	svc_history_release(&h);
+	svc_service_state_release(&st);
 	return EXIT_OK;
 }

@@ -26,6 +26,7 @@ int cmd_logs(struct cmd_global *g, int argc, char **argv)
 {
 	struct svc_runtime *rt = NULL;
 	struct svc_instance_list all = { 0 };
+	struct svc_service_state st = { 0 };
 	struct svc_current cur;
 	struct svc_error err = { 0 };
 	const char *service;
@@ -42,7 +43,11 @@ int cmd_logs(struct cmd_global *g, int argc, char **argv)
 	service = a.service;
 	follow = a.follow;
 	every = a.all;
-	svc_current_load(&cur, g->state_dir, service, NULL);
+	if ((rc = svc_rollout_load_state(&g->ctx, service, &st, &err))) {
+		code = cmd_fail(g, rc, &err);
+		goto done;
+	}
+	cur = st.cur;
 	if ((rc = svc_rollout_open_runtime(&rt, &g->ctx, service, &err)) ||
 	    (rc = rt->ops->list(rt, service, &all, &err))) {
 		code = cmd_fail(g, rc, &err);
@@ -86,6 +91,7 @@ int cmd_logs(struct cmd_global *g, int argc, char **argv)
 	}
 done:
 	free(kids);
+	svc_service_state_release(&st);
 	svc_instance_list_release(&all);
 	svc_runtime_free(rt);
 	return code;

@@ -4,14 +4,24 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "builder.h"
 #include "cmd.h"
+#include "global.h"
+#include "state/files.h"
 
 enum {
 	NEEDS_STATE = 1 << 0,   /* open the state dir and fill g->ctx first */
+	/*
+	 * What it prints is its result (status, history, ...): a write error
+	 * on standard output fails it. For the others the exit code tells
+	 * what the operation did, and an output error never changes it.
+	 */
+	OUTPUT_IS_RESULT = 1 << 1,
 };
 
 struct cmd_entry {
@@ -25,20 +35,23 @@ static int cmd_help(struct cmd_global *g, int argc, char **argv);
 
 /* Sorted by name. */
 static const struct cmd_entry commands[] = {
+#define RESULT (NEEDS_STATE | OUTPUT_IS_RESULT)
 	{ "build",    cmd_build,    NEEDS_STATE, "build services from pinned inputs (cached by artifact id)" },
 	{ "deploy",   cmd_deploy,   NEEDS_STATE, "build, then blue/green rollout of what the manifest says now" },
-	{ "deps",     cmd_deps,     NEEDS_STATE, "which service uses which version of each dependency" },
+	{ "deps",     cmd_deps,     RESULT,      "which service uses which version of each dependency" },
 	{ "gc",       cmd_gc,       NEEDS_STATE, "delete artifacts and dependency versions nothing needs" },
-	{ "help",     cmd_help,     0,           "show this help" },
-	{ "history",  cmd_history,  NEEDS_STATE, "every release of a service and its outcome" },
+	{ "help",     cmd_help,     OUTPUT_IS_RESULT, "show this help" },
+	{ "history",  cmd_history,  RESULT,      "every release of a service and its outcome" },
 	{ "lock",     cmd_lock,     NEEDS_STATE, "pin dependency refs to commits in SERVICE.lock" },
-	{ "logs",     cmd_logs,     NEEDS_STATE, "output of a service's instances (-f to follow)" },
+	{ "logs",     cmd_logs,     RESULT,      "output of a service's instances (-f to follow)" },
 	{ "promote",  cmd_promote,  NEEDS_STATE, "switch traffic to a release awaiting manual promotion" },
+	{ "repair",   cmd_repair,   NEEDS_STATE, "rebuild a service's unreadable state from what runs" },
 	{ "rollback", cmd_rollback, NEEDS_STATE, "go back to the previous (or a named) release" },
 	{ "router",   cmd_router,   NEEDS_STATE, "run, stop or inspect the router daemon" },
-	{ "status",   cmd_status,   NEEDS_STATE, "active and warm releases, instances, routes" },
+	{ "status",   cmd_status,   RESULT,      "active and warm releases, instances, routes" },
 	{ "stop",     cmd_stop,     NEEDS_STATE, "stop every instance of a service, remove its routes" },
-	{ "validate", cmd_validate, 0,           "check manifests; every error as file:line:col" },
+	{ "validate", cmd_validate, OUTPUT_IS_RESULT, "check manifests; every error as file:line:col" },
+#undef RESULT
 };
 
 static void print_help(FILE *f)
@@ -67,7 +80,8 @@ static void print_help(FILE *f)
 	      "     (a build failed, health gate failed, bake failed and traffic\n"
 	      "     switched back, ...)\n"
 	      "  2  usage error\n"
-	      "  3  invalid manifests\n"
+	      "  3  invalid manifests, or a state file that cannot be read\n"
+	      "     (the message names it; see 'svcctl repair')\n"
 	      "  4  another operation holds this service's lock (or build lock)\n"
 	      "  5  runtime or router unavailable\n", f);
 }
@@ -154,7 +168,61 @@ static int parse_globals(struct cmd_global *g, int *argc, char **argv)
 	return 0;
 }
 
+/* A fatal signal takes running build commands with it, then svcctl dies of it. */
+static void on_fatal_signal(int sig)
+{
+	svc_build_signal_groups();
+	signal(sig, SIG_DFL);
+	raise(sig);             /* delivered when this handler returns */
+}
+
+/*
+ * Process-wide set-up, done here and nowhere in the library: SIGPIPE
+ * ignored (a closed pipe on stdout becomes a write error, which never
+ * aborts a rollout halfway), and SIGINT/SIGTERM/SIGHUP passed on to build
+ * commands, which run in process groups of their own. A signal that was
+ * ignored when svcctl started stays ignored.
+ */
+static void install_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa, old;
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+			sigaction(sigs[i], &sa, NULL);
+}
+
+/* `svcctl __state-files`: the table of state files, for the tests. */
+static int cmd_state_files(void)
+{
+	for (const struct svc_state_file *f = svc_state_files; f->pattern; f++)
+		printf("%s\t%s\n", f->pattern, f->owner);
+	return fflush(stdout) || ferror(stdout) ? EXIT_FAILED : EXIT_OK;
+}
+
+static int run(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+	struct svc_error err = { 0 };
+	int status;
+
+	install_signals();
+	if (svc_global_init(&err)) {
+		fprintf(stderr, "svcctl: %s\n", err.message);
+		return EXIT_FAILED;
+	}
+	status = run(argc, argv);
+	svc_global_cleanup();
+	return status;
+}
+
+static int run(int argc, char **argv)
 {
 	struct cmd_global g;
 	const struct cmd_entry *c;
@@ -162,11 +230,13 @@ int main(int argc, char **argv)
 	int status;
 
 	/* hidden helpers: the process runtime's supervisor, the docker
-	 * runtime's expiry waiter */
+	 * runtime's expiry waiter, the state-file table */
 	if (argc >= 2 && !strcmp(argv[1], "__supervise"))
 		return cmd_supervise(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "__expire"))
 		return cmd_expire(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "__state-files"))
+		return cmd_state_files();
 
 	memset(&g, 0, sizeof(g));
 	env = getenv("SVCCTL_MANIFESTS");
@@ -201,9 +271,14 @@ int main(int argc, char **argv)
 done:
 	free(g.state_dir);
 	if (fflush(stdout) || ferror(stdout)) {
-		fprintf(stderr, "svcctl: cannot write to standard output\n");
-		if (!status)
-			status = EXIT_FAILED;
+		if (c->flags & OUTPUT_IS_RESULT) {
+			fprintf(stderr, "svcctl: cannot write to standard output\n");
+			if (!status)
+				status = EXIT_FAILED;
+		} else {
+			fprintf(stderr, "svcctl: %s: cannot write to standard output; "
+				"the %s itself went on (exit %d)\n", c->name, c->name, status);
+		}
 	}
 	return status;
 }

@@ -18,7 +18,11 @@ static const char help[] =
 	"release and until when it stays warm, a rollout in progress, every\n"
 	"instance (pid, port, state, health, restarts) and the router's routes\n"
 	"with live connections per backend. Finishes or undoes an interrupted\n"
-	"rollout first.\n";
+	"rollout first.\n"
+	"\n"
+	"A state file that cannot be read is printed as an error naming it (exit\n"
+	"3), beside what the runtime reports; nothing is changed then. See\n"
+	"'svcctl repair'.\n";
 
 static const char *jstr(json_t *o, const char *key)
 {
@@ -50,6 +54,8 @@ static void print_service(json_t *s)
 	size_t i;
 
 	printf("%s\n", jstr(s, "service"));
+	if (json_is_string(json_object_get(s, "state_error")))
+		printf("  %-9s cannot be read: %s\n", "state", jstr(s, "state_error"));
 	if (json_is_string(json_object_get(s, "recovered")))
 		printf("  recovered %s\n", jstr(s, "recovered"));
 	if (json_is_string(json_object_get(s, "inferred")))
@@ -93,7 +99,7 @@ int cmd_status(struct cmd_global *g, int argc, char **argv)
 	struct cmd_args a;
 	char **services = NULL;
 	json_t *all = json_array();
-	struct svc_error err = { 0 };
+	struct svc_error err = { 0 }, state_err = { 0 };
 	int code = EXIT_OK;
 
 	if ((code = cmd_parse_service_args(g, argc, argv, CMD_SERVICE_OPTIONAL, usage, help,
@@ -112,7 +118,15 @@ int cmd_status(struct cmd_global *g, int argc, char **argv)
 	for (size_t i = 0; services[i]; i++) {
 		json_t *s = NULL;
 		int rc = svc_rollout_status(&g->ctx, services[i], &s, &err);
-		if (rc) {
+		if (rc == SVC_ESTATE && s) {
+			/* shown with what runs; the other services go on */
+			if (!g->json)
+				fprintf(stderr, "svcctl: %s\n", err.message);
+			if (!state_err.code)
+				state_err = err;
+			svc_error_clear(&err);
+		} else if (rc) {
+			json_decref(s);
 			code = cmd_fail(g, rc, &err);
 			goto done;
 		}
@@ -122,9 +136,16 @@ int cmd_status(struct cmd_global *g, int argc, char **argv)
 	}
 	if (!g->json && !services[0])
 		printf("no services deployed (state dir %s)\n", g->state_dir);
-	if (g->json)
-		svc_report_result(&g->report, json_pack("{s:s, s:b, s:i, s:O}", "command", "status",
-							"ok", 1, "exit_code", 0, "services", all));
+	if (state_err.code)
+		code = cmd_exit_code(SVC_ESTATE);
+	if (g->json) {
+		json_t *r = json_pack("{s:s, s:b, s:i, s:O}", "command", "status", "ok", !code,
+				      "exit_code", code, "services", all);
+		if (code)
+			json_object_set_new(r, "error", json_pack("{s:s}", "message",
+								  state_err.message));
+		svc_report_result(&g->report, r);
+	}
 done:
 	json_decref(all);
 	svc_strv_free(services);

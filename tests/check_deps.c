@@ -157,7 +157,6 @@ static void setup(void)
 {
 	char *link;
 
-	svc_deps_init();
 	tmp = svc_strdup("/tmp/check_deps.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(tmp));
 	src = svc_strfmt("%s/lib", tmp);

@@ -10,17 +10,23 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "global.h"
+
 static Suite *make_suite(void);
 
 int main(void)
 {
-	SRunner *sr = srunner_create(make_suite());
+	SRunner *sr;
 	int failed;
 
+	if (svc_global_init(NULL))
+		return EXIT_FAILURE;
+	sr = srunner_create(make_suite());
 	srunner_set_tap(sr, "-");
 	srunner_run_all(sr, CK_SILENT);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	svc_global_cleanup();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 

@@ -133,15 +133,15 @@ static void leave_record(const char *id, const char *blue, enum svc_rollout_step
 	struct svc_history_entry e = { 0 };
 	struct svc_rollout_rec rec = { 0 };
 
-	ck_assert_int_eq(svc_history_load(&h, state, "worker", NULL), 0);
+	svc_history_load(&h, state, "worker", NULL);
 	snprintf(e.release, sizeof(e.release), "%s", id);
 	snprintf(e.manifest_hash, sizeof(e.manifest_hash), "%s", id);
 	snprintf(e.color, sizeof(e.color), "green");
-	e.kind = (char *)"deploy";
+	e.kind = SVC_KIND_DEPLOY;
 	rec.history_seq = svc_history_append(&h, &e)->seq;
 	ck_assert_int_eq(svc_history_save(&h, state, "worker", NULL), 0);
 	svc_history_release(&h);
-	snprintf(rec.kind, sizeof(rec.kind), "deploy");
+	rec.kind = SVC_KIND_DEPLOY;
 	snprintf(rec.release, sizeof(rec.release), "%s", id);
 	snprintf(rec.color, sizeof(rec.color), "green");
 	snprintf(rec.blue, sizeof(rec.blue), "%s", blue);
@@ -160,7 +160,7 @@ static void make_active(const char *id)
 	ck_assert_int_eq(svc_current_save(&cur, state, "worker", NULL), 0);
 }
 
-static const char *last_outcome(struct svc_history *h)
+static enum svc_outcome last_outcome(struct svc_history *h)
 {
 	ck_assert_int_eq(svc_history_load(h, state, "worker", NULL), 0);
 	ck_assert_uint_gt(h->count, 0);
@@ -195,7 +195,7 @@ START_TEST(test_rollout__recover_undoes_before_switch)
 	ck_assert_msg(strstr(what, "undid the interrupted deploy"), "%s", what);
 	ck_assert_uint_eq(running(rt, v2), 0);       /* green stopped */
 	ck_assert_uint_eq(running(rt, v1), 2);       /* blue untouched */
-	ck_assert_str_eq(last_outcome(&h), "aborted");
+	ck_assert_int_eq(last_outcome(&h), SVC_OUTCOME_ABORTED);
 	ck_assert_msg(strstr(h.items[h.count - 1].reason, "interrupted while health"), "%s",
 		      h.items[h.count - 1].reason);
 	svc_history_release(&h);
@@ -228,7 +228,7 @@ START_TEST(test_rollout__recover_finishes_after_bake)
 	ck_assert_uint_eq(running(rt, v2), 2);
 	/* a portless worker has no traffic to switch: blue is stopped, not kept */
 	ck_assert_uint_eq(running(rt, v1), 0);
-	ck_assert_str_eq(last_outcome(&h), "promoted");
+	ck_assert_int_eq(last_outcome(&h), SVC_OUTCOME_PROMOTED);
 	svc_history_release(&h);
 	svc_runtime_free(rt);
 }
@@ -284,12 +284,21 @@ START_TEST(test_rollout__no_orphans_without_history)
 	struct svc_ctx ctx = { state, helper, NULL };
 	struct svc_runtime *rt = rt_open();
 	struct svc_manifest *m3;
+	struct svc_error err = { 0 };
 	char v3[65], what[512];
 
-	/* a state dir without history (deleted, say) knows no orphans */
+	/*
+	 * A state dir without current.json or history (deleted, say) while
+	 * instances run is unreadable state: recovery refuses, naming the
+	 * file and `svcctl repair`, and knows no orphans.
+	 */
 	m3 = store_release("3", v3);
 	start_all(rt, m3, v3, "green");
-	ck_assert_int_eq(svc_rollout_recover(&ctx, "worker", what, sizeof(what), NULL), 0);
+	ck_assert_int_eq(svc_rollout_recover(&ctx, "worker", what, sizeof(what), &err),
+			 SVC_ESTATE);
+	ck_assert_msg(strstr(err.message, "current.json: missing, but 2 instances"), "%s",
+		      err.message);
+	ck_assert_msg(strstr(err.message, "svcctl repair worker"), "%s", err.message);
 	ck_assert_str_eq(what, "");
 	ck_assert_uint_eq(running(rt, v3), 2);
 	svc_manifest_free(m3);

@@ -15,6 +15,19 @@
 
 static char tmpdir[64];
 
+/* A release id (64 hex digits) that starts with prefix. Four rotating buffers. */
+static const char *ID(const char *prefix)
+{
+	static char buf[4][65];
+	static int n;
+	char *b = buf[n++ % 4];
+
+	memset(b, '0', 64);
+	b[64] = '\0';
+	memcpy(b, prefix, strlen(prefix));
+	return b;
+}
+
 static void setup(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/svc-state-XXXXXX");
@@ -51,12 +64,13 @@ START_TEST(test_state__current_round_trip)
 	struct svc_current c = { 0 }, d;
 	struct svc_error err = { 0 };
 
-	ck_assert_int_eq(svc_current_load(&d, tmpdir, "greeter", &err), 0);
+	ck_assert_int_eq(svc_current_load(&d, tmpdir, "greeter", &err), SVC_ENOTFOUND);
+	ck_assert_int_eq(err.code, 0);   /* absence is the caller's to judge */
 	ck_assert_str_eq(d.active, "");
-	snprintf(c.active, sizeof(c.active), "%s", "aaaa1111");
+	snprintf(c.active, sizeof(c.active), "%s", ID("aaaa1111"));
 	snprintf(c.active_color, sizeof(c.active_color), "blue");
 	c.active_since_ms = 1234;
-	snprintf(c.previous, sizeof(c.previous), "%s", "bbbb2222");
+	snprintf(c.previous, sizeof(c.previous), "%s", ID("bbbb2222"));
 	snprintf(c.previous_color, sizeof(c.previous_color), "green");
 	c.previous_until_ms = 99999999999LL;
 	ck_assert_int_eq(svc_current_save(&c, tmpdir, "greeter", &err), 0);
@@ -66,16 +80,16 @@ START_TEST(test_state__current_round_trip)
 END_TEST
 
 static void add(struct svc_history *h, const char *release, const char *version,
-		const char *outcome, const char *reason)
+		enum svc_outcome outcome, const char *reason)
 {
 	struct svc_history_entry e = { 0 };
 
-	snprintf(e.release, sizeof(e.release), "%s", release);
-	snprintf(e.manifest_hash, sizeof(e.manifest_hash), "%s", release);
+	snprintf(e.release, sizeof(e.release), "%s", ID(release));
+	snprintf(e.manifest_hash, sizeof(e.manifest_hash), "%s", ID(release));
 	snprintf(e.color, sizeof(e.color), "blue");
 	e.version = (char *)version;
-	e.kind = (char *)"deploy";
-	e.outcome = (char *)outcome;
+	e.kind = SVC_KIND_DEPLOY;
+	e.outcome = outcome;
 	e.reason = (char *)reason;
 	e.started_ms = 1000;
 	svc_history_append(h, &e);
@@ -86,26 +100,27 @@ START_TEST(test_state__history_round_trip)
 	struct svc_history h = { 0 }, g = { 0 };
 	struct svc_error err = { 0 };
 
-	ck_assert_int_eq(svc_history_load(&g, tmpdir, "greeter", &err), 0);
+	ck_assert_int_eq(svc_history_load(&g, tmpdir, "greeter", &err), SVC_ENOTFOUND);
 	ck_assert_uint_eq(g.count, 0);
-	add(&h, "1111aaaa", "1.0.0", "promoted", NULL);
-	add(&h, "2222bbbb", NULL, "aborted", "health check failed: HTTP 503 \"quoted\"");
+	add(&h, "1111aaaa", "1.0.0", SVC_OUTCOME_PROMOTED, NULL);
+	add(&h, "2222bbbb", NULL, SVC_OUTCOME_ABORTED, "health check failed: HTTP 503 \"quoted\"");
 	ck_assert_int_eq(h.items[1].seq, 2);
 	ck_assert_int_eq(svc_history_save(&h, tmpdir, "greeter", &err), 0);
 	ck_assert_int_eq(svc_history_load(&g, tmpdir, "greeter", &err), 0);
 	ck_assert_uint_eq(g.count, 2);
 	ck_assert_int_eq(g.items[0].seq, 1);
-	ck_assert_str_eq(g.items[0].release, "1111aaaa");
+	ck_assert_str_eq(g.items[0].release, ID("1111aaaa"));
 	ck_assert_str_eq(g.items[0].version, "1.0.0");
-	ck_assert_str_eq(g.items[0].outcome, "promoted");
+	ck_assert_int_eq(g.items[0].outcome, SVC_OUTCOME_PROMOTED);
 	ck_assert_ptr_null(g.items[0].reason);
 	ck_assert_ptr_null(g.items[1].version);
 	ck_assert_str_eq(g.items[1].reason, "health check failed: HTTP 503 \"quoted\"");
 	svc_history_release(&g);
 
-	ck_assert_int_eq(svc_history_update(tmpdir, "greeter", 1, "rolled-back", "why", &err), 0);
+	svc_history_set_outcome(&h, 1, SVC_OUTCOME_ROLLED_BACK, "why");
+	ck_assert_int_eq(svc_history_save(&h, tmpdir, "greeter", &err), 0);
 	ck_assert_int_eq(svc_history_load(&g, tmpdir, "greeter", &err), 0);
-	ck_assert_str_eq(g.items[0].outcome, "rolled-back");
+	ck_assert_int_eq(g.items[0].outcome, SVC_OUTCOME_ROLLED_BACK);
 	ck_assert_str_eq(g.items[0].reason, "why");
 	ck_assert_int_ne(g.items[0].finished_ms, 0);
 	svc_history_release(&g);
@@ -135,13 +150,13 @@ START_TEST(test_state__resolve_release)
 	struct svc_error err = { 0 };
 	char out[65];
 
-	add(&h, "abcd1111", "1", "promoted", NULL);
-	add(&h, "abcd2222", "2", "promoted", NULL);
-	add(&h, "ffff3333", "3", "promoted", NULL);
+	add(&h, "abcd1111", "1", SVC_OUTCOME_PROMOTED, NULL);
+	add(&h, "abcd2222", "2", SVC_OUTCOME_PROMOTED, NULL);
+	add(&h, "ffff3333", "3", SVC_OUTCOME_PROMOTED, NULL);
 	ck_assert_int_eq(svc_history_resolve(out, &h, "ffff", &err), 0);
-	ck_assert_str_eq(out, "ffff3333");
+	ck_assert_str_eq(out, ID("ffff3333"));
 	ck_assert_int_eq(svc_history_resolve(out, &h, "#2", &err), 0);
-	ck_assert_str_eq(out, "abcd2222");
+	ck_assert_str_eq(out, ID("abcd2222"));
 	ck_assert_int_eq(svc_history_resolve(out, &h, "abcd", &err), SVC_EUSAGE);
 	ck_assert_msg(strstr(err.message, "ambiguous"), "%s", err.message);
 	svc_error_clear(&err);
@@ -167,10 +182,10 @@ START_TEST(test_state__release_store_load)
 
 	memset(art.id, 'a', 64);
 	memset(pin.commit, 'b', 40);
-	ck_assert_int_eq(svc_release_store(tmpdir, "greeter", "abcdef", text, strlen(text),
+	ck_assert_int_eq(svc_release_store(tmpdir, "greeter", ID("abcdef"), text, strlen(text),
 					   "manifests/greeter.yaml", "/srv/m", &art, &err), 0);
 	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, tmpdir, "greeter",
-					  "abcdef", &err), 0);
+					  ID("abcdef"), &err), 0);
 	ck_assert_str_eq(t, text);
 	ck_assert_uint_eq(len, strlen(text));
 	ck_assert_str_eq(src, "manifests/greeter.yaml");
@@ -189,15 +204,15 @@ START_TEST(test_state__release_store_load)
 	free(src);
 	free(base);
 	/* a release without a build has no artifact */
-	ck_assert_int_eq(svc_release_store(tmpdir, "greeter", "fedcba", text, strlen(text),
+	ck_assert_int_eq(svc_release_store(tmpdir, "greeter", ID("fedcba"), text, strlen(text),
 					   "manifests/greeter.yaml", "/srv/m", NULL, &err), 0);
 	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, tmpdir, "greeter",
-					  "fedcba", &err), 0);
+					  ID("fedcba"), &err), 0);
 	ck_assert_ptr_null(got);
 	free(t);
 	free(src);
 	free(base);
-	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, tmpdir, "greeter", "0000",
+	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, tmpdir, "greeter", ID("0000"),
 					  &err), SVC_ENOTFOUND);
 }
 END_TEST
@@ -212,7 +227,8 @@ START_TEST(test_state__history_keeps_artifact)
 
 	memset(art.id, 'c', 64);
 	memset(pin.commit, 'd', 40);
-	snprintf(e.release, sizeof(e.release), "%s", "r1");
+	snprintf(e.release, sizeof(e.release), "%s", ID("e1"));
+	snprintf(e.color, sizeof(e.color), "blue");
 	e.artifact = &art;
 	svc_history_append(&h, &e);
 	ck_assert_int_eq(svc_history_save(&h, tmpdir, "web", NULL), 0);
@@ -237,10 +253,10 @@ START_TEST(test_state__rollout_record_round_trip)
 	ck_assert_int_eq(svc_rollout_rec_load(&s, tmpdir, "greeter", &err), SVC_ENOTFOUND);
 	svc_error_clear(&err);
 	ck_assert_int_eq(svc_state_service_mkdir(tmpdir, "greeter", &err), 0);
-	snprintf(r.kind, sizeof(r.kind), "deploy");
-	snprintf(r.release, sizeof(r.release), "feed");
+	r.kind = SVC_KIND_DEPLOY;
+	snprintf(r.release, sizeof(r.release), "%s", ID("feed"));
 	snprintf(r.color, sizeof(r.color), "green");
-	snprintf(r.blue, sizeof(r.blue), "beef");
+	snprintf(r.blue, sizeof(r.blue), "%s", ID("beef"));
 	snprintf(r.blue_color, sizeof(r.blue_color), "blue");
 	r.history_seq = 7;
 	r.owner_pid = 4242;
@@ -250,8 +266,8 @@ START_TEST(test_state__rollout_record_round_trip)
 		ck_assert_int_eq(svc_rollout_rec_save(&r, tmpdir, "greeter", &err), 0);
 		ck_assert_int_eq(svc_rollout_rec_load(&s, tmpdir, "greeter", &err), 0);
 		ck_assert_int_eq(s.step, step);
-		ck_assert_str_eq(s.release, "feed");
-		ck_assert_str_eq(s.blue, "beef");
+		ck_assert_str_eq(s.release, ID("feed"));
+		ck_assert_str_eq(s.blue, ID("beef"));
 		ck_assert_int_eq(s.history_seq, 7);
 		ck_assert_int_eq(s.owner_pid, 4242);
 		ck_assert_int_ne(s.step_ms, 0);
@@ -260,7 +276,15 @@ START_TEST(test_state__rollout_record_round_trip)
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0600);
 	/* an unknown step is an error, not a guess */
-	ck_assert_int_eq(svc_file_write_atomic(path, "{\"step\":\"flying\"}", 17, 0600, NULL), 0);
+	{
+		char *text = NULL, *at;
+		size_t len = 0;
+		ck_assert_int_eq(svc_file_read(&text, &len, path, 1 << 20, NULL), 0);
+		ck_assert_ptr_nonnull(at = strstr(text, "\"draining\""));
+		memcpy(at, "\"flying\"  ", 10);
+		ck_assert_int_eq(svc_file_write_atomic(path, text, len, 0600, NULL), 0);
+		free(text);
+	}
 	ck_assert_int_ne(svc_rollout_rec_load(&s, tmpdir, "greeter", &err), 0);
 	ck_assert_msg(strstr(err.message, "unknown step 'flying'"), "%s", err.message);
 	ck_assert_int_eq(svc_rollout_rec_clear(tmpdir, "greeter", NULL), 0);

@@ -373,35 +373,20 @@ static void *pump_run(void *arg)
 /*
  * Build commands run in process groups of their own, so that a timeout can
  * stop everything a build started. The price: the terminal's Ctrl-C no
- * longer reaches them, so svcctl passes SIGINT, SIGTERM and SIGHUP on to
- * every running build group, then dies of the signal as it would have.
+ * longer reaches them, so the program's signal handlers (installed by
+ * main, never by the library) pass SIGINT, SIGTERM and SIGHUP on to every
+ * running build group with svc_build_signal_groups.
  */
 #define MAX_BUILD_GROUPS 64
 
 static volatile sig_atomic_t build_groups[MAX_BUILD_GROUPS];
 static pthread_mutex_t groups_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
-static void on_fatal_signal(int sig)
+void svc_build_signal_groups(void)
 {
 	for (int i = 0; i < MAX_BUILD_GROUPS; i++)
 		if (build_groups[i] > 0)
 			kill(-(pid_t)build_groups[i], SIGTERM);
-	signal(sig, SIG_DFL);
-	raise(sig);             /* delivered when this handler returns */
-}
-
-static void install_handlers(void)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	struct sigaction sa, old;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_fatal_signal;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
-			sigaction(sigs[i], &sa, NULL);   /* an ignored signal stays ignored */
 }
 
 static void group_track(pid_t pgid, bool running)
@@ -464,6 +449,7 @@ static void exec_child(const char *dir, char *const *argv, char **env, int out)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);   /* svcctl ignores it; a build command must not */
 	setpgid(0, 0);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 		_exit(127);
@@ -539,7 +525,6 @@ static int run_command(struct build *b, struct svc_error *err)
 	bool timed_out;
 	pid_t pid;
 
-	pthread_once(&handlers_once, install_handlers);
 	if (pipe2(fds, O_CLOEXEC)) {
 		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot create a pipe");
 		goto done;
@@ -809,7 +794,6 @@ int svc_build_service(const char *state_dir, const struct svc_manifest *m,
 	if (!m->build.present)
 		return svc_error_set(err, SVC_EUSAGE, "service '%s' has no build section",
 				     m->service);
-	svc_deps_init();
 	if ((rc = svc_lock_take_file(&lock, state_dir, m->service, "build.lock", "build lock",
 				     "build", err)))
 		return rc;

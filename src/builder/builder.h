@@ -82,4 +82,11 @@ int svc_artifact_check(const char *state_dir, const char *service,
 /* STATE/services/SERVICE/artifacts. Caller frees. */
 char *svc_artifact_store_dir(const char *state_dir, const char *service);
 
+/*
+ * Send SIGTERM to every running build command's process group.
+ * Async-signal-safe: for a program's SIGINT/SIGTERM/SIGHUP handler, so that
+ * a signalled svcctl takes its builds with it.
+ */
+void svc_build_signal_groups(void);
+
 #endif

@@ -29,18 +29,6 @@ struct svc_dep_source {
 	int lock_fd;
 };
 
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-
-static void init_libgit2(void)
-{
-	git_libgit2_init();
-}
-
-void svc_deps_init(void)
-{
-	pthread_once(&init_once, init_libgit2);
-}
-
 static const char *git_reason(void)
 {
 	const git_error *e = git_error_last();
@@ -122,7 +110,6 @@ int svc_dep_open(struct svc_dep_source **out, const char *state_dir,
 	int rc;
 
 	*out = NULL;
-	svc_deps_init();
 	s->lock_fd = -1;
 	s->dir = svc_dep_cache_dir(state_dir, location);
 	s->location = svc_strdup(location);

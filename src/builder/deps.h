@@ -24,8 +24,7 @@
 
 #define SVC_COMMIT_HEX_LEN 40
 
-/* git_libgit2_init, once per process (thread-safe). */
-void svc_deps_init(void);
+/* libgit2 is set up by svc_global_init (global.h), called from main. */
 
 /*
  * The canonical location of a dependency's `git:` value: a URL is kept as

@@ -84,20 +84,16 @@ static void keep_release(struct keeps *k, const struct svc_history *h, const cha
 }
 
 /* What the service's releases still need: see gc.h. */
-static void find_keeps(struct gc *g, const char *svc, const struct svc_history *h,
-		       struct keeps *k)
+static void find_keeps(struct gc *g, const struct svc_service_state *st, struct keeps *k)
 {
-	struct svc_current cur;
-	struct svc_rollout_rec rec;
+	const struct svc_history *h = &st->hist;
 	int distinct = 0;
 
-	if (svc_current_load(&cur, g->state_dir, svc, NULL) == 0) {
-		keep_release(k, h, cur.active, "active");
-		keep_release(k, h, cur.previous, "warm");
-	}
-	if (svc_rollout_rec_load(&rec, g->state_dir, svc, NULL) == 0) {
-		keep_release(k, h, rec.release, "rollout in progress");
-		keep_release(k, h, rec.blue, "rollout in progress");
+	keep_release(k, h, st->cur.active, "active");
+	keep_release(k, h, st->cur.previous, "warm");
+	if (st->in_rollout) {
+		keep_release(k, h, st->rec.release, "rollout in progress");
+		keep_release(k, h, st->rec.blue, "rollout in progress");
 	}
 	for (size_t i = h->count; i-- > 0 && distinct < g->o->keep;) {
 		bool seen = false;
@@ -329,25 +325,26 @@ static void gc_logs(struct gc *g, const char *svc)
 static void gc_service(struct gc *g, const char *svc)
 {
 	struct svc_lock lock = { -1 }, build = { -1 };
-	struct svc_history h = { 0 };
+	struct svc_service_state st = { 0 };
 	struct keeps k = { 0 };
 	struct svc_error e = { 0 };
 	char buf[1200];
 
+	/* nothing of a service whose state cannot be read is deleted */
 	if (svc_lock_take(&lock, g->state_dir, svc, "gc", &e) ||
 	    svc_lock_take_file(&build, g->state_dir, svc, "build.lock", "build lock", "gc", &e) ||
-	    svc_history_load(&h, g->state_dir, svc, &e)) {
+	    svc_service_state_load(&st, g->state_dir, svc, &e)) {
 		svc_report_warn(g->r, svc, "skipped: %s", svc_error_format(&e, buf, sizeof(buf)));
 		json_array_append_new(g->skipped, json_string(svc));
 		goto done;
 	}
-	find_keeps(g, svc, &h, &k);
-	gc_artifacts(g, svc, &h, &k);
+	find_keeps(g, &st, &k);
+	gc_artifacts(g, svc, &st.hist, &k);
 	gc_build_dirs(g, svc);
 	gc_logs(g, svc);
 done:
 	free(k.items);
-	svc_history_release(&h);
+	svc_service_state_release(&st);
 	svc_lock_release(&build);
 	svc_lock_release(&lock);
 }

@@ -55,7 +55,6 @@ int svc_pin_lock(const char *state_dir, const struct svc_manifest *m, bool updat
 				   "to lock", m->service);
 		goto done;
 	}
-	svc_deps_init();
 	if ((rc = read_old_lock(&old, &have_old, path, update, err)))
 		goto done;
 	lf.service = m->service;
@@ -152,7 +151,6 @@ static struct use *collect_uses(const char *state_dir, struct svc_manifest *cons
 	size_t alloc = 0;
 
 	*count = 0;
-	svc_deps_init();
 	for (size_t i = 0; i < n; i++) {
 		const struct svc_manifest *m = ms[i];
 		struct svc_lockfile lf = { 0 };

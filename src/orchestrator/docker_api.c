@@ -44,21 +44,6 @@ struct svc_docker {
 	int64_t busy_ms;                 /* time spent in requests */
 };
 
-/* ---- libcurl set-up ---- */
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-/*
- * health.c initialises libcurl with CURL_GLOBAL_NOTHING; libcurl counts
- * calls (we never clean up), and since 7.57 sets TLS up whatever the
- * flags, so the two modules' calls do not conflict whichever runs first.
- */
-static void curl_init_once(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* ---- pure helpers ---- */
 
 static bool tls_verify_env(void)
@@ -467,12 +452,6 @@ static int perform(struct svc_docker *d, const struct request *r, long *status,
 	int rc = SVC_EGENERIC;
 
 	*status = 0;
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK) {
-		rc = svc_error_set(err, SVC_EGENERIC, "cannot initialise libcurl: %s",
-				   curl_easy_strerror(curl_init_rc));
-		goto done;
-	}
 	curl = curl_easy_init();
 	if (!curl) {
 		rc = svc_error_set(err, SVC_EGENERIC, "cannot create a libcurl handle");

@@ -26,6 +26,7 @@ enum svc_errcode {
 	SVC_EUNAVAIL = -6,   /* runtime or router unavailable */
 	SVC_ENOTFOUND = -7,  /* no such service, release or file */
 	SVC_ETIMEOUT = -8,   /* a deadline passed */
+	SVC_ESTATE = -9,     /* a state file cannot be read (the message names it) */
 };
 
 struct svc_error {

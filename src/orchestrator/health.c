@@ -30,14 +30,6 @@
 /* Bodies of health endpoints are small; stop reading after this much. */
 #define HEALTH_BODY_MAX (64 * 1024)
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void curl_init_once(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 void svc_health_target_init(struct svc_health_target *t, const char *name,
 			    const char *host, int port)
 {
@@ -79,12 +71,6 @@ static bool probe_http(const struct svc_health *h, struct svc_health_target *t)
 	long timeout = h->timeout_ms > 0 ? (long)h->timeout_ms : 1000;
 	bool ok = false;
 
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK) {
-		snprintf(t->last_detail, sizeof(t->last_detail),
-			 "cannot initialise libcurl: %s", curl_easy_strerror(curl_init_rc));
-		goto done;
-	}
 	url = svc_strfmt("http://%s%s%s:%d%s%s",
 			 strchr(t->host, ':') ? "[" : "", t->host,
 			 strchr(t->host, ':') ? "]" : "", t->port,

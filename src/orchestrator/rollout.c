@@ -67,7 +67,12 @@ static int release_manifest(struct svc_manifest **out, struct svc_ctx *ctx,
 		goto done;
 	rc = svc_manifest_load_buffer(out, text, len, src, base, &d);
 	if (rc) {
-		rc = diags_to_error(&d, rc, err);
+		char msg[1200];
+		if (d.count)
+			svc_error_format(&d.items[0], msg, sizeof(msg));
+		rc = svc_error_set(err, SVC_ESTATE,
+				   "%s/services/%s/releases/%s/manifest.yaml: invalid stored manifest: %s",
+				   ctx->state_dir, service, release, d.count ? msg : "cannot be parsed");
 		goto done;
 	}
 	(*out)->artifact = art;   /* the release runs what it was built as */
@@ -143,11 +148,8 @@ static char **backends_of(const struct svc_instance_list *l)
 	char **v = svc_calloc(l->count + 1, sizeof(*v));
 
 	for (size_t i = 0; i < l->count; i++) {
-		const struct svc_instance *in = &l->items[i];
-		if (strchr(in->host, ':'))
-			v[i] = svc_strfmt("[%s]:%d", in->host, in->port);
-		else
-			v[i] = svc_strfmt("%s:%d", in->host, in->port);
+		char a[80];
+		v[i] = svc_strdup(svc_instance_addr(&l->items[i], a, sizeof(a)));
 	}
 	return v;
 }
@@ -303,34 +305,185 @@ static int64_t health_timeout(const struct svc_manifest *m, int64_t deadline_mon
 	}
 	return t;
 }
+/* ---- the state, loaded once ---- */
+
+/* Copy e into err unless err is set already (the error contract). */
+static int error_pass(struct svc_error *err, const struct svc_error *e, int rc)
+{
+	if (err && !err->code)
+		*err = *e;
+	return rc;
+}
+
+static int open_runtime_for(struct svc_runtime **rt, struct svc_ctx *ctx,
+			    enum svc_runtime_kind kind, struct svc_error *err)
+{
+	return svc_runtime_open(rt, kind, ctx->state_dir, ctx->self_exe, err);
+}
+
+int svc_rollout_runtime_with_instances(struct svc_runtime **out, struct svc_ctx *ctx,
+				       const char *service, size_t *count)
+{
+	static const enum svc_runtime_kind kinds[] = { SVC_RUNTIME_DOCKER, SVC_RUNTIME_PROCESS };
+
+	*out = NULL;
+	*count = 0;
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		struct svc_runtime *rt = NULL;
+		struct svc_instance_list l = { 0 };
+		if (open_runtime_for(&rt, ctx, kinds[k], NULL))
+			continue;
+		if (rt->ops->list(rt, service, &l, NULL) == 0 && l.count) {
+			*count = l.count;
+			svc_instance_list_release(&l);
+			*out = rt;
+			return 0;
+		}
+		svc_instance_list_release(&l);
+		svc_runtime_free(rt);
+	}
+	return 0;
+}
+
+/*
+ * Load service's state (the caller holds its lock). Unreadable state is
+ * SVC_ESTATE naming the file and the way out. A missing current.json means
+ * "never deployed" only when no runtime runs instances of the service (or
+ * the first rollout, recorded in rollout.json, is under way).
+ */
+int svc_rollout_load_state(struct svc_ctx *ctx, const char *service,
+			   struct svc_service_state *st, struct svc_error *err)
+{
+	struct svc_error e;
+	int rc;
+
+	svc_error_clear(&e);
+	rc = svc_service_state_load(st, ctx->state_dir, service, &e);
+	if (!rc && !st->has_current && !st->in_rollout) {
+		struct svc_runtime *rt = NULL;
+		size_t n = 0;
+		svc_rollout_runtime_with_instances(&rt, ctx, service, &n);
+		svc_runtime_free(rt);
+		if (n)
+			rc = svc_error_set(&e, SVC_ESTATE,
+				"%s/services/%s/current.json: missing, but %zu instance%s of '%s' "
+				"run", ctx->state_dir, service, n, n == 1 ? "" : "s", service);
+	}
+	if (rc == SVC_ESTATE)
+		return svc_error_set(err, rc, "%s; run 'svcctl repair %s' to rebuild the state "
+				     "from what runs ('svcctl stop %s' still stops it)",
+				     e.message, service, service);
+	return rc ? error_pass(err, &e, rc) : 0;
+}
+
+/*
+ * The runtime the service's releases use: that of the active, in-rollout,
+ * warm or newest release's manifest; with none recorded, one that runs
+ * instances of it; else the process runtime.
+ */
+static int open_runtime_st(struct svc_runtime **out, struct svc_ctx *ctx,
+			   const struct svc_service_state *st, struct svc_error *err)
+{
+	const char *cands[4];
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	cands[0] = st->cur.active;
+	cands[1] = st->in_rollout ? st->rec.release : "";
+	cands[2] = st->cur.previous;
+	cands[3] = st->hist.count ? st->hist.items[st->hist.count - 1].release : "";
+	for (size_t i = 0; i < 4; i++) {
+		struct svc_manifest *m = NULL;
+		if (!cands[i][0])
+			continue;
+		/* a release whose manifest is not stored (repaired state): the next one */
+		if ((rc = release_manifest(&m, ctx, st->service, cands[i], NULL)) == SVC_ENOTFOUND)
+			continue;
+		if (rc)
+			return release_manifest(&m, ctx, st->service, cands[i], err);
+		rc = open_runtime_for(out, ctx, m->runtime, err);
+		svc_manifest_free(m);
+		return rc;
+	}
+	svc_rollout_runtime_with_instances(out, ctx, st->service, &n);
+	if (*out)
+		return 0;
+	return open_runtime_for(out, ctx, SVC_RUNTIME_PROCESS, err);
+}
+
+int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
+			     const char *service, struct svc_error *err)
+{
+	struct svc_service_state st;
+	int rc;
+
+	*out = NULL;
+	if (!(rc = svc_rollout_load_state(ctx, service, &st, err)))
+		rc = open_runtime_st(out, ctx, &st, err);
+	svc_service_state_release(&st);
+	return rc;
+}
 
 /* ---- the steps ---- */
 
 struct run {
 	struct svc_ctx *ctx;
+	struct svc_service_state *st;    /* the service's state (borrowed) */
 	struct svc_runtime *rt;
 	struct svc_manifest *m;          /* green's manifest (borrowed) */
 	struct svc_rollout_rec rec;
 	struct svc_rollout_result *res;
+	const char *op;                  /* the command, for fault points */
 	int64_t deadline_mono;           /* 0 = none */
 };
 
+/* A fault point named "OP:WHAT" (fault injection builds only). */
+static void run_fault(const struct run *r, const char *what)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s:%s", r->op ? r->op : "recover", what);
+	svc_fault_point(name);
+}
+
 static int save_step(struct run *r, enum svc_rollout_step step, struct svc_error *err)
 {
+	int rc;
+
 	r->rec.step = step;
-	return svc_rollout_rec_save(&r->rec, r->ctx->state_dir, r->m->service, err);
+	r->st->rec = r->rec;
+	rc = svc_service_state_save_rollout(r->st, err);
+	r->rec = r->st->rec;
+	if (!rc)
+		run_fault(r, svc_rollout_step_name(step));
+	return rc;
+}
+
+/* Record an outcome of the run's history entry. Failures are warnings. */
+static void run_outcome(struct run *r, enum svc_outcome outcome, const char *reason)
+{
+	struct svc_error e = { 0 };
+	char buf[1200];
+
+	if (svc_service_state_set_outcome(r->st, r->rec.history_seq, outcome, reason, &e))
+		svc_report_warn(r->ctx->report, r->m->service, "cannot record the outcome: %s",
+				svc_error_format(&e, buf, sizeof(buf)));
 }
 
 /* A run over rec (NULL: an empty record, for run_begin to fill). */
-static void run_init(struct run *r, struct svc_ctx *ctx, struct svc_runtime *rt,
-		     struct svc_manifest *m, const struct svc_rollout_rec *rec,
-		     struct svc_rollout_result *res)
+static void run_init(struct run *r, struct svc_ctx *ctx, struct svc_service_state *st,
+		     struct svc_runtime *rt, struct svc_manifest *m,
+		     const struct svc_rollout_rec *rec, struct svc_rollout_result *res,
+		     const char *op)
 {
 	memset(r, 0, sizeof(*r));
 	r->ctx = ctx;
+	r->st = st;
 	r->rt = rt;
 	r->m = m;
 	r->res = res;
+	r->op = op;
 	if (rec)
 		r->rec = *rec;
 }
@@ -338,40 +491,45 @@ static void run_init(struct run *r, struct svc_ctx *ctx, struct svc_runtime *rt,
 /*
  * Begin a new rollout of release rid: fill the record (kind, color, the
  * blue it replaces) and append its history entry, saved before any step.
+ * current.json is written too when it does not exist yet, so that a
+ * history with entries always has one beside it.
  */
-static int run_begin(struct run *r, const char *kind, const char *rid, const char *color,
-		     const char *blue, const char *blue_color, struct svc_error *err)
+static int run_begin(struct run *r, enum svc_release_kind kind, const char *rid,
+		     const char *color, const char *blue, const char *blue_color,
+		     struct svc_error *err)
 {
-	struct svc_history h = { 0 };
 	struct svc_history_entry e = { 0 }, *added;
 	int rc;
 
-	snprintf(r->rec.kind, sizeof(r->rec.kind), "%s", kind);
+	memset(&r->rec, 0, sizeof(r->rec));
+	r->rec.kind = kind;
 	snprintf(r->rec.release, sizeof(r->rec.release), "%s", rid);
 	snprintf(r->rec.color, sizeof(r->rec.color), "%s", color);
 	snprintf(r->rec.blue, sizeof(r->rec.blue), "%s", blue);
 	snprintf(r->rec.blue_color, sizeof(r->rec.blue_color), "%s", blue_color);
 	r->rec.owner_pid = getpid();
 	r->rec.started_ms = svc_now_ms();
-	if ((rc = svc_history_load(&h, r->ctx->state_dir, r->m->service, err)))
+	if (!r->st->has_current && (rc = svc_service_state_save_current(r->st, err)))
 		return rc;
 	snprintf(e.release, sizeof(e.release), "%s", rid);
 	snprintf(e.manifest_hash, sizeof(e.manifest_hash), "%s", rid);
 	snprintf(e.color, sizeof(e.color), "%s", color);
 	e.version = r->m->version;
-	e.kind = (char *)kind;
+	e.kind = kind;
+	e.outcome = SVC_OUTCOME_IN_PROGRESS;
 	e.artifact = r->m->artifact;   /* copied by svc_history_append */
 	e.started_ms = r->rec.started_ms;
-	added = svc_history_append(&h, &e);
+	added = svc_history_append(&r->st->hist, &e);
 	r->rec.history_seq = added->seq;
-	rc = svc_history_save(&h, r->ctx->state_dir, r->m->service, err);
-	svc_history_release(&h);
+	rc = svc_service_state_save_history(r->st, err);
 	if (r->res) {
 		r->res->history_seq = r->rec.history_seq;
 		snprintf(r->res->release, sizeof(r->res->release), "%s", rid);
 		snprintf(r->res->color, sizeof(r->res->color), "%s", color);
 		snprintf(r->res->previous, sizeof(r->res->previous), "%s", blue);
 	}
+	if (!rc)
+		run_fault(r, "begun");
 	return rc;
 }
 
@@ -380,16 +538,15 @@ static int run_begin(struct run *r, const char *kind, const char *rid, const cha
  * route may have moved), close the preview, stop green unless it is a warm
  * release kept for rollback, record the outcome and clear the record.
  */
-static void undo(struct run *r, const char *outcome, const char *reason)
+static void undo(struct run *r, enum svc_outcome outcome, const char *reason)
 {
 	struct svc_ctx *ctx = r->ctx;
-	struct svc_current cur;
+	const struct svc_current *cur = &r->st->cur;
 	struct svc_instance_list blue = { 0 };
 	struct svc_error e = { 0 };
 	char buf[1200];
 	const char *svc = r->m->service;
 
-	svc_current_load(&cur, ctx->state_dir, svc, NULL);
 	if (has_route(r->m) && r->rec.step >= SVC_STEP_SWITCHING) {
 		release_instances(r->rt, svc, r->rec.blue, &blue, NULL);
 		if (route_set(ctx, r->m, &r->m->ports[0].listen, &blue, &e))
@@ -402,55 +559,51 @@ static void undo(struct run *r, const char *outcome, const char *reason)
 		svc_instance_list_release(&blue);
 	}
 	preview_off(ctx, r->m);
-	if (strcmp(r->rec.release, cur.active) && strcmp(r->rec.release, cur.previous)) {
+	if (strcmp(r->rec.release, cur->active) && strcmp(r->rec.release, cur->previous)) {
 		svc_report_step(ctx->report, svc, "stop-new", "stopping %s %.*s", r->rec.color,
 				SHORT(r->rec.release));
 		stop_release(r->rt, ctx->report, svc, r->rec.release);
 	}
-	svc_history_update(ctx->state_dir, svc, r->rec.history_seq, outcome, reason, NULL);
-	svc_rollout_rec_clear(ctx->state_dir, svc, NULL);
+	run_outcome(r, outcome, reason);
+	svc_error_clear(&e);
+	if (svc_service_state_clear_rollout(r->st, &e))
+		svc_report_warn(ctx->report, svc, "%s", svc_error_format(&e, buf, sizeof(buf)));
 }
 
 /*
  * Stop instances of releases that are neither active, warm nor in rollout,
  * forget a warm release whose time is up, and clean up after instances
- * that stopped themselves (expired).
+ * that stopped themselves (expired). Only ever called on state that was
+ * read: an unreadable file never makes an instance an orphan.
  */
-static void stop_orphans(struct svc_ctx *ctx, struct svc_runtime *rt,
-			 const char *service, char *what, size_t what_len)
+static void stop_orphans(struct svc_runtime *rt, struct svc_service_state *st,
+			 char *what, size_t what_len)
 {
-	struct svc_current cur;
-	struct svc_rollout_rec rec;
+	struct svc_current *cur = &st->cur;
 	struct svc_instance_list all = { 0 };
-	struct svc_history h = { 0 };
+	const char *svc = st->service;
 	size_t stopped = 0;
 
 	/*
 	 * With no history at all (a state dir deleted), nothing says which
 	 * instances are orphans: leave every one alone.
 	 */
-	if (svc_history_load(&h, ctx->state_dir, service, NULL) || !h.count) {
-		svc_history_release(&h);
+	if (!st->has_current || !st->hist.count)
 		return;
-	}
-	svc_history_release(&h);
-	svc_current_load(&cur, ctx->state_dir, service, NULL);
-	if (cur.previous[0] && cur.previous_until_ms && svc_now_ms() >= cur.previous_until_ms) {
+	if (cur->previous[0] && cur->previous_until_ms && svc_now_ms() >= cur->previous_until_ms) {
 		/* its warm period is over: its supervisors have stopped it */
-		cur.previous[0] = cur.previous_color[0] = '\0';
-		cur.previous_until_ms = 0;
-		svc_current_save(&cur, ctx->state_dir, service, NULL);
+		cur->previous[0] = cur->previous_color[0] = '\0';
+		cur->previous_until_ms = 0;
+		svc_service_state_save_current(st, NULL);
 	}
-	if (svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL))
-		rec.release[0] = '\0';
-	if (rt->ops->list(rt, service, &all, NULL))
+	if (rt->ops->list(rt, svc, &all, NULL))
 		return;
 	for (size_t i = 0; i < all.count; i++) {
 		struct svc_instance *in = &all.items[i];
 		bool stopped_on_purpose = in->state == SVC_INST_STOPPED;
 		if (!stopped_on_purpose &&
-		    (!strcmp(in->release, cur.active) || !strcmp(in->release, cur.previous) ||
-		     !strcmp(in->release, rec.release)))
+		    (!strcmp(in->release, cur->active) || !strcmp(in->release, cur->previous) ||
+		     (st->in_rollout && !strcmp(in->release, st->rec.release))))
 			continue;
 		if (rt->ops->stop(rt, in, NULL) == 0 && in->state != SVC_INST_GONE &&
 		    in->state != SVC_INST_STOPPED)
@@ -473,7 +626,7 @@ static int finish(struct run *r, struct svc_error *err)
 {
 	struct svc_ctx *ctx = r->ctx;
 	const char *svc = r->m->service;
-	struct svc_current cur;
+	struct svc_current *cur = &r->st->cur;
 	struct svc_instance_list green = { 0 }, blue = { 0 };
 	char old_previous[65];
 	int64_t now = svc_now_ms();
@@ -482,23 +635,23 @@ static int finish(struct run *r, struct svc_error *err)
 	if ((rc = save_step(r, SVC_STEP_DRAINING, err)))
 		return rc;
 	preview_off(ctx, r->m);
-	svc_current_load(&cur, ctx->state_dir, svc, NULL);
-	snprintf(old_previous, sizeof(old_previous), "%s", cur.previous);
+	snprintf(old_previous, sizeof(old_previous), "%s", cur->previous);
 	release_instances(r->rt, svc, r->rec.blue, &blue, NULL);
-	snprintf(cur.active, sizeof(cur.active), "%s", r->rec.release);
-	snprintf(cur.active_color, sizeof(cur.active_color), "%s", r->rec.color);
-	cur.active_since_ms = now;
-	cur.previous[0] = cur.previous_color[0] = '\0';
-	cur.previous_until_ms = 0;
+	snprintf(cur->active, sizeof(cur->active), "%s", r->rec.release);
+	snprintf(cur->active_color, sizeof(cur->active_color), "%s", r->rec.color);
+	cur->active_since_ms = now;
+	cur->previous[0] = cur->previous_color[0] = '\0';
+	cur->previous_until_ms = 0;
 	if (blue.count && strcmp(r->rec.blue, r->rec.release) &&
 	    r->m->rollout.keep_previous_ms > 0 && has_route(r->m)) {
-		snprintf(cur.previous, sizeof(cur.previous), "%s", r->rec.blue);
-		snprintf(cur.previous_color, sizeof(cur.previous_color), "%s", r->rec.blue_color);
-		cur.previous_until_ms = now + r->m->rollout.keep_previous_ms;
+		snprintf(cur->previous, sizeof(cur->previous), "%s", r->rec.blue);
+		snprintf(cur->previous_color, sizeof(cur->previous_color), "%s", r->rec.blue_color);
+		cur->previous_until_ms = now + r->m->rollout.keep_previous_ms;
 	}
-	if ((rc = svc_current_save(&cur, ctx->state_dir, svc, err)))
+	if ((rc = svc_service_state_save_current(r->st, err)))
 		goto done;
-	svc_history_update(ctx->state_dir, svc, r->rec.history_seq, "promoted", NULL, NULL);
+	run_fault(r, "current-saved");
+	run_outcome(r, SVC_OUTCOME_PROMOTED, NULL);
 
 	/* green may be a formerly warm release: it must not expire now */
 	release_instances(r->rt, svc, r->rec.release, &green, NULL);
@@ -512,9 +665,9 @@ static int finish(struct run *r, struct svc_error *err)
 		stop_release(r->rt, ctx->report, svc, old_previous);
 	}
 	if (blue.count && strcmp(r->rec.blue, r->rec.release)) {
-		if (cur.previous[0]) {
+		if (cur->previous[0]) {
 			char d[32];
-			expire_list(r->rt, &blue, cur.previous_until_ms);
+			expire_list(r->rt, &blue, cur->previous_until_ms);
 			svc_report_step(ctx->report, svc, "keep-warm",
 					"%s %.*s kept warm for %s for instant rollback",
 					r->rec.blue_color, SHORT(r->rec.blue),
@@ -544,7 +697,7 @@ static int finish(struct run *r, struct svc_error *err)
 			stop_list(r->rt, ctx->report, &blue);
 		}
 	}
-	rc = svc_rollout_rec_clear(ctx->state_dir, svc, err);
+	rc = svc_service_state_clear_rollout(r->st, err);
 	if (r->res) {
 		snprintf(r->res->release, sizeof(r->res->release), "%s", r->rec.release);
 		snprintf(r->res->color, sizeof(r->res->color), "%s", r->rec.color);
@@ -555,7 +708,6 @@ done:
 	svc_instance_list_release(&blue);
 	return rc;
 }
-
 /* switching -> baking -> finish. Green is healthy when this is called. */
 static int promote_phase(struct run *r, struct svc_error *err)
 {
@@ -579,7 +731,7 @@ static int promote_phase(struct run *r, struct svc_error *err)
 		if (rc) {
 			snprintf(reason, sizeof(reason), "switch failed: %s",
 				 svc_error_format(&e, buf, sizeof(buf)));
-			undo(r, "aborted", reason);
+			undo(r, SVC_OUTCOME_ABORTED, reason);
 			rc = svc_error_set(err, rc == SVC_EUNAVAIL ? SVC_EUNAVAIL : SVC_EFAILED,
 					   "%s", reason);
 			goto done;
@@ -601,7 +753,7 @@ static int promote_phase(struct run *r, struct svc_error *err)
 			snprintf(reason, sizeof(reason), "bake failed: %s",
 				 svc_error_format(&e, buf, sizeof(buf)));
 			svc_report_step(ctx->report, svc, "bake", "%s", reason);
-			undo(r, "rolled-back", reason);
+			undo(r, SVC_OUTCOME_ROLLED_BACK, reason);
 			rc = svc_error_set(err, SVC_EFAILED, "%s; traffic switched back to %s",
 					   reason, r->rec.blue[0] ? "blue" : "nothing");
 			goto done;
@@ -630,7 +782,7 @@ static int run_rollout(struct run *r, struct svc_error *err)
 	if (has_route(m) && (rc = svc_router_ensure(ctx->state_dir, ctx->self_exe, &e))) {
 		snprintf(reason, sizeof(reason), "router unavailable: %s",
 			 svc_error_format(&e, buf, sizeof(buf)));
-		undo(r, "aborted", reason);
+		undo(r, SVC_OUTCOME_ABORTED, reason);
 		rc = svc_error_set(err, SVC_EUNAVAIL, "%s", reason);
 		goto done;
 	}
@@ -652,7 +804,7 @@ static int run_rollout(struct run *r, struct svc_error *err)
 		if (rc) {
 			snprintf(reason, sizeof(reason), "instance %d did not start: %s", i,
 				 svc_error_format(&e, buf, sizeof(buf)));
-			undo(r, "aborted", reason);
+			undo(r, SVC_OUTCOME_ABORTED, reason);
 			rc = svc_error_set(err, rc == SVC_EUNAVAIL ? SVC_EUNAVAIL : SVC_EFAILED,
 					   "%s; blue still serves", reason);
 			goto done;
@@ -671,7 +823,7 @@ static int run_rollout(struct run *r, struct svc_error *err)
 		snprintf(reason, sizeof(reason), "health check failed: %s",
 			 svc_error_format(&e, buf, sizeof(buf)));
 		svc_report_step(ctx->report, m->service, "health", "%s", reason);
-		undo(r, "aborted", reason);
+		undo(r, SVC_OUTCOME_ABORTED, reason);
 		rc = svc_error_set(err, SVC_EFAILED, "%s; %s", reason,
 				   r->rec.blue[0] ? "blue still serves" : "nothing was switched");
 		goto done;
@@ -680,7 +832,7 @@ static int run_rollout(struct run *r, struct svc_error *err)
 		if ((rc = route_set(ctx, m, &m->rollout.preview, &green, &e))) {
 			snprintf(reason, sizeof(reason), "cannot open preview %s: %s",
 				 m->rollout.preview.text, svc_error_format(&e, buf, sizeof(buf)));
-			undo(r, "aborted", reason);
+			undo(r, SVC_OUTCOME_ABORTED, reason);
 			rc = svc_error_set(err, SVC_EFAILED, "%s", reason);
 			goto done;
 		}
@@ -690,8 +842,7 @@ static int run_rollout(struct run *r, struct svc_error *err)
 	if (m->rollout.manual) {
 		if ((rc = save_step(r, SVC_STEP_AWAIT_PROMOTE, err)))
 			goto done;
-		svc_history_update(ctx->state_dir, m->service, r->rec.history_seq,
-				   "awaiting-promotion", NULL, NULL);
+		run_outcome(r, SVC_OUTCOME_AWAITING_PROMOTION, NULL);
 		svc_report_step(ctx->report, m->service, "await-promotion",
 				"%s %.*s is healthy; run 'svcctl promote %s' to switch traffic",
 				r->rec.color, SHORT(r->rec.release), m->service);
@@ -707,62 +858,6 @@ done:
 	free(have);
 	svc_instance_list_release(&green);
 	return rc;
-}
-
-/* ---- recovery ---- */
-
-static int open_runtime_for(struct svc_runtime **rt, struct svc_ctx *ctx,
-			    enum svc_runtime_kind kind, struct svc_error *err)
-{
-	return svc_runtime_open(rt, kind, ctx->state_dir, ctx->self_exe, err);
-}
-
-/*
- * The runtime the service's releases use: that of the active, warm,
- * in-rollout or newest release's manifest. With no state at all (a state
- * dir deleted), the Docker engine is asked whether it runs containers
- * labelled for the service; otherwise the process runtime.
- */
-int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
-			     const char *service, struct svc_error *err)
-{
-	struct svc_current cur;
-	struct svc_rollout_rec rec;
-	struct svc_history h = { 0 };
-	const char *cands[4] = { NULL, NULL, NULL, NULL };
-	struct svc_runtime *rt = NULL;
-	int rc;
-
-	*out = NULL;
-	svc_current_load(&cur, ctx->state_dir, service, NULL);
-	if (svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL))
-		rec.release[0] = '\0';
-	svc_history_load(&h, ctx->state_dir, service, NULL);
-	cands[0] = cur.active;
-	cands[1] = rec.release;
-	cands[2] = cur.previous;
-	cands[3] = h.count ? h.items[h.count - 1].release : "";
-	for (size_t i = 0; i < 4; i++) {
-		struct svc_manifest *m = NULL;
-		if (!cands[i][0] || release_manifest(&m, ctx, service, cands[i], NULL))
-			continue;
-		rc = open_runtime_for(out, ctx, m->runtime, err);
-		svc_manifest_free(m);
-		svc_history_release(&h);
-		return rc;
-	}
-	svc_history_release(&h);
-	if (open_runtime_for(&rt, ctx, SVC_RUNTIME_DOCKER, NULL) == 0) {
-		struct svc_instance_list l = { 0 };
-		if (rt->ops->list(rt, service, &l, NULL) == 0 && l.count) {
-			svc_instance_list_release(&l);
-			*out = rt;
-			return 0;
-		}
-		svc_instance_list_release(&l);
-		svc_runtime_free(rt);
-	}
-	return open_runtime_for(out, ctx, SVC_RUNTIME_PROCESS, err);
 }
 
 /* Add a sentence to what (a "; "-separated list). */
@@ -782,28 +877,28 @@ static void what_add(char *what, size_t what_len, const char *text)
  * Docker engine). Nothing to do without a router or a stable state.
  */
 static void reconcile_route(struct svc_ctx *ctx, struct svc_runtime *rt,
-			    const char *service, char *what, size_t what_len)
+			    const struct svc_service_state *st, char *what, size_t what_len)
 {
-	struct svc_current cur;
+	const struct svc_current *cur = &st->cur;
+	const char *service = st->service;
 	struct svc_manifest *m = NULL;
 	struct svc_instance_list l = { 0 };
-	json_t *st = NULL, *route;
+	json_t *rs = NULL, *route;
 	char **want = NULL;
 	bool same = false;
 	size_t i;
 
-	svc_current_load(&cur, ctx->state_dir, service, NULL);
-	if (!cur.active[0] || release_manifest(&m, ctx, service, cur.active, NULL) ||
-	    !has_route(m) || svc_router_status(ctx->state_dir, &st, NULL))
+	if (!cur->active[0] || release_manifest(&m, ctx, service, cur->active, NULL) ||
+	    !has_route(m) || svc_router_status(ctx->state_dir, &rs, NULL))
 		goto done;
-	release_instances(rt, service, cur.active, &l, NULL);
+	release_instances(rt, service, cur->active, &l, NULL);
 	for (i = 0; i < l.count; i++)
 		if (l.items[i].state != SVC_INST_RUNNING || !l.items[i].port)
 			goto done;   /* not settled yet: leave the route alone */
 	if (!l.count)
 		goto done;
 	want = backends_of(&l);
-	json_array_foreach(json_object_get(st, "routes"), i, route) {
+	json_array_foreach(json_object_get(rs, "routes"), i, route) {
 		const char *listen = json_string_value(json_object_get(route, "listen"));
 		json_t *b;
 		size_t k, active = 0, matched = 0;
@@ -828,7 +923,7 @@ static void reconcile_route(struct svc_ctx *ctx, struct svc_runtime *rt,
 done:
 	svc_strv_free(want);
 	svc_instance_list_release(&l);
-	json_decref(st);
+	json_decref(rs);
 	svc_manifest_free(m);
 }
 
@@ -862,41 +957,46 @@ char **svc_rollout_services(struct svc_ctx *ctx)
 	return v;
 }
 
-/* Caller holds the lock. */
-static int recover_locked(struct svc_ctx *ctx, const char *service,
+/* Caller holds the lock and loaded st. */
+static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 			  char *what, size_t what_len, struct svc_error *err)
 {
-	struct svc_rollout_rec rec;
 	struct svc_manifest *m = NULL;
 	struct svc_runtime *rt = NULL;
 	struct svc_instance_list blue = { 0 };
+	struct svc_rollout_rec rec = st->rec;
+	const char *service = st->service;
 	struct run r;
 	char reason[256];
-	int rc;
+	int rc = 0;
 
 	if (what && what_len)
 		what[0] = '\0';
-	rc = svc_rollout_rec_load(&rec, ctx->state_dir, service, err);
-	if (rc == SVC_ENOTFOUND) {
-		struct svc_current cur;
-		svc_current_load(&cur, ctx->state_dir, service, NULL);
-		if (err)
-			svc_error_clear(err);
-		rc = 0;
+	if (!st->in_rollout && st->hist.count &&
+	    st->hist.items[st->hist.count - 1].outcome == SVC_OUTCOME_IN_PROGRESS) {
+		/* killed after the history entry, before the record: nothing started */
+		struct svc_history_entry *e = &st->hist.items[st->hist.count - 1];
+		char text[160];
+		if ((rc = svc_service_state_set_outcome(st, e->seq, SVC_OUTCOME_ABORTED,
+				"interrupted before it started (svcctl exited)", err)))
+			goto done;
+		snprintf(text, sizeof(text), "marked the interrupted %s of release %.*s as aborted "
+			 "(nothing had started)", svc_release_kind_name(e->kind), SHORT(e->release));
+		what_add(what, what_len, text);
+	}
+	if (!st->in_rollout) {
 		/* orphans: instances of releases nobody refers to */
-		if (svc_rollout_open_runtime(&rt, ctx, service, NULL) == 0) {
-			stop_orphans(ctx, rt, service, what, what_len);
-			reconcile_route(ctx, rt, service, what, what_len);
-		}
+		if ((rc = open_runtime_st(&rt, ctx, st, err)))
+			goto done;
+		stop_orphans(rt, st, what, what_len);
+		reconcile_route(ctx, rt, st, what, what_len);
 		goto done;
 	}
-	if (rc)
-		goto done;
 	if ((rc = release_manifest(&m, ctx, service, rec.release, err)))
 		goto done;
 	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
 		goto done;
-	run_init(&r, ctx, rt, m, &rec, NULL);
+	run_init(&r, ctx, st, rt, m, &rec, NULL, "recover");
 	switch (rec.step) {
 	case SVC_STEP_AWAIT_PROMOTE:
 		break;
@@ -904,9 +1004,10 @@ static int recover_locked(struct svc_ctx *ctx, const char *service,
 	case SVC_STEP_HEALTH:
 		snprintf(reason, sizeof(reason), "interrupted while %s (svcctl exited)",
 			 svc_rollout_step_name(rec.step));
-		undo(&r, "aborted", reason);
+		undo(&r, SVC_OUTCOME_ABORTED, reason);
 		snprintf(what, what_len, "undid the interrupted %s of release %.*s (it was %s); %s",
-			 rec.kind, SHORT(rec.release), svc_rollout_step_name(rec.step),
+			 svc_release_kind_name(rec.kind), SHORT(rec.release),
+			 svc_rollout_step_name(rec.step),
 			 rec.blue[0] ? "blue still serves" : "nothing was switched");
 		break;
 	case SVC_STEP_SWITCHING:
@@ -915,9 +1016,9 @@ static int recover_locked(struct svc_ctx *ctx, const char *service,
 		if (blue.count) {
 			snprintf(reason, sizeof(reason), "interrupted while %s (svcctl exited); "
 				 "switched back to blue", svc_rollout_step_name(rec.step));
-			undo(&r, "aborted", reason);
+			undo(&r, SVC_OUTCOME_ABORTED, reason);
 			snprintf(what, what_len, "undid the interrupted %s of release %.*s: "
-				 "traffic switched back to blue %.*s", rec.kind,
+				 "traffic switched back to blue %.*s", svc_release_kind_name(rec.kind),
 				 SHORT(rec.release), SHORT(rec.blue));
 			break;
 		}
@@ -929,10 +1030,11 @@ static int recover_locked(struct svc_ctx *ctx, const char *service,
 			ok = all_healthy_now(rt, m, &green);
 			svc_instance_list_release(&green);
 			if (!ok) {
-				undo(&r, "aborted", "interrupted while switching; green not healthy");
+				undo(&r, SVC_OUTCOME_ABORTED,
+				     "interrupted while switching; green not healthy");
 				snprintf(what, what_len, "undid the interrupted %s of release %.*s "
 					 "(green not healthy, no blue to return to)",
-					 rec.kind, SHORT(rec.release));
+					 svc_release_kind_name(rec.kind), SHORT(rec.release));
 				break;
 			}
 		}
@@ -941,10 +1043,10 @@ static int recover_locked(struct svc_ctx *ctx, const char *service,
 		if ((rc = finish(&r, err)))
 			goto done;
 		snprintf(what, what_len, "finished the interrupted %s: release %.*s is active",
-			 rec.kind, SHORT(rec.release));
+			 svc_release_kind_name(rec.kind), SHORT(rec.release));
 		break;
 	}
-	stop_orphans(ctx, rt, service, what, what_len);
+	stop_orphans(rt, st, what, what_len);
 done:
 	svc_instance_list_release(&blue);
 	svc_runtime_free(rt);
@@ -952,15 +1054,33 @@ done:
 	return rc;
 }
 
+/* Take service's lock, load its state and recover: what every command does first. */
+static int begin_op(struct svc_ctx *ctx, const char *service, const char *op,
+		    struct svc_lock *lock, struct svc_service_state *st,
+		    char *what, size_t what_len, struct svc_error *err)
+{
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	lock->fd = -1;
+	if (what && what_len)
+		what[0] = '\0';
+	if ((rc = svc_lock_take(lock, ctx->state_dir, service, op, err)))
+		return rc;
+	if ((rc = svc_rollout_load_state(ctx, service, st, err)))
+		return rc;
+	return recover_locked(ctx, st, what, what_len, err);
+}
+
 int svc_rollout_recover(struct svc_ctx *ctx, const char *service,
 			char *what, size_t what_len, struct svc_error *err)
 {
 	struct svc_lock lock;
+	struct svc_service_state st;
 	int rc;
 
-	if ((rc = svc_lock_take(&lock, ctx->state_dir, service, "recover", err)))
-		return rc;
-	rc = recover_locked(ctx, service, what, what_len, err);
+	rc = begin_op(ctx, service, "recover", &lock, &st, what, what_len, err);
+	svc_service_state_release(&st);
 	svc_lock_release(&lock);
 	return rc;
 }
@@ -976,27 +1096,28 @@ static void report_recovered(struct svc_ctx *ctx, const char *service, const cha
 }
 
 /* Abort a rollout waiting for manual promotion (superseded). */
-static void abort_pending(struct svc_ctx *ctx, const char *service, const char *why)
+static int abort_pending(struct svc_ctx *ctx, struct svc_service_state *st, const char *why,
+			 struct svc_error *err)
 {
-	struct svc_rollout_rec rec;
 	struct svc_manifest *m = NULL;
 	struct svc_runtime *rt = NULL;
+	struct svc_rollout_rec rec = st->rec;
 	struct run r;
+	int rc;
 
-	if (svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL))
-		return;
-	if (release_manifest(&m, ctx, service, rec.release, NULL) ||
-	    open_runtime_for(&rt, ctx, m->runtime, NULL)) {
-		svc_rollout_rec_clear(ctx->state_dir, service, NULL);
+	if (!st->in_rollout)
+		return 0;
+	if ((rc = release_manifest(&m, ctx, st->service, rec.release, err)) ||
+	    (rc = open_runtime_for(&rt, ctx, m->runtime, err)))
 		goto done;
-	}
-	run_init(&r, ctx, rt, m, &rec, NULL);
-	svc_report_step(ctx->report, service, "supersede",
+	run_init(&r, ctx, st, rt, m, &rec, NULL, "supersede");
+	svc_report_step(ctx->report, st->service, "supersede",
 			"release %.*s was awaiting promotion: %s", SHORT(rec.release), why);
-	undo(&r, "aborted", why);
+	undo(&r, SVC_OUTCOME_ABORTED, why);
 done:
 	svc_runtime_free(rt);
 	svc_manifest_free(m);
+	return rc;
 }
 
 /* ---- deploy ---- */
@@ -1012,12 +1133,13 @@ static void result_init(struct svc_rollout_result *res, const char *service)
 }
 
 /* Start a rollout of manifest m (release id rid) as a new history entry. */
-static int start_rollout(struct svc_ctx *ctx, struct svc_runtime *rt,
-			 struct svc_manifest *m, const char *rid, const char *kind,
+static int start_rollout(struct svc_ctx *ctx, struct svc_service_state *st,
+			 struct svc_runtime *rt, struct svc_manifest *m, const char *rid,
+			 enum svc_release_kind kind, const char *op,
 			 const struct svc_deploy_opts *opts,
 			 struct svc_rollout_result *res, struct svc_error *err)
 {
-	struct svc_current cur;
+	const struct svc_current *cur = &st->cur;
 	struct svc_instance_list mine = { 0 }, active = { 0 };
 	const char *blue = "", *blue_color = "", *color;
 	struct run r;
@@ -1028,22 +1150,21 @@ static int start_rollout(struct svc_ctx *ctx, struct svc_runtime *rt,
 		return rc == SVC_ENOTFOUND ? SVC_EFAILED : rc;
 	if (rt->ops->prepare && (rc = rt->ops->prepare(rt, m, err)))
 		return rc;
-	svc_current_load(&cur, ctx->state_dir, m->service, NULL);
-	run_init(&r, ctx, rt, m, NULL, res);
+	run_init(&r, ctx, st, rt, m, NULL, res, op);
 	if (opts && opts->timeout_ms > 0)
 		r.deadline_mono = svc_mono_ms() + opts->timeout_ms;
 	/* blue: the active release, if it still runs */
-	release_instances(rt, m->service, cur.active, &active, NULL);
-	if (active.count && strcmp(cur.active, rid)) {
-		blue = cur.active;
-		blue_color = cur.active_color;
+	release_instances(rt, m->service, cur->active, &active, NULL);
+	if (active.count && strcmp(cur->active, rid)) {
+		blue = cur->active;
+		blue_color = cur->active_color;
 	}
 	/* color: a release that still runs keeps its color, else the other one */
 	release_instances(rt, m->service, rid, &mine, NULL);
 	if (mine.count)
 		color = mine.items[0].color;
 	else
-		color = cur.active_color[0] ? other_color(cur.active_color) : "blue";
+		color = cur->active_color[0] ? other_color(cur->active_color) : "blue";
 	if ((rc = run_begin(&r, kind, rid, color, blue, blue_color, err)))
 		goto done;
 	if ((rc = save_step(&r, SVC_STEP_STARTING, err)))
@@ -1085,8 +1206,7 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 	struct svc_runtime *rt = NULL;
 	struct svc_diags d;
 	struct svc_lock lock = { -1 };
-	struct svc_rollout_rec rec;
-	struct svc_current cur;
+	struct svc_service_state st = { 0 };
 	struct svc_instance_list act = { 0 };
 	char *text = NULL, rid[65], what[512];
 	size_t len = 0;
@@ -1121,9 +1241,7 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 		goto done;
 	}
 	result_init(res, m->service);
-	if ((rc = svc_lock_take(&lock, ctx->state_dir, m->service, "deploy", err)))
-		goto done;
-	if ((rc = recover_locked(ctx, m->service, what, sizeof(what), err)))
+	if ((rc = begin_op(ctx, m->service, "deploy", &lock, &st, what, sizeof(what), err)))
 		goto done;
 	report_recovered(ctx, m->service, what, res);
 	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
@@ -1134,8 +1252,9 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 	if (res && m->artifact)
 		snprintf(res->artifact, sizeof(res->artifact), "%s", m->artifact->id);
 
-	if (svc_rollout_rec_load(&rec, ctx->state_dir, m->service, NULL) == 0) {
-		if (!strcmp(rec.release, rid)) {
+	if (st.in_rollout) {
+		char why[128];
+		if (!strcmp(st.rec.release, rid)) {
 			svc_report_step(ctx->report, m->service, "noop",
 					"release %.*s is already awaiting promotion; run 'svcctl promote %s'",
 					SHORT(rid), m->service);
@@ -1145,14 +1264,11 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 			}
 			goto done;
 		}
-		{
-			char why[128];
-			snprintf(why, sizeof(why), "superseded by release %.*s", SHORT(rid));
-			abort_pending(ctx, m->service, why);
-		}
+		snprintf(why, sizeof(why), "superseded by release %.*s", SHORT(rid));
+		if ((rc = abort_pending(ctx, &st, why, err)))
+			goto done;
 	}
-	svc_current_load(&cur, ctx->state_dir, m->service, NULL);
-	if (!strcmp(cur.active, rid)) {
+	if (!strcmp(st.cur.active, rid)) {
 		release_instances(rt, m->service, rid, &act, NULL);
 		if (act.count >= (size_t)m->replicas) {
 			svc_report_step(ctx->report, m->service, "noop",
@@ -1161,7 +1277,7 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 			if (res) {
 				res->noop = true;
 				snprintf(res->release, sizeof(res->release), "%s", rid);
-				snprintf(res->color, sizeof(res->color), "%s", cur.active_color);
+				snprintf(res->color, sizeof(res->color), "%s", st.cur.active_color);
 			}
 			goto done;
 		}
@@ -1169,11 +1285,12 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 	if ((rc = svc_release_store(ctx->state_dir, m->service, rid, text, len,
 				    m->path, m->dir, m->artifact, err)))
 		goto done;
-	rc = start_rollout(ctx, rt, m, rid, "deploy", opts, res, err);
+	rc = start_rollout(ctx, &st, rt, m, rid, SVC_KIND_DEPLOY, "deploy", opts, res, err);
 	if (res && rt->ops->busy_ms)
 		res->runtime_ms = rt->ops->busy_ms(rt);
 done:
 	svc_instance_list_release(&act);
+	svc_service_state_release(&st);
 	svc_lock_release(&lock);
 	svc_runtime_free(rt);
 	svc_manifest_free(m);
@@ -1188,6 +1305,7 @@ int svc_rollout_promote(struct svc_ctx *ctx, const char *service,
 			struct svc_rollout_result *res, struct svc_error *err)
 {
 	struct svc_lock lock = { -1 };
+	struct svc_service_state st = { 0 };
 	struct svc_rollout_rec rec;
 	struct svc_manifest *m = NULL;
 	struct svc_runtime *rt = NULL;
@@ -1198,22 +1316,20 @@ int svc_rollout_promote(struct svc_ctx *ctx, const char *service,
 	int rc;
 
 	result_init(res, service);
-	if ((rc = svc_lock_take(&lock, ctx->state_dir, service, "promote", err)))
-		goto done;
-	if ((rc = recover_locked(ctx, service, what, sizeof(what), err)))
+	if ((rc = begin_op(ctx, service, "promote", &lock, &st, what, sizeof(what), err)))
 		goto done;
 	report_recovered(ctx, service, what, res);
-	rc = svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL);
-	if (rc || rec.step != SVC_STEP_AWAIT_PROMOTE) {
+	if (!st.in_rollout || st.rec.step != SVC_STEP_AWAIT_PROMOTE) {
 		rc = svc_error_set(err, SVC_ENOTFOUND,
 				   "no release of service '%s' is awaiting promotion", service);
 		goto done;
 	}
+	rec = st.rec;
 	if ((rc = release_manifest(&m, ctx, service, rec.release, err)))
 		goto done;
 	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
 		goto done;
-	run_init(&r, ctx, rt, m, &rec, res);
+	run_init(&r, ctx, &st, rt, m, &rec, res, "promote");
 	if (res) {
 		snprintf(res->release, sizeof(res->release), "%s", rec.release);
 		snprintf(res->color, sizeof(res->color), "%s", rec.color);
@@ -1228,7 +1344,7 @@ int svc_rollout_promote(struct svc_ctx *ctx, const char *service,
 	    wait_healthy(ctx, rt, m, &green, m->health.start_timeout_ms, &e)) {
 		snprintf(reason, sizeof(reason), "green is not healthy any more: %s",
 			 e.code ? svc_error_format(&e, buf, sizeof(buf)) : "instances missing");
-		undo(&r, "aborted", reason);
+		undo(&r, SVC_OUTCOME_ABORTED, reason);
 		rc = svc_error_set(err, SVC_EFAILED, "%s; blue still serves", reason);
 		goto done;
 	}
@@ -1239,6 +1355,7 @@ done:
 	svc_instance_list_release(&green);
 	svc_runtime_free(rt);
 	svc_manifest_free(m);
+	svc_service_state_release(&st);
 	svc_lock_release(&lock);
 	return rc;
 }
@@ -1246,48 +1363,50 @@ done:
 /* ---- rollback ---- */
 
 /* The release to go back to when the user names none. */
-static int rollback_target(char out[65], const struct svc_current *cur,
-			   const struct svc_history *h, const char *service,
+static int rollback_target(char out[65], const struct svc_service_state *st,
 			   struct svc_error *err)
 {
+	const struct svc_current *cur = &st->cur;
+	const struct svc_history *h = &st->hist;
+
 	if (cur->previous[0]) {
 		snprintf(out, 65, "%s", cur->previous);
 		return 0;
 	}
 	for (size_t i = h->count; i-- > 0;) {
 		const struct svc_history_entry *e = &h->items[i];
-		if (strcmp(e->release, cur->active) && e->outcome &&
-		    (!strcmp(e->outcome, "promoted") || !strcmp(e->outcome, "rolled-back") ||
-		     !strcmp(e->outcome, "superseded"))) {
-			/* rolled-back/superseded entries were promoted once too */
-			if (!strcmp(e->outcome, "rolled-back") && e->reason &&
-			    !strncmp(e->reason, "bake failed", 11))
-				continue;
+		if (!strcmp(e->release, cur->active))
+			continue;
+		if (e->outcome == SVC_OUTCOME_PROMOTED ||
+		    (e->outcome == SVC_OUTCOME_ROLLED_BACK &&
+		     /* rolled back by a later rollback: it was active once; by its bake: never */
+		     !(e->reason && !strncmp(e->reason, "bake failed", 11)))) {
 			snprintf(out, 65, "%s", e->release);
 			return 0;
 		}
 	}
 	return svc_error_set(err, SVC_ENOTFOUND,
-			     "service '%s' has no earlier promoted release to roll back to", service);
+			     "service '%s' has no earlier promoted release to roll back to",
+			     st->service);
 }
 
-/* Mark the history entries that made `release` active as replaced. */
-static void mark_replaced(struct svc_ctx *ctx, const char *service, const char *release,
-			  const char *outcome, const char *reason)
+/* Mark the history entry that made `release` active as rolled back. */
+static void mark_replaced(struct svc_ctx *ctx, struct svc_service_state *st,
+			  const char *release, const char *reason)
 {
-	struct svc_history h;
+	struct svc_error e = { 0 };
+	char buf[1200];
 
-	if (svc_history_load(&h, ctx->state_dir, service, NULL))
-		return;
-	for (size_t i = h.count; i-- > 0;) {
-		struct svc_history_entry *e = &h.items[i];
-		if (!strcmp(e->release, release) && e->outcome && !strcmp(e->outcome, "promoted")) {
-			svc_history_set_outcome(&h, e->seq, outcome, reason);
-			break;
+	for (size_t i = st->hist.count; i-- > 0;) {
+		struct svc_history_entry *h = &st->hist.items[i];
+		if (!strcmp(h->release, release) && h->outcome == SVC_OUTCOME_PROMOTED) {
+			if (svc_service_state_set_outcome(st, h->seq, SVC_OUTCOME_ROLLED_BACK,
+							  reason, &e))
+				svc_report_warn(ctx->report, st->service, "%s",
+						svc_error_format(&e, buf, sizeof(buf)));
+			return;
 		}
 	}
-	svc_history_save(&h, ctx->state_dir, service, NULL);
-	svc_history_release(&h);
 }
 
 int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
@@ -1295,32 +1414,25 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 			 struct svc_rollout_result *res, struct svc_error *err)
 {
 	struct svc_lock lock = { -1 };
-	struct svc_current cur;
-	struct svc_history h = { 0 };
+	struct svc_service_state st = { 0 };
 	struct svc_manifest *m = NULL;
 	struct svc_runtime *rt = NULL;
-	struct svc_instance_list target = { 0 }, old = { 0 };
+	struct svc_instance_list target = { 0 };
 	char tid[65], from[65], what[512], reason[256];
 	int rc;
 
 	result_init(res, service);
-	if ((rc = svc_lock_take(&lock, ctx->state_dir, service, "rollback", err)))
-		goto done;
-	if ((rc = recover_locked(ctx, service, what, sizeof(what), err)))
+	if ((rc = begin_op(ctx, service, "rollback", &lock, &st, what, sizeof(what), err)))
 		goto done;
 	report_recovered(ctx, service, what, res);
-	svc_current_load(&cur, ctx->state_dir, service, NULL);
-	if ((rc = svc_history_load(&h, ctx->state_dir, service, err)))
-		goto done;
-	if (!h.count) {
+	if (!st.hist.count) {
 		rc = svc_error_set(err, SVC_ENOTFOUND, "service '%s' has never been deployed", service);
 		goto done;
 	}
-	rc = to ? svc_history_resolve(tid, &h, to, err)
-		: rollback_target(tid, &cur, &h, service, err);
+	rc = to ? svc_history_resolve(tid, &st.hist, to, err) : rollback_target(tid, &st, err);
 	if (rc)
 		goto done;
-	if (!strcmp(tid, cur.active)) {
+	if (!strcmp(tid, st.cur.active)) {
 		svc_report_step(ctx->report, service, "noop", "release %.*s is already active",
 				SHORT(tid));
 		if (res) {
@@ -1336,8 +1448,9 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
 		goto done;
 	snprintf(reason, sizeof(reason), "superseded by rollback to %.*s", SHORT(tid));
-	abort_pending(ctx, service, reason);
-	snprintf(from, sizeof(from), "%s", cur.active);
+	if ((rc = abort_pending(ctx, &st, reason, err)))
+		goto done;
+	snprintf(from, sizeof(from), "%s", st.cur.active);
 	snprintf(reason, sizeof(reason), "rolled back to %.*s", SHORT(tid));
 
 	release_instances(rt, service, tid, &target, NULL);
@@ -1347,9 +1460,9 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 		struct run r;
 		int64_t t0;
 
-		run_init(&r, ctx, rt, m, NULL, res);
-		if ((rc = run_begin(&r, "rollback", tid, target.items[0].color, cur.active,
-				    cur.active_color, err)))
+		run_init(&r, ctx, &st, rt, m, NULL, res, "rollback-warm");
+		if ((rc = run_begin(&r, SVC_KIND_ROLLBACK, tid, target.items[0].color,
+				    st.cur.active, st.cur.active_color, err)))
 			goto done;
 		if (res)
 			res->instant = true;
@@ -1365,7 +1478,7 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 				char why[1400];
 				snprintf(why, sizeof(why), "switch failed: %s",
 					 svc_error_format(&e2, buf, sizeof(buf)));
-				undo(&r, "aborted", why);
+				undo(&r, SVC_OUTCOME_ABORTED, why);
 				rc = svc_error_set(err, rc == SVC_EUNAVAIL ? SVC_EUNAVAIL : SVC_EFAILED,
 						   "%s", why);
 				goto done;
@@ -1384,16 +1497,16 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 		svc_report_step(ctx->report, service, "rollback",
 				"release %.*s is not warm: starting it again behind the health gate",
 				SHORT(tid));
-		rc = start_rollout(ctx, rt, m, tid, "rollback", opts, res, err);
+		rc = start_rollout(ctx, &st, rt, m, tid, SVC_KIND_ROLLBACK, "rollback-cold", opts,
+				   res, err);
 		if (rc)
 			goto done;
 	}
 	if (from[0])
-		mark_replaced(ctx, service, from, "rolled-back", reason);
+		mark_replaced(ctx, &st, from, reason);
 done:
 	svc_instance_list_release(&target);
-	svc_instance_list_release(&old);
-	svc_history_release(&h);
+	svc_service_state_release(&st);
 	svc_runtime_free(rt);
 	svc_manifest_free(m);
 	svc_lock_release(&lock);
@@ -1402,63 +1515,125 @@ done:
 
 /* ---- stop ---- */
 
+/* Remove every route the router holds for service (any listen address). */
+static void routes_remove_all(struct svc_ctx *ctx, const char *service)
+{
+	json_t *rs = NULL, *route;
+	size_t i;
+
+	if (svc_router_status(ctx->state_dir, &rs, NULL))
+		return;
+	json_array_foreach(json_object_get(rs, "routes"), i, route) {
+		const char *s = json_string_value(json_object_get(route, "service"));
+		const char *listen = json_string_value(json_object_get(route, "listen"));
+		struct svc_error e = { 0 };
+		char buf[1200];
+		char *none[1] = { NULL };
+		if (!s || !listen || strcmp(s, service))
+			continue;
+		if (svc_router_set(ctx->state_dir, service, listen, none, 0, 0, &e))
+			svc_report_warn(ctx->report, service, "cannot remove route %s: %s", listen,
+					svc_error_format(&e, buf, sizeof(buf)));
+	}
+	json_decref(rs);
+}
+
+/*
+ * Stop with state that cannot be read: every route the router holds for the
+ * service and every instance a runtime reports for it, whatever the files
+ * say. The files are left as they are, for `svcctl repair` to look at.
+ */
+static int stop_unrecorded(struct svc_ctx *ctx, const char *service,
+			   const struct svc_error *why)
+{
+	static const enum svc_runtime_kind kinds[] = { SVC_RUNTIME_DOCKER, SVC_RUNTIME_PROCESS };
+	size_t stopped = 0;
+	char buf[1200];
+
+	svc_report_warn(ctx->report, service, "%s", svc_error_format(why, buf, sizeof(buf)));
+	routes_remove_all(ctx, service);
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		struct svc_runtime *rt = NULL;
+		struct svc_instance_list l = { 0 };
+		if (open_runtime_for(&rt, ctx, kinds[k], NULL))
+			continue;
+		if (rt->ops->list(rt, service, &l, NULL) == 0) {
+			stop_list(rt, ctx->report, &l);
+			stopped += l.count;
+		}
+		svc_instance_list_release(&l);
+		svc_runtime_free(rt);
+	}
+	svc_report_step(ctx->report, service, "done",
+			"stopped %zu instance%s the runtime reports; the state files are left "
+			"as they are", stopped, stopped == 1 ? "" : "s");
+	return 0;
+}
+
 int svc_rollout_stop(struct svc_ctx *ctx, const char *service, struct svc_error *err)
 {
 	struct svc_lock lock = { -1 };
-	struct svc_current cur;
-	struct svc_rollout_rec rec;
+	struct svc_service_state st = { 0 };
 	struct svc_runtime *rt = NULL;
 	struct svc_instance_list all = { 0 };
+	struct svc_error e;
 	const char *rels[3];
 	char what[512];
 	int rc;
 
-	if ((rc = svc_lock_take(&lock, ctx->state_dir, service, "stop", err)))
+	svc_error_clear(&e);
+	rc = begin_op(ctx, service, "stop", &lock, &st, what, sizeof(what), &e);
+	if (rc == SVC_ESTATE && lock.fd >= 0) {
+		rc = stop_unrecorded(ctx, service, &e);
 		goto done;
-	if ((rc = recover_locked(ctx, service, what, sizeof(what), err)))
+	}
+	if (rc) {
+		rc = error_pass(err, &e, rc);
 		goto done;
+	}
 	report_recovered(ctx, service, what, NULL);
-	svc_current_load(&cur, ctx->state_dir, service, NULL);
-	if (svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL))
-		rec.release[0] = '\0';
-	rels[0] = cur.active;
-	rels[1] = cur.previous;
-	rels[2] = rec.release;
+	rels[0] = st.cur.active;
+	rels[1] = st.cur.previous;
+	rels[2] = st.in_rollout ? st.rec.release : "";
 	/* routes first, so that no client is sent to a stopping instance */
 	for (size_t i = 0; i < 3; i++) {
 		struct svc_manifest *m = NULL;
 		if (!rels[i][0] || release_manifest(&m, ctx, service, rels[i], NULL))
 			continue;
 		if (has_route(m) && svc_router_ping(ctx->state_dir, NULL) == 0) {
-			struct svc_error e = { 0 };
+			struct svc_error e2 = { 0 };
 			char buf[1200];
-			if (route_set(ctx, m, &m->ports[0].listen, NULL, &e))
+			if (route_set(ctx, m, &m->ports[0].listen, NULL, &e2))
 				svc_report_warn(ctx->report, service, "cannot remove route %s: %s",
 						m->ports[0].listen.text,
-						svc_error_format(&e, buf, sizeof(buf)));
+						svc_error_format(&e2, buf, sizeof(buf)));
 			preview_off(ctx, m);
 		}
 		svc_manifest_free(m);
 	}
-	if ((rc = svc_rollout_open_runtime(&rt, ctx, service, err)))
+	routes_remove_all(ctx, service);
+	svc_fault_point("stop:routes-removed");
+	if ((rc = open_runtime_st(&rt, ctx, &st, err)))
 		goto done;
 	if ((rc = rt->ops->list(rt, service, &all, err)))
 		goto done;
 	svc_report_step(ctx->report, service, "stop", "stopping %zu instance%s", all.count,
 			all.count == 1 ? "" : "s");
 	stop_list(rt, ctx->report, &all);
-	if (rec.release[0]) {
-		svc_history_update(ctx->state_dir, service, rec.history_seq, "aborted",
-				   "service stopped", NULL);
-		svc_rollout_rec_clear(ctx->state_dir, service, NULL);
+	svc_fault_point("stop:instances-stopped");
+	if (st.in_rollout) {
+		svc_service_state_set_outcome(&st, st.rec.history_seq, SVC_OUTCOME_ABORTED,
+					      "service stopped", NULL);
+		svc_service_state_clear_rollout(&st, NULL);
 	}
-	memset(&cur, 0, sizeof(cur));
-	rc = svc_current_save(&cur, ctx->state_dir, service, err);
+	memset(&st.cur, 0, sizeof(st.cur));
+	rc = svc_service_state_save_current(&st, err);
 	if (!rc)
 		svc_report_step(ctx->report, service, "done", "stopped; history kept");
 done:
 	svc_instance_list_release(&all);
 	svc_runtime_free(rt);
+	svc_service_state_release(&st);
 	svc_lock_release(&lock);
 	return rc;
 }
@@ -1493,36 +1668,35 @@ static json_t *instance_json(struct svc_runtime *rt, const struct svc_instance *
 	return j;
 }
 
-int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
-		       struct svc_error *err)
+/*
+ * The status JSON of one service from state that was read (st) or could not
+ * be (st NULL: only what the runtime reports, the active release inferred).
+ */
+static int status_json(json_t **out, struct svc_ctx *ctx, const char *service,
+		       const struct svc_service_state *st, struct svc_runtime *rt,
+		       const char *what)
 {
-	struct svc_current cur;
-	struct svc_rollout_rec rec;
-	struct svc_runtime *rt = NULL;
+	struct svc_current cur = { 0 };
+	struct svc_rollout_rec rec = { 0 };
 	struct svc_instance_list all = { 0 };
 	struct svc_manifest *mact = NULL, *mprev = NULL, *mrec = NULL;
 	json_t *j = NULL, *insts, *routes, *rs = NULL;
-	char what[512] = "";
 	bool inferred = false;
 	int rc;
 
 	*out = NULL;
-	/* the next svcctl command finishes an interrupted rollout: this one too */
-	rc = svc_rollout_recover(ctx, service, what, sizeof(what), NULL);
-	(void)rc;
-	if (svc_current_load(&cur, ctx->state_dir, service, err))
-		return SVC_EGENERIC;
-	if (svc_rollout_rec_load(&rec, ctx->state_dir, service, NULL))
-		memset(&rec, 0, sizeof(rec));
+	if (st) {
+		cur = st->cur;
+		if (st->in_rollout)
+			rec = st->rec;
+	}
 	if (cur.active[0])
 		release_manifest(&mact, ctx, service, cur.active, NULL);
 	if (cur.previous[0])
 		release_manifest(&mprev, ctx, service, cur.previous, NULL);
 	if (rec.release[0])
 		release_manifest(&mrec, ctx, service, rec.release, NULL);
-	if ((rc = svc_rollout_open_runtime(&rt, ctx, service, err)))
-		goto done;
-	if ((rc = rt->ops->list(rt, service, &all, err)))
+	if ((rc = rt->ops->list(rt, service, &all, NULL)))
 		goto done;
 
 	if (!cur.active[0] && !rec.release[0] && all.count) {
@@ -1549,7 +1723,7 @@ int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
 		json_object_set_new(j, "inferred", json_string(
 			"no state recorded: the active release is inferred from the runtime "
 			"(the newest running instance)"));
-	if (what[0])
+	if (what && what[0])
 		json_object_set_new(j, "recovered", json_string(what));
 	if (cur.active[0]) {
 		json_object_set_new(j, "active", json_pack("{s:s, s:s, s:I, s:o}",
@@ -1575,7 +1749,7 @@ int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
 	}
 	if (rec.release[0])
 		json_object_set_new(j, "rollout", json_pack("{s:s, s:s, s:s, s:s, s:I}",
-			"kind", rec.kind, "release", rec.release, "color", rec.color,
+			"kind", svc_release_kind_name(rec.kind), "release", rec.release, "color", rec.color,
 			"step", svc_rollout_step_name(rec.step), "since_ms", (json_int_t)rec.step_ms));
 	else
 		json_object_set_new(j, "rollout", json_null());
@@ -1609,9 +1783,56 @@ done:
 	json_decref(rs);
 	json_decref(j);
 	svc_instance_list_release(&all);
-	svc_runtime_free(rt);
 	svc_manifest_free(mact);
 	svc_manifest_free(mprev);
 	svc_manifest_free(mrec);
+	return rc;
+}
+
+int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
+		       struct svc_error *err)
+{
+	struct svc_lock lock = { -1 };
+	struct svc_service_state st = { 0 };
+	struct svc_runtime *rt = NULL;
+	struct svc_error e;
+	char what[512] = "";
+	size_t n;
+	int rc;
+
+	*out = NULL;
+	svc_error_clear(&e);
+	/* the next svcctl command finishes an interrupted rollout: this one too,
+	 * unless another command holds the lock (then it only reads) */
+	svc_lock_take(&lock, ctx->state_dir, service, "status", NULL);
+	rc = svc_rollout_load_state(ctx, service, &st, &e);
+	if (!rc && lock.fd >= 0) {
+		struct svc_error e2;
+		svc_error_clear(&e2);
+		if (recover_locked(ctx, &st, what, sizeof(what), &e2) == SVC_ESTATE)
+			rc = error_pass(&e, &e2, SVC_ESTATE);
+	}
+	svc_lock_release(&lock);
+	if (rc == SVC_ESTATE) {
+		/* what runs, as the runtime reports it, beside the error */
+		svc_rollout_runtime_with_instances(&rt, ctx, service, &n);
+		if (rt || open_runtime_for(&rt, ctx, SVC_RUNTIME_PROCESS, NULL) == 0)
+			status_json(out, ctx, service, NULL, rt, NULL);
+		if (*out)
+			json_object_set_new(*out, "state_error", json_string(e.message));
+		rc = error_pass(err, &e, rc);
+		goto done;
+	}
+	if (rc) {
+		rc = error_pass(err, &e, rc);
+		goto done;
+	}
+	if ((rc = open_runtime_st(&rt, ctx, &st, err)))
+		goto done;
+	if ((rc = status_json(out, ctx, service, &st, rt, what)))
+		svc_error_set(err, rc, "cannot list the instances of '%s'", service);
+done:
+	svc_runtime_free(rt);
+	svc_service_state_release(&st);
 	return rc;
 }

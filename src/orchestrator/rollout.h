@@ -90,6 +90,25 @@ int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
 			     const char *service, struct svc_error *err);
 
 /*
+ * Load service's state (svc_service_state_load) as every command does:
+ * unreadable state is SVC_ESTATE naming the file and `svcctl repair`; a
+ * missing current.json while a runtime runs instances of the service is
+ * unreadable state too. Release st with svc_service_state_release.
+ */
+struct svc_service_state;
+int svc_rollout_load_state(struct svc_ctx *ctx, const char *service,
+			   struct svc_service_state *st, struct svc_error *err);
+
+/*
+ * With no usable record of service: a runtime that runs instances of it
+ * (the Docker engine, asked by label, when one answers; else the process
+ * runtime's folders), and how many. *out NULL (and 0 returned) when none
+ * does; caller frees *out with svc_runtime_free.
+ */
+int svc_rollout_runtime_with_instances(struct svc_runtime **out, struct svc_ctx *ctx,
+				       const char *service, size_t *count);
+
+/*
  * Every service svcctl knows of: those with state under the state dir, and
  * those whose containers a Docker engine that answers holds for this state
  * dir (found by label, even with the state dir deleted). Sorted,

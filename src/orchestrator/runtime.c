@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +43,12 @@ void svc_instance_list_release(struct svc_instance_list *list)
 	free(list->items);
 	list->items = NULL;
 	list->count = 0;
+}
+
+const char *svc_instance_addr(const struct svc_instance *in, char *buf, size_t len)
+{
+	snprintf(buf, len, strchr(in->host, ':') ? "[%s]:%d" : "%s:%d", in->host, in->port);
+	return buf;
 }
 
 const char *svc_instance_state_name(enum svc_instance_state s)

@@ -56,6 +56,8 @@ void svc_instance_release(struct svc_instance *inst);
 /* Frees every instance and the array; the list is empty afterwards. */
 void svc_instance_list_release(struct svc_instance_list *list);
 const char *svc_instance_state_name(enum svc_instance_state s);
+/* "host:port" ("[host]:port" for IPv6): the instance's router backend. Returns buf. */
+const char *svc_instance_addr(const struct svc_instance *in, char *buf, size_t len);
 
 struct svc_runtime;
 

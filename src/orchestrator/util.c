@@ -4,6 +4,7 @@
  * daemon log lines, process identity (pid plus start time) and free-port
  * discovery.
  */
+#include "config.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -725,3 +727,20 @@ const char *__lsan_default_options(void)
 	return "print_suppressions=0";
 }
 #endif
+
+void svc_fault_point(const char *name)
+{
+#ifdef SVC_FAULT_INJECTION
+	const char *want = getenv("SVCCTL_FAULT");
+
+	if (want && !strcmp(want, name)) {
+		char line[128];
+		int n = snprintf(line, sizeof(line), "svcctl: fault point '%s': killed\n", name);
+		if (n > 0)
+			(void)!write(STDERR_FILENO, line, (size_t)n);
+		raise(SIGKILL);
+	}
+#else
+	(void)name;
+#endif
+}

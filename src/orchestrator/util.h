@@ -176,4 +176,12 @@ char **svc_strv_dup(char *const *v);
 /* Valid service name: [a-z][a-z0-9-]{0,62}. */
 bool svc_name_valid(const char *name);
 
+/*
+ * A fault point: in builds configured with --enable-fault-injection, when
+ * the environment variable SVCCTL_FAULT equals name, svcctl says so on
+ * stderr and kills itself with SIGKILL right there (the crash tests' way to
+ * stop it after a given step was recorded). Elsewhere it does nothing.
+ */
+void svc_fault_point(const char *name);
+
 #endif

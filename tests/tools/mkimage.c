@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "docker_api.h"
+#include "global.h"
 #include "tree.h"
 #include "util.h"
 
@@ -26,6 +27,10 @@ int main(int argc, char **argv)
 	if (argc != 3) {
 		fputs("usage: mkimage TAG DIR\n", stderr);
 		return 2;
+	}
+	if (svc_global_init(&err)) {
+		fprintf(stderr, "mkimage: %s\n", err.message);
+		return 1;
 	}
 	fd = mkstemp(tar);
 	if (fd < 0) {

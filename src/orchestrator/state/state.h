@@ -16,6 +16,12 @@
  * Invariants: only the holder of a service's lock writes its files; a
  * history entry is appended before the rollout it describes starts, and
  * rollout.json is written before each step is taken.
+ *
+ * Loaders return the data or an error naming the file (SVC_ESTATE); a
+ * missing file is SVC_ENOTFOUND with err unset. One loader per file, in
+ * src/orchestrator/state/ (current.c, history.c, release.c, rollout_rec.c);
+ * files.c lists every state file for tests and fuzzers. A command loads a
+ * service's files once, under its lock, with svc_service_state_load.
  */
 #ifndef SVC_STATE_H
 #define SVC_STATE_H
@@ -31,8 +37,17 @@
  * $XDG_STATE_HOME/svcctl or ~/.local/state/svcctl. Caller frees. */
 char *svc_state_default_dir(void);
 
-/* Create the state dir (0700) and make the path absolute. Caller frees *out. */
+/*
+ * Create the state dir (0700) and make the path absolute. Caller frees *out.
+ * Refuses (SVC_ESTATE, naming the path and the fix) a state dir, or a folder
+ * in it that svcctl trusts (services/, each service's folder and its
+ * instances/ and releases/ folders, router/), that is not owned by the
+ * effective user or is writable by group or others: whoever can write there
+ * could make svcctl signal any process.
+ */
 int svc_state_open(char **out, const char *state_dir, struct svc_error *err);
+/* The same check alone, on an open state dir. */
+int svc_state_check_perms(const char *state_dir, struct svc_error *err);
 
 /* STATE/services/SERVICE (created with svc_state_service_mkdir). Caller frees. */
 char *svc_state_service_dir(const char *state_dir, const char *service);
@@ -64,6 +79,9 @@ int svc_lock_take_file(struct svc_lock *out, const char *state_dir,
 /* Release; a no-op on a lock that is not held (fd < 0). */
 void svc_lock_release(struct svc_lock *lock);
 
+/* The format every state file is written with ("format": N). */
+#define SVC_STATE_FORMAT 1
+
 /* The active release and the warm previous one. Empty strings: none. */
 struct svc_current {
 	char active[65];
@@ -74,11 +92,32 @@ struct svc_current {
 	int64_t previous_until_ms;   /* when the warm release stops itself */
 };
 
-/* Missing file: *out zeroed and 0 returned. */
+/* SVC_ENOTFOUND (err unset, *out zeroed) when there is no current.json. */
 int svc_current_load(struct svc_current *out, const char *state_dir,
 		     const char *service, struct svc_error *err);
 int svc_current_save(const struct svc_current *cur, const char *state_dir,
 		     const char *service, struct svc_error *err);
+
+/* What a history entry was, and how it ended: one name table each. */
+enum svc_release_kind {
+	SVC_KIND_DEPLOY = 0,
+	SVC_KIND_ROLLBACK,
+};
+
+enum svc_outcome {
+	SVC_OUTCOME_IN_PROGRESS = 0,
+	SVC_OUTCOME_AWAITING_PROMOTION,
+	SVC_OUTCOME_PROMOTED,
+	SVC_OUTCOME_ABORTED,
+	SVC_OUTCOME_ROLLED_BACK,   /* was active, replaced by a rollback or failed its bake */
+	SVC_OUTCOME_UNKNOWN,       /* rebuilt by svcctl repair: how it ended is not known */
+};
+
+const char *svc_release_kind_name(enum svc_release_kind k);
+const char *svc_outcome_name(enum svc_outcome o);
+/* Name to value; -1 when the name is not one of them. */
+int svc_release_kind_parse(const char *name);
+int svc_outcome_parse(const char *name);
 
 /* One release attempt (a deploy or a rollback). */
 struct svc_history_entry {
@@ -86,12 +125,11 @@ struct svc_history_entry {
 	char release[65];
 	char *version;           /* may be NULL */
 	char manifest_hash[65];
-	char *kind;              /* "deploy" | "rollback" */
+	enum svc_release_kind kind;
 	char color[8];
 	int64_t started_ms;
 	int64_t finished_ms;     /* 0 while in progress */
-	char *outcome;           /* "in-progress" "awaiting-promotion" "promoted"
-				    "aborted" "rolled-back" */
+	enum svc_outcome outcome;
 	char *reason;            /* why aborted / rolled back; may be NULL */
 	struct svc_artifact_ref *artifact; /* what it ran (built services); may be NULL */
 };
@@ -101,7 +139,10 @@ struct svc_history {
 	size_t count;
 };
 
-/* Missing file: empty history. Caller releases with svc_history_release. */
+/*
+ * SVC_ENOTFOUND (err unset, *out empty) when there is no history.json.
+ * Caller releases with svc_history_release (also after an error).
+ */
 int svc_history_load(struct svc_history *out, const char *state_dir,
 		     const char *service, struct svc_error *err);
 int svc_history_save(const struct svc_history *h, const char *state_dir,
@@ -112,17 +153,10 @@ struct svc_history_entry *svc_history_append(struct svc_history *h,
 					     const struct svc_history_entry *e);
 /* Entry with that seq, or NULL (borrowed). */
 struct svc_history_entry *svc_history_find(struct svc_history *h, int seq);
-/* Set outcome (and reason, may be NULL) and finished time of entry seq. */
-void svc_history_set_outcome(struct svc_history *h, int seq, const char *outcome,
+/* Set outcome (and reason, may be NULL, copied) and finished time of entry seq. */
+void svc_history_set_outcome(struct svc_history *h, int seq, enum svc_outcome outcome,
 			     const char *reason);
 json_t *svc_history_entry_to_json(const struct svc_history_entry *e);
-
-/*
- * Load, change one entry's outcome, save: the common case of the rollout.
- * Errors are reported but a failure to write history never changes what runs.
- */
-int svc_history_update(const char *state_dir, const char *service, int seq,
-		       const char *outcome, const char *reason, struct svc_error *err);
 
 /*
  * Resolve a release given by the user: a full id, a unique prefix of one
@@ -140,11 +174,17 @@ int svc_release_store(const char *state_dir, const char *service,
 		      const char *release, const char *manifest_text, size_t len,
 		      const char *source_path, const char *base_dir,
 		      const struct svc_artifact_ref *artifact, struct svc_error *err);
-/* Caller frees *text, *source_path and *base_dir, and *artifact (may be NULL). */
+/*
+ * SVC_ENOTFOUND with a message when the release is not stored, SVC_ESTATE
+ * when its files cannot be read. Caller frees *text, *source_path and
+ * *base_dir, and *artifact (may be NULL).
+ */
 int svc_release_load(char **text, size_t *len, char **source_path,
 		     char **base_dir, struct svc_artifact_ref **artifact,
 		     const char *state_dir, const char *service,
 		     const char *release, struct svc_error *err);
+/* Stored releases of service (ids), sorted; caller frees with svc_strv_free. */
+char **svc_release_list(const char *state_dir, const char *service);
 
 /* The rollout steps, in order. Each is recorded before it is taken. */
 enum svc_rollout_step {
@@ -159,7 +199,7 @@ enum svc_rollout_step {
 const char *svc_rollout_step_name(enum svc_rollout_step s);
 
 struct svc_rollout_rec {
-	char kind[16];           /* "deploy" | "rollback" */
+	enum svc_release_kind kind;
 	char release[65];
 	char color[8];
 	int history_seq;
@@ -171,7 +211,7 @@ struct svc_rollout_rec {
 	int64_t step_ms;         /* when the current step was recorded */
 };
 
-/* SVC_ENOTFOUND when no rollout is in progress. */
+/* SVC_ENOTFOUND (err unset) when no rollout is in progress. */
 int svc_rollout_rec_load(struct svc_rollout_rec *out, const char *state_dir,
 			 const char *service, struct svc_error *err);
 /* Sets step_ms and writes atomically. */
@@ -179,5 +219,43 @@ int svc_rollout_rec_save(struct svc_rollout_rec *rec, const char *state_dir,
 			 const char *service, struct svc_error *err);
 int svc_rollout_rec_clear(const char *state_dir, const char *service,
 			  struct svc_error *err);
+
+/*
+ * Everything svcctl records about one service, loaded once by a command
+ * under the service's lock and handed down (shared/LAYOUT.md: one
+ * operation, one read). Writes go through the svc_service_state_save_* calls,
+ * which keep this copy and the files the same.
+ */
+struct svc_service_state {
+	const char *state_dir;        /* borrowed */
+	char service[64];
+	struct svc_current cur;
+	struct svc_history hist;
+	struct svc_rollout_rec rec;
+	bool has_current;             /* current.json exists */
+	bool has_history;             /* history.json exists */
+	bool in_rollout;              /* rollout.json exists: rec is valid */
+};
+
+/*
+ * Load current.json, history.json and rollout.json of service. Each file
+ * that exists but cannot be read, and files that contradict each other
+ * (current.json gone while history.json names releases, a rollout record
+ * whose history entry is missing), are SVC_ESTATE naming the file; missing
+ * files alone are not errors (see has_*). Release with
+ * svc_service_state_release, also after an error.
+ */
+int svc_service_state_load(struct svc_service_state *out, const char *state_dir,
+			   const char *service, struct svc_error *err);
+void svc_service_state_release(struct svc_service_state *st);
+int svc_service_state_save_current(struct svc_service_state *st, struct svc_error *err);
+int svc_service_state_save_history(struct svc_service_state *st, struct svc_error *err);
+/* Record rec as the rollout in progress (sets step_ms). */
+int svc_service_state_save_rollout(struct svc_service_state *st, struct svc_error *err);
+int svc_service_state_clear_rollout(struct svc_service_state *st, struct svc_error *err);
+/* Set the outcome of history entry seq and save the history. */
+int svc_service_state_set_outcome(struct svc_service_state *st, int seq,
+				  enum svc_outcome outcome, const char *reason,
+				  struct svc_error *err);
 
 #endif
