@@ -225,6 +225,7 @@ write_docker_manifest() {
 		echo "  unhealthy_threshold: 2"
 		echo "  start_timeout: ${START_TIMEOUT:-30s}"
 		echo "rollout:"
+		echo "  promote: ${PROMOTE:-auto}"
 		echo "  drain_timeout: ${DRAIN:-2s}"
 		echo "  keep_previous: ${KEEP:-10m}"
 		echo "  bake: ${BAKE:-0s}"
