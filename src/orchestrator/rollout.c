@@ -871,7 +871,7 @@ static int recover_locked(struct svc_ctx *ctx, const char *service,
 	struct svc_runtime *rt = NULL;
 	struct svc_instance_list blue = { 0 };
 	struct run r;
-	char reason[256];
+	char reason[256], adopted[512] = "";
 	int rc;
 
 	if (what && what_len)
@@ -885,6 +885,9 @@ static int recover_locked(struct svc_ctx *ctx, const char *service,
 		rc = 0;
 		/* orphans: instances of releases nobody refers to */
 		if (svc_rollout_open_runtime(&rt, ctx, service, NULL) == 0) {
+			/* instances that lost their supervisor: adopted or replaced */
+			if (rt->ops->reconcile)
+				rt->ops->reconcile(rt, service, what, what_len, NULL);
 			stop_orphans(ctx, rt, service, what, what_len);
 			reconcile_route(ctx, rt, service, what, what_len);
 		}
@@ -896,6 +899,9 @@ static int recover_locked(struct svc_ctx *ctx, const char *service,
 		goto done;
 	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
 		goto done;
+	/* first, so that blue and green are seen as they run (said after the rest) */
+	if (rt->ops->reconcile)
+		rt->ops->reconcile(rt, service, adopted, sizeof(adopted), NULL);
 	run_init(&r, ctx, rt, m, &rec, NULL);
 	switch (rec.step) {
 	case SVC_STEP_AWAIT_PROMOTE:
@@ -944,6 +950,8 @@ static int recover_locked(struct svc_ctx *ctx, const char *service,
 			 rec.kind, SHORT(rec.release));
 		break;
 	}
+	if (adopted[0])
+		what_add(what, what_len, adopted);
 	stop_orphans(ctx, rt, service, what, what_len);
 done:
 	svc_instance_list_release(&blue);
