@@ -7,10 +7,13 @@
  *
  *     int cmd_supervise(int argc, char **argv);
  *
- * argv[0] is "__supervise", argv[1] the absolute instance folder. Returns
+ * argv[0] is "__supervise", then "--adopt" to take over from a supervisor
+ * that died (supervisor.h), then the absolute instance folder. Returns
  * the exit status (0 once the instance was stopped, 2 on misuse).
  */
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "docker.h"
 #include "supervisor.h"
@@ -21,11 +24,14 @@ int cmd_expire(int argc, char **argv);
 
 int cmd_supervise(int argc, char **argv)
 {
-	if (argc != 2 || !argv[1] || argv[1][0] != '/') {
-		fputs("usage: svcctl __supervise ABSOLUTE-INSTANCE-DIR\n", stderr);
+	bool adopt = argc == 3 && !strcmp(argv[1], "--adopt");
+	const char *dir = argc == 2 || adopt ? argv[argc - 1] : NULL;
+
+	if (!dir || dir[0] != '/') {
+		fputs("usage: svcctl __supervise [--adopt] ABSOLUTE-INSTANCE-DIR\n", stderr);
 		return 2;
 	}
-	return svc_supervisor_run(argv[1]);
+	return adopt ? svc_supervisor_adopt(dir) : svc_supervisor_run(dir);
 }
 
 /*

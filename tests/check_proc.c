@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -697,6 +698,380 @@ START_TEST(test_proc__logs_copies_output)
 }
 END_TEST
 
+/* ---- adoption: instances whose supervisor died ---- */
+
+/* reconcile() into what (asserting it exists and succeeds). */
+static void reconcile_ok(struct svc_runtime *rt, char *what, size_t len)
+{
+	struct svc_error err;
+
+	svc_error_clear(&err);
+	what[0] = '\0';
+	ck_assert_msg(rt->ops->reconcile != NULL, "the process runtime has no reconcile");
+	ck_assert_msg(rt->ops->reconcile(rt, "greeter", what, len, &err) == 0, "%s", err.message);
+}
+
+/* SIGKILL the instance's supervisor and wait until it is gone. */
+static void kill_supervisor(const struct svc_instance *inst)
+{
+	ck_assert_int_eq(kill(inst->supervisor_pid, SIGKILL), 0);
+	ck_assert(wait_pid_gone(inst->supervisor_pid, inst->supervisor_start, 2000));
+}
+
+/* The one instance of service greeter, after reconcile (recorded for the teardown). */
+static void list_one(struct svc_runtime *rt, struct svc_instance *out)
+{
+	struct svc_instance_list list = { NULL, 0 };
+
+	ck_assert_int_eq(rt->ops->list(rt, "greeter", &list, NULL), 0);
+	ck_assert_uint_eq(list.count, 1);
+	*out = list.items[0];
+	memset(&list.items[0], 0, sizeof(list.items[0]));
+	svc_instance_list_release(&list);
+	if (out->supervisor_pid > 0)
+		record_pid(out->supervisor_pid);
+	if (out->pid > 0)
+		record_pid(out->pid);
+}
+
+START_TEST(test_proc__reconcile_adopts_unsupervised)
+{
+	struct svc_runtime *rt = open_rt("adopt");
+	struct test_manifest tm;
+	struct svc_instance inst, now, again;
+	struct body b;
+	char what[512], *want;
+
+	tm_greeter(&tm);
+	start_ok(rt, &tm, RELEASE, 0, &inst);
+	/* nothing to do while the supervisor lives */
+	reconcile_ok(rt, what, sizeof(what));
+	ck_assert_str_eq(what, "");
+
+	kill_supervisor(&inst);
+	ck_assert_int_eq(http_get(inst.port, "/health", &b), 200);
+	reconcile_ok(rt, what, sizeof(what));
+	want = svc_strfmt("adopted instance %s (pid %ld): its supervisor had died",
+			  inst.id, (long)inst.pid);
+	ck_assert_str_eq(what, want);
+	free(want);
+	list_one(rt, &now);
+	ck_assert_int_eq(now.state, SVC_INST_RUNNING);
+	ck_assert_int_eq(now.pid, inst.pid);
+	ck_assert(now.pid_start == inst.pid_start);
+	ck_assert_int_eq(now.port, inst.port);
+	ck_assert_int_eq(now.restarts, 0);
+	ck_assert_int_gt(now.supervisor_pid, 0);
+	ck_assert_int_ne(now.supervisor_pid, inst.supervisor_pid);
+	ck_assert(svc_pid_alive(now.supervisor_pid, now.supervisor_start));
+	ck_assert_int_eq(http_get(now.port, "/health", &b), 200);
+	/* once adopted there is nothing left to do */
+	reconcile_ok(rt, what, sizeof(what));
+	ck_assert_str_eq(what, "");
+
+	/* the adopted process dies: its new supervisor starts it again */
+	ck_assert_int_eq(kill(now.pid, SIGKILL), 0);
+	ck_assert(wait_pid_gone(now.pid, now.pid_start, 2000));
+	memset(&again, 0, sizeof(again));
+	for (int64_t deadline = svc_mono_ms() + 5000; svc_mono_ms() < deadline;) {
+		ck_assert(wait_state(rt, inst.id, SVC_INST_RUNNING, 5000, &again));
+		if (again.pid != now.pid)
+			break;
+		svc_instance_release(&again);
+		svc_sleep_ms(20);
+	}
+	ck_assert_msg(again.id && again.pid != now.pid, "not restarted");
+	record_pid(again.pid);
+	ck_assert_int_eq(again.restarts, 1);
+	ck_assert_int_eq(again.supervisor_pid, now.supervisor_pid);
+	ck_assert_int_eq(again.port, inst.port);
+	ck_assert_int_eq(http_get(again.port, "/health", &b), 200);
+
+	stop_ok(rt, &again);
+	ck_assert(!svc_pid_alive(again.pid, again.pid_start));
+	ck_assert(!svc_pid_alive(now.supervisor_pid, now.supervisor_start));
+	svc_instance_release(&again);
+	svc_instance_release(&now);
+	svc_instance_release(&inst);
+	tm_release(&tm);
+	svc_runtime_free(rt);
+}
+END_TEST
+
+START_TEST(test_proc__reconcile_replaces_dead_instance)
+{
+	struct svc_runtime *rt = open_rt("replace");
+	struct test_manifest tm;
+	struct svc_instance inst, now;
+	struct body b;
+	char what[512], *want;
+
+	tm_greeter(&tm);
+	start_ok(rt, &tm, RELEASE, 0, &inst);
+	kill_supervisor(&inst);
+	ck_assert_int_eq(kill(inst.pid, SIGKILL), 0);
+	ck_assert(wait_pid_gone(inst.pid, inst.pid_start, 2000));
+
+	reconcile_ok(rt, what, sizeof(what));
+	want = svc_strfmt("replaced instance %s: its supervisor and its process had died",
+			  inst.id);
+	ck_assert_str_eq(what, want);
+	free(want);
+	list_one(rt, &now);
+	ck_assert_int_eq(now.state, SVC_INST_RUNNING);
+	ck_assert_int_gt(now.pid, 0);
+	ck_assert_int_ne(now.pid, inst.pid);
+	ck_assert_int_eq(now.port, inst.port); /* what the route points at */
+	ck_assert_int_eq(now.restarts, 1);
+	ck_assert(svc_pid_alive(now.supervisor_pid, now.supervisor_start));
+	ck_assert_int_eq(http_get(now.port, "/health", &b), 200);
+
+	stop_ok(rt, &now);
+	ck_assert(!svc_pid_alive(now.pid, now.pid_start));
+	svc_instance_release(&now);
+	svc_instance_release(&inst);
+	tm_release(&tm);
+	svc_runtime_free(rt);
+}
+END_TEST
+
+/* A child running sleep(1) for a minute (recorded for the teardown). */
+static pid_t start_sleep(void)
+{
+	char *argv[] = { (char *)"sleep", (char *)"60", NULL };
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	/* wait for the exec, so that its start time is that of sleep */
+	for (int i = 0; i < 250; i++) {
+		char *path = svc_strfmt("/proc/%ld/comm", (long)pid), *comm = NULL;
+		bool done = svc_file_read(&comm, NULL, path, 64, NULL) == 0 &&
+			    !strncmp(comm, "sleep", 5);
+
+		free(comm);
+		free(path);
+		if (done)
+			break;
+		svc_sleep_ms(20);
+	}
+	record_pid(pid);
+	return pid;
+}
+
+static bool child_running(pid_t pid)
+{
+	int status;
+
+	return waitpid(pid, &status, WNOHANG) == 0 && kill(pid, 0) == 0;
+}
+
+START_TEST(test_proc__reconcile_never_signals_reused_pid)
+{
+	struct svc_runtime *rt = open_rt("reused");
+	struct test_manifest tm;
+	struct svc_instance inst, now;
+	unsigned long long start;
+	char what[512], *dir, *path, *text, *want;
+	pid_t other;
+	int status;
+
+	/* a real instance, so that spec.json is what start() writes */
+	tm_greeter(&tm);
+	start_ok(rt, &tm, RELEASE, 0, &inst);
+	dir = svc_strfmt("%s/reused/services/greeter/instances/%s", root, inst.id);
+	kill_supervisor(&inst);
+	ck_assert_int_eq(kill(inst.pid, SIGKILL), 0);
+	ck_assert(wait_pid_gone(inst.pid, inst.pid_start, 2000));
+
+	/* status.json names a live process of someone else, with another start time */
+	other = start_sleep();
+	start = svc_pid_starttime(other);
+	ck_assert(start > 0);
+	path = svc_strfmt("%s/status.json", dir);
+	text = svc_strfmt("{\"supervisor_pid\": %ld, \"supervisor_start\": %llu, \"pid\": %ld,"
+			  " \"pid_start\": %llu, \"state\": \"running\", \"restarts\": 0,"
+			  " \"last_exit_code\": -1, \"started_ms\": 1, \"error\": null, \"port\": %d}",
+			  (long)other, start + 3, (long)other, start + 7, inst.port);
+	ck_assert_int_eq(svc_file_write_atomic(path, text, strlen(text), 0600, NULL), 0);
+
+	reconcile_ok(rt, what, sizeof(what));
+	want = svc_strfmt("replaced instance %s: its supervisor had died and pid %ld is "
+			  "another process now", inst.id, (long)other);
+	ck_assert_str_eq(what, want);
+	free(want);
+	svc_sleep_ms(200);
+	ck_assert_msg(child_running(other), "the other process was signalled");
+	list_one(rt, &now);
+	ck_assert_int_eq(now.state, SVC_INST_RUNNING);
+	ck_assert_int_ne(now.pid, other);
+	ck_assert_int_ne(now.supervisor_pid, other);
+
+	stop_ok(rt, &now);
+	ck_assert(!svc_pid_alive(now.pid, now.pid_start));
+	svc_sleep_ms(200);
+	ck_assert_msg(child_running(other), "the other process was signalled by stop");
+	kill(other, SIGKILL);
+	waitpid(other, &status, 0);
+
+	svc_instance_release(&now);
+	svc_instance_release(&inst);
+	free(path);
+	free(text);
+	free(dir);
+	tm_release(&tm);
+	svc_runtime_free(rt);
+}
+END_TEST
+
+START_TEST(test_proc__adopted_stop_kills_after_timeout)
+{
+	struct svc_runtime *rt = open_rt("adoptkill");
+	const char *argv[] = { helper, "ignore-term", NULL };
+	struct test_manifest tm;
+	struct svc_instance inst, now;
+	char what[512];
+	int64_t t0, took, deadline;
+
+	tm_init(&tm, argv);
+	tm.m.run.stop_timeout_ms = 700;
+	start_ok(rt, &tm, RELEASE, 0, &inst);
+	deadline = svc_mono_ms() + 5000;
+	for (;;) {
+		char *out = NULL;
+
+		if (svc_file_read(&out, NULL, inst.log_path, 4096, NULL) == 0 &&
+		    strstr(out, "ignoring SIGTERM")) {
+			free(out);
+			break;
+		}
+		free(out);
+		ck_assert(svc_mono_ms() < deadline);
+		svc_sleep_ms(20);
+	}
+	kill_supervisor(&inst);
+	reconcile_ok(rt, what, sizeof(what));
+	ck_assert_msg(strstr(what, "adopted instance") != NULL, "%s", what);
+	list_one(rt, &now);
+	ck_assert_int_eq(now.pid, inst.pid);
+
+	/* stop_signal, stop_timeout, then SIGKILL, from the new supervisor */
+	t0 = svc_mono_ms();
+	stop_ok(rt, &now);
+	took = svc_mono_ms() - t0;
+	ck_assert_msg(took >= 700 && took < 4000, "stop took %lld ms", (long long)took);
+	ck_assert(!svc_pid_alive(inst.pid, inst.pid_start));
+	ck_assert(!svc_pid_alive(now.supervisor_pid, now.supervisor_start));
+	svc_instance_release(&now);
+	svc_instance_release(&inst);
+	tm_release(&tm);
+	svc_runtime_free(rt);
+}
+END_TEST
+
+START_TEST(test_proc__adopted_instance_expires)
+{
+	struct svc_runtime *rt = open_rt("adoptexpire");
+	struct test_manifest tm;
+	struct svc_instance inst, now, stopped;
+	struct svc_error err;
+	char what[512];
+
+	tm_greeter(&tm);
+	start_ok(rt, &tm, RELEASE, 0, &inst);
+	kill_supervisor(&inst);
+	reconcile_ok(rt, what, sizeof(what));
+	list_one(rt, &now);
+	ck_assert_int_eq(now.pid, inst.pid);
+
+	svc_error_clear(&err);
+	ck_assert_int_eq(rt->ops->set_expiry(rt, &now, svc_now_ms() + 300, &err), 0);
+	ck_assert_msg(wait_state(rt, inst.id, SVC_INST_STOPPED, 5000, &stopped), "did not expire");
+	ck_assert_int_eq(stopped.pid, 0);
+	ck_assert(wait_pid_gone(now.supervisor_pid, now.supervisor_start, 2000));
+	ck_assert(wait_pid_gone(inst.pid, inst.pid_start, 2000));
+	/* a stopped instance is not started again */
+	reconcile_ok(rt, what, sizeof(what));
+	ck_assert_str_eq(what, "");
+	svc_instance_release(&stopped);
+
+	stop_ok(rt, &now);
+	svc_instance_release(&now);
+	svc_instance_release(&inst);
+	tm_release(&tm);
+	svc_runtime_free(rt);
+}
+END_TEST
+
+START_TEST(test_proc__reconcile_stops_expired_unsupervised)
+{
+	struct svc_runtime *rt = open_rt("adoptexpired");
+	struct test_manifest tm;
+	struct svc_instance inst;
+	struct svc_instance_list list = { NULL, 0 };
+	struct svc_error err;
+	char what[512], *want;
+
+	tm_greeter(&tm);
+	start_ok(rt, &tm, RELEASE, 0, &inst);
+	kill_supervisor(&inst);
+	/* its warm period ended while nobody supervised it */
+	svc_error_clear(&err);
+	ck_assert_int_eq(rt->ops->set_expiry(rt, &inst, svc_now_ms() - 1000, &err), 0);
+	reconcile_ok(rt, what, sizeof(what));
+	want = svc_strfmt("stopped instance %s (pid %ld): its supervisor had died after its "
+			  "warm period ended", inst.id, (long)inst.pid);
+	ck_assert_str_eq(what, want);
+	free(want);
+	ck_assert(wait_pid_gone(inst.pid, inst.pid_start, 1000));
+	ck_assert_int_eq(rt->ops->list(rt, "greeter", &list, NULL), 0);
+	ck_assert_uint_eq(list.count, 0);
+	svc_instance_release(&inst);
+	tm_release(&tm);
+	svc_runtime_free(rt);
+}
+END_TEST
+
+START_TEST(test_proc__reconcile_removes_when_port_taken)
+{
+	struct svc_runtime *rt = open_rt("porttaken");
+	struct test_manifest tm;
+	struct svc_instance inst;
+	struct svc_instance_list list = { NULL, 0 };
+	struct svc_addr a;
+	char what[512], *want;
+	int fd, one = 1;
+
+	tm_greeter(&tm);
+	start_ok(rt, &tm, RELEASE, 0, &inst);
+	kill_supervisor(&inst);
+	ck_assert_int_eq(kill(inst.pid, SIGKILL), 0);
+	ck_assert(wait_pid_gone(inst.pid, inst.pid_start, 2000));
+	/* someone else listens on its port now */
+	ck_assert_int_eq(svc_addr_from_host_port(&a, "127.0.0.1", inst.port, NULL), 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a.ss, a.len), 0);
+	ck_assert_int_eq(listen(fd, 1), 0);
+
+	reconcile_ok(rt, what, sizeof(what));
+	want = svc_strfmt("removed instance %s: its supervisor and its process had died and "
+			  "its port %d is taken now", inst.id, inst.port);
+	ck_assert_str_eq(what, want);
+	free(want);
+	ck_assert_int_eq(rt->ops->list(rt, "greeter", &list, NULL), 0);
+	ck_assert_uint_eq(list.count, 0);
+	close(fd);
+	svc_instance_release(&inst);
+	tm_release(&tm);
+	svc_runtime_free(rt);
+}
+END_TEST
+
 static void on_usr1(int sig)
 {
 	(void)sig;
@@ -840,6 +1215,13 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_proc__exec_failure_is_reported);
 	tcase_add_test(tc, test_proc__killed_supervisor_is_gone);
 	tcase_add_test(tc, test_proc__reused_pid_not_trusted);
+	tcase_add_test(tc, test_proc__reconcile_adopts_unsupervised);
+	tcase_add_test(tc, test_proc__reconcile_replaces_dead_instance);
+	tcase_add_test(tc, test_proc__reconcile_never_signals_reused_pid);
+	tcase_add_test(tc, test_proc__adopted_stop_kills_after_timeout);
+	tcase_add_test(tc, test_proc__adopted_instance_expires);
+	tcase_add_test(tc, test_proc__reconcile_stops_expired_unsupervised);
+	tcase_add_test(tc, test_proc__reconcile_removes_when_port_taken);
 	tcase_add_test(tc, test_proc__logs_copies_output);
 	tcase_add_test(tc, test_proc__logs_follow);
 	tcase_add_test(tc, test_proc__runtime_open);

@@ -14,6 +14,18 @@
  * for the instance (nor signalled). stop() archives output.log under
  * STATE/services/SERVICE/logs/ID.log and removes the folder.
  *
+ * A supervisor can die (SIGKILL, the OOM killer) and leave its instance
+ * running unsupervised: list() then says "gone", though it still serves.
+ * reconcile(), which recovery calls at the start of every command that
+ * takes the service's lock, puts each such instance back under a new
+ * supervisor: in adopt mode (supervisor.h) when its pid and start time
+ * still match, so the same process keeps serving, else started again in
+ * the same folder, with the same id, index and port, so that the route
+ * needs no change. It finishes stopping an instance that was being stopped
+ * or whose warm period is over, and removes one whose port was taken while
+ * it was down (started again there, it could not listen, and the route
+ * would lead to the port's new owner).
+ *
  * Instances listen on 127.0.0.1 on a port picked here (${PORT}); the router
  * forwards the service's stable address there.
  */
@@ -28,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -344,14 +357,17 @@ done:
 	return rc;
 }
 
-/* Start `self_exe __supervise DIR` detached (spawn.h); *out its pid. */
+/*
+ * Start `self_exe __supervise [--adopt] DIR` detached (spawn.h); *out its
+ * pid. adopt: take over from a supervisor that died (supervisor.h).
+ */
 static int spawn_supervisor(pid_t *out, const struct svc_runtime *rt, const char *dir,
-			    struct svc_error *err)
+			    bool adopt, struct svc_error *err)
 {
-	char cmd[] = "__supervise";
+	char cmd[] = "__supervise", opt[] = "--adopt";
 	char *log = svc_strfmt("%s/supervisor.log", dir);
 	char *dir_arg = svc_strdup(dir);
-	char *argv[4] = { rt->self_exe, cmd, dir_arg, NULL };
+	char *argv[5] = { rt->self_exe, cmd, adopt ? opt : dir_arg, adopt ? dir_arg : NULL, NULL };
 	struct svc_error e = { 0 };
 	int rc = 0;
 
@@ -380,7 +396,11 @@ static void last_line(char *buf, size_t len, const char *path)
 	free(text);
 }
 
-/* Wait until the supervisor reports the instance running, or why it is not. */
+/*
+ * Wait until supervisor sup reports the instance running, or why it is
+ * not. A status.json written by another supervisor (the one sup replaces)
+ * does not count.
+ */
 static int wait_started(const char *dir, const char *id, pid_t sup, struct svc_error *err)
 {
 	int64_t deadline = svc_mono_ms() + START_WAIT_MS;
@@ -390,7 +410,8 @@ static int wait_started(const char *dir, const char *id, pid_t sup, struct svc_e
 	int rc = SVC_EFAILED;
 
 	for (;;) {
-		bool have = svc_supervisor_status_read(&st, dir, NULL) == 0;
+		bool have = svc_supervisor_status_read(&st, dir, NULL) == 0 &&
+			    st.supervisor_pid == sup;
 
 		/* "backoff": it started and already exited; health checks judge that */
 		if (have && ((!strcmp(st.state, "running") && st.pid > 0) ||
@@ -409,7 +430,8 @@ static int wait_started(const char *dir, const char *id, pid_t sup, struct svc_e
 		}
 		if (!svc_pid_alive(sup, 0)) {
 			/* One more look: it may have written its status and exited. */
-			if (svc_supervisor_status_read(&st, dir, NULL) == 0 && st.error[0]) {
+			if (svc_supervisor_status_read(&st, dir, NULL) == 0 &&
+			    st.supervisor_pid == sup && st.error[0]) {
 				svc_error_set(err, SVC_EFAILED, "instance '%s' failed to start: %s",
 					      id, st.error);
 				goto done;
@@ -558,7 +580,7 @@ static int proc_start(struct svc_runtime *rt, const struct svc_manifest *m,
 	spec_path = svc_strfmt("%s/spec.json", dir);
 	if ((rc = svc_json_file_write(spec, spec_path, err)))
 		goto done;
-	if ((rc = spawn_supervisor(&sup, rt, dir, err)))
+	if ((rc = spawn_supervisor(&sup, rt, dir, false, err)))
 		goto done;
 	if ((rc = wait_started(dir, id, sup, err)))
 		goto done;
@@ -597,6 +619,11 @@ static int cmp_instance(const void *a, const void *b)
 	const struct svc_instance *x = a, *y = b;
 
 	return strcmp(x->id, y->id);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static int proc_list(struct svc_runtime *rt, const char *service,
@@ -755,6 +782,176 @@ done:
 	return rc;
 }
 
+/* ---- reconcile: instances whose supervisor died ---- */
+
+/* Add a sentence to what (a "; "-separated list); what may be NULL. */
+static void what_add(char *what, size_t what_len, const char *text)
+{
+	size_t used;
+
+	if (!what || !what_len)
+		return;
+	used = strlen(what);
+	snprintf(what + used, what_len - used, "%s%s", used ? "; " : "", text);
+}
+
+/*
+ * Could an instance listen on port again? Bound with SO_REUSEADDR, as
+ * servers do, so that connections of the dead instance in TIME_WAIT do not
+ * count; a listener does. True when it cannot be told.
+ */
+static bool port_free(int port)
+{
+	struct svc_addr a;
+	int fd, one = 1;
+	bool is_free = true;
+
+	if (port <= 0 || svc_addr_from_host_port(&a, PROC_HOST, port, NULL))
+		return true;
+	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+	    bind(fd, (struct sockaddr *)&a.ss, a.len) && errno == EADDRINUSE)
+		is_free = false;
+	close(fd);
+	return is_free;
+}
+
+/*
+ * One instance folder: nothing to do while its supervisor lives (or has
+ * stopped it on purpose); else adopt, replace, finish stopping or remove
+ * it (see the top of this file), and say which in what.
+ */
+static void reconcile_one(struct svc_runtime *rt, const char *service, const char *id,
+			  const char *dir, char *what, size_t what_len)
+{
+	struct proc_spec sp;
+	struct svc_supervisor_status st;
+	struct svc_instance now;
+	struct svc_error e;
+	char text[1400]; /* an id (< 200) and an error message (< 1024) */
+	int64_t expire_at;
+	bool have, live, reused, adopted;
+	pid_t sup = 0;
+
+	memset(&now, 0, sizeof(now));
+	svc_error_clear(&e);
+	/* no (valid) spec: a start() under way, not an instance */
+	if (proc_spec_read(&sp, dir, NULL))
+		goto done;
+	have = svc_supervisor_status_read(&st, dir, NULL) == 0;
+	if (!have && svc_now_ms() - sp.created_ms < START_WAIT_MS * 2)
+		goto done; /* its supervisor is still starting */
+	if (have && (supervisor_alive(&st) || !strcmp(st.state, "stopped")))
+		goto done;
+	/* from here on its supervisor is dead */
+	live = have && child_alive(&st);
+	reused = have && !live && st.pid > 0 && svc_pid_starttime(st.pid) != 0;
+	expire_at = read_expire_at(dir);
+	if ((have && !strcmp(st.state, "stopping")) ||
+	    (expire_at > 0 && svc_now_ms() >= expire_at)) {
+		/* finish what the supervisor was doing (stop_dir trusts no reused pid) */
+		if (stop_dir(rt, service, id, dir, &e))
+			snprintf(text, sizeof(text), "could not stop instance %s: %s", id, e.message);
+		else if (live)
+			snprintf(text, sizeof(text), "stopped instance %s (pid %ld): its supervisor "
+				 "had died %s", id, (long)st.pid,
+				 !strcmp(st.state, "stopping") ? "while stopping it"
+				 : "after its warm period ended");
+		else
+			goto done; /* nothing ran: cleaned up, nothing to say */
+		what_add(what, what_len, text);
+		goto done;
+	}
+	if (!live && !port_free(sp.port)) {
+		if (stop_dir(rt, service, id, dir, &e))
+			snprintf(text, sizeof(text), "could not remove instance %s: %s", id, e.message);
+		else
+			snprintf(text, sizeof(text), "removed instance %s: its supervisor and its "
+				 "process had died and its port %d is taken now", id, sp.port);
+		what_add(what, what_len, text);
+		goto done;
+	}
+	if (spawn_supervisor(&sup, rt, dir, true, &e) || wait_started(dir, id, sup, &e)) {
+		snprintf(text, sizeof(text), "could not %s instance %s: %s",
+			 live ? "adopt" : "replace", id, e.message);
+		what_add(what, what_len, text);
+		goto done;
+	}
+	adopted = live && read_instance(&now, dir, id, NULL) == 0 && now.pid == st.pid &&
+		  now.pid_start == st.pid_start;
+	if (adopted)
+		snprintf(text, sizeof(text), "adopted instance %s (pid %ld): its supervisor had died",
+			 id, (long)st.pid);
+	else if (live)
+		snprintf(text, sizeof(text), "replaced instance %s: its supervisor had died and "
+			 "its process exited while being adopted", id);
+	else if (reused)
+		snprintf(text, sizeof(text), "replaced instance %s: its supervisor had died and "
+			 "pid %ld is another process now", id, (long)st.pid);
+	else if (!have)
+		snprintf(text, sizeof(text), "replaced instance %s: its supervisor had died "
+			 "before starting it", id);
+	else
+		snprintf(text, sizeof(text), "replaced instance %s: its supervisor and its "
+			 "process had died", id);
+	what_add(what, what_len, text);
+done:
+	svc_instance_release(&now);
+	proc_spec_release(&sp);
+}
+
+static int proc_reconcile(struct svc_runtime *rt, const char *service,
+			  char *what, size_t what_len, struct svc_error *err)
+{
+	char *idir = NULL, **ids = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d = NULL;
+	int rc = SVC_EGENERIC;
+
+	if (!svc_name_valid(service)) {
+		rc = svc_error_set(err, SVC_EGENERIC, "invalid service name '%s'",
+				   service ? service : "");
+		goto done;
+	}
+	idir = instances_dir(rt, service);
+	d = opendir(idir);
+	if (!d) {
+		if (errno == ENOENT)
+			rc = 0;
+		else
+			rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot read '%s'", idir);
+		goto done;
+	}
+	/* names first: reconciling changes the folder being read */
+	while ((de = readdir(d))) {
+		if (!id_valid(de->d_name))
+			continue;
+		ids = svc_realloc(ids, n + 2, sizeof(*ids));
+		ids[n++] = svc_strdup(de->d_name);
+		ids[n] = NULL;
+	}
+	if (n > 1)
+		qsort(ids, n, sizeof(*ids), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		char *dir = svc_strfmt("%s/%s", idir, ids[i]);
+		struct stat sb;
+
+		if (lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode))
+			reconcile_one(rt, service, ids[i], dir, what, what_len);
+		free(dir);
+	}
+	rc = 0;
+done:
+	if (d)
+		closedir(d);
+	svc_strv_free(ids);
+	free(idir);
+	return rc;
+}
+
 static void proc_free(struct svc_runtime *rt)
 {
 	(void)rt; /* no private state: everything lives in the state folder */
@@ -767,5 +964,6 @@ const struct svc_runtime_ops svc_proc_ops = {
 	.list = proc_list,
 	.set_expiry = proc_set_expiry,
 	.logs = proc_logs,
+	.reconcile = proc_reconcile,
 	.free = proc_free,
 };

@@ -967,7 +967,7 @@ static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 	struct svc_rollout_rec rec = st->rec;
 	const char *service = st->service;
 	struct run r;
-	char reason[256];
+	char reason[256], adopted[512] = "";
 	int rc = 0;
 
 	if (what && what_len)
@@ -988,6 +988,9 @@ static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 		/* orphans: instances of releases nobody refers to */
 		if ((rc = open_runtime_st(&rt, ctx, st, err)))
 			goto done;
+		/* instances that lost their supervisor: adopted or replaced */
+		if (rt->ops->reconcile)
+			rt->ops->reconcile(rt, st->service, what, what_len, NULL);
 		stop_orphans(rt, st, what, what_len);
 		reconcile_route(ctx, rt, st, what, what_len);
 		goto done;
@@ -996,6 +999,9 @@ static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 		goto done;
 	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
 		goto done;
+	/* first, so that blue and green are seen as they run (said after the rest) */
+	if (rt->ops->reconcile)
+		rt->ops->reconcile(rt, service, adopted, sizeof(adopted), NULL);
 	run_init(&r, ctx, st, rt, m, &rec, NULL, "recover");
 	switch (rec.step) {
 	case SVC_STEP_AWAIT_PROMOTE:
@@ -1046,6 +1052,8 @@ static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 			 svc_release_kind_name(rec.kind), SHORT(rec.release));
 		break;
 	}
+	if (adopted[0])
+		what_add(what, what_len, adopted);
 	stop_orphans(rt, st, what, what_len);
 done:
 	svc_instance_list_release(&blue);

@@ -91,9 +91,21 @@ struct svc_runtime_ops {
 	/* Copy the instance's output to fd; with follow, keep going until signalled. */
 	int (*logs)(struct svc_runtime *rt, const struct svc_instance *inst,
 		    bool follow, int fd, struct svc_error *err);
-	/* Release the driver's priv (may be NULL); svc_runtime_free frees the rest. */
+	/*
+	 * Optional: put back under the runtime's care every instance of
+	 * service that lost it while nobody was looking (the process
+	 * runtime: an instance whose supervisor died is adopted by a new
+	 * supervisor when its pid and start time still match, else started
+	 * again in its place). Appends one sentence per instance it touched
+	 * to what ("; "-separated, truncated to what_len); what may be NULL.
+	 * A driver whose engine restarts what it runs (docker) has none.
+	 * Per-instance failures are sentences in what, not errors.
+	 */
+	int (*reconcile)(struct svc_runtime *rt, const char *service,
+			 char *what, size_t what_len, struct svc_error *err);
 	/* Optional: ms spent waiting for the runtime so far (benchmarks). */
 	int64_t (*busy_ms)(struct svc_runtime *rt);
+	/* Release the driver's priv (may be NULL); svc_runtime_free frees the rest. */
 	void (*free)(struct svc_runtime *rt);
 };
 

@@ -16,6 +16,15 @@
  * and folder checks and the backoff timer. A failed exec (or chdir) in the
  * child is reported through a close-on-exec pipe, so "command not found"
  * becomes an error in status.json instead of an exit status 127.
+ *
+ * Adopt mode (`__supervise --adopt DIR`, svc_supervisor_adopt) takes over
+ * from a supervisor that died: the instance process it left running is not
+ * our child (no SIGCHLD, no waitpid, no exit status), so it is watched
+ * through a pidfd (pidfd_open(2); readable once it has exited) polled
+ * beside the signalfd, and signalled through that pidfd, or through its
+ * process group only while the pidfd shows it alive with its recorded
+ * start time. Once it exits, everything is as in normal mode: the restart
+ * policy starts a child of our own.
  */
 #include "supervisor.h"
 
@@ -30,6 +39,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,7 +71,7 @@ struct sup {
 
 	/* published in status.json */
 	unsigned long long self_start;
-	pid_t pid;
+	pid_t pid;           /* our child, or the adopted process when pidfd >= 0 */
 	unsigned long long pid_start;
 	int restarts;
 	const char *state;
@@ -71,6 +81,7 @@ struct sup {
 
 	/* loop state */
 	int sfd;
+	int pidfd;           /* the adopted process (not our child); -1 otherwise */
 	int starts;
 	int64_t started_mono;
 	int64_t backoff_ms;
@@ -316,6 +327,123 @@ failed:
 	sup_set_state(s, "failed");
 }
 
+/* pidfd_open(2), pidfd_send_signal(2): through syscall(2), as older glibcs have no wrappers. */
+static int sys_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int sys_pidfd_send_signal(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+/* A pidfd is readable once its process has exited (a zombie counts). */
+static bool pidfd_exited(int pidfd)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) > 0;
+}
+
+/*
+ * Adopt mode, before the first start: take over the process DIR/status.json
+ * names if its pid still has the recorded start time. The pidfd is opened
+ * first and the start time checked after, so the pidfd names that very
+ * process (a pid reused meanwhile fails the check and is left alone). When
+ * it cannot be adopted (exited, a zombie, another process now), the loop
+ * starts it again at once, as after an exit. The restart count and the
+ * last exit status carry over. Nothing is written here: the caller writes
+ * the status once the spec is read.
+ *
+ * Returns -1 when the process runs but cannot be watched (no pidfd: an old
+ * kernel, no descriptor left): starting a second one beside it would fail
+ * on its port, so the caller records the error and gives up, and the
+ * process stays as it was, named in status.json.
+ */
+static int sup_adopt(struct sup *s)
+{
+	struct svc_supervisor_status st;
+	int fd;
+
+	if (svc_supervisor_status_read(&st, s->dir, NULL)) {
+		svc_daemon_log(SUP_WHO, "nothing to adopt (no status): starting it");
+		return 0;
+	}
+	s->restarts = st.restarts;
+	s->last_exit_code = st.last_exit_code;
+	s->starts = 1; /* the next start is a restart */
+	if (st.pid <= 0 || st.pid_start == 0) {
+		svc_daemon_log(SUP_WHO, "no process to adopt: starting it again");
+		return 0;
+	}
+	fd = sys_pidfd_open(st.pid);
+	if (fd < 0 && errno != ESRCH && svc_pid_starttime(st.pid) == st.pid_start) {
+		snprintf(s->error, sizeof(s->error), "cannot watch pid %ld: pidfd_open: %s",
+			 (long)st.pid, strerror(errno));
+		svc_daemon_log(SUP_WHO, "%s", s->error);
+		s->pid = st.pid;
+		s->pid_start = st.pid_start;
+		s->started_ms = st.started_ms;
+		return -1;
+	}
+	if (fd < 0 || svc_pid_starttime(st.pid) != st.pid_start || pidfd_exited(fd)) {
+		svc_daemon_log(SUP_WHO, "pid %ld is gone or another process now: starting it again",
+			       (long)st.pid);
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	s->pidfd = fd;
+	s->pid = st.pid;
+	s->pid_start = st.pid_start;
+	s->started_ms = st.started_ms > 0 ? st.started_ms : svc_now_ms();
+	/* for the backoff reset: how long it has run already */
+	s->started_mono = svc_mono_ms() - (svc_now_ms() - s->started_ms);
+	s->state = "running";
+	s->error[0] = '\0';
+	svc_daemon_log(SUP_WHO, "adopted pid %ld (its supervisor had died)", (long)st.pid);
+	return 0;
+}
+
+/*
+ * Signal the adopted process: its process group while the pidfd shows it
+ * has not exited and its pid still has its start time (then the group id
+ * is its own), else the process alone through the pidfd, which never
+ * reaches another process (ESRCH once it has gone).
+ */
+static void sup_signal_adopted(struct sup *s, int sig)
+{
+	if (pidfd_exited(s->pidfd))
+		return;
+	if (svc_pid_starttime(s->pid) == s->pid_start && kill(-s->pid, sig) == 0)
+		return;
+	sys_pidfd_send_signal(s->pidfd, sig);
+}
+
+static void sup_forget_adopted(struct sup *s)
+{
+	close(s->pidfd);
+	s->pidfd = -1;
+	s->pid = 0;
+	s->pid_start = 0;
+	s->started_ms = 0;
+}
+
+/* The adopted process has exited: as sup_reap, without a status to read. */
+static void sup_adopted_exited(struct sup *s)
+{
+	svc_daemon_log(SUP_WHO, "adopted pid %ld exited", (long)s->pid);
+	sup_forget_adopted(s);
+	s->last_exit_code = -1;
+	snprintf(s->error, sizeof(s->error),
+		 "exited (status unknown: an adopted process is no child of its supervisor)");
+	if (svc_mono_ms() - s->started_mono >= BACKOFF_RESET_MS)
+		s->backoff_ms = BACKOFF_MIN_MS;
+	schedule_restart(s);
+	sup_set_state(s, "backoff");
+}
+
 /* Reap the child if it exited; schedule the restart unless stopping. */
 static void sup_reap(struct sup *s)
 {
@@ -380,25 +508,51 @@ static void sup_check_expiry_and_dir(struct sup *s)
 	}
 }
 
-/* Wait (without reaping) until the child exits or deadline (mono ms) passes. */
+/*
+ * Wait (without reaping) until the child, or the adopted process, exits or
+ * deadline (mono ms) passes.
+ */
 static bool wait_exit_until(struct sup *s, int64_t deadline)
 {
 	siginfo_t info;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = s->sfd, .events = POLLIN };
+		/* a negative fd (no adopted process) is ignored by poll */
+		struct pollfd pfd[2] = { { .fd = s->sfd, .events = POLLIN },
+					 { .fd = s->pidfd, .events = POLLIN } };
 		int64_t left;
 
 		memset(&info, 0, sizeof(info));
-		if (waitid(P_PID, (id_t)s->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-		    info.si_pid == s->pid)
+		if (s->pidfd >= 0 ? pidfd_exited(s->pidfd)
+		    : (waitid(P_PID, (id_t)s->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		       info.si_pid == s->pid))
 			return true;
 		left = deadline - svc_mono_ms();
 		if (left <= 0)
 			return false;
-		poll(&pfd, 1, left > TICK_MS ? TICK_MS : (int)left);
+		poll(pfd, 2, left > TICK_MS ? TICK_MS : (int)left);
 		sup_read_signals(s);
 	}
+}
+
+/*
+ * sup_stop_child for an adopted process. Its exit status is not ours to
+ * read, and once it has exited its group id is no longer known to be its
+ * own (no zombie of ours holds it), so what else it left in its group is
+ * not chased.
+ */
+static void sup_stop_adopted(struct sup *s)
+{
+	sup_signal_adopted(s, s->stop_signal);
+	if (!wait_exit_until(s, svc_mono_ms() + s->stop_timeout_ms)) {
+		svc_daemon_log(SUP_WHO, "adopted pid %ld still running after %lld ms: SIGKILL",
+			       (long)s->pid, (long long)s->stop_timeout_ms);
+		sup_signal_adopted(s, SIGKILL);
+		wait_exit_until(s, INT64_MAX);
+	}
+	sup_forget_adopted(s);
+	s->last_exit_code = -1;
+	s->error[0] = '\0';
 }
 
 static void sup_stop_child(struct sup *s)
@@ -407,6 +561,10 @@ static void sup_stop_child(struct sup *s)
 
 	if (s->pid <= 0)
 		return;
+	if (s->pidfd >= 0) {
+		sup_stop_adopted(s);
+		return;
+	}
 	kill(-s->pid, s->stop_signal);
 	if (!wait_exit_until(s, svc_mono_ms() + s->stop_timeout_ms)) {
 		svc_daemon_log(SUP_WHO, "pid %ld still running after %lld ms: SIGKILL",
@@ -426,7 +584,7 @@ static void sup_stop_child(struct sup *s)
 	s->started_ms = 0;
 }
 
-int svc_supervisor_run(const char *dir)
+static int sup_run(const char *dir, bool adopt)
 {
 	struct sup s;
 	struct svc_error err;
@@ -435,6 +593,7 @@ int svc_supervisor_run(const char *dir)
 
 	memset(&s, 0, sizeof(s));
 	s.sfd = -1;
+	s.pidfd = -1;
 	s.dir = dir;
 	s.state = "starting";
 	s.last_exit_code = -1;
@@ -458,6 +617,11 @@ int svc_supervisor_run(const char *dir)
 	s.status_path = svc_strfmt("%s/status.json", dir);
 	s.output_path = svc_strfmt("%s/output.log", dir);
 	s.expire_path = svc_strfmt("%s/expire_at", dir);
+	/* first: what status.json says is replaced by what we write below */
+	if (adopt && sup_adopt(&s)) {
+		sup_set_state(&s, "failed");
+		goto done;
+	}
 	s.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (s.sfd < 0) {
 		snprintf(s.error, sizeof(s.error), "signalfd: %s", strerror(errno));
@@ -476,7 +640,8 @@ int svc_supervisor_run(const char *dir)
 	s.next_start_mono = svc_mono_ms();
 
 	for (;;) {
-		struct pollfd pfd = { .fd = s.sfd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = s.sfd, .events = POLLIN },
+					 { .fd = s.pidfd, .events = POLLIN } };
 		int64_t timeout = TICK_MS;
 
 		sup_check_expiry_and_dir(&s);
@@ -492,12 +657,14 @@ int svc_supervisor_run(const char *dir)
 			if (wait < timeout)
 				timeout = wait;
 		}
-		if (poll(&pfd, 1, (int)timeout) < 0 && errno != EINTR) {
+		if (poll(pfd, 2, (int)timeout) < 0 && errno != EINTR) {
 			svc_daemon_log(SUP_WHO, "poll: %s", strerror(errno));
 			svc_sleep_ms(TICK_MS);
 		}
 		if (sup_read_signals(&s))
 			sup_reap(&s);
+		if (s.pidfd >= 0 && pidfd_exited(s.pidfd))
+			sup_adopted_exited(&s);
 		if (s.stop_requested)
 			break;
 	}
@@ -509,6 +676,8 @@ int svc_supervisor_run(const char *dir)
 done:
 	if (s.sfd >= 0)
 		close(s.sfd);
+	if (s.pidfd >= 0)
+		close(s.pidfd);
 	svc_strv_free(s.argv);
 	svc_strv_free(s.envp);
 	free(s.exec_path);
@@ -518,6 +687,16 @@ done:
 	free(s.output_path);
 	free(s.expire_path);
 	return rc;
+}
+
+int svc_supervisor_run(const char *dir)
+{
+	return sup_run(dir, false);
+}
+
+int svc_supervisor_adopt(const char *dir)
+{
+	return sup_run(dir, true);
 }
 
 int svc_supervisor_status_read(struct svc_supervisor_status *out, const char *dir,

@@ -11,6 +11,14 @@
  * On SIGTERM (or when the epoch-ms time in DIR/expire_at passes) it sends
  * the stop signal to the instance's process group, waits stop_timeout, then
  * SIGKILL, records state "stopped" and exits 0.
+ *
+ * `svcctl __supervise --adopt DIR` (svc_supervisor_adopt) replaces a
+ * supervisor that died: when the instance process DIR/status.json names
+ * still runs with its recorded start time, it is adopted (watched through a
+ * pidfd, stopped as above, restarted as a child of the new supervisor once
+ * it exits) and status.json names it again; otherwise it is started again
+ * at once. Either way the restart count carries over. A pid whose start
+ * time does not match is never signalled.
  */
 #ifndef SVC_SUPERVISOR_H
 #define SVC_SUPERVISOR_H
@@ -22,6 +30,8 @@
 
 /* Runs until the instance is stopped. Returns the process exit status. */
 int svc_supervisor_run(const char *dir);
+/* The same in adopt mode (above). */
+int svc_supervisor_adopt(const char *dir);
 
 /*
  * DIR/status.json as read back by the process runtime. state is one of
