@@ -140,30 +140,25 @@ static void proc_spec_release(struct proc_spec *sp)
 	memset(sp, 0, sizeof(*sp));
 }
 
-static int proc_spec_read(struct proc_spec *out, const char *dir, struct svc_error *err)
+/* spec.json's fields, strictly: SVC_ESTATE naming path when it is not what start() wrote. */
+static int proc_spec_parse(struct proc_spec *out, const json_t *o, const char *path,
+			   struct svc_error *err)
 {
-	char *path = svc_strfmt("%s/spec.json", dir);
-	struct svc_error e;
-	json_t *o = NULL, *v;
-	int rc;
+	const json_t *v;
+	const char *release, *color;
 
 	memset(out, 0, sizeof(*out));
-	svc_error_clear(&e);
-	rc = svc_json_file_read(&o, path, SPEC_MAX, &e);
-	if (rc && !e.line) {
-		/* cannot read it: svc_file_read's error */
-		svc_error_set(err, rc, "%s", e.message);
-		goto done;
-	}
+	release = json_string_value(json_object_get(o, "release"));
+	color = json_string_value(json_object_get(o, "color"));
 	if (!json_is_object(o) || !json_is_string(json_object_get(o, "service")) ||
-	    !json_is_string(json_object_get(o, "release"))) {
-		rc = svc_error_set(err, SVC_EGENERIC, "'%s' is not a valid instance spec", path);
-		goto done;
-	}
+	    !svc_hex_is(release, 64) || !color || (strcmp(color, "blue") && strcmp(color, "green")) ||
+	    !json_is_integer(json_object_get(o, "index")) ||
+	    !json_is_integer(json_object_get(o, "port")))
+		return svc_error_set(err, SVC_ESTATE, "%s: invalid instance spec (service, release, "
+				     "color, index and port)", path);
 	out->service = svc_strdup(json_string_value(json_object_get(o, "service")));
-	out->release = svc_strdup(json_string_value(json_object_get(o, "release")));
-	v = json_object_get(o, "color");
-	out->color = svc_strdup(json_is_string(v) ? json_string_value(v) : "");
+	out->release = svc_strdup(release);
+	out->color = svc_strdup(color);
 	out->index = (int)json_integer_value(json_object_get(o, "index"));
 	out->port = (int)json_integer_value(json_object_get(o, "port"));
 	v = json_object_get(o, "stop_signal");
@@ -171,30 +166,117 @@ static int proc_spec_read(struct proc_spec *out, const char *dir, struct svc_err
 	v = json_object_get(o, "stop_timeout_ms");
 	out->stop_timeout_ms = json_is_integer(v) ? json_integer_value(v) : 10000;
 	out->created_ms = json_integer_value(json_object_get(o, "created_ms"));
-	rc = 0;
-done:
+	return 0;
+}
+
+/* SVC_ENOTFOUND (err unset) without a spec.json: a start() under way. */
+static int proc_spec_read(struct proc_spec *out, const char *dir, struct svc_error *err)
+{
+	char *path = svc_strfmt("%s/spec.json", dir);
+	struct svc_error e;
+	json_t *o = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	svc_error_clear(&e);
+	rc = svc_json_file_read(&o, path, SPEC_MAX, &e);
+	if (rc && rc != SVC_ENOTFOUND)
+		rc = svc_error_set(err, SVC_ESTATE, "%s (invalid instance spec)", e.message);
+	else if (!rc)
+		rc = proc_spec_parse(out, o, path, err);
 	json_decref(o);
 	free(path);
 	return rc;
 }
 
-static int64_t read_expire_at(const char *dir)
+/* expire_at's text: epoch ms, an optional newline. */
+static int expire_parse(int64_t *out, const char *text, size_t len, const char *path,
+			struct svc_error *err)
+{
+	char buf[32];
+	long long at;
+
+	*out = 0;
+	if (len && text[len - 1] == '\n')
+		len--;
+	if (len == 0 || len >= sizeof(buf) || memchr(text, '\0', len))
+		return svc_error_set(err, SVC_ESTATE, "%s: invalid expiry (epoch ms)", path);
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	if (svc_parse_int(&at, buf, 0, INT64_MAX))
+		return svc_error_set(err, SVC_ESTATE, "%s: invalid expiry (epoch ms)", path);
+	*out = at;
+	return 0;
+}
+
+/* 0 and *out 0 without an expire_at; SVC_ESTATE when it cannot be read. */
+static int expire_read(int64_t *out, const char *dir, struct svc_error *err)
 {
 	char *path = svc_strfmt("%s/expire_at", dir);
 	char *text = NULL;
-	long long at = 0;
+	size_t len = 0;
+	struct svc_error e;
+	int rc;
 
-	if (svc_file_read(&text, NULL, path, 64, NULL) == 0) {
-		char *nl = strchr(text, '\n');
-
-		if (nl)
-			*nl = '\0';
-		if (svc_parse_int(&at, text, 0, INT64_MAX))
-			at = 0;
-	}
+	*out = 0;
+	svc_error_clear(&e);
+	rc = svc_file_read(&text, &len, path, 64, &e);
+	if (rc == SVC_ENOTFOUND)
+		rc = 0;
+	else if (rc)
+		rc = svc_error_set(err, SVC_ESTATE, "%s", e.message);
+	else
+		rc = expire_parse(out, text, len, path, err);
 	free(text);
 	free(path);
+	return rc;
+}
+
+/* The expiry, where one can be read (0: none or unreadable; list() reports that). */
+static int64_t read_expire_at(const char *dir)
+{
+	int64_t at = 0;
+
+	expire_read(&at, dir, NULL);
 	return at;
+}
+
+int svc_proc_spec_check(const char *buf, size_t len, const char *path, struct svc_error *err)
+{
+	struct proc_spec sp;
+	json_error_t je;
+	json_t *o = json_loadb(buf, len, 0, &je);
+	int rc;
+
+	if (!o)
+		return svc_error_set(err, SVC_ESTATE, "%s:%d:%d: invalid instance spec: %s", path,
+				     je.line > 0 ? je.line : 1, je.column > 0 ? je.column : 1, je.text);
+	rc = proc_spec_parse(&sp, o, path, err);
+	proc_spec_release(&sp);
+	json_decref(o);
+	return rc;
+}
+
+int svc_proc_status_check(const char *buf, size_t len, const char *path, struct svc_error *err)
+{
+	struct svc_supervisor_status st;
+	json_error_t je;
+	json_t *o = json_loadb(buf, len, 0, &je);
+	int rc;
+
+	if (!o)
+		return svc_error_set(err, SVC_ESTATE, "%s:%d:%d: invalid instance status: %s", path,
+				     je.line > 0 ? je.line : 1, je.column > 0 ? je.column : 1, je.text);
+	rc = svc_supervisor_status_parse(&st, o, path, err);
+	json_decref(o);
+	return rc;
+}
+
+int svc_proc_expire_check(const char *buf, size_t len, const char *path, struct svc_error *err)
+{
+	int64_t at;
+
+	return expire_parse(&at, buf, len, path, err);
 }
 
 static bool supervisor_alive(const struct svc_supervisor_status *st)
@@ -214,6 +296,7 @@ static int read_instance(struct svc_instance *out, const char *dir, const char *
 {
 	struct proc_spec sp;
 	struct svc_supervisor_status st;
+	struct svc_error e;
 	int rc, strc;
 
 	memset(out, 0, sizeof(*out));
@@ -221,7 +304,10 @@ static int read_instance(struct svc_instance *out, const char *dir, const char *
 	rc = proc_spec_read(&sp, dir, err);
 	if (rc)
 		goto done;
-	strc = svc_supervisor_status_read(&st, dir, NULL);
+	svc_error_clear(&e);
+	strc = svc_supervisor_status_read(&st, dir, &e);
+	if (strc == SVC_ESTATE || expire_read(&out->expire_at_ms, dir, &e) == SVC_ESTATE)
+		out->problem = svc_strdup(e.message);
 	out->id = svc_strdup(id);
 	out->service = sp.service;
 	out->release = sp.release;
@@ -230,7 +316,6 @@ static int read_instance(struct svc_instance *out, const char *dir, const char *
 	out->index = sp.index;
 	snprintf(out->host, sizeof(out->host), "%s", PROC_HOST);
 	out->port = sp.port;
-	out->expire_at_ms = read_expire_at(dir);
 	out->log_path = svc_strfmt("%s/output.log", dir);
 	if (strc) {
 		/* No status yet: a supervisor still starting, or one that never ran. */
@@ -289,6 +374,46 @@ static void kill_group(pid_t pid, int sig)
  * an instance process left behind by a supervisor that died), archive its
  * output and remove the folder.
  */
+/*
+ * The supervisor of instance folder dir found by its command line
+ * (`svcctl __supervise [--adopt] DIR`), for when its status.json cannot be
+ * read: 0 and *pid, *start set, or SVC_ENOTFOUND.
+ */
+static int find_supervisor(const char *dir, pid_t *pid, unsigned long long *start)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int rc = SVC_ENOTFOUND;
+
+	while (d && rc && (de = readdir(d))) {
+		char *path, *cmd = NULL, *last = NULL;
+		size_t len = 0;
+		long long p;
+
+		if (svc_parse_int(&p, de->d_name, 1, INT32_MAX))
+			continue;
+		path = svc_strfmt("/proc/%s/cmdline", de->d_name);
+		if (svc_file_read(&cmd, &len, path, 1 << 16, NULL) == 0 && len > 1) {
+			/* NUL-separated; the last argument is the folder */
+			bool supervise = false;
+			for (size_t k = 0; k < len; k += strlen(cmd + k) + 1) {
+				supervise |= !strcmp(cmd + k, "__supervise");
+				last = cmd + k;
+			}
+			if (supervise && last && !strcmp(last, dir) &&
+			    (*start = svc_pid_starttime((pid_t)p)) != 0) {
+				*pid = (pid_t)p;
+				rc = 0;
+			}
+		}
+		free(cmd);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	return rc;
+}
+
 static int stop_dir(const struct svc_runtime *rt, const char *service, const char *id,
 		    const char *dir, struct svc_error *err)
 {
@@ -306,6 +431,14 @@ static int stop_dir(const struct svc_runtime *rt, const char *service, const cha
 	}
 	proc_spec_release(&sp);
 	have_status = svc_supervisor_status_read(&st, dir, NULL) == 0;
+	if (!have_status && svc_path_exists(dir) &&
+	    find_supervisor(dir, &st.supervisor_pid, &st.supervisor_start) == 0) {
+		/* status.json unreadable: its supervisor still stops its child on SIGTERM */
+		st.pid = 0;
+		kill(st.supervisor_pid, SIGTERM);
+		if (!wait_gone(st.supervisor_pid, st.supervisor_start, stop_timeout + STOP_GRACE_MS))
+			kill(st.supervisor_pid, SIGKILL);
+	}
 	if (have_status && supervisor_alive(&st)) {
 		kill(st.supervisor_pid, SIGTERM);
 		if (!wait_gone(st.supervisor_pid, st.supervisor_start, stop_timeout + STOP_GRACE_MS)) {
@@ -653,6 +786,7 @@ static int proc_list(struct svc_runtime *rt, const char *service,
 	}
 	while ((de = readdir(d))) {
 		struct svc_instance inst;
+		struct svc_error e;
 		struct stat sb;
 
 		if (!id_valid(de->d_name))
@@ -661,9 +795,22 @@ static int proc_list(struct svc_runtime *rt, const char *service,
 		dir = svc_strfmt("%s/%s", idir, de->d_name);
 		if (lstat(dir, &sb) || !S_ISDIR(sb.st_mode))
 			continue;
-		/* No (valid) spec yet: a start() in progress, not an instance. */
-		if (read_instance(&inst, dir, de->d_name, NULL))
+		/* No spec yet: a start() in progress, not an instance. */
+		svc_error_clear(&e);
+		rc = read_instance(&inst, dir, de->d_name, &e);
+		if (rc == SVC_ENOTFOUND)
 			continue;
+		if (rc) {
+			/* listed with its problem, so that stop can stop it */
+			memset(&inst, 0, sizeof(inst));
+			inst.id = svc_strdup(de->d_name);
+			inst.service = svc_strdup(service);
+			inst.release = svc_strdup("");
+			inst.color = svc_strdup("");
+			inst.last_exit_code = -1;
+			inst.state = SVC_INST_GONE;
+			inst.problem = svc_strdup(e.message);
+		}
 		if (out->count == alloc) {
 			alloc = alloc ? alloc * 2 : 8;
 			out->items = svc_realloc(out->items, alloc, sizeof(*out->items));
@@ -840,7 +987,16 @@ static void reconcile_one(struct svc_runtime *rt, const char *service, const cha
 	/* no (valid) spec: a start() under way, not an instance */
 	if (proc_spec_read(&sp, dir, NULL))
 		goto done;
-	have = svc_supervisor_status_read(&st, dir, NULL) == 0;
+	switch (svc_supervisor_status_read(&st, dir, NULL)) {
+	case 0:
+		have = true;
+		break;
+	case SVC_ENOTFOUND:
+		have = false;
+		break;
+	default:
+		goto done;   /* unreadable: list() reports it; nothing acts on it */
+	}
 	if (!have && svc_now_ms() - sp.created_ms < START_WAIT_MS * 2)
 		goto done; /* its supervisor is still starting */
 	if (have && (supervisor_alive(&st) || !strcmp(st.state, "stopped")))

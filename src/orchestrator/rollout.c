@@ -957,6 +957,26 @@ char **svc_rollout_services(struct svc_ctx *ctx)
 	return v;
 }
 
+/*
+ * An instance whose record the runtime cannot read (a cut spec.json) makes
+ * the service's state unreadable: SVC_ESTATE naming the file.
+ */
+static int instance_problems(struct svc_runtime *rt, const char *service,
+			     struct svc_error *err)
+{
+	struct svc_instance_list all = { 0 };
+	int rc = 0;
+
+	if (rt->ops->list(rt, service, &all, NULL))
+		return 0;   /* the caller's own list reports that */
+	for (size_t i = 0; !rc && i < all.count; i++)
+		if (all.items[i].problem)
+			rc = svc_error_set(err, SVC_ESTATE, "%s; 'svcctl stop %s' still stops it",
+					   all.items[i].problem, service);
+	svc_instance_list_release(&all);
+	return rc;
+}
+
 /* Caller holds the lock and loaded st. */
 static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 			  char *what, size_t what_len, struct svc_error *err)
@@ -986,7 +1006,8 @@ static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 	}
 	if (!st->in_rollout) {
 		/* orphans: instances of releases nobody refers to */
-		if ((rc = open_runtime_st(&rt, ctx, st, err)))
+		if ((rc = open_runtime_st(&rt, ctx, st, err)) ||
+		    (rc = instance_problems(rt, service, err)))
 			goto done;
 		/* instances that lost their supervisor: adopted or replaced */
 		if (rt->ops->reconcile)
@@ -997,7 +1018,8 @@ static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 	}
 	if ((rc = release_manifest(&m, ctx, service, rec.release, err)))
 		goto done;
-	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)))
+	if ((rc = open_runtime_for(&rt, ctx, m->runtime, err)) ||
+	    (rc = instance_problems(rt, service, err)))
 		goto done;
 	/* first, so that blue and green are seen as they run (said after the rest) */
 	if (rt->ops->reconcile)
@@ -1659,6 +1681,8 @@ static json_t *instance_json(struct svc_runtime *rt, const struct svc_instance *
 
 	json_object_set_new(j, "started_ms", json_integer(in->started_ms));
 	json_object_set_new(j, "expire_at_ms", json_integer(in->expire_at_ms));
+	if (in->problem)
+		json_object_set_new(j, "problem", json_string(in->problem));
 	if (m && in->state == SVC_INST_RUNNING) {
 		struct svc_health_target t;
 		struct alive_ctx a = { rt, in->service, in->id };

@@ -1322,6 +1322,51 @@ static void on_ctl_accept(struct router *r)
 
 /* ---- start-up and the loop ---- */
 
+/* The saved table's routes (borrowed from root), or an error naming path. */
+static int table_routes(json_t **out, json_t *root, const char *path, struct svc_error *err)
+{
+	json_t *routes = json_object_get(root, "routes");
+
+	*out = NULL;
+	if (!json_is_object(root) || !json_is_array(routes))
+		return svc_error_set(err, SVC_EGENERIC,
+				     "%s:1:1: invalid routing table: 'routes' must be an array", path);
+	*out = routes;
+	return 0;
+}
+
+static int table_route_parse(struct set_req *q, json_t *routes, size_t i, const char *path,
+			     struct svc_error *err)
+{
+	struct svc_error e = { 0 };
+
+	if (set_req_parse(q, json_array_get(routes, i), &e))
+		return svc_error_set(err, SVC_EGENERIC, "%s: invalid route %zu: %s", path,
+				     i + 1, e.message);
+	return 0;
+}
+
+int svc_router_table_check(const char *buf, size_t len, const char *path,
+			   struct svc_error *err)
+{
+	json_error_t je;
+	json_t *root = json_loadb(buf, len, 0, &je), *routes;
+	int rc;
+
+	if (!root)
+		return svc_error_set(err, SVC_EGENERIC, "%s:%d:%d: invalid routing table: %s",
+				     path, je.line > 0 ? je.line : 1, je.column > 0 ? je.column : 1,
+				     je.text);
+	rc = table_routes(&routes, root, path, err);
+	for (size_t i = 0; !rc && i < json_array_size(routes); i++) {
+		struct set_req q;
+		if (!(rc = table_route_parse(&q, routes, i, path, err)))
+			set_req_release(&q);
+	}
+	json_decref(root);
+	return rc;
+}
+
 static int load_routes(struct router *r, struct svc_error *err)
 {
 	struct svc_error e;
@@ -1339,24 +1384,15 @@ static int load_routes(struct router *r, struct svc_error *err)
 			svc_error_set(err, rc, "%s", e.message);
 		goto done;
 	}
-	rc = SVC_EGENERIC;
-	routes = json_object_get(root, "routes");
-	if (!json_is_array(routes)) {
-		svc_error_set(err, SVC_EGENERIC,
-			      "%s:1:1: invalid routing table: 'routes' must be an array",
-			      r->routes_path);
+	if ((rc = table_routes(&routes, root, r->routes_path, err)))
 		goto done;
-	}
+	rc = SVC_EGENERIC;
 	for (size_t i = 0; i < json_array_size(routes); i++) {
 		struct set_req q;
 		struct route *rt;
 
-		if (set_req_parse(&q, json_array_get(routes, i), err)) {
-			svc_error_clear(err);
-			svc_error_set(err, SVC_EGENERIC, "%s: invalid route %zu",
-				      r->routes_path, i + 1);
+		if (table_route_parse(&q, routes, i, r->routes_path, err))
 			goto done;
-		}
 		if (!q.nbackends || route_find(r, q.listen.text)) {
 			set_req_release(&q);
 			continue;

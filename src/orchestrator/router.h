@@ -58,4 +58,12 @@ void svc_router_options_init(struct svc_router_options *opts);
 int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 		   struct svc_error *err);
 
+/*
+ * Parse buf as the router's saved table (STATE/router/routes.json) as the
+ * router reads it when it starts: 0, or an error naming path. For the
+ * table of state files (state/files.c).
+ */
+int svc_router_table_check(const char *buf, size_t len, const char *path,
+			   struct svc_error *err);
+
 #endif

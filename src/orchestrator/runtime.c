@@ -30,6 +30,7 @@ void svc_instance_release(struct svc_instance *inst)
 	free(inst->release);
 	free(inst->color);
 	free(inst->log_path);
+	free(inst->problem);
 	memset(inst, 0, sizeof(*inst));
 	inst->last_exit_code = -1;
 }

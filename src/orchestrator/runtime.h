@@ -44,6 +44,13 @@ struct svc_instance {
 	int last_exit_code;    /* -1 when none; else exit status, or 128+signal */
 	enum svc_instance_state state;
 	char *log_path;  /* the instance's output, may be NULL */
+	/*
+	 * Set when the runtime's own record of the instance cannot be read
+	 * (a cut spec.json, say): what and why, naming the file. Such an
+	 * instance is still listed, so that stop can stop it, but nothing else
+	 * may act on it. NULL otherwise.
+	 */
+	char *problem;
 };
 
 struct svc_instance_list {

@@ -699,22 +699,29 @@ int svc_supervisor_adopt(const char *dir)
 	return sup_run(dir, true);
 }
 
-int svc_supervisor_status_read(struct svc_supervisor_status *out, const char *dir,
-			       struct svc_error *err)
+int svc_supervisor_status_parse(struct svc_supervisor_status *out, const json_t *o,
+				const char *path, struct svc_error *err)
 {
-	char *path = svc_strfmt("%s/status.json", dir);
-	json_t *o = NULL, *v;
-	int rc;
+	const json_t *v;
+	static const char *const ints[] = { "supervisor_pid", "supervisor_start", "pid",
+					    "pid_start", "restarts", "started_ms", "port" };
 
 	memset(out, 0, sizeof(*out));
 	out->last_exit_code = -1;
-	rc = svc_json_file_read(&o, path, 1 << 16, err);
-	if (rc)
-		goto done;
-	if (!json_is_object(o)) {
-		rc = svc_error_set(err, SVC_EGENERIC, "%s: not a JSON object", path);
-		goto done;
+	if (!json_is_object(o))
+		return svc_error_set(err, SVC_ESTATE, "%s: invalid instance status: not a JSON object",
+				     path);
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		v = json_object_get(o, ints[i]);
+		if (v && !json_is_integer(v))
+			return svc_error_set(err, SVC_ESTATE,
+					     "%s: invalid instance status: '%s' is not an integer",
+					     path, ints[i]);
 	}
+	if (!json_is_integer(json_object_get(o, "supervisor_pid")) ||
+	    !json_is_string(json_object_get(o, "state")))
+		return svc_error_set(err, SVC_ESTATE,
+				     "%s: invalid instance status: no 'supervisor_pid' or 'state'", path);
 	out->supervisor_pid = (pid_t)json_integer_value(json_object_get(o, "supervisor_pid"));
 	out->supervisor_start =
 		(unsigned long long)json_integer_value(json_object_get(o, "supervisor_start"));
@@ -726,14 +733,34 @@ int svc_supervisor_status_read(struct svc_supervisor_status *out, const char *di
 	out->started_ms = json_integer_value(json_object_get(o, "started_ms"));
 	out->port = (int)json_integer_value(json_object_get(o, "port"));
 	v = json_object_get(o, "state");
-	snprintf(out->state, sizeof(out->state), "%s", json_is_string(v) ? json_string_value(v) : "");
+	snprintf(out->state, sizeof(out->state), "%s", json_string_value(v));
 	v = json_object_get(o, "error");
 	snprintf(out->error, sizeof(out->error), "%s", json_is_string(v) ? json_string_value(v) : "");
-	if (out->supervisor_pid < 0 || out->pid < 0) {
-		rc = svc_error_set(err, SVC_EGENERIC, "'%s' holds a negative pid", path);
+	if (out->supervisor_pid < 0 || out->pid < 0)
+		return svc_error_set(err, SVC_ESTATE, "%s: invalid instance status: a negative pid",
+				     path);
+	return 0;
+}
+
+int svc_supervisor_status_read(struct svc_supervisor_status *out, const char *dir,
+			       struct svc_error *err)
+{
+	char *path = svc_strfmt("%s/status.json", dir);
+	struct svc_error e;
+	json_t *o = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->last_exit_code = -1;
+	svc_error_clear(&e);
+	rc = svc_json_file_read(&o, path, 1 << 16, &e);
+	if (rc == SVC_ENOTFOUND)
+		goto done;    /* not written yet: a supervisor starting */
+	if (rc) {
+		rc = svc_error_set(err, SVC_ESTATE, "%s (invalid instance status)", e.message);
 		goto done;
 	}
-	rc = 0;
+	rc = svc_supervisor_status_parse(out, o, path, err);
 done:
 	json_decref(o);
 	free(path);

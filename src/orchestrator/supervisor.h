@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "error.h"
 
 /* Runs until the instance is stopped. Returns the process exit status. */
@@ -57,9 +59,16 @@ struct svc_supervisor_status {
 
 /*
  * Read DIR/status.json into *out (copied; nothing to free). SVC_ENOTFOUND
- * when the supervisor has not written it yet, SVC_EGENERIC when unreadable.
+ * when the supervisor has not written it yet, SVC_ESTATE when unreadable.
  */
 int svc_supervisor_status_read(struct svc_supervisor_status *out, const char *dir,
 			       struct svc_error *err);
+/*
+ * The parser under it: SVC_ESTATE naming path when o is not what a
+ * supervisor writes. svc_supervisor_status_read returns SVC_ENOTFOUND (err
+ * unset) when there is no status.json yet.
+ */
+int svc_supervisor_status_parse(struct svc_supervisor_status *out, const json_t *o,
+				const char *path, struct svc_error *err);
 
 #endif

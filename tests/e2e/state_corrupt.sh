@@ -71,7 +71,28 @@ corrupt() {
 	esac
 }
 
-mapfile -t FILES < <(svcctl __state-files | cut -f1)
+# the file a pattern names here: the active release's where there is a
+# choice (the warm one's for files only warm instances have)
+resolve() {
+	local p=$1 rel=$2 f
+	p=$(sed "s|^services/\*|services/$SVC|; s|releases/\*|releases/$rel|" <<<"$p")
+	case $p in
+	*/instances/\*/*)
+		for f in "$SVCCTL_STATE_DIR/${p%%/instances/*}"/instances/"$SVC-${rel:0:12}"-*/"${p##*/}" \
+			 "$SVCCTL_STATE_DIR/${p%%/instances/*}"/instances/*/"${p##*/}"; do
+			[ -f "$f" ] && { echo "$f"; return; }
+		done
+		echo "$SVCCTL_STATE_DIR/$p" ;;
+	*) echo "$SVCCTL_STATE_DIR/$p" ;;
+	esac
+}
+
+FILES=()
+while IFS=$'\t' read -r pattern owner; do
+	# the process runtime's own files exist only for its instances
+	[ "$RUNTIME" = docker ] && [ "$owner" = proc ] && continue
+	FILES+=("$pattern")
+done < <(svcctl __state-files)
 check "the loaders list their files" test "${#FILES[@]}" -ge 5
 
 for pattern in "${FILES[@]}"; do
@@ -83,7 +104,7 @@ for pattern in "${FILES[@]}"; do
 			continue
 		fi
 		rel=$(active_release)
-		f=$SVCCTL_STATE_DIR/$(sed "s|^services/\*|services/$SVC|; s|releases/\*|releases/$rel|" <<<"$pattern")
+		f=$(resolve "$pattern" "$rel")
 		if [ ! -f "$f" ]; then
 			not_ok "$what: the file exists before it is corrupted ($f)"
 			continue
@@ -93,8 +114,9 @@ for pattern in "${FILES[@]}"; do
 
 		run_rc rc svcctl status "$SVC"
 		case $pattern in
-		services/\*/current.json|services/\*/history.json|services/\*/rollout.json)
-			# the service's own records: never readable like this
+		services/\*/current.json|services/\*/history.json|services/\*/rollout.json|\
+		*/instances/\*/spec.json|*/instances/\*/expire_at)
+			# records nothing rewrites behind svcctl: never readable like this
 			if [ "$rc" = 3 ] && grep -qF "${f%.json}" <<<"$OUT"; then
 				ok "$what: status exits 3 naming the file"
 			else

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 
 #include "manifest.h"
+#include "proc.h"           /* an instance's files: their parsers are the runtime's */
+#include "router.h"         /* the router's saved table: its parser is the router's */
 #include "state/internal.h"
 #include "util.h"
 
@@ -96,5 +98,9 @@ const struct svc_state_file svc_state_files[] = {
 	{ "services/*/rollout.json", "state", check_rollout },
 	{ "services/*/releases/*/release.json", "state", check_release_meta },
 	{ "services/*/releases/*/manifest.yaml", "state", check_stored_manifest },
+	{ "services/*/instances/*/spec.json", "proc", svc_proc_spec_check },
+	{ "services/*/instances/*/status.json", "proc", svc_proc_status_check },
+	{ "services/*/instances/*/expire_at", "proc", svc_proc_expire_check },
+	{ "router/routes.json", "router", svc_router_table_check },
 	{ NULL, NULL, NULL },
 };
