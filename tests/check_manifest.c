@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "manifest.h"
@@ -954,6 +955,94 @@ START_TEST(test_manifest__set_mixed_and_missing)
 }
 END_TEST
 
+/*
+ * Regular files only, refused without blocking: a fifo given as a path, and
+ * folder entries that are symlinks to a fifo, to /dev/zero or to nothing,
+ * or folders, each an error naming it (and counted as a file read). A
+ * symlink to a regular file is a manifest like any other.
+ */
+START_TEST(test_manifest__set_special_files)
+{
+	char tmp[] = "/tmp/svc-check-manifest-XXXXXX";
+	char *minimal = data_path("good/minimal.yaml");
+	char *fifo, *good, *to_fifo, *to_zero, *dangling, *nothing, *sub;
+	char *paths[2];
+	struct svc_manifest_set set;
+	struct svc_manifest *m = NULL;
+	struct svc_diags d;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	fifo = svc_strfmt("%s/pipe.yaml", tmp);
+	sub = svc_strfmt("%s/dir", tmp);
+	good = svc_strfmt("%s/good.yaml", sub);
+	to_fifo = svc_strfmt("%s/to-fifo.yaml", sub);
+	to_zero = svc_strfmt("%s/to-zero.yml", sub);
+	dangling = svc_strfmt("%s/dangling.yaml", sub);
+	nothing = svc_strfmt("%s/nothing.yaml", tmp);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	ck_assert_int_eq(symlink(minimal, good), 0);
+	ck_assert_int_eq(symlink(fifo, to_fifo), 0);
+	ck_assert_int_eq(symlink("/dev/zero", to_zero), 0);
+	ck_assert_int_eq(symlink(nothing, dangling), 0);
+
+	/* one file */
+	svc_diags_init(&d);
+	ck_assert_int_eq(svc_manifest_load(&m, fifo, &d), SVC_EGENERIC);
+	ck_assert_ptr_null(m);
+	ASSERT_DIAG(&d, fifo, 0, 0, "not a regular file (a fifo)");
+	ck_assert_int_eq(d.count, 1);
+	svc_diags_release(&d);
+
+	/* the fifo as a path, and the folder */
+	paths[0] = fifo;
+	paths[1] = sub;
+	svc_diags_init(&d);
+	ck_assert_int_eq(svc_manifest_set_load(&set, paths, 2, &d), SVC_EMANIFEST);
+	ck_assert_int_eq(set.nfiles, 5);
+	ck_assert_int_eq(set.count, 1);
+	ck_assert_str_eq(set.items[0]->service, "minimal");
+	ASSERT_DIAG(&d, fifo, 0, 0, "not a regular file (a fifo)");
+	ASSERT_DIAG(&d, to_fifo, 0, 0, "not a regular file (a fifo)");
+	ASSERT_DIAG(&d, to_zero, 0, 0, "not a regular file (a character device)");
+	{
+		char *want = svc_strfmt("dangling symlink to '%s'", nothing);
+
+		ASSERT_DIAG(&d, dangling, 0, 0, want);
+		free(want);
+	}
+	ck_assert_int_eq(d.count, 4);
+	svc_manifest_set_release(&set);
+	svc_diags_release(&d);
+
+	/* a folder named like a manifest */
+	unlink(to_fifo);
+	unlink(to_zero);
+	unlink(dangling);
+	free(to_fifo);
+	to_fifo = svc_strfmt("%s/folder.yaml", sub);
+	ck_assert_int_eq(mkdir(to_fifo, 0700), 0);
+	paths[0] = sub;
+	svc_diags_init(&d);
+	ck_assert_int_eq(svc_manifest_set_load(&set, paths, 1, &d), SVC_EMANIFEST);
+	ck_assert_int_eq(set.nfiles, 2);
+	ASSERT_DIAG(&d, to_fifo, 0, 0, "is a folder, not a manifest file");
+	ck_assert_int_eq(d.count, 1);
+	svc_manifest_set_release(&set);
+	svc_diags_release(&d);
+
+	svc_rm_rf(tmp);
+	free(fifo);
+	free(sub);
+	free(good);
+	free(to_fifo);
+	free(to_zero);
+	free(dangling);
+	free(nothing);
+	free(minimal);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("manifest");
@@ -1046,6 +1135,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_manifest__set_wildcard_clash);
 	tcase_add_test(tc, test_manifest__set_api_versions);
 	tcase_add_test(tc, test_manifest__set_mixed_and_missing);
+	tcase_add_test(tc, test_manifest__set_special_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

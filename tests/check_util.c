@@ -320,6 +320,46 @@ START_TEST(test_util__file_read_large)
 }
 END_TEST
 
+/* Only regular files are read: a fifo or a device is refused at once,
+ * never waited on or read forever; a symlink to a regular file is fine. */
+START_TEST(test_util__file_read_regular_only)
+{
+	char *dir = make_tmpdir(), *fifo = svc_strfmt("%s/fifo", dir);
+	char *file = svc_strfmt("%s/file", dir), *link = svc_strfmt("%s/link", dir);
+	struct svc_error err;
+	char *buf = NULL;
+	size_t len = 0;
+
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_file_read(&buf, &len, fifo, 100, &err), SVC_EGENERIC);
+	ck_assert_ptr_null(buf);
+	ck_assert_msg(strstr(err.message, "is not a regular file (a fifo)") &&
+		      strstr(err.message, fifo), "%s", err.message);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_file_read(&buf, &len, "/dev/zero", 100, &err), SVC_EGENERIC);
+	ck_assert_str_eq(err.message, "'/dev/zero' is not a regular file (a character device)");
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_file_read(&buf, &len, dir, 100, &err), SVC_EGENERIC);
+	ck_assert_ptr_nonnull(strstr(err.message, "is not a regular file (a folder)"));
+	ck_assert_int_eq(svc_file_write_atomic(file, "hi", 2, 0600, NULL), 0);
+	ck_assert_int_eq(symlink(file, link), 0);
+	ck_assert_int_eq(svc_file_read(&buf, &len, link, 100, NULL), 0);
+	ck_assert_str_eq(buf, "hi");
+	free(buf);
+	ck_assert_str_eq(svc_file_kind(S_IFIFO), "a fifo");
+	ck_assert_str_eq(svc_file_kind(S_IFSOCK), "a socket");
+	ck_assert_str_eq(svc_file_kind(S_IFBLK), "a block device");
+	ck_assert_str_eq(svc_file_kind(S_IFLNK), "a symlink");
+	ck_assert_str_eq(svc_file_kind(S_IFREG), "a regular file");
+	svc_rm_rf(dir);
+	free(fifo);
+	free(file);
+	free(link);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_util__pid)
 {
 	unsigned long long st = svc_pid_starttime(getpid());
@@ -478,6 +518,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_util__strfmt_strdup);
 	tcase_add_test(tc, test_util__file_write_read);
 	tcase_add_test(tc, test_util__file_read_large);
+	tcase_add_test(tc, test_util__file_read_regular_only);
 	tcase_add_test(tc, test_util__pid);
 	tcase_add_test(tc, test_util__free_port);
 	tcase_add_test(tc, test_util__time);

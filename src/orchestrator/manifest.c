@@ -1971,8 +1971,19 @@ int svc_manifest_load(struct svc_manifest **out, const char *path,
 	*out = NULL;
 	svc_error_clear(&err);
 	if (stat(path, &st)) {
-		rc = errno == ENOENT ? SVC_ENOTFOUND : SVC_EGENERIC;
-		svc_diags_addf(diags, path, 0, 0, "cannot read: %s", strerror(errno));
+		int e = errno;
+		struct stat lst;
+		char target[PATH_MAX];
+		ssize_t n;
+
+		rc = e == ENOENT ? SVC_ENOTFOUND : SVC_EGENERIC;
+		if (e == ENOENT && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) &&
+		    (n = readlink(path, target, sizeof(target) - 1)) >= 0) {
+			target[n] = '\0';
+			svc_diags_addf(diags, path, 0, 0, "dangling symlink to '%s'", target);
+		} else {
+			svc_diags_addf(diags, path, 0, 0, "cannot read: %s", strerror(e));
+		}
 		goto done;
 	}
 	if (S_ISDIR(st.st_mode)) {
@@ -1980,7 +1991,14 @@ int svc_manifest_load(struct svc_manifest **out, const char *path,
 		svc_diags_addf(diags, path, 0, 0, "is a folder, not a manifest file");
 		goto done;
 	}
-	if (S_ISREG(st.st_mode) && st.st_size > MANIFEST_MAX_BYTES) {
+	/* a fifo or a device is never opened (svc_file_read checks again) */
+	if (!S_ISREG(st.st_mode)) {
+		rc = SVC_EGENERIC;
+		svc_diags_addf(diags, path, 0, 0, "not a regular file (%s)",
+			       svc_file_kind(st.st_mode));
+		goto done;
+	}
+	if (st.st_size > MANIFEST_MAX_BYTES) {
 		rc = SVC_EMANIFEST;
 		svc_diags_addf(diags, path, 0, 0, "file is larger than 1 MiB (%lld bytes)",
 			       (long long)st.st_size);
@@ -2258,20 +2276,15 @@ static void set_add_folder(struct svc_manifest_set *set, size_t *alloc, const ch
 		*rc = SVC_EMANIFEST;
 		return;
 	}
+	/* every *.yaml and *.yml entry is a manifest: one that is no regular
+	 * file (a fifo, a device, a folder, a dangling symlink) is an error
+	 * of svc_manifest_load's, not skipped */
 	while ((de = readdir(d))) {
-		struct stat st;
-		char *full;
-
 		if (de->d_name[0] == '.' ||
 		    !(has_suffix(de->d_name, ".yaml") || has_suffix(de->d_name, ".yml")))
 			continue;
-		full = svc_strfmt("%s%s%s", path, slash ? "" : "/", de->d_name);
-		if (stat(full, &st) || !S_ISREG(st.st_mode)) {
-			free(full);
-			continue;
-		}
 		names = grow(names, &nalloc, n + 1, sizeof(*names));
-		names[n++] = full;
+		names[n++] = svc_strfmt("%s%s%s", path, slash ? "" : "/", de->d_name);
 	}
 	closedir(d);
 	if (n > 1)

@@ -168,8 +168,9 @@ struct svc_manifest {
 /*
  * Load and validate one manifest file. On success returns 0 and *out (caller
  * frees with svc_manifest_free). On failure returns SVC_EMANIFEST (or
- * SVC_ENOTFOUND / SVC_EGENERIC when the file cannot be read), *out is NULL and
- * every problem found was appended to diags.
+ * SVC_ENOTFOUND / SVC_EGENERIC when the file cannot be read, is a dangling
+ * symlink, or is not a regular file: "PATH: not a regular file (a fifo)"),
+ * *out is NULL and every problem found was appended to diags.
  */
 int svc_manifest_load(struct svc_manifest **out, const char *path,
 		      struct svc_diags *diags);
@@ -243,8 +244,11 @@ struct svc_manifest_set {
 };
 
 /*
- * Load every path: a file, or a folder whose *.yaml and *.yml files are read
- * in name order. Then check across files: duplicate service names, two
+ * Load every path: a file, or a folder whose *.yaml and *.yml entries are
+ * read in name order (names starting with '.' are left out). Manifests are
+ * regular files (or symlinks to them): any other path or entry (a fifo, a
+ * device, a folder, a dangling symlink) is an error naming it, found
+ * without opening it or waiting on it. Then check across files: duplicate service names, two
  * services (or a preview) on one listen address, and api.requires naming a
  * version that the required service does not provide. Returns 0 when every
  * file is valid; otherwise SVC_EMANIFEST with all problems in diags, and

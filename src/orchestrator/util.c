@@ -326,20 +326,47 @@ done:
 	return rc;
 }
 
+const char *svc_file_kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return "a regular file";
+	case S_IFDIR: return "a folder";
+	case S_IFLNK: return "a symlink";
+	case S_IFIFO: return "a fifo";
+	case S_IFSOCK: return "a socket";
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	default: return "not a file";
+	}
+}
+
 int svc_file_read(char **out, size_t *out_len, const char *path, size_t max,
 		  struct svc_error *err)
 {
 	char *buf = NULL;
 	size_t len = 0, alloc = 0;
+	struct stat st;
 	int fd, rc = SVC_EGENERIC;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a fifo must not wait for a writer; fstat then
+	 * refuses it (and devices), so nothing is read forever either */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return svc_error_set(err, SVC_ENOTFOUND, "'%s' does not exist", path);
 		return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot read '%s'", path);
 	}
+	if (fstat(fd, &st)) {
+		svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot read '%s'", path);
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		svc_error_set(err, SVC_EGENERIC, "'%s' is not a regular file (%s)", path,
+			      svc_file_kind(st.st_mode));
+		goto done;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	for (;;) {
 		ssize_t n;
 		if (alloc - len < 4096) {

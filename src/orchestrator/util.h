@@ -80,11 +80,17 @@ int svc_file_write_atomic(const char *path, const void *data, size_t len,
 			  mode_t mode, struct svc_error *err);
 
 /*
- * Read a whole file (at most max bytes) into a NUL-terminated heap buffer.
- * Caller frees *out with free(). Returns SVC_ENOTFOUND when it does not exist.
+ * Read a whole regular file (at most max bytes) into a NUL-terminated heap
+ * buffer. Caller frees *out with free(). Returns SVC_ENOTFOUND when it does
+ * not exist, SVC_EGENERIC ("'PATH' is not a regular file (a fifo)") for
+ * anything but a regular file (a symlink to one is fine): a fifo or a
+ * device is refused at once, never waited on or read forever.
  */
 int svc_file_read(char **out, size_t *out_len, const char *path, size_t max,
 		  struct svc_error *err);
+
+/* What a st_mode's file type is, for messages: "a fifo", "a folder", ... (static). */
+const char *svc_file_kind(mode_t mode);
 
 /*
  * Read and parse a JSON file of at most max bytes (svc_file_read, then
