@@ -669,6 +669,34 @@ done:
 	return rc;
 }
 
+/*
+ * Where the instances of a stored artifact run (art->dir): a folder
+ * build.artifact is their working folder itself (artifacts/ID/PATH); a
+ * file build.artifact runs in artifacts/ID, where PATH is beside it; the
+ * whole build folder is artifacts/ID. Decided by what the store holds, so
+ * a cached artifact gets the same answer as a fresh one.
+ */
+static void set_run_dir(struct build *b)
+{
+	const char *want = b->m->build.artifact;
+	char *store = svc_artifact_store_dir(b->state_dir, b->svc);
+	char *base = svc_strfmt("%s/%s", store, b->art->id), *inner;
+	struct stat st;
+
+	free(store);
+	free(b->art->dir);
+	b->art->dir = base;
+	if (!want)
+		return;
+	inner = svc_path_resolve(base, want);
+	if (lstat(inner, &st) == 0 && S_ISDIR(st.st_mode)) {
+		b->art->dir = inner;
+		free(base);
+	} else {
+		free(inner);
+	}
+}
+
 /* What is left of build.timeout for the engine's part (0: no limit). */
 static long image_timeout_s(const struct build *b)
 {
@@ -774,6 +802,8 @@ static int do_build(struct build *b, struct svc_build_result *res, struct svc_er
 	rc = b->art->image ? build_image(b, err) : store_dir_artifact(b, err);
 	if (rc)
 		goto failed;
+	if (!b->art->image)
+		set_run_dir(b);
 	if (b->dir)
 		svc_rm_rf(b->dir);  /* sent to the engine, or what build.artifact left out */
 	return write_meta(b, err);
@@ -834,6 +864,8 @@ int svc_build_service(const char *state_dir, const struct svc_manifest *m,
 		svc_report_step(r, m->service, "cached",
 				"artifact %.12s is already built; build skipped", b.art->id);
 		res->cached = true;
+		if (b.art->dir)
+			set_run_dir(&b);
 	} else if ((rc = do_build(&b, res, err))) {
 		goto done;
 	} else {

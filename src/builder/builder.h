@@ -17,10 +17,13 @@
  *      the context (hashed again while copying: a context that changed since
  *      step 2 fails the build) and each dependency's tree at `into`; the
  *      command runs there (argv, no shell) with its output in a log file;
- *   5. artifact: process: the build folder, or build.artifact in it, moves
- *      to STATE/services/SERVICE/artifacts/ID; docker/swarm: the build
- *      folder, as a tar, is built into the image SERVICE:ID12 through the
- *      Engine API (its output streamed like the command's).
+ *   5. artifact: process: the build folder, or build.artifact in it (at
+ *      the same relative path), moves to STATE/services/SERVICE/artifacts/ID;
+ *      instances run in artifacts/ID, or in artifacts/ID/PATH itself when
+ *      build.artifact is a folder (the artifact ref's dir says which);
+ *      docker/swarm: the build folder, as a tar, is built into the image
+ *      SERVICE:ID12 through the Engine API (its output streamed like the
+ *      command's).
  * STATE/services/SERVICE/artifacts/ID.json records each artifact (what,
  * dependencies, when); STATE/services/SERVICE/builds/TIME-ID12.log the builds.
  *

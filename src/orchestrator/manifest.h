@@ -83,7 +83,8 @@ struct svc_dep_pin {
  */
 struct svc_artifact_ref {
 	char id[65];          /* the artifact id: sha256 over every build input */
-	char *dir;            /* process runtime: the artifact folder, else NULL */
+	char *dir;            /* process runtime: where instances run (artifacts/ID, or
+				 artifacts/ID/PATH for a folder build.artifact), else NULL */
 	char *image;          /* docker/swarm: "SERVICE:ID12", else NULL */
 	struct svc_dep_pin *deps;
 	size_t ndeps;
