@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -716,6 +717,90 @@ char **svc_strv_dup(char *const *v)
 	for (size_t i = 0; i < n; i++)
 		d[i] = svc_strdup(v[i]);
 	return d;
+}
+
+char **svc_env_base(void)
+{
+	struct passwd pw, *found = NULL;
+	size_t len = 4096;
+	char *buf = NULL, **env = svc_calloc(1, sizeof(*env));
+
+	svc_env_set(&env, "PATH", SVC_ENV_PATH);
+	/* getpwuid_r: builds run in threads */
+	for (;;) {
+		int rc;
+
+		buf = svc_realloc(buf, len, 1);
+		rc = getpwuid_r(geteuid(), &pw, buf, len, &found);
+		if (rc != ERANGE || len >= (1 << 20))
+			break;
+		len *= 2;
+	}
+	svc_env_set(&env, "HOME", found && found->pw_dir && found->pw_dir[0] == '/'
+		    ? found->pw_dir : "/");
+	free(buf);
+	svc_env_set(&env, "LANG", "C.UTF-8");
+	return env;
+}
+
+static size_t env_find(char *const *envp, const char *name)
+{
+	size_t nl = strlen(name), i;
+
+	for (i = 0; envp && envp[i]; i++)
+		if (!strncmp(envp[i], name, nl) && envp[i][nl] == '=')
+			break;
+	return i;
+}
+
+void svc_env_set(char ***envp, const char *name, const char *value)
+{
+	size_t i = env_find(*envp, name);
+
+	if ((*envp)[i]) {
+		free((*envp)[i]);
+	} else {
+		*envp = svc_realloc(*envp, i + 2, sizeof(**envp));
+		(*envp)[i + 1] = NULL;
+	}
+	(*envp)[i] = svc_strfmt("%s=%s", name, value);
+}
+
+const char *svc_env_get(char *const *envp, const char *name)
+{
+	size_t i = env_find(envp, name);
+
+	return envp && envp[i] ? envp[i] + strlen(name) + 1 : NULL;
+}
+
+char *svc_exec_find(const char *cmd, char *const *envp, const char *cwd)
+{
+	const char *path = svc_env_get(envp, "PATH"), *p;
+
+	if (!cmd || !*cmd)
+		return NULL;
+	if (strchr(cmd, '/'))
+		return svc_strdup(cmd);
+	if (!path)
+		path = SVC_ENV_PATH;
+	for (p = path;; p++) {
+		size_t dl = strcspn(p, ":");
+		struct stat st;
+		char *file;
+
+		if (dl == 0)
+			file = svc_strfmt("%s/%s", cwd, cmd);
+		else if (p[0] == '/')
+			file = svc_strfmt("%.*s/%s", (int)dl, p, cmd);
+		else
+			file = svc_strfmt("%s/%.*s/%s", cwd, (int)dl, p, cmd);
+		if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && access(file, X_OK) == 0)
+			return file;
+		free(file);
+		p += dl;
+		if (!*p)
+			return NULL;
+	}
 }
 
 bool svc_name_valid(const char *name)

@@ -179,6 +179,34 @@ void svc_strv_free(char **v);
 size_t svc_strv_len(char *const *v);
 char **svc_strv_dup(char *const *v);
 
+/*
+ * Environments of what svcctl starts (instances, builds). They are built
+ * from nothing, never from svcctl's own environment, so that a release
+ * runs the same whoever deploys it from whichever shell, and a secret
+ * exported there does not reach it.
+ *
+ * svc_env_base: the fixed base, PATH=SVC_ENV_PATH, HOME=the home of the
+ * effective user in the passwd database ("/" when there is none: $HOME is
+ * not copied, since sudo and su keep the caller's), LANG=C.UTF-8. A
+ * NULL-terminated array of "NAME=value" strings; caller frees with
+ * svc_strv_free.
+ */
+#define SVC_ENV_PATH "/usr/local/bin:/usr/bin:/bin"
+char **svc_env_base(void);
+/* Set NAME=value in *envp (an array as svc_env_base's), replacing NAME if there. */
+void svc_env_set(char ***envp, const char *name, const char *value);
+/* The value of name in envp (borrowed), or NULL. */
+const char *svc_env_get(char *const *envp, const char *name);
+/*
+ * The file to execve for argv[0] cmd, found the way execvp finds it but in
+ * the PATH of envp (the child's environment, not svcctl's; SVC_ENV_PATH
+ * when it has none): cmd itself when it holds a '/'; otherwise the first
+ * PATH entry with an executable regular file of that name (empty and
+ * relative entries are relative to cwd, the child's working folder).
+ * NULL when there is none. Caller frees.
+ */
+char *svc_exec_find(const char *cmd, char *const *envp, const char *cwd);
+
 /* Valid service name: [a-z][a-z0-9-]{0,62}. */
 bool svc_name_valid(const char *name);
 
