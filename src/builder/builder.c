@@ -174,6 +174,19 @@ static void compute_id(struct build *b)
 		svc_hash_update_str(h, b->art->deps[i].commit);
 	}
 	svc_hash_update_str(h, b->tree_hash);
+	/* build.env (sorted by name) only when given, so that every id of a
+	 * build without it stays what it was (and its artifact cached) */
+	if (spec->nenv) {
+		char n[24];
+
+		snprintf(n, sizeof(n), "%zu", spec->nenv);
+		svc_hash_update_str(h, "env");
+		svc_hash_update_str(h, n);
+		for (size_t i = 0; i < spec->nenv; i++) {
+			svc_hash_update_str(h, spec->env[i].key);
+			svc_hash_update_str(h, spec->env[i].value);
+		}
+	}
 	svc_hash_final_hex(h, b->art->id);
 	svc_hash_free(h);
 }

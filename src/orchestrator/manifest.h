@@ -14,10 +14,15 @@
  * - paths (dir, build.context, run.workdir) are absolute;
  * - durations are milliseconds, defaults applied (see README's reference);
  * - run.command / run.env values contain only ${PORT} ${VERSION}
- *   ${SERVICE} ${INSTANCE} placeholders, expanded by svc_manifest_expand.
+ *   ${SERVICE} ${INSTANCE} placeholders, expanded by svc_manifest_expand;
+ *   build.env values are taken as written;
+ * - env names (run.env, build.env) are [A-Za-z_][A-Za-z0-9_]*, unique, and
+ *   none that svcctl sets itself (PORT; SVCCTL_SERVICE, SVCCTL_ARTIFACT_ID,
+ *   SVCCTL_BUILD_DIR).
  * Strings are owned by the manifest and freed by svc_manifest_free.
  *
- * Beyond DESIGN.md: build.timeout, the longest a build may take, and
+ * Beyond DESIGN.md: build.timeout, the longest a build may take, build.env,
+ * variables for the build command (and the image build's build args), and
  * run.workdir, the working folder of the process runtime's instances,
  * relative to the manifest's folder. Strictness rules
  * (see manifest.c): integers and booleans must be plain scalars (a quoted
@@ -68,6 +73,8 @@ struct svc_build {
 	struct svc_dependency *deps;
 	size_t ndeps;
 	int64_t timeout_ms;   /* 1s-24h; 0 (default): no limit. svcctl extension */
+	struct svc_kv *env;   /* build.env, sorted by key; values as written */
+	size_t nenv;
 };
 
 /* One dependency as pinned for a build: the commit it resolved to. */
