@@ -29,8 +29,6 @@
 /* Bumped when what the id covers changes, so old ids never match new ones. */
 #define ARTIFACT_ID_VERSION "svcctl-artifact-1"
 
-extern char **environ;
-
 /* Everything one build works with; released by build_release. */
 struct build {
 	const char *state_dir;
@@ -433,20 +431,21 @@ static void group_track(pid_t pgid, bool running)
 	pthread_mutex_unlock(&groups_mu);
 }
 
-/* The environment of a build command: svcctl's, and what it is building. */
+/*
+ * The environment of a build command, made from nothing (svcctl's own
+ * environment is not an input of the artifact id, so none of it may reach
+ * the build): the fixed base, build.env over it (an input), and what it
+ * is building.
+ */
 static char **build_env(const struct build *b)
 {
-	size_t n = svc_strv_len(environ), k = 0;
-	char **env = svc_calloc(n + 4, sizeof(*env));
+	char **env = svc_env_base();
 
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "SVCCTL_SERVICE=", 15) &&
-		    strncmp(environ[i], "SVCCTL_ARTIFACT_ID=", 19) &&
-		    strncmp(environ[i], "SVCCTL_BUILD_DIR=", 17))
-			env[k++] = svc_strdup(environ[i]);
-	env[k++] = svc_strfmt("SVCCTL_SERVICE=%s", b->svc);
-	env[k++] = svc_strfmt("SVCCTL_ARTIFACT_ID=%s", b->art->id);
-	env[k++] = svc_strfmt("SVCCTL_BUILD_DIR=%s", b->dir);
+	for (size_t i = 0; i < b->m->build.nenv; i++)
+		svc_env_set(&env, b->m->build.env[i].key, b->m->build.env[i].value);
+	svc_env_set(&env, "SVCCTL_SERVICE", b->svc);
+	svc_env_set(&env, "SVCCTL_ARTIFACT_ID", b->art->id);
+	svc_env_set(&env, "SVCCTL_BUILD_DIR", b->dir);
 	return env;
 }
 
@@ -466,7 +465,8 @@ static char *argv_text(char *const *argv)
  * The child of run_command: only async-signal-safe calls between fork and
  * exec (parallel builds fork from a threaded process).
  */
-static void exec_child(const char *dir, char *const *argv, char **env, int out)
+static void exec_child(const char *dir, const char *file, char *const *argv, char **env,
+		       int out)
 {
 	static const char nodir[] = "svcctl: cannot enter the build folder\n";
 	int null = open("/dev/null", O_RDONLY);
@@ -484,7 +484,10 @@ static void exec_child(const char *dir, char *const *argv, char **env, int out)
 		(void)!write(2, nodir, sizeof(nodir) - 1);
 		_exit(127);
 	}
-	execvpe(argv[0], argv, env);
+	if (file)
+		execve(file, argv, env);
+	else
+		errno = ENOENT;   /* not in the build's PATH */
 	(void)!write(2, "svcctl: cannot run '", 20);
 	(void)!write(2, argv[0], strlen(argv[0]));
 	(void)!write(2, "': ", 3);
@@ -547,6 +550,8 @@ static int run_command(struct build *b, struct svc_error *err)
 {
 	char *const *argv = b->m->build.command;
 	char **env = build_env(b), *text = argv_text(argv);
+	/* found in the build's PATH, not svcctl's (NULL: not found) */
+	char *file = svc_exec_find(argv[0], env, b->dir);
 	int fds[2], status = 0, rc;
 	char limit[32];
 	bool timed_out;
@@ -561,7 +566,7 @@ static int run_command(struct build *b, struct svc_error *err)
 	svc_report_step(b->r, b->svc, "build", "running %s (log: %s)", text, b->log_path);
 	pid = fork();
 	if (pid == 0)
-		exec_child(b->dir, argv, env, fds[1]);
+		exec_child(b->dir, file, argv, env, fds[1]);
 	close(fds[1]);
 	if (pid < 0) {
 		close(fds[0]);
@@ -586,6 +591,7 @@ static int run_command(struct build *b, struct svc_error *err)
 				   text, WTERMSIG(status));
 done:
 	svc_strv_free(env);
+	free(file);
 	free(text);
 	return rc;
 }
