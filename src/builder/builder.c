@@ -735,6 +735,7 @@ static int build_image(struct build *b, struct svc_error *err)
 	struct pump p = { .b = b, .fd = -1 };
 	pthread_t th;
 	struct stat st;
+	json_t *args = json_object();   /* build.env, as the Dockerfile's ARG values */
 	int fds[2] = { -1, -1 }, rc;
 
 	if (stat(dfpath, &st) || !S_ISREG(st.st_mode)) {
@@ -756,7 +757,11 @@ static int build_image(struct build *b, struct svc_error *err)
 		rc = svc_error_set(err, SVC_EGENERIC, "cannot start a thread: %s", strerror(rc));
 		goto done;
 	}
-	rc = svc_docker_image_build(d, tar, b->art->image, df, image_timeout_s(b), fds[1], err);
+	for (size_t i = 0; i < b->m->build.nenv; i++)
+		json_object_set_new(args, b->m->build.env[i].key,
+				    json_string(b->m->build.env[i].value));
+	rc = svc_docker_image_build(d, tar, b->art->image, df, args, image_timeout_s(b), fds[1],
+				    err);
 	close(fds[1]);
 	fds[1] = -1;
 	pthread_join(th, NULL);
@@ -769,6 +774,7 @@ done:
 		close(fds[1]);
 	unlink(tar);
 	svc_docker_free(d);
+	json_decref(args);
 	free(tar);
 	free(dfpath);
 	return rc;
