@@ -22,7 +22,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "docker.h"
 #include "docker_api.h"
+#include "manifest.h"
 #include "util.h"
 
 /* ---- host parsing ---- */
@@ -162,6 +164,78 @@ START_TEST(test_docker_api__query_escape)
 	e = svc_docker_query_escape("");
 	ck_assert_str_eq(e, "");
 	free(e);
+}
+END_TEST
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* build.env reaches an image build as the buildargs query parameter */
+START_TEST(test_docker_api__build_path)
+{
+	json_t *args = json_object();
+	char *p;
+
+	p = svc_docker_build_path("hello:0123456789ab", NULL, NULL);
+	ck_assert_str_eq(p, "/build?t=hello%3A0123456789ab");
+	free(p);
+	p = svc_docker_build_path("hello:1", "sub/Dockerfile", args);   /* empty: left out */
+	ck_assert_str_eq(p, "/build?t=hello%3A1&dockerfile=sub%2FDockerfile");
+	free(p);
+	json_object_set_new(args, "LANG", json_string("C"));
+	json_object_set_new(args, "CFLAGS", json_string("-O2 -g"));
+	p = svc_docker_build_path("hello:1", "Dockerfile", args);
+	/* {"CFLAGS":"-O2 -g","LANG":"C"}, keys sorted */
+	ck_assert_str_eq(p, "/build?t=hello%3A1&dockerfile=Dockerfile&buildargs="
+			 "%7B%22CFLAGS%22%3A%22-O2%20-g%22%2C%22LANG%22%3A%22C%22%7D");
+	free(p);
+	json_decref(args);
+}
+END_TEST
+
+/*
+ * A container's environment: the manifest's env and svcctl's variables
+ * (over the image's ENV), never anything of svcctl's own environment.
+ */
+START_TEST(test_docker_api__container_env)
+{
+	static const char text[] =
+		"service: web\n"
+		"runtime: docker\n"
+		"version: 1.2\n"
+		"run:\n"
+		"  image: web:1\n"
+		"  env: {GREETING: \"hi ${INSTANCE}\", PATH: /opt/bin}\n"
+		"ports:\n"
+		"  - {listen: 127.0.0.1:8080, target: 8080}\n";
+	static const char *const want[] = { "GREETING=hi 1", "INSTANCE=1", "PATH=/opt/bin",
+					    "PORT=8080", "SERVICE=web", "VERSION=1.2" };
+	struct svc_manifest *m = NULL;
+	struct svc_diags d;
+	json_t *spec, *env, *v;
+	size_t i, n = sizeof(want) / sizeof(want[0]);
+	char **got;
+
+	setenv("SVC_CHECK_SECRET_TOKEN", "s3cret", 1);
+	svc_diags_init(&d);
+	ck_assert_int_eq(svc_manifest_load_buffer(&m, text, strlen(text), "web.yaml", "/srv",
+						  &d), 0);
+	spec = svc_docker_container_spec(m, "/state", "0123456789abcdef", "blue", 1);
+	env = json_object_get(spec, "Env");
+	ck_assert_int_eq(json_array_size(env), n);
+	got = svc_calloc(n + 1, sizeof(*got));
+	json_array_foreach(env, i, v)
+		got[i] = svc_strdup(json_string_value(v));
+	qsort(got, n, sizeof(*got), cmp_str);
+	for (i = 0; i < n; i++)
+		ck_assert_str_eq(got[i], want[i]);
+	svc_strv_free(got);
+	json_decref(spec);
+	svc_manifest_free(m);
+	svc_diags_release(&d);
+	unsetenv("SVC_CHECK_SECRET_TOKEN");
 }
 END_TEST
 
@@ -554,7 +628,7 @@ static void build_image(struct svc_docker *d, int progress_fd)
 	char *tar = make_context(good_dockerfile);
 
 	svc_error_clear(&err);
-	ck_assert_msg(svc_docker_image_build(d, tar, image_tag, NULL, 0, progress_fd, &err) == 0,
+	ck_assert_msg(svc_docker_image_build(d, tar, image_tag, NULL, NULL, 0, progress_fd, &err) == 0,
 		      "%s", err.message);
 	free(tar);
 }
@@ -722,19 +796,19 @@ START_TEST(test_docker_api__engine_build_fails)
 	tar = make_context("FROM scratch\nCOPY not-in-the-context.txt /x\n");
 	tag = svc_strfmt("svcctl-test-%s-broken:latest", run_id);
 	svc_error_clear(&err);
-	ck_assert_int_eq(svc_docker_image_build(d, tar, tag, NULL, 0, -1, &err), SVC_EGENERIC);
+	ck_assert_int_eq(svc_docker_image_build(d, tar, tag, NULL, NULL, 0, -1, &err), SVC_EGENERIC);
 	ck_assert_msg(strncmp(err.message, "build image 'svcctl-test-", 25) == 0, "%s",
 		      err.message);
 	ck_assert_msg(strstr(err.message, "not-in-the-context.txt"), "%s", err.message);
 
 	/* A Dockerfile name that is not in the context */
 	svc_error_clear(&err);
-	ck_assert_int_ne(svc_docker_image_build(d, tar, tag, "Nope.dockerfile", 0, -1, &err), 0);
+	ck_assert_int_ne(svc_docker_image_build(d, tar, tag, "Nope.dockerfile", NULL, 0, -1, &err), 0);
 	ck_assert_msg(strstr(err.message, "build image"), "%s", err.message);
 
 	/* A context that does not exist */
 	svc_error_clear(&err);
-	ck_assert_int_eq(svc_docker_image_build(d, "/nonexistent/ctx.tar", tag, NULL, 0, -1, &err),
+	ck_assert_int_eq(svc_docker_image_build(d, "/nonexistent/ctx.tar", tag, NULL, NULL, 0, -1, &err),
 			 SVC_ENOTFOUND);
 	ck_assert_msg(strstr(err.message, "'/nonexistent/ctx.tar'"), "%s", err.message);
 	free(tag);
@@ -912,6 +986,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_docker_api__host_bad);
 	tcase_add_test(tc, test_docker_api__url);
 	tcase_add_test(tc, test_docker_api__query_escape);
+	tcase_add_test(tc, test_docker_api__build_path);
+	tcase_add_test(tc, test_docker_api__container_env);
 	tcase_add_test(tc, test_docker_api__response_ok);
 	tcase_add_test(tc, test_docker_api__response_empty);
 	tcase_add_test(tc, test_docker_api__response_errors);

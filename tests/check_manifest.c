@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "manifest.h"
@@ -174,6 +175,14 @@ BAD(env_port, "env_port.yaml", 5, 5, "run.env.PORT: 'PORT' is set by svcctl", 2)
 BAD(env_name, "env_port.yaml", 6, 5,
     "run.env: invalid variable name '1BAD' (expected [A-Za-z_][A-Za-z0-9_]*)", 2)
 BAD(dup_env, "dup_env.yaml", 7, 5, "duplicate key 'run.env.A' (first at line 5)", 1)
+BAD(build_env_name, "build_env.yaml", 5, 5,
+    "build.env: invalid variable name '1BAD' (expected [A-Za-z_][A-Za-z0-9_]*)", 4)
+BAD(build_env_reserved, "build_env.yaml", 7, 5,
+    "build.env.SVCCTL_BUILD_DIR: 'SVCCTL_BUILD_DIR' is set by svcctl", 4)
+BAD(build_env_dup, "build_env.yaml", 8, 5,
+    "duplicate key 'build.env.CFLAGS' (first at line 6)", 4)
+BAD(build_env_null, "build_env.yaml", 10, 16, "build.env.NULL_VALUE: expected a string, got null", 4)
+BAD(build_env_type, "build_env_type.yaml", 4, 8, "build.env: expected a mapping, got a list", 1)
 BAD(stop_signal, "stop_signal.yaml", 4, 16, "run.stop_signal: unknown signal 'SIGSTOP'", 1)
 BAD(two_ports_process, "two_ports_process.yaml", 4, 3,
     "ports: the process runtime supports one port (found 2)", 1)
@@ -387,6 +396,12 @@ START_TEST(test_manifest__full)
 	ck_assert_int_eq(m->build.ndeps, 2);
 	ck_assert_str_eq(m->build.deps[0].git, "../deps/libgreet.git");
 	ck_assert_str_eq(m->build.deps[1].into, "vendor/fmt");
+	/* build.env: sorted, values as written (no placeholders) */
+	ck_assert_int_eq(m->build.nenv, 2);
+	ck_assert_str_eq(m->build.env[0].key, "AS_WRITTEN");
+	ck_assert_str_eq(m->build.env[0].value, "${PORT}$$");
+	ck_assert_str_eq(m->build.env[1].key, "CFLAGS");
+	ck_assert_str_eq(m->build.env[1].value, "-O2 -g");
 	/* with a build, instances run in the artifact's folder: no workdir */
 	ck_assert_str_eq(m->run.workdir, m->dir);
 	ck_assert_str_eq(m->run.command[5], "$$literal");
@@ -402,7 +417,7 @@ START_TEST(test_manifest__full)
 	ck_assert_str_eq(m->ports[0].name, "api");
 	ck_assert_str_eq(m->ports[0].listen.text, "[::1]:9090");
 	ck_assert_int_eq(m->ports[0].target, 9091);
-	ck_assert_int_eq(m->listen_pos[0].line, 27);
+	ck_assert_int_eq(m->listen_pos[0].line, 30);
 	ck_assert_int_eq(m->listen_pos[0].column, 13);
 	ck_assert_int_eq(m->health.kind, SVC_HEALTH_HTTP);
 	ck_assert_str_eq(m->health.http_path, "/healthz");
@@ -415,7 +430,7 @@ START_TEST(test_manifest__full)
 	ck_assert_int_eq(m->health.start_timeout_ms, 120000);
 	ck_assert(m->rollout.manual);
 	ck_assert_str_eq(m->rollout.preview.text, "127.0.0.1:19090");
-	ck_assert_int_eq(m->preview_pos.line, 39);
+	ck_assert_int_eq(m->preview_pos.line, 42);
 	ck_assert_int_eq(m->preview_pos.column, 12);
 	ck_assert_int_eq(m->rollout.drain_timeout_ms, 0);
 	ck_assert_int_eq(m->rollout.keep_previous_ms, 7 * 24 * 3600000LL);
@@ -425,7 +440,7 @@ START_TEST(test_manifest__full)
 	ck_assert_str_eq(m->api.requires[0].service, "accounts");
 	ck_assert_str_eq(m->api.requires[1].service, "greeter");
 	ck_assert_str_eq(m->api.requires[1].versions[0], "v1");
-	ck_assert_int_eq(m->api_requires_pos.line, 45);
+	ck_assert_int_eq(m->api_requires_pos.line, 48);
 	ck_assert_int_eq(m->service_pos.line, 2);
 	svc_manifest_free(m);
 }
@@ -751,6 +766,71 @@ START_TEST(test_manifest__release_id_changes_with_values)
 }
 END_TEST
 
+/*
+ * build.env is part of the release (and, in the builder, of the artifact
+ * id); a manifest without it keeps the release id it always had (the
+ * canonical JSON gets no build.env key), so existing releases stay what
+ * they are.
+ */
+START_TEST(test_manifest__release_id_build_env)
+{
+	static const char text[] =
+		"service: shop\n"
+		"build:\n"
+		"  context: src\n"
+		"  command: [make]\n"
+		"run:\n"
+		"  command: [./shop]\n";
+	struct svc_manifest *m = NULL;
+	struct svc_diags d;
+	char *with, *other, *reordered;
+	char id0[65], id[65], id2[65];
+	json_t *j;
+
+	svc_diags_init(&d);
+	ck_assert_int_eq(load_text(&m, text, &d), 0);
+	j = svc_manifest_to_json(m);
+	ck_assert_ptr_null(json_object_get(json_object_get(j, "build"), "env"));
+	json_decref(j);
+	svc_manifest_release_id(m, id0);
+	/* the id this manifest had before build.env existed */
+	ck_assert_str_eq(id0, "0bccfb63af24ed236b93b7d98127ef7fd7849167425960be77561f80861ef825");
+	svc_manifest_free(m);
+
+	with = replace_once(text, "  command: [make]\n",
+			    "  command: [make]\n  env: {CFLAGS: -O2, LANG: C}\n");
+	other = replace_once(text, "  command: [make]\n",
+			     "  command: [make]\n  env: {CFLAGS: -O3, LANG: C}\n");
+	reordered = replace_once(text, "  command: [make]\n",
+				 "  command: [make]\n  env:\n    LANG: C\n    CFLAGS: -O2\n");
+	ck_assert_int_eq(load_text(&m, with, &d), 0);
+	ck_assert_int_eq(m->build.nenv, 2);
+	ck_assert_str_eq(m->build.env[0].key, "CFLAGS");   /* sorted by name */
+	ck_assert_str_eq(m->build.env[0].value, "-O2");
+	ck_assert_str_eq(m->build.env[1].key, "LANG");
+	j = svc_manifest_to_json(m);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+		json_object_get(j, "build"), "env"), "CFLAGS")), "-O2");
+	json_decref(j);
+	svc_manifest_release_id(m, id);
+	ck_assert_str_ne(id, id0);
+	svc_manifest_free(m);
+	ck_assert_int_eq(load_text(&m, other, &d), 0);
+	svc_manifest_release_id(m, id2);
+	ck_assert_str_ne(id2, id);
+	svc_manifest_free(m);
+	ck_assert_int_eq(load_text(&m, reordered, &d), 0);
+	svc_manifest_release_id(m, id2);
+	ck_assert_str_eq(id2, id);
+	svc_manifest_free(m);
+	ck_assert_int_eq(d.count, 0);
+	svc_diags_release(&d);
+	free(with);
+	free(other);
+	free(reordered);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Robustness: every truncation and many mutations of a full manifest
  * are either loaded or refused with positioned errors; never a crash or
@@ -954,6 +1034,94 @@ START_TEST(test_manifest__set_mixed_and_missing)
 }
 END_TEST
 
+/*
+ * Regular files only, refused without blocking: a fifo given as a path, and
+ * folder entries that are symlinks to a fifo, to /dev/zero or to nothing,
+ * or folders, each an error naming it (and counted as a file read). A
+ * symlink to a regular file is a manifest like any other.
+ */
+START_TEST(test_manifest__set_special_files)
+{
+	char tmp[] = "/tmp/svc-check-manifest-XXXXXX";
+	char *minimal = data_path("good/minimal.yaml");
+	char *fifo, *good, *to_fifo, *to_zero, *dangling, *nothing, *sub;
+	char *paths[2];
+	struct svc_manifest_set set;
+	struct svc_manifest *m = NULL;
+	struct svc_diags d;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	fifo = svc_strfmt("%s/pipe.yaml", tmp);
+	sub = svc_strfmt("%s/dir", tmp);
+	good = svc_strfmt("%s/good.yaml", sub);
+	to_fifo = svc_strfmt("%s/to-fifo.yaml", sub);
+	to_zero = svc_strfmt("%s/to-zero.yml", sub);
+	dangling = svc_strfmt("%s/dangling.yaml", sub);
+	nothing = svc_strfmt("%s/nothing.yaml", tmp);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	ck_assert_int_eq(symlink(minimal, good), 0);
+	ck_assert_int_eq(symlink(fifo, to_fifo), 0);
+	ck_assert_int_eq(symlink("/dev/zero", to_zero), 0);
+	ck_assert_int_eq(symlink(nothing, dangling), 0);
+
+	/* one file */
+	svc_diags_init(&d);
+	ck_assert_int_eq(svc_manifest_load(&m, fifo, &d), SVC_EGENERIC);
+	ck_assert_ptr_null(m);
+	ASSERT_DIAG(&d, fifo, 0, 0, "not a regular file (a fifo)");
+	ck_assert_int_eq(d.count, 1);
+	svc_diags_release(&d);
+
+	/* the fifo as a path, and the folder */
+	paths[0] = fifo;
+	paths[1] = sub;
+	svc_diags_init(&d);
+	ck_assert_int_eq(svc_manifest_set_load(&set, paths, 2, &d), SVC_EMANIFEST);
+	ck_assert_int_eq(set.nfiles, 5);
+	ck_assert_int_eq(set.count, 1);
+	ck_assert_str_eq(set.items[0]->service, "minimal");
+	ASSERT_DIAG(&d, fifo, 0, 0, "not a regular file (a fifo)");
+	ASSERT_DIAG(&d, to_fifo, 0, 0, "not a regular file (a fifo)");
+	ASSERT_DIAG(&d, to_zero, 0, 0, "not a regular file (a character device)");
+	{
+		char *want = svc_strfmt("dangling symlink to '%s'", nothing);
+
+		ASSERT_DIAG(&d, dangling, 0, 0, want);
+		free(want);
+	}
+	ck_assert_int_eq(d.count, 4);
+	svc_manifest_set_release(&set);
+	svc_diags_release(&d);
+
+	/* a folder named like a manifest */
+	unlink(to_fifo);
+	unlink(to_zero);
+	unlink(dangling);
+	free(to_fifo);
+	to_fifo = svc_strfmt("%s/folder.yaml", sub);
+	ck_assert_int_eq(mkdir(to_fifo, 0700), 0);
+	paths[0] = sub;
+	svc_diags_init(&d);
+	ck_assert_int_eq(svc_manifest_set_load(&set, paths, 1, &d), SVC_EMANIFEST);
+	ck_assert_int_eq(set.nfiles, 2);
+	ASSERT_DIAG(&d, to_fifo, 0, 0, "is a folder, not a manifest file");
+	ck_assert_int_eq(d.count, 1);
+	svc_manifest_set_release(&set);
+	svc_diags_release(&d);
+
+	svc_rm_rf(tmp);
+	free(fifo);
+	free(sub);
+	free(good);
+	free(to_fifo);
+	free(to_zero);
+	free(dangling);
+	free(nothing);
+	free(minimal);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("manifest");
@@ -996,6 +1164,12 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_manifest__env_port);
 	tcase_add_test(tc, test_manifest__env_name);
 	tcase_add_test(tc, test_manifest__dup_env);
+	tcase_add_test(tc, test_manifest__build_env_name);
+	tcase_add_test(tc, test_manifest__build_env_reserved);
+	tcase_add_test(tc, test_manifest__build_env_dup);
+	tcase_add_test(tc, test_manifest__build_env_null);
+	tcase_add_test(tc, test_manifest__build_env_type);
+	tcase_add_test(tc, test_manifest__release_id_build_env);
 	tcase_add_test(tc, test_manifest__stop_signal);
 	tcase_add_test(tc, test_manifest__two_ports_process);
 	tcase_add_test(tc, test_manifest__docker_no_target);
@@ -1046,6 +1220,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_manifest__set_wildcard_clash);
 	tcase_add_test(tc, test_manifest__set_api_versions);
 	tcase_add_test(tc, test_manifest__set_mixed_and_missing);
+	tcase_add_test(tc, test_manifest__set_special_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

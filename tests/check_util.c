@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,6 +321,112 @@ START_TEST(test_util__file_read_large)
 }
 END_TEST
 
+/* Only regular files are read: a fifo or a device is refused at once,
+ * never waited on or read forever; a symlink to a regular file is fine. */
+START_TEST(test_util__file_read_regular_only)
+{
+	char *dir = make_tmpdir(), *fifo = svc_strfmt("%s/fifo", dir);
+	char *file = svc_strfmt("%s/file", dir), *link = svc_strfmt("%s/link", dir);
+	struct svc_error err;
+	char *buf = NULL;
+	size_t len = 0;
+
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_file_read(&buf, &len, fifo, 100, &err), SVC_EGENERIC);
+	ck_assert_ptr_null(buf);
+	ck_assert_msg(strstr(err.message, "is not a regular file (a fifo)") &&
+		      strstr(err.message, fifo), "%s", err.message);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_file_read(&buf, &len, "/dev/zero", 100, &err), SVC_EGENERIC);
+	ck_assert_str_eq(err.message, "'/dev/zero' is not a regular file (a character device)");
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_file_read(&buf, &len, dir, 100, &err), SVC_EGENERIC);
+	ck_assert_ptr_nonnull(strstr(err.message, "is not a regular file (a folder)"));
+	ck_assert_int_eq(svc_file_write_atomic(file, "hi", 2, 0600, NULL), 0);
+	ck_assert_int_eq(symlink(file, link), 0);
+	ck_assert_int_eq(svc_file_read(&buf, &len, link, 100, NULL), 0);
+	ck_assert_str_eq(buf, "hi");
+	free(buf);
+	ck_assert_str_eq(svc_file_kind(S_IFIFO), "a fifo");
+	ck_assert_str_eq(svc_file_kind(S_IFSOCK), "a socket");
+	ck_assert_str_eq(svc_file_kind(S_IFBLK), "a block device");
+	ck_assert_str_eq(svc_file_kind(S_IFLNK), "a symlink");
+	ck_assert_str_eq(svc_file_kind(S_IFREG), "a regular file");
+	svc_rm_rf(dir);
+	free(fifo);
+	free(file);
+	free(link);
+	free(dir);
+}
+END_TEST
+
+/* The fixed base of what svcctl starts, and finding a command in its PATH. */
+START_TEST(test_util__env)
+{
+	char *dir = make_tmpdir(), *bin = svc_strfmt("%s/bin", dir);
+	char *tool = svc_strfmt("%s/tool", bin), *plain = svc_strfmt("%s/plain", bin);
+	char **env = svc_env_base(), *f;
+	struct passwd *pw = getpwuid(geteuid());
+
+	ck_assert_int_eq(svc_strv_len(env), 3);
+	ck_assert_str_eq(svc_env_get(env, "PATH"), "/usr/local/bin:/usr/bin:/bin");
+	ck_assert_str_eq(svc_env_get(env, "HOME"), pw && pw->pw_dir[0] == '/' ? pw->pw_dir : "/");
+	ck_assert_str_eq(svc_env_get(env, "LANG"), "C.UTF-8");
+	ck_assert_ptr_null(svc_env_get(env, "PAT"));
+	/* nothing of this process's own environment */
+	setenv("SVC_CHECK_SECRET", "x", 1);
+	svc_strv_free(env);
+	env = svc_env_base();
+	ck_assert_ptr_null(svc_env_get(env, "SVC_CHECK_SECRET"));
+	unsetenv("SVC_CHECK_SECRET");
+	/* set replaces a name, or adds it */
+	svc_env_set(&env, "LANG", "C");
+	svc_env_set(&env, "A", "1=2");
+	ck_assert_int_eq(svc_strv_len(env), 4);
+	ck_assert_str_eq(svc_env_get(env, "LANG"), "C");
+	ck_assert_str_eq(svc_env_get(env, "A"), "1=2");
+	ck_assert_str_eq(env[3], "A=1=2");
+
+	/* the command in the env's PATH, not this process's */
+	ck_assert_int_eq(svc_mkdir_p(bin, 0700, NULL), 0);
+	ck_assert_int_eq(svc_file_write_atomic(tool, "#!/bin/sh\n", 10, 0700, NULL), 0);
+	ck_assert_int_eq(svc_file_write_atomic(plain, "x", 1, 0600, NULL), 0);
+	f = svc_exec_find("env", env, "/");
+	ck_assert_ptr_nonnull(f);
+	ck_assert(!strcmp(f, "/usr/bin/env") || !strcmp(f, "/bin/env") ||
+		  !strcmp(f, "/usr/local/bin/env"));
+	free(f);
+	ck_assert_ptr_null(svc_exec_find("tool", env, "/"));
+	svc_env_set(&env, "PATH", bin);
+	f = svc_exec_find("tool", env, "/");
+	ck_assert_str_eq(f, tool);
+	free(f);
+	ck_assert_ptr_null(svc_exec_find("plain", env, "/"));   /* not executable */
+	ck_assert_ptr_null(svc_exec_find("env", env, "/"));
+	/* relative and empty entries: against the child's folder */
+	svc_env_set(&env, "PATH", "/nonexistent:bin");
+	f = svc_exec_find("tool", env, dir);
+	ck_assert_str_eq(f, tool);
+	free(f);
+	svc_env_set(&env, "PATH", ":/nonexistent");
+	f = svc_exec_find("tool", env, bin);
+	ck_assert_str_eq(f, tool);
+	free(f);
+	/* a name with a '/' is taken as it is */
+	f = svc_exec_find("./x/y", env, "/");
+	ck_assert_str_eq(f, "./x/y");
+	free(f);
+	ck_assert_ptr_null(svc_exec_find("", env, "/"));
+	svc_strv_free(env);
+	svc_rm_rf(dir);
+	free(tool);
+	free(plain);
+	free(bin);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_util__pid)
 {
 	unsigned long long st = svc_pid_starttime(getpid());
@@ -478,6 +585,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_util__strfmt_strdup);
 	tcase_add_test(tc, test_util__file_write_read);
 	tcase_add_test(tc, test_util__file_read_large);
+	tcase_add_test(tc, test_util__file_read_regular_only);
+	tcase_add_test(tc, test_util__env);
 	tcase_add_test(tc, test_util__pid);
 	tcase_add_test(tc, test_util__free_port);
 	tcase_add_test(tc, test_util__time);

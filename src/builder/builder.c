@@ -29,8 +29,6 @@
 /* Bumped when what the id covers changes, so old ids never match new ones. */
 #define ARTIFACT_ID_VERSION "svcctl-artifact-1"
 
-extern char **environ;
-
 /* Everything one build works with; released by build_release. */
 struct build {
 	const char *state_dir;
@@ -174,6 +172,19 @@ static void compute_id(struct build *b)
 		svc_hash_update_str(h, b->art->deps[i].commit);
 	}
 	svc_hash_update_str(h, b->tree_hash);
+	/* build.env (sorted by name) only when given, so that every id of a
+	 * build without it stays what it was (and its artifact cached) */
+	if (spec->nenv) {
+		char n[24];
+
+		snprintf(n, sizeof(n), "%zu", spec->nenv);
+		svc_hash_update_str(h, "env");
+		svc_hash_update_str(h, n);
+		for (size_t i = 0; i < spec->nenv; i++) {
+			svc_hash_update_str(h, spec->env[i].key);
+			svc_hash_update_str(h, spec->env[i].value);
+		}
+	}
 	svc_hash_final_hex(h, b->art->id);
 	svc_hash_free(h);
 }
@@ -405,20 +416,21 @@ static void group_track(pid_t pgid, bool running)
 	pthread_mutex_unlock(&groups_mu);
 }
 
-/* The environment of a build command: svcctl's, and what it is building. */
+/*
+ * The environment of a build command, made from nothing (svcctl's own
+ * environment is not an input of the artifact id, so none of it may reach
+ * the build): the fixed base, build.env over it (an input), and what it
+ * is building.
+ */
 static char **build_env(const struct build *b)
 {
-	size_t n = svc_strv_len(environ), k = 0;
-	char **env = svc_calloc(n + 4, sizeof(*env));
+	char **env = svc_env_base();
 
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "SVCCTL_SERVICE=", 15) &&
-		    strncmp(environ[i], "SVCCTL_ARTIFACT_ID=", 19) &&
-		    strncmp(environ[i], "SVCCTL_BUILD_DIR=", 17))
-			env[k++] = svc_strdup(environ[i]);
-	env[k++] = svc_strfmt("SVCCTL_SERVICE=%s", b->svc);
-	env[k++] = svc_strfmt("SVCCTL_ARTIFACT_ID=%s", b->art->id);
-	env[k++] = svc_strfmt("SVCCTL_BUILD_DIR=%s", b->dir);
+	for (size_t i = 0; i < b->m->build.nenv; i++)
+		svc_env_set(&env, b->m->build.env[i].key, b->m->build.env[i].value);
+	svc_env_set(&env, "SVCCTL_SERVICE", b->svc);
+	svc_env_set(&env, "SVCCTL_ARTIFACT_ID", b->art->id);
+	svc_env_set(&env, "SVCCTL_BUILD_DIR", b->dir);
 	return env;
 }
 
@@ -438,7 +450,8 @@ static char *argv_text(char *const *argv)
  * The child of run_command: only async-signal-safe calls between fork and
  * exec (parallel builds fork from a threaded process).
  */
-static void exec_child(const char *dir, char *const *argv, char **env, int out)
+static void exec_child(const char *dir, const char *file, char *const *argv, char **env,
+		       int out)
 {
 	static const char nodir[] = "svcctl: cannot enter the build folder\n";
 	int null = open("/dev/null", O_RDONLY);
@@ -457,7 +470,10 @@ static void exec_child(const char *dir, char *const *argv, char **env, int out)
 		(void)!write(2, nodir, sizeof(nodir) - 1);
 		_exit(127);
 	}
-	execvpe(argv[0], argv, env);
+	if (file)
+		execve(file, argv, env);
+	else
+		errno = ENOENT;   /* not in the build's PATH */
 	(void)!write(2, "svcctl: cannot run '", 20);
 	(void)!write(2, argv[0], strlen(argv[0]));
 	(void)!write(2, "': ", 3);
@@ -520,6 +536,8 @@ static int run_command(struct build *b, struct svc_error *err)
 {
 	char *const *argv = b->m->build.command;
 	char **env = build_env(b), *text = argv_text(argv);
+	/* found in the build's PATH, not svcctl's (NULL: not found) */
+	char *file = svc_exec_find(argv[0], env, b->dir);
 	int fds[2], status = 0, rc;
 	char limit[32];
 	bool timed_out;
@@ -533,7 +551,7 @@ static int run_command(struct build *b, struct svc_error *err)
 	svc_report_step(b->r, b->svc, "build", "running %s (log: %s)", text, b->log_path);
 	pid = fork();
 	if (pid == 0)
-		exec_child(b->dir, argv, env, fds[1]);
+		exec_child(b->dir, file, argv, env, fds[1]);
 	close(fds[1]);
 	if (pid < 0) {
 		close(fds[0]);
@@ -558,6 +576,7 @@ static int run_command(struct build *b, struct svc_error *err)
 				   text, WTERMSIG(status));
 done:
 	svc_strv_free(env);
+	free(file);
 	free(text);
 	return rc;
 }
@@ -654,6 +673,34 @@ done:
 	return rc;
 }
 
+/*
+ * Where the instances of a stored artifact run (art->dir): a folder
+ * build.artifact is their working folder itself (artifacts/ID/PATH); a
+ * file build.artifact runs in artifacts/ID, where PATH is beside it; the
+ * whole build folder is artifacts/ID. Decided by what the store holds, so
+ * a cached artifact gets the same answer as a fresh one.
+ */
+static void set_run_dir(struct build *b)
+{
+	const char *want = b->m->build.artifact;
+	char *store = svc_artifact_store_dir(b->state_dir, b->svc);
+	char *base = svc_strfmt("%s/%s", store, b->art->id), *inner;
+	struct stat st;
+
+	free(store);
+	free(b->art->dir);
+	b->art->dir = base;
+	if (!want)
+		return;
+	inner = svc_path_resolve(base, want);
+	if (lstat(inner, &st) == 0 && S_ISDIR(st.st_mode)) {
+		b->art->dir = inner;
+		free(base);
+	} else {
+		free(inner);
+	}
+}
+
 /* What is left of build.timeout for the engine's part (0: no limit). */
 static long image_timeout_s(const struct build *b)
 {
@@ -673,6 +720,7 @@ static int build_image(struct build *b, struct svc_error *err)
 	struct pump p = { .b = b, .fd = -1 };
 	pthread_t th;
 	struct stat st;
+	json_t *args = json_object();   /* build.env, as the Dockerfile's ARG values */
 	int fds[2] = { -1, -1 }, rc;
 
 	if (stat(dfpath, &st) || !S_ISREG(st.st_mode)) {
@@ -694,7 +742,11 @@ static int build_image(struct build *b, struct svc_error *err)
 		rc = svc_error_set(err, SVC_EGENERIC, "cannot start a thread: %s", strerror(rc));
 		goto done;
 	}
-	rc = svc_docker_image_build(d, tar, b->art->image, df, image_timeout_s(b), fds[1], err);
+	for (size_t i = 0; i < b->m->build.nenv; i++)
+		json_object_set_new(args, b->m->build.env[i].key,
+				    json_string(b->m->build.env[i].value));
+	rc = svc_docker_image_build(d, tar, b->art->image, df, args, image_timeout_s(b), fds[1],
+				    err);
 	close(fds[1]);
 	fds[1] = -1;
 	pthread_join(th, NULL);
@@ -707,6 +759,7 @@ done:
 		close(fds[1]);
 	unlink(tar);
 	svc_docker_free(d);
+	json_decref(args);
 	free(tar);
 	free(dfpath);
 	return rc;
@@ -759,6 +812,8 @@ static int do_build(struct build *b, struct svc_build_result *res, struct svc_er
 	rc = b->art->image ? build_image(b, err) : store_dir_artifact(b, err);
 	if (rc)
 		goto failed;
+	if (!b->art->image)
+		set_run_dir(b);
 	if (b->dir)
 		svc_rm_rf(b->dir);  /* sent to the engine, or what build.artifact left out */
 	return write_meta(b, err);
@@ -818,6 +873,8 @@ int svc_build_service(const char *state_dir, const struct svc_manifest *m,
 		svc_report_step(r, m->service, "cached",
 				"artifact %.12s is already built; build skipped", b.art->id);
 		res->cached = true;
+		if (b.art->dir)
+			set_run_dir(&b);
 	} else if ((rc = do_build(&b, res, err))) {
 		goto done;
 	} else {

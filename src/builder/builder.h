@@ -9,18 +9,25 @@
  *      build.dependencies), else from its ref, fetched now (deps.h);
  *   2. id: sha256 over a version tag, the runtime kind, the build spec
  *      (command, artifact, dockerfile, each dependency's name, into and
- *      commit) and the context's files (tree.h: path, kind, execute bit,
- *      content; symlinks leaving the context are refused);
+ *      commit), the context's files (tree.h: path, kind, execute bit,
+ *      content; symlinks leaving the context are refused) and build.env
+ *      when there is one (without it, ids are what they always were);
  *   3. cache: when that artifact exists (process: its folder; docker: its
  *      image), nothing is built;
  *   4. build: a fresh folder STATE/builds/SERVICE-ID12-XXXXXX gets a copy of
  *      the context (hashed again while copying: a context that changed since
  *      step 2 fails the build) and each dependency's tree at `into`; the
- *      command runs there (argv, no shell) with its output in a log file;
- *   5. artifact: process: the build folder, or build.artifact in it, moves
- *      to STATE/services/SERVICE/artifacts/ID; docker/swarm: the build
- *      folder, as a tar, is built into the image SERVICE:ID12 through the
- *      Engine API (its output streamed like the command's).
+ *      command runs there (argv, no shell) with its output in a log file,
+ *      in an environment made from nothing: svc_env_base, build.env, then
+ *      SVCCTL_SERVICE, SVCCTL_ARTIFACT_ID and SVCCTL_BUILD_DIR (none of
+ *      svcctl's own environment, which is no input of the id);
+ *   5. artifact: process: the build folder, or build.artifact in it (at
+ *      the same relative path), moves to STATE/services/SERVICE/artifacts/ID;
+ *      instances run in artifacts/ID, or in artifacts/ID/PATH itself when
+ *      build.artifact is a folder (the artifact ref's dir says which);
+ *      docker/swarm: the build folder, as a tar, is built into the image
+ *      SERVICE:ID12 through the Engine API (build.env as its build args;
+ *      its output streamed like the command's).
  * STATE/services/SERVICE/artifacts/ID.json records each artifact (what,
  * dependencies, when); STATE/services/SERVICE/builds/TIME-ID12.log the builds.
  *

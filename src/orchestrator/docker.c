@@ -7,7 +7,9 @@
  * svcctl.instance and svcctl.state_dir. list() asks the engine
  * for containers by label, so instances (and orphans of an interrupted
  * deploy) are found even with the state dir deleted. Each container gets
- * the manifest's env plus PORT (the target port inside the container),
+ * the manifest's env plus SERVICE, VERSION, INSTANCE and PORT (the target
+ * port inside the container) over the image's own ENV, and nothing of
+ * svcctl's environment,
  * restart policy unless-stopped, the manifest's stop signal and timeout,
  * and its target port published on 127.0.0.1 only, on a host port the
  * engine chooses: that is the address the router forwards to.

@@ -1084,18 +1084,32 @@ static int build_sink(struct sink *s, const char *data, size_t len)
 	return 0;
 }
 
+char *svc_docker_build_path(const char *tag, const char *dockerfile, const json_t *buildargs)
+{
+	char *etag = svc_docker_query_escape(tag);
+	char *edf = dockerfile ? svc_docker_query_escape(dockerfile) : NULL;
+	char *args = json_object_size(buildargs)
+		? json_dumps(buildargs, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	char *eargs = args ? svc_docker_query_escape(args) : NULL;
+	char *path = svc_strfmt("/build?t=%s%s%s%s%s", etag, edf ? "&dockerfile=" : "",
+				edf ? edf : "", eargs ? "&buildargs=" : "", eargs ? eargs : "");
+
+	free(eargs);
+	free(args);
+	free(edf);
+	free(etag);
+	return path;
+}
+
 int svc_docker_image_build(struct svc_docker *d, const char *tar_path, const char *tag,
-			   const char *dockerfile, long timeout_s, int progress_fd,
-			   struct svc_error *err)
+			   const char *dockerfile, const json_t *buildargs, long timeout_s,
+			   int progress_fd, struct svc_error *err)
 {
 	struct request r;
 	struct sink s;
 	struct stat st;
 	FILE *tar = NULL;
-	char *etag = svc_docker_query_escape(tag);
-	char *edf = dockerfile ? svc_docker_query_escape(dockerfile) : NULL;
-	char *path = svc_strfmt("/build?t=%s%s%s", etag, edf ? "&dockerfile=" : "",
-				edf ? edf : "");
+	char *path = svc_docker_build_path(tag, dockerfile, buildargs);
 	char *what = svc_strfmt("build image '%s'", tag);
 	json_t *res = NULL;
 	long status = 0;
@@ -1146,7 +1160,5 @@ done:
 	free(s.build_error);
 	free(what);
 	free(path);
-	free(edf);
-	free(etag);
 	return rc;
 }

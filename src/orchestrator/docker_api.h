@@ -147,14 +147,22 @@ int svc_docker_container_logs(struct svc_docker *d, const char *id, bool follow,
 			      struct svc_error *err);
 
 /*
- * POST /build?t=TAG[&dockerfile=NAME] with the tar file at tar_path as the
- * build context; the engine's progress ("stream" lines) is written to
- * progress_fd (-1: dropped). An "error"/"errorDetail" line fails it.
- * timeout_s > 0 gives up (SVC_EUNAVAIL, as for any request that times out)
- * when the build takes longer; 0 waits as long as it takes.
+ * The request path of an image build (without the /vX.Y prefix):
+ * /build?t=TAG[&dockerfile=NAME][&buildargs=JSON], every value
+ * percent-encoded; buildargs (borrowed; an object of strings, the
+ * Dockerfile's ARG values) is left out when NULL or empty. Caller frees.
+ */
+char *svc_docker_build_path(const char *tag, const char *dockerfile, const json_t *buildargs);
+
+/*
+ * POST svc_docker_build_path(tag, dockerfile, buildargs) with the tar file
+ * at tar_path as the build context; the engine's progress ("stream" lines)
+ * is written to progress_fd (-1: dropped). An "error"/"errorDetail" line
+ * fails it. timeout_s > 0 gives up (SVC_EUNAVAIL, as for any request that
+ * times out) when the build takes longer; 0 waits as long as it takes.
  */
 int svc_docker_image_build(struct svc_docker *d, const char *tar_path, const char *tag,
-			   const char *dockerfile, long timeout_s, int progress_fd,
-			   struct svc_error *err);
+			   const char *dockerfile, const json_t *buildargs, long timeout_s,
+			   int progress_fd, struct svc_error *err);
 
 #endif

@@ -56,7 +56,7 @@
 enum { TOP_SERVICE, TOP_RUNTIME, TOP_REPLICAS, TOP_VERSION, TOP_BUILD, TOP_RUN,
        TOP_PORTS, TOP_HEALTH, TOP_ROLLOUT, TOP_API, TOP_N };
 enum { BUILD_CONTEXT, BUILD_COMMAND, BUILD_ARTIFACT, BUILD_DOCKERFILE,
-       BUILD_DEPENDENCIES, BUILD_TIMEOUT, BUILD_N };
+       BUILD_DEPENDENCIES, BUILD_TIMEOUT, BUILD_ENV, BUILD_N };
 enum { DEP_NAME, DEP_GIT, DEP_REF, DEP_INTO, DEP_N };
 enum { RUN_COMMAND, RUN_IMAGE, RUN_WORKDIR, RUN_ENV, RUN_STOP_SIGNAL,
        RUN_STOP_TIMEOUT, RUN_N };
@@ -902,43 +902,6 @@ static void f_build_timeout(struct mp *p, const char *kp, void *obj)
 	want_duration(p, kp, 1000, 24 * 3600000LL, &((struct svc_build *)obj)->timeout_ms);
 }
 
-static const struct field build_fields[BUILD_N] = {
-	[BUILD_CONTEXT] = { "context", f_build_context },
-	[BUILD_COMMAND] = { "command", f_build_command },
-	[BUILD_ARTIFACT] = { "artifact", f_build_artifact },
-	[BUILD_DOCKERFILE] = { "dockerfile", f_build_dockerfile },
-	[BUILD_DEPENDENCIES] = { "dependencies", f_build_dependencies },
-	[BUILD_TIMEOUT] = { "timeout", f_build_timeout },
-};
-
-/* ------------------------------------------------------------------ */
-/* Field functions: run */
-
-static void f_run_command(struct mp *p, const char *kp, void *obj)
-{
-	want_strv(p, kp, &((struct svc_run *)obj)->command, true, check_placeholders);
-}
-
-static void f_run_image(struct mp *p, const char *kp, void *obj)
-{
-	set_str(p, kp, &((struct svc_run *)obj)->image);
-}
-
-static void f_run_workdir(struct mp *p, const char *kp, void *obj)
-{
-	struct svc_run *r = obj;
-	const char *s = want_str(p, kp);
-
-	if (!s)
-		return;
-	if (!*s) {
-		err_ev(p, "%s: must not be empty", kp);
-		return;
-	}
-	free(r->workdir);
-	r->workdir = svc_path_resolve(p->m->dir, s);
-}
-
 static bool env_name_valid(const char *s)
 {
 	if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
@@ -1000,9 +963,16 @@ static void keyed_dups(struct mp *p, struct keyed *v, size_t n, const char *kp,
 	}
 }
 
-static void f_run_env(struct mp *p, const char *kp, void *obj)
+/*
+ * A mapping of environment variables (run.env, build.env) into *out, sorted
+ * by name: names [A-Za-z_][A-Za-z0-9_]*, each at most once, none of
+ * reserved (NULL-terminated: the names svcctl sets itself), values strings.
+ * With placeholders, values may hold only the ${...} placeholders
+ * check_placeholders allows (run.env); otherwise they are taken as written.
+ */
+static void want_env(struct mp *p, const char *kp, struct svc_kv **out, size_t *nout,
+		     const char *const *reserved, bool placeholders)
 {
-	struct svc_run *r = obj;
 	struct svc_kv *kv = NULL;
 	struct keyed *keys = NULL;
 	size_t n = 0, alloc = 0, kalloc = 0;
@@ -1014,14 +984,17 @@ static void f_run_env(struct mp *p, const char *kp, void *obj)
 	while ((rc = map_next_key(p, kp)) == 1) {
 		struct svc_pos kpos = mark_pos(&p->ev.start_mark);
 		char *key = svc_strdup(scalar(p));
-		const char *val;
+		const char *val, *taken = NULL;
 
 		kp_join(ekp, sizeof(ekp), kp, key);
+		for (size_t i = 0; reserved[i] && !taken; i++)
+			if (!strcmp(key, reserved[i]))
+				taken = reserved[i];
 		if (!env_name_valid(key)) {
 			err_ev(p, "%s: invalid variable name '%.100s' (expected [A-Za-z_][A-Za-z0-9_]*)",
 			       kp, key);
-		} else if (!strcmp(key, "PORT")) {
-			err_ev(p, "%s: 'PORT' is set by svcctl", ekp);
+		} else if (taken) {
+			err_ev(p, "%s: '%s' is set by svcctl", ekp, taken);
 		} else {
 			if (!next(p)) {
 				free(key);
@@ -1033,7 +1006,7 @@ static void f_run_env(struct mp *p, const char *kp, void *obj)
 				continue;
 			}
 			val = want_str(p, ekp);
-			if (!val || !check_placeholders(p, ekp, val)) {
+			if (!val || (placeholders && !check_placeholders(p, ekp, val))) {
 				free(key);
 				continue;
 			}
@@ -1054,13 +1027,13 @@ static void f_run_env(struct mp *p, const char *kp, void *obj)
 	}
 	if (!p->fatal) {
 		keyed_dups(p, keys, n, kp, NULL, NULL);
-		r->env = svc_calloc(n, sizeof(*r->env));
+		*out = svc_calloc(n, sizeof(**out));
 		for (size_t i = 0; i < n; i++) {
 			struct svc_kv *src;
 			if (keys[i].index == SIZE_MAX)
 				continue;
 			src = &kv[keys[i].index];
-			r->env[r->nenv++] = *src;
+			(*out)[(*nout)++] = *src;
 			src->key = NULL;
 			src->value = NULL;
 		}
@@ -1071,6 +1044,62 @@ static void f_run_env(struct mp *p, const char *kp, void *obj)
 	}
 	free(kv);
 	free(keys);
+}
+
+/* build.env: values as written (no placeholders: a build has no port or instance) */
+static void f_build_env(struct mp *p, const char *kp, void *obj)
+{
+	static const char *const reserved[] = { "SVCCTL_SERVICE", "SVCCTL_ARTIFACT_ID",
+						"SVCCTL_BUILD_DIR", NULL };
+	struct svc_build *b = obj;
+
+	want_env(p, kp, &b->env, &b->nenv, reserved, false);
+}
+
+static const struct field build_fields[BUILD_N] = {
+	[BUILD_CONTEXT] = { "context", f_build_context },
+	[BUILD_COMMAND] = { "command", f_build_command },
+	[BUILD_ARTIFACT] = { "artifact", f_build_artifact },
+	[BUILD_DOCKERFILE] = { "dockerfile", f_build_dockerfile },
+	[BUILD_DEPENDENCIES] = { "dependencies", f_build_dependencies },
+	[BUILD_TIMEOUT] = { "timeout", f_build_timeout },
+	[BUILD_ENV] = { "env", f_build_env },
+};
+
+/* ------------------------------------------------------------------ */
+/* Field functions: run */
+
+static void f_run_command(struct mp *p, const char *kp, void *obj)
+{
+	want_strv(p, kp, &((struct svc_run *)obj)->command, true, check_placeholders);
+}
+
+static void f_run_image(struct mp *p, const char *kp, void *obj)
+{
+	set_str(p, kp, &((struct svc_run *)obj)->image);
+}
+
+static void f_run_workdir(struct mp *p, const char *kp, void *obj)
+{
+	struct svc_run *r = obj;
+	const char *s = want_str(p, kp);
+
+	if (!s)
+		return;
+	if (!*s) {
+		err_ev(p, "%s: must not be empty", kp);
+		return;
+	}
+	free(r->workdir);
+	r->workdir = svc_path_resolve(p->m->dir, s);
+}
+
+static void f_run_env(struct mp *p, const char *kp, void *obj)
+{
+	static const char *const reserved[] = { "PORT", NULL };
+	struct svc_run *r = obj;
+
+	want_env(p, kp, &r->env, &r->nenv, reserved, true);
 }
 
 static const struct {
@@ -1971,8 +2000,19 @@ int svc_manifest_load(struct svc_manifest **out, const char *path,
 	*out = NULL;
 	svc_error_clear(&err);
 	if (stat(path, &st)) {
-		rc = errno == ENOENT ? SVC_ENOTFOUND : SVC_EGENERIC;
-		svc_diags_addf(diags, path, 0, 0, "cannot read: %s", strerror(errno));
+		int e = errno;
+		struct stat lst;
+		char target[PATH_MAX];
+		ssize_t n;
+
+		rc = e == ENOENT ? SVC_ENOTFOUND : SVC_EGENERIC;
+		if (e == ENOENT && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) &&
+		    (n = readlink(path, target, sizeof(target) - 1)) >= 0) {
+			target[n] = '\0';
+			svc_diags_addf(diags, path, 0, 0, "dangling symlink to '%s'", target);
+		} else {
+			svc_diags_addf(diags, path, 0, 0, "cannot read: %s", strerror(e));
+		}
 		goto done;
 	}
 	if (S_ISDIR(st.st_mode)) {
@@ -1980,7 +2020,14 @@ int svc_manifest_load(struct svc_manifest **out, const char *path,
 		svc_diags_addf(diags, path, 0, 0, "is a folder, not a manifest file");
 		goto done;
 	}
-	if (S_ISREG(st.st_mode) && st.st_size > MANIFEST_MAX_BYTES) {
+	/* a fifo or a device is never opened (svc_file_read checks again) */
+	if (!S_ISREG(st.st_mode)) {
+		rc = SVC_EGENERIC;
+		svc_diags_addf(diags, path, 0, 0, "not a regular file (%s)",
+			       svc_file_kind(st.st_mode));
+		goto done;
+	}
+	if (st.st_size > MANIFEST_MAX_BYTES) {
 		rc = SVC_EMANIFEST;
 		svc_diags_addf(diags, path, 0, 0, "file is larger than 1 MiB (%lld bytes)",
 			       (long long)st.st_size);
@@ -2025,6 +2072,11 @@ void svc_manifest_free(struct svc_manifest *m)
 		free(m->build.deps[i].into);
 	}
 	free(m->build.deps);
+	for (size_t i = 0; i < m->build.nenv; i++) {
+		free(m->build.env[i].key);
+		free(m->build.env[i].value);
+	}
+	free(m->build.env);
 	svc_strv_free(m->run.command);
 	free(m->run.image);
 	free(m->run.workdir);
@@ -2136,6 +2188,13 @@ json_t *svc_manifest_to_json(const struct svc_manifest *m)
 			jappend(deps, d);
 		}
 		jset(build, "dependencies", deps);
+		/* only when given: manifests without it keep their release ids */
+		if (m->build.nenv) {
+			json_t *benv = jobj();
+			for (size_t i = 0; i < m->build.nenv; i++)
+				jset(benv, m->build.env[i].key, jstr(m->build.env[i].value));
+			jset(build, "env", benv);
+		}
 	} else {
 		build = json_null();
 	}
@@ -2258,20 +2317,15 @@ static void set_add_folder(struct svc_manifest_set *set, size_t *alloc, const ch
 		*rc = SVC_EMANIFEST;
 		return;
 	}
+	/* every *.yaml and *.yml entry is a manifest: one that is no regular
+	 * file (a fifo, a device, a folder, a dangling symlink) is an error
+	 * of svc_manifest_load's, not skipped */
 	while ((de = readdir(d))) {
-		struct stat st;
-		char *full;
-
 		if (de->d_name[0] == '.' ||
 		    !(has_suffix(de->d_name, ".yaml") || has_suffix(de->d_name, ".yml")))
 			continue;
-		full = svc_strfmt("%s%s%s", path, slash ? "" : "/", de->d_name);
-		if (stat(full, &st) || !S_ISREG(st.st_mode)) {
-			free(full);
-			continue;
-		}
 		names = grow(names, &nalloc, n + 1, sizeof(*names));
-		names[n++] = full;
+		names[n++] = svc_strfmt("%s%s%s", path, slash ? "" : "/", de->d_name);
 	}
 	closedir(d);
 	if (n > 1)

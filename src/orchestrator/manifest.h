@@ -14,10 +14,15 @@
  * - paths (dir, build.context, run.workdir) are absolute;
  * - durations are milliseconds, defaults applied (see README's reference);
  * - run.command / run.env values contain only ${PORT} ${VERSION}
- *   ${SERVICE} ${INSTANCE} placeholders, expanded by svc_manifest_expand.
+ *   ${SERVICE} ${INSTANCE} placeholders, expanded by svc_manifest_expand;
+ *   build.env values are taken as written;
+ * - env names (run.env, build.env) are [A-Za-z_][A-Za-z0-9_]*, unique, and
+ *   none that svcctl sets itself (PORT; SVCCTL_SERVICE, SVCCTL_ARTIFACT_ID,
+ *   SVCCTL_BUILD_DIR).
  * Strings are owned by the manifest and freed by svc_manifest_free.
  *
- * Beyond DESIGN.md: build.timeout, the longest a build may take, and
+ * Beyond DESIGN.md: build.timeout, the longest a build may take, build.env,
+ * variables for the build command (and the image build's build args), and
  * run.workdir, the working folder of the process runtime's instances,
  * relative to the manifest's folder. Strictness rules
  * (see manifest.c): integers and booleans must be plain scalars (a quoted
@@ -68,6 +73,8 @@ struct svc_build {
 	struct svc_dependency *deps;
 	size_t ndeps;
 	int64_t timeout_ms;   /* 1s-24h; 0 (default): no limit. svcctl extension */
+	struct svc_kv *env;   /* build.env, sorted by key; values as written */
+	size_t nenv;
 };
 
 /* One dependency as pinned for a build: the commit it resolved to. */
@@ -83,7 +90,8 @@ struct svc_dep_pin {
  */
 struct svc_artifact_ref {
 	char id[65];          /* the artifact id: sha256 over every build input */
-	char *dir;            /* process runtime: the artifact folder, else NULL */
+	char *dir;            /* process runtime: where instances run (artifacts/ID, or
+				 artifacts/ID/PATH for a folder build.artifact), else NULL */
 	char *image;          /* docker/swarm: "SERVICE:ID12", else NULL */
 	struct svc_dep_pin *deps;
 	size_t ndeps;
@@ -168,8 +176,9 @@ struct svc_manifest {
 /*
  * Load and validate one manifest file. On success returns 0 and *out (caller
  * frees with svc_manifest_free). On failure returns SVC_EMANIFEST (or
- * SVC_ENOTFOUND / SVC_EGENERIC when the file cannot be read), *out is NULL and
- * every problem found was appended to diags.
+ * SVC_ENOTFOUND / SVC_EGENERIC when the file cannot be read, is a dangling
+ * symlink, or is not a regular file: "PATH: not a regular file (a fifo)"),
+ * *out is NULL and every problem found was appended to diags.
  */
 int svc_manifest_load(struct svc_manifest **out, const char *path,
 		      struct svc_diags *diags);
@@ -243,8 +252,11 @@ struct svc_manifest_set {
 };
 
 /*
- * Load every path: a file, or a folder whose *.yaml and *.yml files are read
- * in name order. Then check across files: duplicate service names, two
+ * Load every path: a file, or a folder whose *.yaml and *.yml entries are
+ * read in name order (names starting with '.' are left out). Manifests are
+ * regular files (or symlinks to them): any other path or entry (a fifo, a
+ * device, a folder, a dangling symlink) is an error naming it, found
+ * without opening it or waiting on it. Then check across files: duplicate service names, two
  * services (or a preview) on one listen address, and api.requires naming a
  * version that the required service does not provide. Returns 0 when every
  * file is valid; otherwise SVC_EMANIFEST with all problems in diags, and

@@ -27,7 +27,11 @@
  * would lead to the port's new owner).
  *
  * Instances listen on 127.0.0.1 on a port picked here (${PORT}); the router
- * forwards the service's stable address there.
+ * forwards the service's stable address there. spec.json holds an
+ * instance's whole environment, made here from nothing: the fixed base
+ * (svc_env_base), the manifest's run.env, then PORT, SERVICE, VERSION and
+ * INSTANCE; svcctl's own environment (and so the deploying shell's) never
+ * reaches an instance. The supervisor keeps its own.
  */
 #include "proc.h"
 
@@ -606,6 +610,7 @@ static json_t *build_spec(const struct svc_manifest *m, const char *release, con
 	char portbuf[16], indexbuf[16];
 	struct svc_expand_vars vars;
 	json_t *spec, *argv = json_array(), *env = json_object();
+	char **base;
 	bool bad = false;
 
 	snprintf(portbuf, sizeof(portbuf), "%d", port);
@@ -621,7 +626,19 @@ static json_t *build_spec(const struct svc_manifest *m, const char *release, con
 			bad = true;
 		free(v);
 	}
-	/* the manifest's env, then the instance's own variables (these win) */
+	/*
+	 * The instance's whole environment (the supervisor adds nothing): the
+	 * fixed base, the manifest's env over it, then the instance's own
+	 * variables (these win). Nothing of svcctl's own environment.
+	 */
+	base = svc_env_base();
+	for (char **e = base; *e; e++) {
+		char *eq = strchr(*e, '=');
+
+		*eq = '\0';
+		json_object_set_new(env, *e, json_string(eq + 1));
+	}
+	svc_strv_free(base);
 	for (size_t i = 0; i < m->run.nenv; i++) {
 		char *v = proc_expand(m->run.env[i].value ? m->run.env[i].value : "", &vars);
 

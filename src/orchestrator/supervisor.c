@@ -63,7 +63,7 @@ struct sup {
 	/* from spec.json */
 	char **argv;
 	char *exec_path;     /* argv[0], made absolute against workdir when it has a '/' */
-	char **envp;         /* inherited environment plus the spec's env */
+	char **envp;         /* the spec's env, and nothing else */
 	char *workdir;
 	int port;
 	int stop_signal;
@@ -127,31 +127,19 @@ static void sup_set_state(struct sup *s, const char *state)
 	sup_write_status(s);
 }
 
-/* Build the child's environment: environ minus the spec's keys, plus the spec's env. */
+/*
+ * The child's environment: exactly the spec's env (proc.c made it whole:
+ * base, run.env, svcctl's variables). The supervisor's own environment,
+ * which is svcctl's, is not passed on.
+ */
 static char **build_env(json_t *env)
 {
-	size_t n = 0, i = 0;
+	size_t i = 0;
 	char **out;
 	const char *key;
 	json_t *val;
 
-	while (environ && environ[n])
-		n++;
-	out = svc_calloc(n + json_object_size(env) + 1, sizeof(*out));
-	for (size_t k = 0; k < n; k++) {
-		const char *eq = strchr(environ[k], '=');
-		size_t klen = eq ? (size_t)(eq - environ[k]) : strlen(environ[k]);
-		bool overridden = false;
-
-		json_object_foreach(env, key, val) {
-			if (strlen(key) == klen && !strncmp(key, environ[k], klen)) {
-				overridden = true;
-				break;
-			}
-		}
-		if (!overridden)
-			out[i++] = svc_strdup(environ[k]);
-	}
+	out = svc_calloc(json_object_size(env) + 1, sizeof(*out));
 	json_object_foreach(env, key, val) {
 		if (json_is_string(val))
 			out[i++] = svc_strfmt("%s=%s", key, json_string_value(val));
@@ -247,6 +235,7 @@ static void schedule_restart(struct sup *s)
 static void sup_start_child(struct sup *s)
 {
 	int pfd[2] = { -1, -1 }, msg[2];
+	char *file = NULL;
 	sigset_t none;
 	pid_t pid;
 	ssize_t n;
@@ -260,6 +249,9 @@ static void sup_start_child(struct sup *s)
 		snprintf(s->error, sizeof(s->error), "cannot create a pipe: %s", strerror(errno));
 		goto failed;
 	}
+	/* a bare name is looked up in the instance's PATH, not the supervisor's
+	 * (NULL: not found, reported as ENOENT like a failed exec) */
+	file = svc_exec_find(s->exec_path, s->envp, s->workdir);
 	sigemptyset(&none);
 	pid = fork();
 	if (pid < 0) {
@@ -282,9 +274,14 @@ static void sup_start_child(struct sup *s)
 		fd = open(s->output_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			child_fail(pfd[1], STAGE_OUTPUT);
-		execvpe(s->exec_path, s->argv, s->envp);
+		if (file)
+			execve(file, s->argv, s->envp);
+		else
+			errno = ENOENT;
 		child_fail(pfd[1], STAGE_EXEC);
 	}
+	free(file);
+	file = NULL;
 	setpgid(pid, pid); /* also in the parent: no window where the group is missing */
 	close(pfd[1]);
 	pfd[1] = -1;
@@ -315,6 +312,7 @@ static void sup_start_child(struct sup *s)
 	sup_set_state(s, "running");
 	return;
 failed:
+	free(file);
 	if (pfd[0] >= 0)
 		close(pfd[0]);
 	if (pfd[1] >= 0)

@@ -4,7 +4,9 @@
  * `svcctl __supervise DIR` runs svc_supervisor_run: a small process in its
  * own session, detached from svcctl's terminal, that outlives svcctl. It
  * reads DIR/spec.json (argv, env, workdir, port, stop signal and timeout),
- * runs the instance as its child in its own process group with stdout and
+ * runs the instance as its child with exactly the spec's env as its
+ * environment (its own, svcctl's, is not passed on; a bare argv[0] is looked
+ * up in the spec's PATH) in its own process group with stdout and
  * stderr appended to DIR/output.log, restarts it on exit with backoff, and
  * records its own pid and start time, the child's pid and start time, the
  * restart count and the last exit status in DIR/status.json (atomic writes).

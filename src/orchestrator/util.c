@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -328,20 +329,47 @@ done:
 	return rc;
 }
 
+const char *svc_file_kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return "a regular file";
+	case S_IFDIR: return "a folder";
+	case S_IFLNK: return "a symlink";
+	case S_IFIFO: return "a fifo";
+	case S_IFSOCK: return "a socket";
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	default: return "not a file";
+	}
+}
+
 int svc_file_read(char **out, size_t *out_len, const char *path, size_t max,
 		  struct svc_error *err)
 {
 	char *buf = NULL;
 	size_t len = 0, alloc = 0;
+	struct stat st;
 	int fd, rc = SVC_EGENERIC;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a fifo must not wait for a writer; fstat then
+	 * refuses it (and devices), so nothing is read forever either */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return svc_error_set(err, SVC_ENOTFOUND, "'%s' does not exist", path);
 		return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot read '%s'", path);
 	}
+	if (fstat(fd, &st)) {
+		svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot read '%s'", path);
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		svc_error_set(err, SVC_EGENERIC, "'%s' is not a regular file (%s)", path,
+			      svc_file_kind(st.st_mode));
+		goto done;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	for (;;) {
 		ssize_t n;
 		if (alloc - len < 4096) {
@@ -691,6 +719,90 @@ char **svc_strv_dup(char *const *v)
 	for (size_t i = 0; i < n; i++)
 		d[i] = svc_strdup(v[i]);
 	return d;
+}
+
+char **svc_env_base(void)
+{
+	struct passwd pw, *found = NULL;
+	size_t len = 4096;
+	char *buf = NULL, **env = svc_calloc(1, sizeof(*env));
+
+	svc_env_set(&env, "PATH", SVC_ENV_PATH);
+	/* getpwuid_r: builds run in threads */
+	for (;;) {
+		int rc;
+
+		buf = svc_realloc(buf, len, 1);
+		rc = getpwuid_r(geteuid(), &pw, buf, len, &found);
+		if (rc != ERANGE || len >= (1 << 20))
+			break;
+		len *= 2;
+	}
+	svc_env_set(&env, "HOME", found && found->pw_dir && found->pw_dir[0] == '/'
+		    ? found->pw_dir : "/");
+	free(buf);
+	svc_env_set(&env, "LANG", "C.UTF-8");
+	return env;
+}
+
+static size_t env_find(char *const *envp, const char *name)
+{
+	size_t nl = strlen(name), i;
+
+	for (i = 0; envp && envp[i]; i++)
+		if (!strncmp(envp[i], name, nl) && envp[i][nl] == '=')
+			break;
+	return i;
+}
+
+void svc_env_set(char ***envp, const char *name, const char *value)
+{
+	size_t i = env_find(*envp, name);
+
+	if ((*envp)[i]) {
+		free((*envp)[i]);
+	} else {
+		*envp = svc_realloc(*envp, i + 2, sizeof(**envp));
+		(*envp)[i + 1] = NULL;
+	}
+	(*envp)[i] = svc_strfmt("%s=%s", name, value);
+}
+
+const char *svc_env_get(char *const *envp, const char *name)
+{
+	size_t i = env_find(envp, name);
+
+	return envp && envp[i] ? envp[i] + strlen(name) + 1 : NULL;
+}
+
+char *svc_exec_find(const char *cmd, char *const *envp, const char *cwd)
+{
+	const char *path = svc_env_get(envp, "PATH"), *p;
+
+	if (!cmd || !*cmd)
+		return NULL;
+	if (strchr(cmd, '/'))
+		return svc_strdup(cmd);
+	if (!path)
+		path = SVC_ENV_PATH;
+	for (p = path;; p++) {
+		size_t dl = strcspn(p, ":");
+		struct stat st;
+		char *file;
+
+		if (dl == 0)
+			file = svc_strfmt("%s/%s", cwd, cmd);
+		else if (p[0] == '/')
+			file = svc_strfmt("%.*s/%s", (int)dl, p, cmd);
+		else
+			file = svc_strfmt("%s/%.*s/%s", cwd, (int)dl, p, cmd);
+		if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && access(file, X_OK) == 0)
+			return file;
+		free(file);
+		p += dl;
+		if (!*p)
+			return NULL;
+	}
 }
 
 bool svc_name_valid(const char *name)

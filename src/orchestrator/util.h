@@ -80,11 +80,17 @@ int svc_file_write_atomic(const char *path, const void *data, size_t len,
 			  mode_t mode, struct svc_error *err);
 
 /*
- * Read a whole file (at most max bytes) into a NUL-terminated heap buffer.
- * Caller frees *out with free(). Returns SVC_ENOTFOUND when it does not exist.
+ * Read a whole regular file (at most max bytes) into a NUL-terminated heap
+ * buffer. Caller frees *out with free(). Returns SVC_ENOTFOUND when it does
+ * not exist, SVC_EGENERIC ("'PATH' is not a regular file (a fifo)") for
+ * anything but a regular file (a symlink to one is fine): a fifo or a
+ * device is refused at once, never waited on or read forever.
  */
 int svc_file_read(char **out, size_t *out_len, const char *path, size_t max,
 		  struct svc_error *err);
+
+/* What a st_mode's file type is, for messages: "a fifo", "a folder", ... (static). */
+const char *svc_file_kind(mode_t mode);
 
 /*
  * Read and parse a JSON file of at most max bytes (svc_file_read, then
@@ -172,6 +178,34 @@ void *svc_realloc(void *p, size_t n, size_t size);
 void svc_strv_free(char **v);
 size_t svc_strv_len(char *const *v);
 char **svc_strv_dup(char *const *v);
+
+/*
+ * Environments of what svcctl starts (instances, builds). They are built
+ * from nothing, never from svcctl's own environment, so that a release
+ * runs the same whoever deploys it from whichever shell, and a secret
+ * exported there does not reach it.
+ *
+ * svc_env_base: the fixed base, PATH=SVC_ENV_PATH, HOME=the home of the
+ * effective user in the passwd database ("/" when there is none: $HOME is
+ * not copied, since sudo and su keep the caller's), LANG=C.UTF-8. A
+ * NULL-terminated array of "NAME=value" strings; caller frees with
+ * svc_strv_free.
+ */
+#define SVC_ENV_PATH "/usr/local/bin:/usr/bin:/bin"
+char **svc_env_base(void);
+/* Set NAME=value in *envp (an array as svc_env_base's), replacing NAME if there. */
+void svc_env_set(char ***envp, const char *name, const char *value);
+/* The value of name in envp (borrowed), or NULL. */
+const char *svc_env_get(char *const *envp, const char *name);
+/*
+ * The file to execve for argv[0] cmd, found the way execvp finds it but in
+ * the PATH of envp (the child's environment, not svcctl's; SVC_ENV_PATH
+ * when it has none): cmd itself when it holds a '/'; otherwise the first
+ * PATH entry with an executable regular file of that name (empty and
+ * relative entries are relative to cwd, the child's working folder).
+ * NULL when there is none. Caller frees.
+ */
+char *svc_exec_find(const char *cmd, char *const *envp, const char *cwd);
 
 /* Valid service name: [a-z][a-z0-9-]{0,62}. */
 bool svc_name_valid(const char *name);

@@ -49,5 +49,24 @@ check_eq "rolling back to a release whose image gc removed exits 1" 1 "$rc"
 check "saying the image is gone" grep -q "is gone from the Docker engine" <<<"$OUT"
 check "hello-v1 still serves" grep -q "libgreet 1.0.0" <<<"$(http_get "$HELLO1" /)"
 
+# build.env: the build command's environment and the image build's build args
+mkdir -p "$WORK/bargs/ctx" "$WORK/bargs/m"
+printf 'FROM scratch\nARG GREETING\nLABEL greeting=$GREETING\n' >"$WORK/bargs/ctx/Dockerfile"
+cat >"$WORK/bargs/m/bargs.yaml" <<EOF
+service: bargs
+runtime: docker
+build:
+  context: ../ctx
+  dockerfile: Dockerfile
+  env: {GREETING: from-build-env}
+EOF
+run_rc rc svcctl --manifests "$WORK/bargs/m" build bargs
+diag "$OUT"
+check_eq "an image build with build.env exits 0" 0 "$rc"
+bimage=$(sed -n 's/.*built in .*: image \(bargs:[0-9a-f]\{12\}\).*/\1/p' <<<"$OUT" | head -n 1)
+check_eq "build.env reaches the Dockerfile's ARG (a build arg)" '{"greeting":"from-build-env"}' \
+	"$(docker -H "$DOCKER_HOST" image inspect "$bimage" --format '{{json .Config.Labels}}' 2>&1)"
+[ -n "$bimage" ] && docker -H "$DOCKER_HOST" image rm -f "$bimage" >/dev/null 2>&1
+
 for s in hello-v1 hello-v2; do svcctl -q stop "$s"; done
 finish

@@ -96,6 +96,11 @@ write_manifest() {
 		echo '    VERSION: "${VERSION}"'
 		echo '    INSTANCE: "${INSTANCE}"'
 		for kv in "$@"; do echo "    ${kv%%=*}: \"${kv#*=}\""; done
+		# instances get only their manifest's env: under ASan+UBSan the
+		# greeter's reports reach the collected folder when it says so
+		for kv in ASAN_OPTIONS UBSAN_OPTIONS; do
+			[ -n "${!kv:-}" ] && echo "    $kv: \"${!kv}\""
+		done
 		echo "  stop_timeout: 5s"
 		echo "ports:"
 		echo "  - name: http"
@@ -137,9 +142,8 @@ leftover_pids() {
 			echo "${p#/proc/}"
 		elif [[ "$(readlink "$p/exe" 2>/dev/null)" == "$SVCCTL_STATE_DIR"/* ]]; then
 			echo "${p#/proc/}"   # an instance run from an artifact
-		elif [ "$(readlink "$p/exe" 2>/dev/null)" = "$GREETER" ] &&
-		     { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF -- "SVCCTL_STATE_DIR=$SVCCTL_STATE_DIR"; then
-			echo "${p#/proc/}"
+		elif [[ "$(readlink "$p/fd/1" 2>/dev/null)" == "$SVCCTL_STATE_DIR"/* ]]; then
+			echo "${p#/proc/}"   # an instance: its output goes to the state dir
 		fi
 	done
 }

@@ -39,7 +39,7 @@ int main(int argc, char **argv)
 	}
 	close(fd);
 	if (svc_tree_tar(argv[2], tar, &err) || svc_docker_open(&d, NULL, &err) ||
-	    svc_docker_image_build(d, tar, argv[1], NULL, 0, STDOUT_FILENO, &err))
+	    svc_docker_image_build(d, tar, argv[1], NULL, NULL, 0, STDOUT_FILENO, &err))
 		fprintf(stderr, "mkimage: %s\n", svc_error_format(&err, buf, sizeof(buf)));
 	else
 		rc = 0;
