@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "state/files.h"
 #include "state/state.h"
 #include "util.h"
 
@@ -310,6 +311,214 @@ START_TEST(test_state__list_services)
 }
 END_TEST
 
+
+/* Write text as STATE/services/greeter/NAME. */
+static void put(const char *name, const char *text)
+{
+	char *dir = svc_strfmt("%s/services/greeter", tmpdir);
+	char *path = svc_strfmt("%s/%s", dir, name);
+
+	ck_assert_int_eq(svc_mkdir_p(dir, 0700, NULL), 0);
+	ck_assert_int_eq(svc_file_write_atomic(path, text, strlen(text), 0600, NULL), 0);
+	free(dir);
+	free(path);
+}
+
+START_TEST(test_state__format_versions)
+{
+	struct svc_current c;
+	struct svc_error err = { 0 };
+	char *path = svc_strfmt("%s/services/greeter/current.json", tmpdir), *text = NULL;
+	char v0[512];
+
+	/* written before formats existed: read as format 0 ... */
+	snprintf(v0, sizeof(v0), "{\"active\": \"%s\", \"active_color\": \"blue\", "
+		 "\"active_since_ms\": 5, \"previous\": \"\", \"previous_color\": \"\", "
+		 "\"previous_until_ms\": 0}", ID("ab"));
+	put("current.json", v0);
+	ck_assert_int_eq(svc_current_load(&c, tmpdir, "greeter", &err), 0);
+	ck_assert_str_eq(c.active, ID("ab"));
+	/* ... and rewritten with the current format on the next save */
+	ck_assert_int_eq(svc_current_save(&c, tmpdir, "greeter", &err), 0);
+	ck_assert_int_eq(svc_file_read(&text, NULL, path, 1 << 16, NULL), 0);
+	ck_assert_msg(strstr(text, "\"format\": 1"), "%s", text);
+	free(text);
+	/* a newer svcctl's file is refused, not guessed at */
+	put("current.json", "{\"format\": 99, \"active\": \"\"}");
+	ck_assert_int_eq(svc_current_load(&c, tmpdir, "greeter", &err), SVC_ESTATE);
+	ck_assert_msg(strstr(err.message, "written by a newer svcctl (format 99"), "%s",
+		      err.message);
+	ck_assert_msg(strstr(err.message, path), "names the file: %s", err.message);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_state__loaders_refuse_wrong_shapes)
+{
+	static const char *const bad[] = {
+		"", "{", "[]", "{}", "42", "{\"active\": 7}",
+		"{\"format\": \"one\"}",
+	};
+	struct svc_current c;
+	struct svc_history h;
+	struct svc_rollout_rec r;
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct svc_error err = { 0 };
+		put("current.json", bad[i]);
+		ck_assert_int_eq(svc_current_load(&c, tmpdir, "greeter", &err), SVC_ESTATE);
+		ck_assert_msg(strstr(err.message, "current.json"), "%s", err.message);
+		svc_error_clear(&err);
+		put("history.json", bad[i]);
+		ck_assert_int_eq(svc_history_load(&h, tmpdir, "greeter", &err), SVC_ESTATE);
+		svc_history_release(&h);
+		svc_error_clear(&err);
+		put("rollout.json", bad[i]);
+		ck_assert_int_eq(svc_rollout_rec_load(&r, tmpdir, "greeter", &err), SVC_ESTATE);
+	}
+	/* a release id is 64 hex digits before it names a folder */
+	put("current.json", "{\"active\": \"../../..\", \"active_color\": \"blue\", "
+	    "\"active_since_ms\": 1, \"previous\": \"\", \"previous_color\": \"\", "
+	    "\"previous_until_ms\": 0}");
+	{
+		struct svc_error err = { 0 };
+		ck_assert_int_eq(svc_current_load(&c, tmpdir, "greeter", &err), SVC_ESTATE);
+		ck_assert_msg(strstr(err.message, "'active' is not a release id"), "%s", err.message);
+	}
+	/* history entries: a known outcome, increasing seq */
+	snprintf(text, sizeof(text), "{\"service\": \"greeter\", \"releases\": [{\"seq\": 1, "
+		 "\"release\": \"%s\", \"manifest_hash\": \"x\", \"kind\": \"deploy\", "
+		 "\"color\": \"blue\", \"started_ms\": 1, \"finished_ms\": 1, "
+		 "\"outcome\": \"superseded\"}]}", ID("ab"));
+	put("history.json", text);
+	{
+		struct svc_error err = { 0 };
+		ck_assert_int_eq(svc_history_load(&h, tmpdir, "greeter", &err), SVC_ESTATE);
+		ck_assert_msg(strstr(err.message, "unknown outcome 'superseded'"), "%s", err.message);
+		svc_history_release(&h);
+	}
+}
+END_TEST
+
+START_TEST(test_state__service_state_consistency)
+{
+	struct svc_service_state st;
+	struct svc_history h = { 0 };
+	struct svc_error err = { 0 };
+
+	/* nothing at all: never deployed */
+	ck_assert_int_eq(svc_service_state_load(&st, tmpdir, "greeter", &err), 0);
+	ck_assert(!st.has_current && !st.has_history && !st.in_rollout);
+	svc_service_state_release(&st);
+	/* a release that was active, but no current.json: unreadable state */
+	add(&h, "ab", "1", SVC_OUTCOME_PROMOTED, NULL);
+	ck_assert_int_eq(svc_history_save(&h, tmpdir, "greeter", &err), 0);
+	ck_assert_int_eq(svc_service_state_load(&st, tmpdir, "greeter", &err), SVC_ESTATE);
+	ck_assert_msg(strstr(err.message, "current.json: missing, but history.json records "
+			     "release #1"), "%s", err.message);
+	svc_service_state_release(&st);
+	/* a current.json naming a release, but no history.json */
+	svc_error_clear(&err);
+	{
+		struct svc_current c = { 0 };
+		char *hp = svc_strfmt("%s/services/greeter/history.json", tmpdir);
+		snprintf(c.active, sizeof(c.active), "%s", ID("ab"));
+		snprintf(c.active_color, sizeof(c.active_color), "blue");
+		ck_assert_int_eq(svc_current_save(&c, tmpdir, "greeter", &err), 0);
+		ck_assert_int_eq(unlink(hp), 0);
+		free(hp);
+	}
+	ck_assert_int_eq(svc_service_state_load(&st, tmpdir, "greeter", &err), SVC_ESTATE);
+	ck_assert_msg(strstr(err.message, "history.json: missing"), "%s", err.message);
+	svc_service_state_release(&st);
+	svc_history_release(&h);
+}
+END_TEST
+
+START_TEST(test_state__loose_state_dir_refused)
+{
+	struct svc_error err = { 0 };
+	char *sd = svc_strfmt("%s/services/greeter", tmpdir), *out = NULL;
+
+	ck_assert_int_eq(svc_state_service_mkdir(tmpdir, "greeter", &err), 0);
+	ck_assert_int_eq(svc_state_open(&out, tmpdir, &err), 0);
+	free(out);
+	ck_assert_int_eq(chmod(sd, 0770), 0);
+	ck_assert_int_eq(svc_state_open(&out, tmpdir, &err), SVC_ESTATE);
+	ck_assert_msg(strstr(err.message, "writable by group") && strstr(err.message, sd),
+		      "%s", err.message);
+	ck_assert_msg(strstr(err.message, "chmod go-w"), "%s", err.message);
+	ck_assert_int_eq(chmod(sd, 0700), 0);
+	svc_error_clear(&err);
+	ck_assert_int_eq(chmod(tmpdir, 0707), 0);
+	ck_assert_int_eq(svc_state_check_perms(tmpdir, &err), SVC_ESTATE);
+	ck_assert_msg(strstr(err.message, "writable by others"), "%s", err.message);
+	ck_assert_int_eq(chmod(tmpdir, 0700), 0);
+	free(sd);
+}
+END_TEST
+
+/* s with its first from replaced by to. Caller frees. */
+static char *subst(const char *s, const char *from, const char *to)
+{
+	const char *at = strstr(s, from);
+
+	return at ? svc_strfmt("%.*s%s%s", (int)(at - s), s, to, at + strlen(from))
+		  : svc_strdup(s);
+}
+
+/* Each parser in the table accepts what svcctl writes and refuses "[]". */
+START_TEST(test_state__table_parsers)
+{
+	struct svc_current c = { 0 };
+	struct svc_history h = { 0 };
+	struct svc_rollout_rec r = { 0 };
+	const char manifest[] = "service: greeter\nrun:\n  command: [./greeter]\n";
+	size_t n = 0;
+
+	snprintf(c.active, sizeof(c.active), "%s", ID("ab"));
+	snprintf(c.active_color, sizeof(c.active_color), "blue");
+	ck_assert_int_eq(svc_current_save(&c, tmpdir, "greeter", NULL), 0);
+	add(&h, "ab", "1", SVC_OUTCOME_PROMOTED, NULL);
+	ck_assert_int_eq(svc_history_save(&h, tmpdir, "greeter", NULL), 0);
+	r.kind = SVC_KIND_DEPLOY;
+	snprintf(r.release, sizeof(r.release), "%s", ID("ab"));
+	snprintf(r.color, sizeof(r.color), "green");
+	r.history_seq = 1;
+	ck_assert_int_eq(svc_rollout_rec_save(&r, tmpdir, "greeter", NULL), 0);
+	ck_assert_int_eq(svc_release_store(tmpdir, "greeter", ID("ab"), manifest,
+					   strlen(manifest), "m/greeter.yaml", "/srv", NULL, NULL), 0);
+	for (const struct svc_state_file *f = svc_state_files; f->pattern; f++, n++) {
+		char *rdir = svc_strfmt("releases/%s", ID("ab"));
+		char *a = subst(f->pattern, "services/*", "services/greeter");
+		char *b = subst(a, "releases/*", rdir);
+		char *path = svc_strfmt("%s/%s", tmpdir, b), *text = NULL;
+		struct svc_error err = { 0 };
+		size_t len = 0;
+
+		free(rdir);
+		free(a);
+		free(b);
+		ck_assert_ptr_nonnull(f->owner);
+		ck_assert_ptr_nonnull(f->check);
+		ck_assert_int_eq(f->check("[]", 2, f->pattern, &err) < 0, 1);
+		ck_assert_msg(strstr(err.message, f->pattern), "names the file: %s", err.message);
+		if (strcmp(f->owner, "state")) {
+			free(path);
+			continue;   /* written by the runtime or the router: their tests */
+		}
+		ck_assert_msg(svc_file_read(&text, &len, path, 1 << 20, NULL) == 0, "%s", path);
+		svc_error_clear(&err);
+		ck_assert_msg(f->check(text, len, path, &err) == 0, "%s: %s", path, err.message);
+		free(text);
+		free(path);
+	}
+	ck_assert_uint_ge(n, 5);
+	svc_history_release(&h);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("state");
@@ -325,6 +534,11 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_state__history_keeps_artifact);
 	tcase_add_test(tc, test_state__rollout_record_round_trip);
 	tcase_add_test(tc, test_state__list_services);
+	tcase_add_test(tc, test_state__format_versions);
+	tcase_add_test(tc, test_state__loaders_refuse_wrong_shapes);
+	tcase_add_test(tc, test_state__service_state_consistency);
+	tcase_add_test(tc, test_state__loose_state_dir_refused);
+	tcase_add_test(tc, test_state__table_parsers);
 	suite_add_tcase(s, tc);
 	return s;
 }
