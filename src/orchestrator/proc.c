@@ -771,11 +771,6 @@ static int cmp_instance(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int proc_list(struct svc_runtime *rt, const char *service,
 		     struct svc_instance_list *out, struct svc_error *err)
 {
@@ -948,16 +943,6 @@ done:
 
 /* ---- reconcile: instances whose supervisor died ---- */
 
-/* Add a sentence to what (a "; "-separated list); what may be NULL. */
-static void what_add(char *what, size_t what_len, const char *text)
-{
-	size_t used;
-
-	if (!what || !what_len)
-		return;
-	used = strlen(what);
-	snprintf(what + used, what_len - used, "%s%s", used ? "; " : "", text);
-}
 
 /*
  * Could an instance listen on port again? Bound with SO_REUSEADDR, as
@@ -1034,7 +1019,7 @@ static void reconcile_one(struct svc_runtime *rt, const char *service, const cha
 				 : "after its warm period ended");
 		else
 			goto done; /* nothing ran: cleaned up, nothing to say */
-		what_add(what, what_len, text);
+		svc_text_add(what, what_len, text);
 		goto done;
 	}
 	if (!live && !port_free(sp.port)) {
@@ -1043,13 +1028,13 @@ static void reconcile_one(struct svc_runtime *rt, const char *service, const cha
 		else
 			snprintf(text, sizeof(text), "removed instance %s: its supervisor and its "
 				 "process had died and its port %d is taken now", id, sp.port);
-		what_add(what, what_len, text);
+		svc_text_add(what, what_len, text);
 		goto done;
 	}
 	if (spawn_supervisor(&sup, rt, dir, true, &e) || wait_started(dir, id, sup, &e)) {
 		snprintf(text, sizeof(text), "could not %s instance %s: %s",
 			 live ? "adopt" : "replace", id, e.message);
-		what_add(what, what_len, text);
+		svc_text_add(what, what_len, text);
 		goto done;
 	}
 	adopted = live && read_instance(&now, dir, id, NULL) == 0 && now.pid == st.pid &&
@@ -1069,7 +1054,7 @@ static void reconcile_one(struct svc_runtime *rt, const char *service, const cha
 	else
 		snprintf(text, sizeof(text), "replaced instance %s: its supervisor and its "
 			 "process had died", id);
-	what_add(what, what_len, text);
+	svc_text_add(what, what_len, text);
 done:
 	svc_instance_release(&now);
 	proc_spec_release(&sp);
@@ -1079,36 +1064,16 @@ static int proc_reconcile(struct svc_runtime *rt, const char *service,
 			  char *what, size_t what_len, struct svc_error *err)
 {
 	char *idir = NULL, **ids = NULL;
-	size_t n = 0;
-	struct dirent *de;
-	DIR *d = NULL;
-	int rc = SVC_EGENERIC;
+	int rc;
 
-	if (!svc_name_valid(service)) {
-		rc = svc_error_set(err, SVC_EGENERIC, "invalid service name '%s'",
-				   service ? service : "");
-		goto done;
-	}
+	if (!svc_name_valid(service))
+		return svc_error_set(err, SVC_EGENERIC, "invalid service name '%s'",
+				     service ? service : "");
 	idir = instances_dir(rt, service);
-	d = opendir(idir);
-	if (!d) {
-		if (errno == ENOENT)
-			rc = 0;
-		else
-			rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot read '%s'", idir);
-		goto done;
-	}
 	/* names first: reconciling changes the folder being read */
-	while ((de = readdir(d))) {
-		if (!id_valid(de->d_name))
-			continue;
-		ids = svc_realloc(ids, n + 2, sizeof(*ids));
-		ids[n++] = svc_strdup(de->d_name);
-		ids[n] = NULL;
-	}
-	if (n > 1)
-		qsort(ids, n, sizeof(*ids), cmp_str);
-	for (size_t i = 0; i < n; i++) {
+	if ((rc = svc_dir_list(&ids, idir, id_valid, err)))
+		goto done;
+	for (size_t i = 0; ids[i]; i++) {
 		char *dir = svc_strfmt("%s/%s", idir, ids[i]);
 		struct stat sb;
 
@@ -1116,10 +1081,7 @@ static int proc_reconcile(struct svc_runtime *rt, const char *service,
 			reconcile_one(rt, service, ids[i], dir, what, what_len);
 		free(dir);
 	}
-	rc = 0;
 done:
-	if (d)
-		closedir(d);
 	svc_strv_free(ids);
 	free(idir);
 	return rc;

@@ -610,10 +610,11 @@ static void stop_orphans(struct svc_runtime *rt, struct svc_service_state *st,
 			stopped++;
 	}
 	svc_instance_list_release(&all);
-	if (stopped && what) {
-		size_t used = strlen(what);
-		snprintf(what + used, what_len - used, "%sstopped %zu orphaned instance%s",
-			 used ? "; " : "", stopped, stopped == 1 ? "" : "s");
+	if (stopped) {
+		char text[64];
+		snprintf(text, sizeof(text), "stopped %zu orphaned instance%s", stopped,
+			 stopped == 1 ? "" : "s");
+		svc_text_add(what, what_len, text);
 	}
 }
 
@@ -860,16 +861,6 @@ done:
 	return rc;
 }
 
-/* Add a sentence to what (a "; "-separated list). */
-static void what_add(char *what, size_t what_len, const char *text)
-{
-	size_t used;
-
-	if (!what || !what_len)
-		return;
-	used = strlen(what);
-	snprintf(what + used, what_len - used, "%s%s", used ? "; " : "", text);
-}
 
 /*
  * Point the route back at the active release's instances when they moved
@@ -918,7 +909,7 @@ static void reconcile_route(struct svc_ctx *ctx, struct svc_runtime *rt,
 		char text[160];
 		snprintf(text, sizeof(text), "pointed %s at the active release's instances again",
 			 m->ports[0].listen.text);
-		what_add(what, what_len, text);
+		svc_text_add(what, what_len, text);
 	}
 done:
 	svc_strv_free(want);
@@ -927,10 +918,6 @@ done:
 	svc_manifest_free(m);
 }
 
-static int strp_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 char **svc_rollout_services(struct svc_ctx *ctx)
 {
@@ -950,7 +937,7 @@ char **svc_rollout_services(struct svc_ctx *ctx)
 			v[n++] = svc_strdup(more[i]);
 			v[n] = NULL;
 		}
-		qsort(v, n, sizeof(*v), strp_cmp);
+		svc_strv_sort(v);
 	}
 	svc_strv_free(more);
 	svc_runtime_free(rt);
@@ -1002,7 +989,7 @@ static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 			goto done;
 		snprintf(text, sizeof(text), "marked the interrupted %s of release %.*s as aborted "
 			 "(nothing had started)", svc_release_kind_name(e->kind), SHORT(e->release));
-		what_add(what, what_len, text);
+		svc_text_add(what, what_len, text);
 	}
 	if (!st->in_rollout) {
 		/* orphans: instances of releases nobody refers to */
@@ -1075,7 +1062,7 @@ static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 		break;
 	}
 	if (adopted[0])
-		what_add(what, what_len, adopted);
+		svc_text_add(what, what_len, adopted);
 	stop_orphans(rt, st, what, what_len);
 done:
 	svc_instance_list_release(&blue);

@@ -856,3 +856,47 @@ void svc_fault_point(const char *name)
 	(void)name;
 #endif
 }
+
+static int strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void svc_strv_sort(char **v)
+{
+	qsort(v, svc_strv_len(v), sizeof(*v), strp_cmp);
+}
+
+int svc_dir_list(char ***out, const char *dir, bool (*keep)(const char *name),
+		 struct svc_error *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	*out = svc_calloc(1, sizeof(**out));
+	if (!d)
+		return errno == ENOENT ? 0
+			: svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot read '%s'", dir);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    (keep && !keep(de->d_name)))
+			continue;
+		*out = svc_realloc(*out, n + 2, sizeof(**out));
+		(*out)[n++] = svc_strdup(de->d_name);
+		(*out)[n] = NULL;
+	}
+	closedir(d);
+	svc_strv_sort(*out);
+	return 0;
+}
+
+void svc_text_add(char *buf, size_t len, const char *text)
+{
+	size_t used;
+
+	if (!buf || !len)
+		return;
+	used = strlen(buf);
+	snprintf(buf + used, len - used, "%s%s", used ? "; " : "", text);
+}

@@ -175,6 +175,18 @@ void *svc_calloc(size_t n, size_t size);
 void *svc_realloc(void *p, size_t n, size_t size);
 
 /* A NULL-terminated array of heap strings. */
+/* Sort a NULL-terminated string vector in byte order. */
+void svc_strv_sort(char **v);
+/*
+ * The names in folder dir for which keep is true (every name but "." and
+ * ".." when keep is NULL), sorted, NULL-terminated; a folder that does not
+ * exist is empty. Caller frees *out with svc_strv_free. SVC_EGENERIC naming
+ * dir when it cannot be read.
+ */
+int svc_dir_list(char ***out, const char *dir, bool (*keep)(const char *name),
+		 struct svc_error *err);
+/* Append text to the "; "-separated sentences in buf (len bytes; buf may be NULL). */
+void svc_text_add(char *buf, size_t len, const char *text);
 void svc_strv_free(char **v);
 size_t svc_strv_len(char *const *v);
 char **svc_strv_dup(char *const *v);

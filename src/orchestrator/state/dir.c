@@ -177,30 +177,12 @@ int svc_state_service_mkdir(const char *state_dir, const char *service,
 	return rc;
 }
 
-static int strp_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 char **svc_state_list_services(const char *state_dir)
 {
 	char *dir = svc_strfmt("%s/services", state_dir);
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char **v = svc_calloc(1, sizeof(*v));
-	size_t n = 0;
+	char **v = NULL;
 
+	svc_dir_list(&v, dir, svc_name_valid, NULL);
 	free(dir);
-	if (!d)
-		return v;
-	while ((de = readdir(d))) {
-		if (!svc_name_valid(de->d_name))
-			continue;
-		v = svc_realloc(v, n + 2, sizeof(*v));
-		v[n++] = svc_strdup(de->d_name);
-		v[n] = NULL;
-	}
-	closedir(d);
-	qsort(v, n, sizeof(*v), strp_cmp);
 	return v;
 }

@@ -116,30 +116,17 @@ done:
 	return rc;
 }
 
-static int strp_cmp(const void *a, const void *b)
+static bool release_id_is(const char *name)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return svc_hex_is(name, 64);
 }
 
 char **svc_release_list(const char *state_dir, const char *service)
 {
 	char *dir = svc_strfmt("%s/services/%s/releases", state_dir, service);
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char **v = svc_calloc(1, sizeof(*v));
-	size_t n = 0;
+	char **v = NULL;
 
+	svc_dir_list(&v, dir, release_id_is, NULL);
 	free(dir);
-	if (!d)
-		return v;
-	while ((de = readdir(d))) {
-		if (!svc_hex_is(de->d_name, 64))
-			continue;
-		v = svc_realloc(v, n + 2, sizeof(*v));
-		v[n++] = svc_strdup(de->d_name);
-		v[n] = NULL;
-	}
-	closedir(d);
-	qsort(v, n, sizeof(*v), strp_cmp);
 	return v;
 }
