@@ -306,6 +306,14 @@ static int read_instance(struct svc_instance *out, const char *dir, const char *
 	memset(out, 0, sizeof(*out));
 	out->last_exit_code = -1;
 	rc = proc_spec_read(&sp, dir, err);
+	if (rc == SVC_ENOTFOUND) {
+		/* start() writes spec.json before the supervisor writes anything */
+		char *status = svc_strfmt("%s/status.json", dir);
+		if (svc_path_exists(status))
+			rc = svc_error_set(err, SVC_ESTATE, "%s/spec.json: missing, but its "
+					   "supervisor wrote status.json", dir);
+		free(status);
+	}
 	if (rc)
 		goto done;
 	svc_error_clear(&e);

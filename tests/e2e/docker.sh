@@ -90,6 +90,15 @@ check "and names the active release (inferred, and says so)" grep -q "active .*v
 check "it says the active release is inferred" grep -q "inferred" <<<"$out"
 out=$(svcctl status)
 check "status of every service finds it by label too" grep -q "^greeter$" <<<"$out"
+run_rc rc svcctl status greeter
+check_eq "containers without current.json: unreadable state, exit 3" 3 "$rc"
+run_rc rc svcctl repair greeter --yes
+check_eq "repair rebuilds the records from the labels and the router" 0 "$rc"
+check "it names the routed release active" grep -q "write: active .*(" <<<"$OUT"
+check "it says the manifests are not stored" grep -q "its manifest is not stored" <<<"$OUT"
+run_rc rc svcctl status greeter
+check_eq "status reads the repaired state" 0 "$rc"
+check "and shows the active release" grep -q "active " <<<"$OUT"
 rm -rf "$SVCCTL_STATE_DIR"
 mv "$WORK/state.kept" "$SVCCTL_STATE_DIR"
 

@@ -136,16 +136,14 @@ instance_pids() {
 router_pid() { cat "$SVCCTL_STATE_DIR/router/router.pid" 2>/dev/null; }
 # pids of processes started under this test's state dir (supervisors, router)
 leftover_pids() {
-	local p
-	for p in /proc/[0-9]*; do
-		if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$SVCCTL_STATE_DIR"; then
-			echo "${p#/proc/}"
-		elif [[ "$(readlink "$p/exe" 2>/dev/null)" == "$SVCCTL_STATE_DIR"/* ]]; then
-			echo "${p#/proc/}"   # an instance run from an artifact
-		elif [[ "$(readlink "$p/fd/1" 2>/dev/null)" == "$SVCCTL_STATE_DIR"/* ]]; then
-			echo "${p#/proc/}"   # an instance: its output goes to the state dir
-		fi
-	done
+	# two processes in all, however many the machine runs (this is polled)
+	{
+		# (the pattern from a file: grep's own command line must not match)
+		grep -alF -f <(printf '%s\n' "$SVCCTL_STATE_DIR") /proc/[0-9]*/cmdline 2>/dev/null
+		# an instance run from an artifact, or whose output goes to the state dir
+		find /proc/[0-9]*/exe /proc/[0-9]*/fd/1 -maxdepth 0 \
+			-lname "$SVCCTL_STATE_DIR/*" 2>/dev/null
+	} | sed -n 's|^/proc/\([0-9]*\)/.*|\1|p' | sort -un
 }
 
 cleanup() {
