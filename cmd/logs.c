@@ -48,7 +48,7 @@ int cmd_logs(struct cmd_global *g, int argc, char **argv)
 		goto done;
 	}
 	cur = st.cur;
-	if ((rc = svc_rollout_open_runtime(&rt, &g->ctx, service, &err)) ||
+	if ((rc = svc_rollout_open_runtime(&rt, &g->ctx, &st, &err)) ||
 	    (rc = rt->ops->list(rt, service, &all, &err))) {
 		code = cmd_fail(g, rc, &err);
 		goto done;

@@ -381,8 +381,8 @@ int svc_rollout_load_state(struct svc_ctx *ctx, const char *service,
  * warm or newest release's manifest; with none recorded, one that runs
  * instances of it; else the process runtime.
  */
-static int open_runtime_st(struct svc_runtime **out, struct svc_ctx *ctx,
-			   const struct svc_service_state *st, struct svc_error *err)
+int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
+			     const struct svc_service_state *st, struct svc_error *err)
 {
 	const char *cands[4];
 	size_t n = 0;
@@ -412,18 +412,6 @@ static int open_runtime_st(struct svc_runtime **out, struct svc_ctx *ctx,
 	return open_runtime_for(out, ctx, SVC_RUNTIME_PROCESS, err);
 }
 
-int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
-			     const char *service, struct svc_error *err)
-{
-	struct svc_service_state st;
-	int rc;
-
-	*out = NULL;
-	if (!(rc = svc_rollout_load_state(ctx, service, &st, err)))
-		rc = open_runtime_st(out, ctx, &st, err);
-	svc_service_state_release(&st);
-	return rc;
-}
 
 /* ---- the steps ---- */
 
@@ -993,7 +981,7 @@ static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 	}
 	if (!st->in_rollout) {
 		/* orphans: instances of releases nobody refers to */
-		if ((rc = open_runtime_st(&rt, ctx, st, err)) ||
+		if ((rc = svc_rollout_open_runtime(&rt, ctx, st, err)) ||
 		    (rc = instance_problems(rt, service, err)))
 			goto done;
 		/* instances that lost their supervisor: adopted or replaced */
@@ -1630,7 +1618,7 @@ int svc_rollout_stop(struct svc_ctx *ctx, const char *service, struct svc_error 
 	}
 	routes_remove_all(ctx, service);
 	svc_fault_point("stop:routes-removed");
-	if ((rc = open_runtime_st(&rt, ctx, &st, err)))
+	if ((rc = svc_rollout_open_runtime(&rt, ctx, &st, err)))
 		goto done;
 	if ((rc = rt->ops->list(rt, service, &all, err)))
 		goto done;
@@ -1846,7 +1834,7 @@ int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
 		rc = error_pass(err, &e, rc);
 		goto done;
 	}
-	if ((rc = open_runtime_st(&rt, ctx, &st, err)))
+	if ((rc = svc_rollout_open_runtime(&rt, ctx, &st, err)))
 		goto done;
 	if ((rc = status_json(out, ctx, service, &st, rt, what)))
 		svc_error_set(err, rc, "cannot list the instances of '%s'", service);

@@ -82,12 +82,6 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 int svc_rollout_stop(struct svc_ctx *ctx, const char *service,
 		     struct svc_error *err);
 
-/*
- * Open the runtime the service's releases use (see rollout.c). Caller frees
- * with svc_runtime_free.
- */
-int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
-			     const char *service, struct svc_error *err);
 
 /*
  * Load service's state (svc_service_state_load) as every command does:
@@ -98,6 +92,15 @@ int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
 struct svc_service_state;
 int svc_rollout_load_state(struct svc_ctx *ctx, const char *service,
 			   struct svc_service_state *st, struct svc_error *err);
+
+/*
+ * Open the runtime st's releases use: that of the active, in-rollout, warm
+ * or newest release's stored manifest; with none stored, one that runs
+ * instances of the service; else the process runtime. Caller frees *out
+ * with svc_runtime_free.
+ */
+int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
+			     const struct svc_service_state *st, struct svc_error *err);
 
 /*
  * With no usable record of service: a runtime that runs instances of it
