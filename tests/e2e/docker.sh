@@ -23,6 +23,7 @@ check_eq "v1 answers through the router" 1.0.0 "$(version_at "$ADDR")"
 check_eq "two containers run" 2 "$(instances_of greeter | grep -c ' running$')"
 run_rc rc svcctl logs greeter
 check "logs come from the engine" grep -q "greeter 1.0.0 listening on 0.0.0.0:8080" <<<"$OUT"
+grep -q "listening on" <<<"$OUT" || diag "rc=$rc $OUT"
 
 write_docker_manifest greeter 2.0.0 "$ADDR" "$IMAGE"
 "$HAMMER" --addr "$ADDR" --clients 8 --duration-ms 120000 --stop-file "$WORK/stop" >"$WORK/hammer.out" &
