@@ -212,7 +212,7 @@ int main(int argc, char **argv)
 	if ((env = getenv("START_DELAY_MS")) && *env &&
 	    parse_ll(env, 0, 3600000, &start_delay_ms))
 		usage();
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
 			usage();
@@ -236,7 +236,6 @@ int main(int argc, char **argv)
 		} else {
 			usage();
 		}
-		i++;
 	}
 	if (port < 0)
 		usage();

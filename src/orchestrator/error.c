@@ -23,6 +23,9 @@ void svc_error_clear(struct svc_error *err)
 
 static void error_vset(struct svc_error *err, int code, const char *file,
 		       int line, int column, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+static void error_vset(struct svc_error *err, int code, const char *file,
+		       int line, int column, const char *fmt, va_list ap)
 {
 	memset(err, 0, sizeof(*err));
 	err->code = code ? code : SVC_EGENERIC;

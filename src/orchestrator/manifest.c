@@ -114,6 +114,8 @@ static struct svc_pos mark_pos(const yaml_mark_t *mk)
 }
 
 static void verr_at(struct mp *p, struct svc_pos pos, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void verr_at(struct mp *p, struct svc_pos pos, const char *fmt, va_list ap)
 {
 	char msg[1024];
 

@@ -23,6 +23,9 @@ static pthread_mutex_t emit_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void emit(struct svc_report *r, const char *event, int min_verbosity,
 		 const char *service, const char *step, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+static void emit(struct svc_report *r, const char *event, int min_verbosity,
+		 const char *service, const char *step, const char *fmt, va_list ap)
 {
 	char msg[2048];
 

@@ -1041,7 +1041,7 @@ static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 				break;
 			}
 		}
-		/* fall through */
+		__attribute__((fallthrough));
 	case SVC_STEP_DRAINING:
 		if ((rc = finish(&r, err)))
 			goto done;
