@@ -148,17 +148,30 @@ static int load_json(struct svc_lockfile *out, const json_t *j, const char *path
 
 int svc_lockfile_load(struct svc_lockfile *out, const char *path, struct svc_error *err)
 {
-	json_error_t jerr;
 	char *text = NULL;
 	size_t len = 0;
-	json_t *j;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if ((rc = svc_file_read(&text, &len, path, LOCKFILE_MAX, err)))
 		return rc;
-	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	rc = svc_lockfile_load_buffer(out, text, len, path, err);
 	free(text);
+	return rc;
+}
+
+int svc_lockfile_load_buffer(struct svc_lockfile *out, const char *buf, size_t len,
+			     const char *path, struct svc_error *err)
+{
+	json_error_t jerr;
+	json_t *j;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len > LOCKFILE_MAX)
+		return svc_error_set(err, SVC_EMANIFEST, "%s: larger than %d bytes", path,
+				     LOCKFILE_MAX);
+	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j)
 		return svc_error_set_at(err, SVC_EMANIFEST, path, jerr.line, jerr.column,
 					"invalid lock file: %s", jerr.text);

@@ -50,6 +50,14 @@ char *svc_lockfile_path(const struct svc_manifest *m);
 int svc_lockfile_load(struct svc_lockfile *out, const char *path,
 		      struct svc_error *err);
 
+/*
+ * The same parser over len bytes of buf (need not be NUL-terminated; the
+ * loader above reads the file and calls this): path only names the file in
+ * messages. Never SVC_ENOTFOUND; more than 1 MiB is SVC_EMANIFEST.
+ */
+int svc_lockfile_load_buffer(struct svc_lockfile *out, const char *buf, size_t len,
+			     const char *path, struct svc_error *err);
+
 /* Write atomically (mode 0644: it is meant to be committed). */
 int svc_lockfile_save(const struct svc_lockfile *lf, const char *path,
 		      struct svc_error *err);
