@@ -842,6 +842,35 @@ START_TEST(test_lockfile__check_differences)
 }
 END_TEST
 
+/* The parser over memory: bytes after len are not read, path only names the file. */
+START_TEST(test_lockfile__buffer)
+{
+	static const char text[] = "{\"version\": 1, \"service\": \"web\", \"dependencies\": "
+		"[{\"name\": \"a\", \"git\": \"g\", \"ref\": \"r\", \"commit\": " COMMIT_A "}]}"
+		"GARBAGE";
+	struct svc_error err = { 0 };
+	struct svc_lockfile lf;
+	char *big;
+
+	ck_assert_int_eq(svc_lockfile_load_buffer(&lf, text, strlen(text) - 7, "mem.lock", &err), 0);
+	ck_assert_str_eq(lf.service, "web");
+	ck_assert_uint_eq(lf.ndeps, 1);
+	ck_assert_str_eq(lf.deps[0].commit, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	svc_lockfile_release(&lf);
+	ck_assert_int_eq(svc_lockfile_load_buffer(&lf, text, strlen(text), "mem.lock", &err),
+			 SVC_EMANIFEST);
+	ck_assert_str_eq(err.file, "mem.lock");
+	ck_assert_ptr_null(lf.service);
+	big = svc_calloc(1, (1 << 20) + 2);
+	memset(big, ' ', (1 << 20) + 1);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_lockfile_load_buffer(&lf, big, (1 << 20) + 1, "big.lock", &err),
+			 SVC_EMANIFEST);
+	ck_assert_msg(strstr(err.message, "big.lock: larger than") != NULL, "%s", err.message);
+	free(big);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("deps");
@@ -868,6 +897,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_lockfile__round_trip);
 	tcase_add_test(tc, test_lockfile__strict);
 	tcase_add_test(tc, test_lockfile__check_differences);
+	tcase_add_test(tc, test_lockfile__buffer);
 	suite_add_tcase(s, tc);
 	return s;
 }
