@@ -10,7 +10,8 @@
 # fuzzed without editing anything here. Job NAME's seeds are
 # FUZZDIR/corpus/NAME/ (NAME: "manifest", "lockfile", "state/SLUG" where
 # SLUG is the pattern with every character outside [A-Za-z0-9._-] turned
-# into '_'), its dictionary FUZZDIR/NAME.dict when there is one. Each job
+# into '_'), its dictionary FUZZDIR/H.dict for harness fuzz_H (manifest,
+# lockfile, state) when there is one. Each job
 # works in WORKDIR/NAME/: corpus/ (a copy of the seeds, grown by the run),
 # artifacts/ (crash-*, leak-*, timeout-*, oom-*: the failing inputs) and
 # log. Nothing is written under FUZZDIR.
@@ -55,16 +56,16 @@ results=$work/results
 : >"$results"
 names=()
 
-# job NAME HARNESS [PATTERN]: one run, its verdict in WORKDIR/NAME/result.
+# job NAME HARNESS DICT [PATTERN]: one run, its verdict in WORKDIR/NAME/result.
 job() {
-	local name=$1 harness=$2 pattern=${3:-} dir=$work/$1 args rc art stats
+	local name=$1 harness=$2 dict=$3 pattern=${4:-} dir=$work/$1 args rc art stats
 	mkdir -p "$dir/corpus" "$dir/artifacts"
 	if [ -d "$fuzzdir/corpus/$name" ]; then
 		find "$fuzzdir/corpus/$name" -maxdepth 1 -type f -exec cp {} "$dir/corpus/" \;
 	fi
 	args=(-artifact_prefix="$dir/artifacts/" -timeout=25 -rss_limit_mb=2048
 	      -print_final_stats=1)
-	[ -f "$fuzzdir/$name.dict" ] && args+=(-dict="$fuzzdir/$name.dict")
+	[ -f "$dict" ] && args+=(-dict="$dict")
 	if [ "$seconds" -eq 0 ]; then
 		args+=(-runs=0)
 	else
@@ -117,7 +118,7 @@ for h in "$@"; do
 			running=$((running - 1))
 		fi
 		names+=("$name")
-		job "$name" "$h" "$p" &
+		job "$name" "$h" "$fuzzdir/${base#fuzz_}.dict" "$p" &
 		running=$((running + 1))
 	done <<<"$patterns"
 done
