@@ -91,6 +91,7 @@ job() {
 }
 
 running=0
+start=$SECONDS
 for h in "$@"; do
 	base=$(basename "$h")
 	if [ ! -x "$h" ]; then
@@ -127,4 +128,5 @@ for n in "${names[@]}"; do
 	cat "$work/$n/result" 2>/dev/null || echo "FAIL: $n (no verdict)"
 done >>"$results"
 cat "$results"
+echo "fuzz: ${#names[@]} jobs of ${seconds} s, $jobs at once, in $((SECONDS - start)) s"
 ! grep -q '^FAIL' "$results"
