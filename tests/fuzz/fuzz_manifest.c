@@ -7,8 +7,10 @@
  * no sanitizer report", it checks what manifest.h promises:
  * - failure: *out is NULL and at least one error was reported;
  * - success: no error reported, the required fields are set, paths are
- *   absolute, every run.command and run.env value expands, and the
- *   canonical JSON and release id can be computed.
+ *   absolute, every run.command and run.env value expands, env names
+ *   (run.env, build.env) are sorted, unique, [A-Za-z_][A-Za-z0-9_]* and
+ *   none svcctl sets itself, and the canonical JSON and release id can be
+ *   computed.
  * A broken promise aborts, which libFuzzer reports as a crash.
  */
 #include <jansson.h>
@@ -28,6 +30,27 @@ static void broken(const char *what)
 	abort();
 }
 
+static void check_env(const struct svc_kv *env, size_t n, const char *what)
+{
+	static const char *const reserved[] = {
+		"PORT", "SVCCTL_SERVICE", "SVCCTL_ARTIFACT_ID", "SVCCTL_BUILD_DIR", NULL,
+	};
+
+	for (size_t i = 0; i < n; i++) {
+		const char *k = env[i].key;
+
+		if (!k || !env[i].value || !k[0] || (k[0] >= '0' && k[0] <= '9') ||
+		    strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789") !=
+		    strlen(k))
+			broken(what);
+		if (i && strcmp(env[i - 1].key, k) >= 0)
+			broken(what);
+		for (size_t r = 0; reserved[r]; r++)
+			if (!strcmp(k, reserved[r]))
+				broken(what);
+	}
+}
+
 static void check_loaded(const struct svc_manifest *m)
 {
 	const struct svc_expand_vars vars = { "8080", "1.0.0", "svc", "svc-1" };
@@ -45,6 +68,9 @@ static void check_loaded(const struct svc_manifest *m)
 			broken("run.command expands");
 		free(s);
 	}
+	check_env(m->run.env, m->run.nenv, "run.env names: valid, sorted, unique, not reserved");
+	check_env(m->build.env, m->build.nenv,
+		  "build.env names: valid, sorted, unique, not reserved");
 	for (size_t i = 0; i < m->run.nenv; i++) {
 		if (!(s = svc_manifest_expand(m->run.env[i].value, &vars)))
 			broken("run.env expands");
