@@ -519,6 +519,33 @@ START_TEST(test_state__table_parsers)
 }
 END_TEST
 
+/* A number out of range is refused, never cut down to size (a pid that wraps names another). */
+START_TEST(test_state__table_ranges)
+{
+	static const char *const bad[][2] = {
+		{ "status.json", "{\"supervisor_pid\": 4294967297, \"state\": \"running\"}" },
+		{ "status.json", "{\"supervisor_pid\": 7, \"pid\": -2, \"state\": \"running\"}" },
+		{ "spec.json", "{\"service\": \"s\", \"release\": \"0000000000000000000000000000"
+			       "000000000000000000000000000000000000\", \"color\": \"blue\", "
+			       "\"index\": 0, \"port\": 65536}" },
+		{ "expire_at", "99999999999999999999999" },
+	};
+	size_t hits = 0;
+
+	for (const struct svc_state_file *f = svc_state_files; f->pattern; f++)
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			struct svc_error err = { 0 };
+			const char *name = strrchr(f->pattern, '/') + 1;
+			if (strcmp(name, bad[i][0]) || strstr(f->pattern, "releases"))
+				continue;
+			hits++;
+			ck_assert_msg(f->check(bad[i][1], strlen(bad[i][1]), f->pattern, &err) < 0,
+				      "%s accepted %s", f->pattern, bad[i][1]);
+		}
+	ck_assert_uint_eq(hits, 4);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("state");
@@ -539,6 +566,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_state__service_state_consistency);
 	tcase_add_test(tc, test_state__loose_state_dir_refused);
 	tcase_add_test(tc, test_state__table_parsers);
+	tcase_add_test(tc, test_state__table_ranges);
 	suite_add_tcase(s, tc);
 	return s;
 }

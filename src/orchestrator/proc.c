@@ -157,7 +157,11 @@ static int proc_spec_parse(struct proc_spec *out, const json_t *o, const char *p
 	if (!json_is_object(o) || !json_is_string(json_object_get(o, "service")) ||
 	    !svc_hex_is(release, 64) || !color || (strcmp(color, "blue") && strcmp(color, "green")) ||
 	    !json_is_integer(json_object_get(o, "index")) ||
-	    !json_is_integer(json_object_get(o, "port")))
+	    json_integer_value(json_object_get(o, "index")) < 0 ||
+	    json_integer_value(json_object_get(o, "index")) > INT32_MAX ||
+	    !json_is_integer(json_object_get(o, "port")) ||
+	    json_integer_value(json_object_get(o, "port")) < 1 ||
+	    json_integer_value(json_object_get(o, "port")) > 65535)
 		return svc_error_set(err, SVC_ESTATE, "%s: invalid instance spec (service, release, "
 				     "color, index and port)", path);
 	out->service = svc_strdup(json_string_value(json_object_get(o, "service")));
@@ -248,13 +252,11 @@ static int64_t read_expire_at(const char *dir)
 int svc_proc_spec_check(const char *buf, size_t len, const char *path, struct svc_error *err)
 {
 	struct proc_spec sp;
-	json_error_t je;
-	json_t *o = json_loadb(buf, len, 0, &je);
+	json_t *o;
 	int rc;
 
-	if (!o)
-		return svc_error_set(err, SVC_ESTATE, "%s:%d:%d: invalid instance spec: %s", path,
-				     je.line > 0 ? je.line : 1, je.column > 0 ? je.column : 1, je.text);
+	if ((rc = svc_json_parse_buffer(&o, buf, len, 0, path, "instance spec", SVC_ESTATE, err)))
+		return rc;
 	rc = proc_spec_parse(&sp, o, path, err);
 	proc_spec_release(&sp);
 	json_decref(o);
@@ -264,13 +266,12 @@ int svc_proc_spec_check(const char *buf, size_t len, const char *path, struct sv
 int svc_proc_status_check(const char *buf, size_t len, const char *path, struct svc_error *err)
 {
 	struct svc_supervisor_status st;
-	json_error_t je;
-	json_t *o = json_loadb(buf, len, 0, &je);
+	json_t *o;
 	int rc;
 
-	if (!o)
-		return svc_error_set(err, SVC_ESTATE, "%s:%d:%d: invalid instance status: %s", path,
-				     je.line > 0 ? je.line : 1, je.column > 0 ? je.column : 1, je.text);
+	if ((rc = svc_json_parse_buffer(&o, buf, len, 0, path, "instance status", SVC_ESTATE,
+					err)))
+		return rc;
 	rc = svc_supervisor_status_parse(&st, o, path, err);
 	json_decref(o);
 	return rc;

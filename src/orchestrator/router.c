@@ -1349,14 +1349,12 @@ static int table_route_parse(struct set_req *q, json_t *routes, size_t i, const 
 int svc_router_table_check(const char *buf, size_t len, const char *path,
 			   struct svc_error *err)
 {
-	json_error_t je;
-	json_t *root = json_loadb(buf, len, 0, &je), *routes;
+	json_t *root, *routes = NULL;
 	int rc;
 
-	if (!root)
-		return svc_error_set(err, SVC_EGENERIC, "%s:%d:%d: invalid routing table: %s",
-				     path, je.line > 0 ? je.line : 1, je.column > 0 ? je.column : 1,
-				     je.text);
+	if ((rc = svc_json_parse_buffer(&root, buf, len, 0, path, "routing table", SVC_EGENERIC,
+					err)))
+		return rc;
 	rc = table_routes(&routes, root, path, err);
 	for (size_t i = 0; !rc && i < json_array_size(routes); i++) {
 		struct set_req q;

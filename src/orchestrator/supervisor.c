@@ -715,6 +715,13 @@ int svc_supervisor_status_parse(struct svc_supervisor_status *out, const json_t 
 			return svc_error_set(err, SVC_ESTATE,
 					     "%s: invalid instance status: '%s' is not an integer",
 					     path, ints[i]);
+		/* never cut down to size: a pid that wraps would name another process */
+		if (v && (json_integer_value(v) < 0 ||
+			  (strcmp(ints[i], "supervisor_start") && strcmp(ints[i], "pid_start") &&
+			   strcmp(ints[i], "started_ms") && json_integer_value(v) > INT32_MAX)))
+			return svc_error_set(err, SVC_ESTATE,
+					     "%s: invalid instance status: '%s' is out of range",
+					     path, ints[i]);
 	}
 	if (!json_is_integer(json_object_get(o, "supervisor_pid")) ||
 	    !json_is_string(json_object_get(o, "state")))

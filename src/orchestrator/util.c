@@ -424,6 +424,20 @@ done:
 	return rc;
 }
 
+int svc_json_parse_buffer(json_t **out, const char *buf, size_t len, size_t flags,
+			  const char *path, const char *what, int code,
+			  struct svc_error *err)
+{
+	json_error_t je;
+
+	*out = json_loadb(buf, len, flags, &je);
+	if (*out)
+		return 0;
+	return svc_error_set(err, code, "%s:%d:%d: invalid %s: %s", path,
+			     je.line > 0 ? je.line : 1, je.column > 0 ? je.column : 1, what,
+			     je.text);
+}
+
 int svc_json_file_write(const json_t *j, const char *path, struct svc_error *err)
 {
 	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);

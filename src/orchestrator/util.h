@@ -108,6 +108,15 @@ int svc_json_file_read(json_t **out, const char *path, size_t max,
 		       struct svc_error *err);
 
 /*
+ * Parse len bytes of buf (json_loadb with flags) read from path: 0 and a new
+ * reference in *out, or code with "PATH:LINE:COL: invalid WHAT: TEXT"
+ * (positions 1-based) and *out NULL.
+ */
+int svc_json_parse_buffer(json_t **out, const char *buf, size_t len, size_t flags,
+			  const char *path, const char *what, int code,
+			  struct svc_error *err);
+
+/*
  * Write j to path as JSON indented by 2 with sorted keys (no final newline),
  * atomically with mode 0600 (svc_file_write_atomic). j is borrowed.
  * Returns SVC_EGENERIC with "cannot encode 'PATH'" when jansson cannot

@@ -66,37 +66,38 @@ static int check_folder(const char *path, bool follow, struct svc_error *err)
 	return 0;
 }
 
-/* Every sub-folder of dir (not following symlinks), checked; names in subs checked deeper. */
+/*
+ * Every sub-folder of dir (not following symlinks) checked; with depth > 0
+ * their sub-folders too, only those named in deeper when it is not NULL.
+ */
 static int check_children(const char *dir, const char *const *deeper, int depth,
 			  struct svc_error *err)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
+	struct svc_error e = { 0 };
+	char **names = NULL;
 	int rc = 0;
 
-	if (!d)
-		return errno == ENOENT ? 0
-			: svc_error_set_errno(err, SVC_ESTATE, errno, "cannot read '%s'", dir);
-	while (!rc && (de = readdir(d))) {
-		char *p;
+	if (svc_dir_list(&names, dir, NULL, &e)) {
+		svc_strv_free(names);
+		return svc_error_set(err, SVC_ESTATE, "%s", e.message);
+	}
+	for (size_t i = 0; !rc && names[i]; i++) {
+		char *p = svc_strfmt("%s/%s", dir, names[i]);
 		struct stat st;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		p = svc_strfmt("%s/%s", dir, de->d_name);
 		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
 			rc = check_folder(p, false, err);
 			if (!rc && depth > 0) {
 				bool descend = !deeper;
-				for (size_t i = 0; deeper && deeper[i]; i++)
-					descend |= !strcmp(deeper[i], de->d_name);
+				for (size_t k = 0; deeper && deeper[k]; k++)
+					descend |= !strcmp(deeper[k], names[i]);
 				if (descend)
 					rc = check_children(p, NULL, depth - 1, err);
 			}
 		}
 		free(p);
 	}
-	closedir(d);
+	svc_strv_free(names);
 	return rc;
 }
 

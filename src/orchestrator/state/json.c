@@ -19,15 +19,13 @@
 int state_json_parse(json_t **out, const char *buf, size_t len, const char *path,
 		     struct svc_error *err)
 {
-	json_error_t je;
 	json_t *j, *format;
+	int rc;
 
 	*out = NULL;
-	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-	if (!j)
-		return svc_error_set(err, SVC_ESTATE, "%s:%d:%d: invalid state file: %s",
-				     path, je.line > 0 ? je.line : 1,
-				     je.column > 0 ? je.column : 1, je.text);
+	if ((rc = svc_json_parse_buffer(&j, buf, len, JSON_REJECT_DUPLICATES, path, "state file",
+					SVC_ESTATE, err)))
+		return rc;
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return svc_error_set(err, SVC_ESTATE,
@@ -41,7 +39,7 @@ int state_json_parse(json_t **out, const char *buf, size_t len, const char *path
 				     path);
 	}
 	if (format && json_integer_value(format) > SVC_STATE_FORMAT) {
-		int rc = svc_error_set(err, SVC_ESTATE,
+		rc = svc_error_set(err, SVC_ESTATE,
 			"%s: written by a newer svcctl (format %lld; this one reads up to %d)",
 			path, (long long)json_integer_value(format), SVC_STATE_FORMAT);
 		json_decref(j);
