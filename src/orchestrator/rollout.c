@@ -395,13 +395,14 @@ int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
 	cands[3] = st->hist.count ? st->hist.items[st->hist.count - 1].release : "";
 	for (size_t i = 0; i < 4; i++) {
 		struct svc_manifest *m = NULL;
+		struct svc_error e = { 0 };
 		if (!cands[i][0])
 			continue;
 		/* a release whose manifest is not stored (repaired state): the next one */
-		if ((rc = release_manifest(&m, ctx, st->service, cands[i], NULL)) == SVC_ENOTFOUND)
+		if ((rc = release_manifest(&m, ctx, st->service, cands[i], &e)) == SVC_ENOTFOUND)
 			continue;
 		if (rc)
-			return release_manifest(&m, ctx, st->service, cands[i], err);
+			return error_pass(err, &e, rc);
 		rc = open_runtime_for(out, ctx, m->runtime, err);
 		svc_manifest_free(m);
 		return rc;
