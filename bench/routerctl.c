@@ -1,7 +1,7 @@
 /*
  * routerctl - a bench driver for the router, independent of the svcctl
  * command line: it runs svc_router_run in the foreground and talks to a
- * running router through router_client.c, so the benchmarks measure the
+ * running router through router/client.c, so the benchmarks measure the
  * library code itself with nothing else in between.
  *
  *   routerctl run STATE [--max-conns N] [--buf-size BYTES]
@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router.h"
-#include "router_client.h"
+#include "router/router.h"
+#include "router/client.h"
 #include "util.h"
 
 static int usage(void)

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "router.h"
-#include "router_client.h"
+#include "router/router.h"
+#include "router/client.h"
 #include "util.h"
 
 static const char usage[] =

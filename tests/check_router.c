@@ -25,8 +25,8 @@
 
 #include <check.h>
 
-#include "router.h"
-#include "router_client.h"
+#include "router/router.h"
+#include "router/client.h"
 #include "util.h"
 
 static char state_dir[256];

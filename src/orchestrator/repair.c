@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "router_client.h"
+#include "router/client.h"
 #include "runtime.h"
 #include "state/state.h"
 #include "util.h"

@@ -21,7 +21,7 @@
 #include "builder.h"
 #include "docker.h"
 #include "health.h"
-#include "router_client.h"
+#include "router/client.h"
 #include "runtime.h"
 #include "state/state.h"
 #include "util.h"

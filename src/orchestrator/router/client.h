@@ -1,5 +1,5 @@
 /*
- * router_client.h - talking to the router daemon over its unix socket.
+ * router/client.h - talking to the router daemon over its unix socket.
  *
  * Protocol: the client connects to STATE/router/router.sock, writes one JSON
  * object and a newline, reads one JSON object and a newline, and closes.

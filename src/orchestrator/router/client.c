@@ -1,5 +1,5 @@
 /*
- * router_client.c - the CLI's side of the router: one JSON line out, one
+ * router/client.c - the CLI's side of the router: one JSON line out, one
  * JSON line back over STATE/router/router.sock, and starting the daemon on
  * demand.
  *
@@ -10,7 +10,7 @@
  * fork and execv of our own executable (never a shell), in its own
  * session, with its output appended to STATE/router/router.log.
  */
-#include "router_client.h"
+#include "router/client.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /*
- * router.c - the router daemon: one thread, one epoll set, non-blocking
+ * router/loop.c - the router daemon: one thread, one epoll set, non-blocking
  * sockets everywhere, proxying TCP from each route's stable listen address
  * to the backends of the active release.
  *
@@ -30,7 +30,7 @@
  *   STATE/router/router.lock, held for the daemon's lifetime (a router
  *   killed with SIGKILL releases it); a stale socket file is then unlinked.
  */
-#include "router.h"
+#include "router/router.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +52,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "router_client.h"
+#include "router/client.h"
 #include "util.h"
 
 #define DEFAULT_MAX_CONNS 20000

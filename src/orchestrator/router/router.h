@@ -5,7 +5,7 @@
  *
  * One router runs per state dir. It is controlled through a unix socket
  * (STATE/router/router.sock, mode 0600) with one JSON object per line (see
- * router_client.h for the protocol) and persists its routing table to
+ * router/client.h for the protocol) and persists its routing table to
  * STATE/router/routes.json (atomically) after every change, restoring it on
  * start. Invariants:
  * - a route with no backends is not listened on: its address refuses
