@@ -1,0 +1,193 @@
+/*
+ * router/internal.h - what the router daemon's files share: its objects
+ * (routes, backends, connections, control connections, the router itself),
+ * its limits, and the functions one file calls in another.
+ *   loop.c     start-up, the lock, signals, the event loop, shutdown
+ *   tcp.c      proxied connections: buffers, the timer heap, accept,
+ *              connect, moving bytes, timeouts
+ *   table.c    routes and backends, the routing table on disk, listeners
+ *   control.c  the control socket: connections, requests, replies
+ */
+#ifndef SVC_ROUTER_INTERNAL_H
+#define SVC_ROUTER_INTERNAL_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "router/router.h"
+#include "util.h"
+
+#define DEFAULT_MAX_CONNS 20000
+#define DEFAULT_IDLE_TIMEOUT_MS (10 * 60 * 1000)
+#define DEFAULT_CONNECT_TIMEOUT_MS 2000
+#define DEFAULT_BUF_SIZE (16 * 1024)
+#define DEFAULT_DRAIN_TIMEOUT_MS 30000
+
+#define MAX_EVENTS 256
+#define ACCEPT_BATCH 64
+#define CTL_MAX_REQUEST (64 * 1024)
+#define CTL_MAX_CONNS 64
+#define CTL_TIMEOUT_MS 5000
+#define LISTEN_RETRY_MS 1000
+#define POOL_MAX 64
+#define ROUTES_MAX_BYTES (16 * 1024 * 1024)
+#define LOOP_MAX_WAIT_MS 1000
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+/* The name in the router's log lines (svc_daemon_log). */
+#define ROUTER_WHO "router"
+
+enum obj_kind { OBJ_LISTENER, OBJ_CTL_LISTENER, OBJ_CTL, OBJ_CLIENT, OBJ_BACKEND };
+
+/* The head of everything registered in epoll (data.ptr points here). */
+struct obj {
+	enum obj_kind kind;
+};
+
+/* A direction's pending bytes: data[off, off+len). */
+struct buf {
+	struct buf *next_free;
+	size_t off, len;
+	char data[];
+};
+
+/* One socket of a proxied connection. */
+struct half {
+	struct obj obj;
+	int fd;
+	bool can_read, can_write;
+	bool rdhup;    /* the peer's FIN was signalled: read to 0 */
+	bool eof;      /* read returned 0 */
+	bool shut_wr;  /* we sent our FIN */
+};
+
+struct route;
+
+struct backend {
+	struct svc_addr addr;
+	struct route *route;
+	bool active;            /* in the route's current set */
+	long conns;             /* connections attached (connecting or open) */
+	long pins;              /* temporary references while iterating */
+	struct conn *conn_head; /* connections attached, doubly linked */
+	struct backend *next;
+};
+
+struct route {
+	struct obj obj;          /* OBJ_LISTENER */
+	struct svc_addr listen;
+	char *service;
+	int64_t drain_timeout_ms;
+	int lfd;                 /* -1 while not listening */
+	bool paused;             /* EPOLLIN off because of max_conns */
+	int64_t retry_at;        /* next listen attempt while lfd < 0 and routed */
+	char *listen_error;      /* last listen failure, for status and logs */
+	struct backend *backends;  /* every backend with connections or in the set */
+	struct backend **active;   /* the current set, in order */
+	size_t nactive;
+	size_t rr;
+	struct route *next;
+};
+
+enum conn_state { CONN_CONNECTING, CONN_OPEN };
+
+struct conn {
+	struct half cl, be;
+	enum conn_state state;
+	struct route *route;
+	struct backend *backend;   /* NULL between attempts */
+	size_t rr_base, tries;
+	struct buf *to_be, *to_cl;
+	int64_t last_active;
+	int64_t connect_deadline;
+	int64_t drain_deadline;    /* 0: none */
+	int64_t timer_at;
+	size_t heap_idx;
+	struct conn *bprev, *bnext;
+	bool closed;
+};
+
+struct ctl {
+	struct obj obj;          /* OBJ_CTL */
+	int fd;
+	int64_t deadline;
+	char *in;
+	size_t in_len;
+	char *out;
+	size_t out_len, out_off;
+	bool replied;
+	struct ctl *next;
+};
+
+struct router {
+	const char *state_dir;
+	char *dir, *sock_path, *pid_path, *routes_path, *lock_path;
+	struct svc_router_options opts;
+	int epfd, ctl_fd, lock_fd;
+	struct obj ctl_obj;
+	bool sock_bound, pid_written;
+	bool stop;
+	int64_t now;             /* monotonic, refreshed each loop turn */
+	int64_t started_ms;      /* wall clock */
+	struct route *routes;
+	struct ctl *ctls;
+	size_t nctl;
+	long nconns;
+	bool paused;             /* listeners paused at max_conns */
+	int64_t emfile_until;    /* listeners paused after EMFILE until then */
+	struct conn **heap;
+	size_t heap_len, heap_alloc;
+	struct conn *dead;       /* closed this turn, freed at its end */
+	char *scratch;
+	struct buf *pool;
+	size_t pool_len;
+};
+
+
+struct set_req {
+	struct svc_addr listen;
+	char *service;
+	struct svc_addr *backends;
+	size_t nbackends;
+	int64_t drain_timeout_ms;
+};
+
+/* tcp.c */
+void router_conn_close(struct router *r, struct conn *c);
+int router_conn_retry(struct router *r, struct conn *c);
+void router_conn_timer_update(struct router *r, struct conn *c);
+int router_ep_add(struct router *r, int fd, uint32_t events, struct obj *o);
+void router_on_accept(struct router *r, struct route *rt);
+void router_on_half_event(struct router *r, struct half *h, uint32_t ev);
+void router_run_timers(struct router *r);
+ssize_t router_sock_read(int fd, char *p, size_t n);
+ssize_t router_sock_write(int fd, const char *p, size_t n);
+void router_update_pause(struct router *r);
+
+/* table.c */
+int router_listen_on(const struct svc_addr *addr);
+int router_load_routes(struct router *r, struct svc_error *err);
+void router_retry_listeners(struct router *r);
+void router_route_apply(struct router *r, struct route *rt, struct set_req *q);
+int router_route_attach_listener(struct router *r, struct route *rt, int fd);
+void router_route_close_listener(struct router *r, struct route *rt);
+struct route *router_route_find(struct router *r, const char *listen);
+void router_route_gc(struct router *r, struct route *rt);
+int router_set_req_parse(struct set_req *q, const json_t *o, struct svc_error *err);
+void router_set_req_release(struct set_req *q);
+int router_table_save(struct router *r, const struct set_req *chg, struct svc_error *err);
+
+/* control.c */
+int router_bind_control(struct router *r, struct svc_error *err);
+void router_ctl_free(struct router *r, struct ctl *k);
+void router_expire_ctls(struct router *r);
+void router_on_ctl_accept(struct router *r);
+void router_on_ctl_event(struct router *r, struct ctl *k, uint32_t ev);
+
+#endif
