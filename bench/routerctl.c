@@ -12,6 +12,7 @@
  *
  * Exit status: 0 on success, 1 on failure, 2 on bad usage.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,8 @@ int main(int argc, char **argv)
 			rc = 0;
 		}
 	} else if (!strcmp(argv[1], "stop") && argc == 3) {
-		rc = svc_router_stop(argv[2], &err) ? 1 : 0;
+		bool was_running;
+		rc = svc_router_stop(argv[2], &was_running, &err) ? 1 : 0;
 	} else {
 		return usage();
 	}

@@ -128,5 +128,6 @@ int cmd_repair(struct cmd_global *g, int argc, char **argv);
 int cmd_router(struct cmd_global *g, int argc, char **argv);
 int cmd_supervise(int argc, char **argv);
 int cmd_expire(int argc, char **argv);
+int cmd_router_supervise(int argc, char **argv);
 
 #endif

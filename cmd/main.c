@@ -230,13 +230,16 @@ static int run(int argc, char **argv)
 	int status;
 
 	/* hidden helpers: the process runtime's supervisor, the docker
-	 * runtime's expiry waiter, the state-file table */
+	 * runtime's expiry waiter, the state-file table, the router's
+	 * supervisor */
 	if (argc >= 2 && !strcmp(argv[1], "__supervise"))
 		return cmd_supervise(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "__expire"))
 		return cmd_expire(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "__state-files"))
 		return cmd_state_files();
+	if (argc >= 2 && !strcmp(argv[1], "__router-supervise"))
+		return cmd_router_supervise(argc - 1, argv + 1);
 
 	memset(&g, 0, sizeof(g));
 	env = getenv("SVCCTL_MANIFESTS");

@@ -8,12 +8,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rollout.h"
 #include "router/router.h"
 #include "router/client.h"
 #include "util.h"
 
 static const char usage[] =
 	"svcctl router run [--idle-timeout DUR] [--max-conns N] | stop | status";
+
+/* The router's hook for a routes.json it cannot parse (router.h). */
+static int rebuild_table(void *arg, char **table, struct svc_error *err)
+{
+	return svc_rollout_route_table(arg, table, err);
+}
 
 static int router_run(struct cmd_global *g, int argc, char **argv)
 {
@@ -33,10 +40,14 @@ static int router_run(struct cmd_global *g, int argc, char **argv)
 			if (svc_parse_int(&n, argv[++i], 1, 1000000))
 				return cmd_usage_error(g, usage, "--max-conns: expected 1-1000000");
 			opts.max_conns = (int)n;
+		} else if (!strcmp(argv[i], "--supervised")) {
+			opts.supervised = true;   /* from __router-supervise; not in the help */
 		} else {
 			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
 		}
 	}
+	opts.rebuild = rebuild_table;
+	opts.rebuild_arg = &g->ctx;
 	rc = svc_router_run(g->state_dir, &opts, &err);
 	return rc ? cmd_fail(g, rc, &err) : EXIT_OK;
 }
@@ -99,14 +110,36 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 	if (!strcmp(argv[1], "status"))
 		return router_status(g);
 	if (!strcmp(argv[1], "stop")) {
-		if ((rc = svc_router_stop(g->state_dir, &err)))
+		bool was_running;
+		if ((rc = svc_router_stop(g->state_dir, &was_running, &err)))
 			return cmd_fail(g, rc, &err);
 		if (g->json)
-			svc_report_result(&g->report, json_pack("{s:s, s:b, s:i}", "command",
-								"router stop", "ok", 1, "exit_code", 0));
+			svc_report_result(&g->report, json_pack("{s:s, s:b, s:b, s:i}", "command",
+								"router stop", "ok", 1, "was_running",
+								was_running, "exit_code", 0));
 		else if (g->verbosity >= 0)
-			printf("router stopped\n");
+			printf("%s\n", was_running ? "router stopped" : "no router was running");
 		return EXIT_OK;
 	}
 	return cmd_usage_error(g, usage, "unknown router command '%s'", argv[1]);
+}
+
+/*
+ * `svcctl __router-supervise ABSOLUTE-STATE-DIR`: the router's supervisor,
+ * started by svc_router_ensure (router/client.h); users never type it.
+ */
+int cmd_router_supervise(int argc, char **argv)
+{
+	struct svc_error err = { 0 };
+	char self[4096];
+
+	if (argc != 2 || argv[1][0] != '/') {
+		fputs("usage: svcctl __router-supervise ABSOLUTE-STATE-DIR\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (svc_self_exe(self, sizeof(self), &err)) {
+		fprintf(stderr, "svcctl: %s\n", err.message);
+		return EXIT_FAILED;
+	}
+	return svc_router_supervise(argv[1], self);
 }

@@ -569,7 +569,7 @@ START_TEST(test_router__bind_conflict_changes_nothing)
 
 	svc_error_clear(&err);
 	ck_assert_int_eq(svc_router_set(state_dir, "other", busy, bs, 1, 1000, &err),
-			 SVC_EGENERIC);
+			 SVC_EUNAVAIL);
 	ck_assert_msg(strstr(err.message, "cannot listen on") && strstr(err.message, busy),
 		      "message: %s", err.message);
 	st = status();
@@ -828,6 +828,7 @@ END_TEST
 START_TEST(test_router__client_without_router)
 {
 	struct svc_error err;
+	bool was_running;
 	char *sock = svc_router_socket_path(state_dir);
 	json_t *st = NULL;
 
@@ -836,7 +837,8 @@ START_TEST(test_router__client_without_router)
 	ck_assert_msg(strstr(err.message, sock), "message: %s", err.message);
 	ck_assert_int_eq(svc_router_status(state_dir, &st, NULL), SVC_EUNAVAIL);
 	ck_assert_ptr_null(st);
-	ck_assert_int_eq(svc_router_stop(state_dir, NULL), 0);
+	ck_assert_int_eq(svc_router_stop(state_dir, &was_running, NULL), 0);
+	ck_assert(!was_running);
 	free(sock);
 }
 END_TEST
@@ -844,6 +846,7 @@ END_TEST
 START_TEST(test_router__stop_and_bad_requests)
 {
 	struct svc_error err;
+	bool was_running;
 	json_t *req, *reply = NULL;
 	pid_t pid;
 	int status;
@@ -864,7 +867,8 @@ START_TEST(test_router__stop_and_bad_requests)
 	json_decref(req);
 
 	svc_error_clear(&err);
-	ck_assert_int_eq(svc_router_stop(state_dir, &err), 0);
+	ck_assert_int_eq(svc_router_stop(state_dir, &was_running, &err), 0);
+	ck_assert(was_running);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	untrack(pid);
 	ck_assert(WIFEXITED(status));

@@ -907,6 +907,65 @@ done:
 	svc_manifest_free(m);
 }
 
+/* Append {listen, service, backends, drain} for release's running instances. */
+static void table_add(json_t *routes, struct svc_runtime *rt, const struct svc_manifest *m,
+		      const struct svc_addr *listen, const char *release)
+{
+	struct svc_instance_list l = { 0 };
+	json_t *bs = json_array();
+
+	if (release_instances(rt, m->service, release, &l, NULL) == 0)
+		for (size_t i = 0; i < l.count; i++) {
+			char a[80];
+			if (l.items[i].state == SVC_INST_RUNNING && l.items[i].port)
+				json_array_append_new(bs, json_string(svc_instance_addr(&l.items[i],
+											a, sizeof(a))));
+		}
+	if (json_array_size(bs))
+		json_array_append_new(routes, json_pack("{s:s, s:s, s:O, s:I}", "listen",
+			listen->text, "service", m->service, "backends", bs,
+			"drain_timeout_ms", (json_int_t)m->rollout.drain_timeout_ms));
+	json_decref(bs);
+	svc_instance_list_release(&l);
+}
+
+int svc_rollout_route_table(struct svc_ctx *ctx, char **out, struct svc_error *err)
+{
+	char **services = svc_rollout_services(ctx);
+	json_t *routes = json_array(), *table;
+	int rc = 0;
+
+	*out = NULL;
+	for (size_t i = 0; services[i]; i++) {
+		struct svc_service_state st = { 0 };
+		struct svc_manifest *m = NULL, *mrec = NULL;
+		struct svc_runtime *rt = NULL;
+
+		/* read only, without the lock: a service whose state cannot be
+		 * read gets no route (its own commands say why) */
+		if (svc_rollout_load_state(ctx, services[i], &st, NULL) == 0 && st.cur.active[0] &&
+		    release_manifest(&m, ctx, services[i], st.cur.active, NULL) == 0 &&
+		    has_route(m) && svc_rollout_open_runtime(&rt, ctx, &st, NULL) == 0) {
+			table_add(routes, rt, m, &m->ports[0].listen, st.cur.active);
+			/* a green awaiting promotion answers on its preview */
+			if (st.in_rollout && st.rec.step == SVC_STEP_AWAIT_PROMOTE &&
+			    release_manifest(&mrec, ctx, services[i], st.rec.release, NULL) == 0 &&
+			    mrec->rollout.has_preview)
+				table_add(routes, rt, mrec, &mrec->rollout.preview, st.rec.release);
+		}
+		svc_runtime_free(rt);
+		svc_manifest_free(m);
+		svc_manifest_free(mrec);
+		svc_service_state_release(&st);
+	}
+	table = json_pack("{s:i, s:o}", "version", 1, "routes", routes);
+	*out = json_dumps(table, JSON_COMPACT);
+	if (!*out)
+		rc = svc_error_set(err, SVC_EGENERIC, "cannot encode the rebuilt routing table");
+	json_decref(table);
+	svc_strv_free(services);
+	return rc;
+}
 
 char **svc_rollout_services(struct svc_ctx *ctx)
 {

@@ -120,6 +120,17 @@ int svc_rollout_runtime_with_instances(struct svc_runtime **out, struct svc_ctx 
 char **svc_rollout_services(struct svc_ctx *ctx);
 
 /*
+ * The routing table as the services' state says it should be, in the
+ * format of STATE/router/routes.json (*out malloc'd): for each service
+ * whose active release has a route, its listen address pointed at the
+ * active release's running instances (and a preview at a green awaiting
+ * promotion). Read without the services' locks; a service whose state
+ * cannot be read gets no route. The router's hook for a routes.json it
+ * cannot parse.
+ */
+int svc_rollout_route_table(struct svc_ctx *ctx, char **out, struct svc_error *err);
+
+/*
  * Finish or undo an interrupted rollout of service and stop orphaned
  * instances. Takes the lock; returns SVC_ELOCKED when it is held. what (may
  * be NULL) receives a sentence on what was done ("" when nothing).

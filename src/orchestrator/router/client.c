@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,6 +41,98 @@ char *svc_router_dir(const char *state_dir)
 char *svc_router_socket_path(const char *state_dir)
 {
 	return svc_strfmt("%s/router/router.sock", state_dir);
+}
+
+char *svc_router_external_path(const char *state_dir)
+{
+	return svc_strfmt("%s/router/external", state_dir);
+}
+
+char *svc_router_supervisor_pid_path(const char *state_dir)
+{
+	return svc_strfmt("%s/router/supervisor.pid", state_dir);
+}
+
+int svc_router_abstract_addr(struct sockaddr_un *sun, socklen_t *len,
+			     const char *state_dir, struct svc_error *err)
+{
+	struct stat sb;
+	int n;
+
+	if (stat(state_dir, &sb))
+		return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot stat '%s'", state_dir);
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	/* sun_path[0] == '\0': the abstract namespace; the name is not NUL-terminated */
+	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1, "svcctl-router/%llx:%llx",
+		     (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino);
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	return 0;
+}
+
+/*
+ * Connect to the router: router.sock first, then the abstract socket (the
+ * file may have been deleted). Returns the connected fd, or -1 with errno
+ * of the last attempt.
+ */
+static int router_connect(const char *state_dir, const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd, e;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	/* A unix socket connect completes at once or fails (EAGAIN: backlog full). */
+	if (strlen(path) < sizeof(sun.sun_path)) {
+		memcpy(sun.sun_path, path, strlen(path) + 1);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+			return fd;
+	}
+	if (svc_router_abstract_addr(&sun, &len, state_dir, NULL) == 0 &&
+	    connect(fd, (struct sockaddr *)&sun, len) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+bool svc_router_running(const char *state_dir)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	bool running;
+	int fd;
+
+	if (svc_router_abstract_addr(&sun, &len, state_dir, NULL))
+		return false;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return false;
+	/* refused: nobody bound it; EAGAIN: bound, with a full backlog */
+	running = connect(fd, (struct sockaddr *)&sun, len) == 0 || errno == EAGAIN;
+	close(fd);
+	return running;
+}
+
+pid_t svc_router_supervisor_pid(const char *state_dir)
+{
+	char *path = svc_router_supervisor_pid_path(state_dir);
+	char *text = NULL;
+	size_t len;
+	long long pid = 0;
+	unsigned long long start = 0;
+	pid_t out = 0;
+
+	if (svc_file_read(&text, &len, path, 256, NULL) == 0 &&
+	    sscanf(text, "%lld %llu", &pid, &start) == 2 && pid > 1 && pid <= INT32_MAX &&
+	    svc_pid_alive((pid_t)pid, start))
+		out = (pid_t)pid;
+	free(text);
+	free(path);
+	return out;
 }
 
 /* Wait until fd is ready for events or deadline passes. 0, or -1 on timeout
@@ -64,7 +157,6 @@ static int wait_fd(int fd, short events, int64_t deadline)
 static int request_timeout(const char *state_dir, json_t *request, json_t **reply,
 			   int64_t timeout_ms, struct svc_error *err)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char *path = svc_router_socket_path(state_dir);
 	char *text = NULL, *line = NULL, *in = NULL;
 	size_t in_len = 0, in_alloc = 0, off = 0, len;
@@ -73,11 +165,6 @@ static int request_timeout(const char *state_dir, json_t *request, json_t **repl
 	int fd = -1, rc = SVC_EUNAVAIL;
 
 	*reply = NULL;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		rc = svc_error_set(err, SVC_EGENERIC, "socket path '%s' is too long", path);
-		goto done;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
 	text = json_dumps(request, JSON_COMPACT);
 	if (!text) {
 		rc = svc_error_set(err, SVC_EGENERIC, "cannot encode the router request");
@@ -85,13 +172,8 @@ static int request_timeout(const char *state_dir, json_t *request, json_t **repl
 	}
 	line = svc_strfmt("%s\n", text);
 	len = strlen(line);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = router_connect(state_dir, path);
 	if (fd < 0) {
-		svc_error_set_errno(err, SVC_EUNAVAIL, errno, "socket");
-		goto done;
-	}
-	/* A unix socket connect completes at once or fails (EAGAIN: backlog full). */
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
 		svc_error_set_errno(err, SVC_EUNAVAIL, errno, "no router answers on '%s'", path);
 		goto done;
 	}
@@ -197,19 +279,59 @@ int svc_router_ping(const char *state_dir, struct svc_error *err)
 	return simple_op(state_dir, "ping", REQUEST_TIMEOUT_MS, err);
 }
 
+/* Wait until a router answers or deadline passes. */
+static bool wait_answer(const char *state_dir, int64_t deadline)
+{
+	for (;;) {
+		if (svc_router_ping(state_dir, NULL) == 0)
+			return true;
+		if (svc_mono_ms() >= deadline)
+			return false;
+		svc_sleep_ms(50);
+	}
+}
+
 int svc_router_ensure(const char *state_dir, const char *self_exe,
 		      struct svc_error *err)
 {
 	char *dir = svc_router_dir(state_dir);
 	char *log_path = svc_strfmt("%s/router.log", dir);
-	char *argv[] = { (char *)self_exe, (char *)"--state-dir", (char *)state_dir,
-			 (char *)"router", (char *)"run", NULL };
-	int64_t deadline;
+	char *external = svc_router_external_path(state_dir);
+	char *argv[] = { (char *)self_exe, (char *)"__router-supervise", (char *)state_dir, NULL };
+	int64_t deadline = svc_mono_ms() + START_TIMEOUT_MS;
 	int rc = SVC_EUNAVAIL;
 	pid_t pid;
 
 	if (svc_router_ping(state_dir, NULL) == 0) {
 		rc = 0;
+		goto done;
+	}
+	if (access(external, F_OK) == 0) {
+		/* a service manager owns it: never start a second one */
+		if (wait_answer(state_dir, deadline))
+			rc = 0;
+		else
+			svc_error_set(err, SVC_EUNAVAIL,
+				      "the router is run by a service manager ('svcctl router run', "
+				      "see '%s') and did not answer within %dms; start it there, or "
+				      "remove '%s' to let svcctl start and supervise one",
+				      external, START_TIMEOUT_MS, external);
+		goto done;
+	}
+	if ((pid = svc_router_supervisor_pid(state_dir)) != 0) {
+		/* its supervisor is bringing it back */
+		if (wait_answer(state_dir, deadline))
+			rc = 0;
+		else
+			svc_error_set(err, SVC_EUNAVAIL,
+				      "the router's supervisor (pid %ld) did not bring it back within "
+				      "%dms (see '%s')", (long)pid, START_TIMEOUT_MS, log_path);
+		goto done;
+	}
+	if (svc_router_running(state_dir)) {
+		svc_error_set(err, SVC_EUNAVAIL,
+			      "a router runs for '%s' but does not answer (see '%s')",
+			      state_dir, log_path);
 		goto done;
 	}
 	if (svc_mkdir_p(dir, 0700, err))
@@ -218,20 +340,15 @@ int svc_router_ensure(const char *state_dir, const char *self_exe,
 		svc_error_set(err, SVC_EUNAVAIL, "cannot start the router (see '%s')", log_path);
 		goto done;
 	}
-	deadline = svc_mono_ms() + START_TIMEOUT_MS;
-	for (;;) {
-		if (svc_router_ping(state_dir, NULL) == 0)
-			break;
-		if (svc_mono_ms() >= deadline) {
-			svc_error_set(err, SVC_EUNAVAIL,
-				      "the router did not answer within %dms after starting (see '%s')",
-				      START_TIMEOUT_MS, log_path);
-			goto done;
-		}
-		svc_sleep_ms(50);
+	if (!wait_answer(state_dir, deadline)) {
+		svc_error_set(err, SVC_EUNAVAIL,
+			      "the router did not answer within %dms after starting (see '%s')",
+			      START_TIMEOUT_MS, log_path);
+		goto done;
 	}
 	rc = 0;
 done:
+	free(external);
 	free(log_path);
 	free(dir);
 	return rc;
@@ -257,7 +374,14 @@ int svc_router_set(const char *state_dir, const char *service,
 	rc = svc_router_request(state_dir, req, &reply, err);
 	if (rc == 0 && !json_is_true(json_object_get(reply, "ok"))) {
 		const char *why = json_string_value(json_object_get(reply, "error"));
-		rc = svc_error_set(err, SVC_EGENERIC, "%s", why ? why : "the router refused the route");
+		/* an address it cannot listen on is the router's unavailability */
+		rc = svc_error_set(err, json_is_false(json_object_get(reply, "listening"))
+				   ? SVC_EUNAVAIL : SVC_EGENERIC,
+				   "%s", why ? why : "the router refused the route");
+	} else if (rc == 0 && nbackends && json_is_false(json_object_get(reply, "listening"))) {
+		const char *why = json_string_value(json_object_get(reply, "listen_error"));
+		rc = svc_error_set(err, SVC_EUNAVAIL, "the router is not listening on %s: %s",
+				   listen, why ? why : "unknown reason");
 	}
 done:
 	json_decref(reply);
@@ -302,21 +426,43 @@ long svc_router_backend_connections(const json_t *status, const char *address)
 	return total;
 }
 
-int svc_router_stop(const char *state_dir, struct svc_error *err)
+int svc_router_stop(const char *state_dir, bool *was_running, struct svc_error *err)
 {
-	int64_t deadline;
+	int64_t deadline = svc_mono_ms() + STOP_TIMEOUT_MS;
+	pid_t sup = svc_router_supervisor_pid(state_dir);
+	struct svc_error e;
 	int rc;
 
-	rc = simple_op(state_dir, "shutdown", REQUEST_TIMEOUT_MS, NULL);
-	if (rc == SVC_EUNAVAIL)
-		return 0;   /* none runs: nothing to stop */
-	deadline = svc_mono_ms() + STOP_TIMEOUT_MS;
-	while (simple_op(state_dir, "ping", 500, NULL) == 0) {
+	*was_running = false;
+	svc_error_clear(&e);
+	if (!svc_router_running(state_dir)) {
+		/* none runs; a supervisor waiting to restart one must not */
+		if (sup) {
+			*was_running = true;
+			kill(sup, SIGTERM);
+		}
+	} else {
+		*was_running = true;
+		rc = simple_op(state_dir, "shutdown", REQUEST_TIMEOUT_MS, &e);
+		if (rc)
+			return svc_error_set(err, SVC_EUNAVAIL,
+					     "a router runs for '%s' but did not take the shutdown "
+					     "request: %s", state_dir, e.message);
+		while (svc_router_running(state_dir)) {
+			if (svc_mono_ms() >= deadline)
+				return svc_error_set(err, SVC_ETIMEOUT,
+						     "the router of '%s' did not stop within %dms",
+						     state_dir, STOP_TIMEOUT_MS);
+			svc_sleep_ms(20);
+		}
+	}
+	/* the supervisor exits once its router exited 0 */
+	while (sup && svc_router_supervisor_pid(state_dir) == sup) {
 		if (svc_mono_ms() >= deadline)
 			return svc_error_set(err, SVC_ETIMEOUT,
-					     "the router on '%s' did not stop within %dms",
-					     state_dir, STOP_TIMEOUT_MS);
-		svc_sleep_ms(50);
+					     "the router's supervisor (pid %ld) did not exit within %dms",
+					     (long)sup, STOP_TIMEOUT_MS);
+		svc_sleep_ms(20);
 	}
 	return 0;
 }

@@ -59,39 +59,47 @@ static void log_set(const struct set_req *q)
 			       svc_duration_format(drain, sizeof(drain), q->drain_timeout_ms));
 }
 
-static json_t *handle_set(struct router *r, const json_t *req)
+static json_t *handle_set(struct router *r, struct set_req *q)
 {
 	struct svc_error err;
-	struct set_req q;
 	struct route *rt;
 	json_t *reply = NULL;
-	int lfd = -1;
+	int lfd = -1, listen_errno = 0;
 
 	svc_error_clear(&err);
-	if (router_set_req_parse(&q, req, &err))
-		return reply_error("invalid request: %s", err.message);
-	rt = router_route_find(r, q.listen.text);
-	if (q.nbackends && (!rt || !rt->nactive)) {
+	rt = router_route_find(r, q->listen.text);
+	if (q->nbackends && (!rt || !rt->nactive)) {
 		/* A new route: bind first, so a failure changes nothing. */
-		lfd = router_listen_on(&q.listen);
+		lfd = router_listen_on(&q->listen);
 		if (lfd < 0) {
-			reply = reply_error("cannot listen on %s: %s", q.listen.text,
+			reply = reply_error("cannot listen on %s: %s", q->listen.text,
 					    strerror(errno));
+			json_object_set_new(reply, "listening", json_false());
 			goto done;
 		}
+	} else if (q->nbackends && rt->lfd < 0) {
+		/*
+		 * A route that could not listen (the address was taken while
+		 * no router ran): try again now rather than at the next retry.
+		 * A failure still applies the change, so the table follows the
+		 * caller's records, but the reply says it is not listening.
+		 */
+		lfd = router_listen_on(&q->listen);
+		if (lfd < 0)
+			listen_errno = errno;
 	}
-	if (router_table_save(r, &q, &err)) {
+	if (router_table_save(r, q, &err)) {
 		reply = reply_error("cannot save the routing table: %s", err.message);
 		goto done;
 	}
-	if (!rt && !q.nbackends) {
+	if (!rt && !q->nbackends) {
 		reply = json_pack("{s:b}", "ok", 1);   /* nothing to remove */
 		goto done;
 	}
 	if (!rt) {
 		rt = svc_calloc(1, sizeof(*rt));
 		rt->obj.kind = OBJ_LISTENER;
-		rt->listen = q.listen;
+		rt->listen = q->listen;
 		rt->lfd = -1;
 		rt->next = r->routes;
 		r->routes = rt;
@@ -101,19 +109,30 @@ static json_t *handle_set(struct router *r, const json_t *req)
 			router_route_close_listener(r, rt);
 		if (router_route_attach_listener(r, rt, lfd)) {
 			/* Saved, so keep it and retry like a restored route. */
-			svc_daemon_log(ROUTER_WHO, "cannot listen on %s: %s; retrying every second",
-				       rt->listen.text, strerror(errno));
+			listen_errno = errno;
 			rt->retry_at = r->now + LISTEN_RETRY_MS;
+		} else {
+			svc_daemon_log(ROUTER_WHO, "listening on %s (%s)", rt->listen.text,
+				       q->service);
 		}
 		lfd = -1;
 	}
-	log_set(&q);
-	router_route_apply(r, rt, &q);   /* may free rt */
-	reply = json_pack("{s:b}", "ok", 1);
+	if (listen_errno) {
+		svc_daemon_log(ROUTER_WHO, "cannot listen on %s: %s; retrying every second",
+			       rt->listen.text, strerror(listen_errno));
+		free(rt->listen_error);
+		rt->listen_error = svc_strdup(strerror(listen_errno));
+	}
+	log_set(q);
+	if (q->nbackends && rt->lfd < 0)
+		reply = json_pack("{s:b, s:b, s:s}", "ok", 1, "listening", 0, "listen_error",
+				  rt->listen_error ? rt->listen_error : "not listening");
+	else
+		reply = json_pack("{s:b, s:b}", "ok", 1, "listening", q->nbackends > 0);
+	router_route_apply(r, rt, q);   /* may free rt */
 done:
 	if (lfd >= 0)
 		close(lfd);
-	router_set_req_release(&q);
 	return reply;
 }
 
@@ -146,34 +165,82 @@ static json_t *handle_status(struct router *r)
 			 "connections", (json_int_t)r->nconns, "routes", routes);
 }
 
-static json_t *handle_request(struct router *r, const char *line, size_t len)
+int router_request_parse(struct ctl_request *out, const char *line, size_t len,
+			 struct svc_error *err)
 {
 	json_error_t jerr;
 	json_t *req = json_loadb(line, len, 0, &jerr);
-	json_t *reply = NULL;
 	const char *op;
+	int rc = SVC_EGENERIC;
 
+	memset(out, 0, sizeof(*out));
 	if (!json_is_object(req)) {
-		reply = reply_error("invalid request: %s", req ? "not an object" : jerr.text);
+		svc_error_set(err, SVC_EGENERIC, "invalid request: %s",
+			      req ? "not an object" : jerr.text);
 		goto done;
 	}
 	op = json_string_value(json_object_get(req, "op"));
-	if (!op)
-		reply = reply_error("invalid request: 'op' must be a string");
-	else if (!strcmp(op, "ping"))
-		reply = json_pack("{s:b, s:I}", "ok", 1, "pid", (json_int_t)getpid());
-	else if (!strcmp(op, "set"))
-		reply = handle_set(r, req);
-	else if (!strcmp(op, "status"))
-		reply = handle_status(r);
-	else if (!strcmp(op, "shutdown")) {
-		svc_daemon_log(ROUTER_WHO, "shutdown requested");
-		r->stop = true;
-		reply = json_pack("{s:b}", "ok", 1);
-	} else
-		reply = reply_error("unknown op '%s'", op);
+	if (!op) {
+		svc_error_set(err, SVC_EGENERIC, "invalid request: 'op' must be a string");
+	} else if (!strcmp(op, "ping")) {
+		out->op = CTL_PING;
+		rc = 0;
+	} else if (!strcmp(op, "status")) {
+		out->op = CTL_STATUS;
+		rc = 0;
+	} else if (!strcmp(op, "shutdown")) {
+		out->op = CTL_SHUTDOWN;
+		rc = 0;
+	} else if (!strcmp(op, "set")) {
+		struct svc_error e;
+		svc_error_clear(&e);
+		out->op = CTL_SET;
+		if (router_set_req_parse(&out->set, req, &e))
+			svc_error_set(err, SVC_EGENERIC, "invalid request: %s", e.message);
+		else
+			rc = 0;
+	} else {
+		svc_error_set(err, SVC_EGENERIC, "unknown op '%.64s'", op);
+	}
 done:
 	json_decref(req);
+	return rc;
+}
+
+void router_request_release(struct ctl_request *q)
+{
+	if (q->op == CTL_SET)
+		router_set_req_release(&q->set);
+	memset(q, 0, sizeof(*q));
+}
+
+static json_t *handle_request(struct router *r, const char *line, size_t len)
+{
+	struct ctl_request q;
+	struct svc_error err;
+	json_t *reply = NULL;
+
+	svc_error_clear(&err);
+	if (router_request_parse(&q, line, len, &err))
+		return reply_error("%s", err.message);
+	switch (q.op) {
+	case CTL_PING:
+		reply = json_pack("{s:b, s:I}", "ok", 1, "pid", (json_int_t)getpid());
+		break;
+	case CTL_SET:
+		reply = handle_set(r, &q.set);
+		break;
+	case CTL_STATUS:
+		reply = handle_status(r);
+		break;
+	case CTL_SHUTDOWN:
+		svc_daemon_log(ROUTER_WHO, "shutdown requested");
+		r->stop = true;
+		r->shutdown_requested = true;
+		reply = json_pack("{s:b}", "ok", 1);
+		break;
+	}
+	router_request_release(&q);
 	return reply;
 }
 
@@ -269,15 +336,45 @@ void router_on_ctl_event(struct router *r, struct ctl *k, uint32_t ev)
 	}
 }
 
-void router_on_ctl_accept(struct router *r)
+/* Only the router's own user (and root) may control it. */
+static bool peer_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return false;
+	return cred.uid == geteuid() || cred.uid == 0;
+}
+
+/*
+ * Make room for a new control connection at CTL_MAX_CONNS: close the
+ * oldest one that has not sent a whole request (clients send theirs at
+ * once; one that sits idle is the one to go). False when every slot is
+ * busy writing a reply.
+ */
+static bool ctl_evict_idle(struct router *r)
+{
+	struct ctl *oldest = NULL;
+
+	for (struct ctl *k = r->ctls; k; k = k->next)   /* newest first */
+		if (!k->replied)
+			oldest = k;
+	if (!oldest)
+		return false;
+	router_ctl_free(r, oldest);
+	return true;
+}
+
+void router_on_ctl_accept(struct router *r, struct ctl_listener *l)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct ctl *k;
-		int fd = accept4(r->ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0)
 			return;
-		if (r->nctl >= CTL_MAX_CONNS) {
+		if (!peer_allowed(fd) || (r->nctl >= CTL_MAX_CONNS && !ctl_evict_idle(r))) {
 			close(fd);
 			continue;
 		}
@@ -310,10 +407,47 @@ void router_expire_ctls(struct router *r)
 	}
 }
 
-/* Bind the control socket, mode 0600 from the start (umask). */
+static int ctl_listen(struct router *r, struct ctl_listener *l, struct svc_error *err)
+{
+	if (listen(l->fd, 64))
+		return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot listen on a control socket");
+	l->obj.kind = OBJ_CTL_LISTENER;
+	if (router_ep_add(r, l->fd, EPOLLIN, &l->obj))
+		return svc_error_set_errno(err, SVC_EGENERIC, errno, "epoll_ctl");
+	return 0;
+}
+
+/*
+ * Bind the abstract control socket. It is the one-router-per-state-dir
+ * lock that no file deletion can break: SVC_EUNAVAIL when another router
+ * holds the name. Called before anything else is touched.
+ */
+int router_bind_abstract(struct router *r, struct svc_error *err)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	int rc;
+
+	if ((rc = svc_router_abstract_addr(&sun, &len, r->state_dir, err)))
+		return rc;
+	r->ctl_abstract.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (r->ctl_abstract.fd < 0)
+		return svc_error_set_errno(err, SVC_EGENERIC, errno, "socket");
+	if (bind(r->ctl_abstract.fd, (struct sockaddr *)&sun, len)) {
+		if (errno == EADDRINUSE)
+			return svc_error_set(err, SVC_EUNAVAIL, "a router already serves '%s'",
+					     r->state_dir);
+		return svc_error_set_errno(err, SVC_EGENERIC, errno,
+					   "cannot bind the router's abstract socket");
+	}
+	return ctl_listen(r, &r->ctl_abstract, err);
+}
+
+/* Bind STATE/router/router.sock, mode 0600 from the start (umask). */
 int router_bind_control(struct router *r, struct svc_error *err)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat sb;
 	mode_t old;
 	int rc;
 
@@ -321,24 +455,58 @@ int router_bind_control(struct router *r, struct svc_error *err)
 		return svc_error_set(err, SVC_EGENERIC, "socket path '%s' is too long",
 				     r->sock_path);
 	memcpy(sun.sun_path, r->sock_path, strlen(r->sock_path) + 1);
-	r->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (r->ctl_fd < 0)
+	r->ctl_path.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (r->ctl_path.fd < 0)
 		return svc_error_set_errno(err, SVC_EGENERIC, errno, "socket");
+	/* the lock is ours: whatever is there is a dead router's */
 	if (unlink(r->sock_path) && errno != ENOENT)
 		return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot remove stale '%s'",
 					   r->sock_path);
 	old = umask(0177);
-	rc = bind(r->ctl_fd, (struct sockaddr *)&sun, sizeof(sun));
+	rc = bind(r->ctl_path.fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
 	if (rc)
 		return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot bind '%s'",
 					   r->sock_path);
 	r->sock_bound = true;
-	if (chmod(r->sock_path, 0600) || listen(r->ctl_fd, 64))
-		return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot listen on '%s'",
+	if (chmod(r->sock_path, 0600) || lstat(r->sock_path, &sb))
+		return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot set up '%s'",
 					   r->sock_path);
-	r->ctl_obj.kind = OBJ_CTL_LISTENER;
-	if (router_ep_add(r, r->ctl_fd, EPOLLIN, &r->ctl_obj))
-		return svc_error_set_errno(err, SVC_EGENERIC, errno, "epoll_ctl");
-	return 0;
+	r->sock_dev = sb.st_dev;
+	r->sock_ino = sb.st_ino;
+	return ctl_listen(r, &r->ctl_path, err);
+}
+
+/*
+ * Once a second: when router.sock is gone (or is no longer ours) bind it
+ * again, and write router.pid again when it is gone, so that clients and
+ * tests find the router by its files whatever was deleted.
+ */
+void router_check_control(struct router *r)
+{
+	struct svc_error e;
+	struct stat sb;
+
+	if (r->now < r->files_check_at)
+		return;
+	r->files_check_at = r->now + FILES_CHECK_MS;
+	svc_error_clear(&e);
+	if (lstat(r->sock_path, &sb) || sb.st_dev != r->sock_dev || sb.st_ino != r->sock_ino) {
+		if (r->ctl_path.fd >= 0)
+			close(r->ctl_path.fd);
+		r->ctl_path.fd = -1;
+		r->sock_bound = false;
+		if (svc_mkdir_p(r->dir, 0700, &e) || router_bind_control(r, &e))
+			svc_daemon_log(ROUTER_WHO, "cannot bind '%s' again: %s", r->sock_path,
+				       e.message);
+		else
+			svc_daemon_log(ROUTER_WHO, "'%s' was gone: bound it again", r->sock_path);
+	}
+	if (r->pid_written && access(r->pid_path, F_OK)) {
+		char *text = svc_strfmt("%ld\n", (long)getpid());
+		svc_error_clear(&e);
+		if (svc_file_write_atomic(r->pid_path, text, strlen(text), 0600, &e) == 0)
+			svc_daemon_log(ROUTER_WHO, "'%s' was gone: wrote it again", r->pid_path);
+		free(text);
+	}
 }

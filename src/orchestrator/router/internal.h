@@ -32,6 +32,7 @@
 #define ACCEPT_BATCH 64
 #define CTL_MAX_REQUEST (64 * 1024)
 #define CTL_MAX_CONNS 64
+#define FILES_CHECK_MS 1000
 #define CTL_TIMEOUT_MS 5000
 #define LISTEN_RETRY_MS 1000
 #define POOL_MAX 64
@@ -125,14 +126,24 @@ struct ctl {
 	struct ctl *next;
 };
 
+/* A control socket the router accepts on: router.sock or the abstract one. */
+struct ctl_listener {
+	struct obj obj;          /* OBJ_CTL_LISTENER */
+	int fd;
+};
+
 struct router {
 	const char *state_dir;
-	char *dir, *sock_path, *pid_path, *routes_path, *lock_path;
+	char *dir, *sock_path, *pid_path, *routes_path, *lock_path, *external_path;
 	struct svc_router_options opts;
-	int epfd, ctl_fd, lock_fd;
-	struct obj ctl_obj;
-	bool sock_bound, pid_written;
+	int epfd, lock_fd;
+	struct ctl_listener ctl_path, ctl_abstract;
+	dev_t sock_dev;          /* router.sock as bound: re-bound when it is gone */
+	ino_t sock_ino;
+	int64_t files_check_at;  /* next look at router.sock and router.pid */
+	bool sock_bound, pid_written, external_written;
 	bool stop;
+	bool shutdown_requested; /* stop came from a "shutdown" request */
 	int64_t now;             /* monotonic, refreshed each loop turn */
 	int64_t started_ms;      /* wall clock */
 	struct route *routes;
@@ -184,10 +195,26 @@ void router_set_req_release(struct set_req *q);
 int router_table_save(struct router *r, const struct set_req *chg, struct svc_error *err);
 
 /* control.c */
+int router_bind_abstract(struct router *r, struct svc_error *err);
 int router_bind_control(struct router *r, struct svc_error *err);
+void router_check_control(struct router *r);
 void router_ctl_free(struct router *r, struct ctl *k);
 void router_expire_ctls(struct router *r);
-void router_on_ctl_accept(struct router *r);
+void router_on_ctl_accept(struct router *r, struct ctl_listener *l);
 void router_on_ctl_event(struct router *r, struct ctl *k, uint32_t ev);
+
+/*
+ * A control request as parsed from one line: the op, and for "set" the
+ * route. 0, or SVC_EGENERIC with the reason (what the reply says). The
+ * parser of untrusted bytes the fuzz harness drives.
+ */
+enum ctl_op { CTL_PING, CTL_SET, CTL_STATUS, CTL_SHUTDOWN };
+struct ctl_request {
+	enum ctl_op op;
+	struct set_req set;      /* CTL_SET only */
+};
+int router_request_parse(struct ctl_request *out, const char *line, size_t len,
+			 struct svc_error *err);
+void router_request_release(struct ctl_request *q);
 
 #endif

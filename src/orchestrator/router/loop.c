@@ -84,6 +84,8 @@ static int64_t next_wait(struct router *r)
 			wait = rt->retry_at - r->now;
 	if (r->emfile_until && r->emfile_until - r->now < wait)
 		wait = r->emfile_until - r->now;
+	if (r->files_check_at - r->now < wait)
+		wait = r->files_check_at - r->now;
 	return wait < 0 ? 0 : wait;
 }
 
@@ -166,7 +168,7 @@ static void dispatch(struct router *r, struct epoll_event *ev, int n)
 		struct obj *o = ev[i].data.ptr;
 
 		if (o->kind == OBJ_CTL_LISTENER)
-			router_on_ctl_accept(r);
+			router_on_ctl_accept(r, container_of(o, struct ctl_listener, obj));
 	}
 	for (int i = 0; i < n; i++) {
 		struct obj *o = ev[i].data.ptr;
@@ -205,12 +207,17 @@ static void router_release(struct router *r)
 		r->pool = b->next_free;
 		free(b);
 	}
-	if (r->ctl_fd >= 0)
-		close(r->ctl_fd);
+	if (r->ctl_path.fd >= 0)
+		close(r->ctl_path.fd);
 	if (r->sock_bound)
 		unlink(r->sock_path);
 	if (r->pid_written)
 		unlink(r->pid_path);
+	/* asked to stop (`svcctl router stop`): no service manager owns it now */
+	if (r->external_written && r->shutdown_requested)
+		unlink(r->external_path);
+	if (r->ctl_abstract.fd >= 0)
+		close(r->ctl_abstract.fd);   /* last: the lock */
 	if (r->epfd >= 0)
 		close(r->epfd);
 	if (r->lock_fd >= 0)
@@ -222,6 +229,7 @@ static void router_release(struct router *r)
 	free(r->pid_path);
 	free(r->routes_path);
 	free(r->lock_path);
+	free(r->external_path);
 }
 
 int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
@@ -235,7 +243,7 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 	int rc = SVC_EGENERIC;
 
 	memset(&r, 0, sizeof(r));
-	r.epfd = r.ctl_fd = r.lock_fd = -1;
+	r.epfd = r.ctl_path.fd = r.ctl_abstract.fd = r.lock_fd = -1;
 	r.state_dir = state_dir;
 	svc_router_options_init(&r.opts);
 	if (opts) {
@@ -247,12 +255,16 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 			r.opts.connect_timeout_ms = opts->connect_timeout_ms;
 		if (opts->buf_size >= 1024)
 			r.opts.buf_size = opts->buf_size;
+		r.opts.rebuild = opts->rebuild;
+		r.opts.rebuild_arg = opts->rebuild_arg;
+		r.opts.supervised = opts->supervised;
 	}
 	r.dir = svc_router_dir(state_dir);
 	r.sock_path = svc_router_socket_path(state_dir);
 	r.pid_path = svc_strfmt("%s/router.pid", r.dir);
 	r.routes_path = svc_strfmt("%s/routes.json", r.dir);
 	r.lock_path = svc_strfmt("%s/router.lock", r.dir);
+	r.external_path = svc_router_external_path(state_dir);
 	r.scratch = svc_calloc(1, r.opts.buf_size);
 	r.now = svc_mono_ms();
 	r.started_ms = svc_now_ms();
@@ -273,15 +285,16 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 
 	if (svc_mkdir_p(r.dir, 0700, err))
 		goto done;
-	if ((rc = take_lock(&r, err)))
-		goto done;
-	rc = SVC_EGENERIC;
-	raise_nofile(&r);
 	r.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r.epfd < 0) {
 		svc_error_set_errno(err, SVC_EGENERIC, errno, "epoll_create1");
 		goto done;
 	}
+	/* the abstract socket first: it is the lock no deleted file breaks */
+	if ((rc = router_bind_abstract(&r, err)) || (rc = take_lock(&r, err)))
+		goto done;
+	rc = SVC_EGENERIC;
+	raise_nofile(&r);
 	if (router_load_routes(&r, err))
 		goto done;
 	router_retry_listeners(&r);
@@ -291,7 +304,19 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 	if (svc_file_write_atomic(r.pid_path, pid_text, strlen(pid_text), 0600, err))
 		goto done;
 	r.pid_written = true;
-	svc_daemon_log(ROUTER_WHO, "serving %s", r.sock_path);
+	if (r.opts.supervised) {
+		unlink(r.external_path);   /* svcctl supervises it: nobody else does */
+	} else {
+		static const char note[] =
+			"svcctl router run: the router runs under a service manager, which "
+			"restarts it;\nsvcctl never starts another while this file exists.\n";
+		if (svc_file_write_atomic(r.external_path, note, sizeof(note) - 1, 0600, err))
+			goto done;
+		r.external_written = true;
+	}
+	r.files_check_at = r.now + FILES_CHECK_MS;
+	svc_daemon_log(ROUTER_WHO, "serving %s%s", r.sock_path,
+		       r.opts.supervised ? " (supervised)" : "");
 
 	while (!r.stop && !stop_signal) {
 		int n = epoll_pwait(r.epfd, events, MAX_EVENTS, (int)next_wait(&r), &old_mask);
@@ -311,6 +336,7 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 			router_update_pause(&r);
 		}
 		router_retry_listeners(&r);
+		router_check_control(&r);
 		free_dead(&r);
 	}
 	if (stop_signal)

@@ -30,12 +30,14 @@
  *   lowered at start to what RLIMIT_NOFILE fits (two descriptors each);
  * - an error or reset on either side closes both; a FIN is passed on
  *   after the bytes before it, and the other direction keeps flowing;
- * - a routes.json that cannot be parsed makes svc_router_run fail rather
- *   than start with an empty table.
+ * - a routes.json that cannot be parsed is rebuilt through opts->rebuild
+ *   (without one svc_router_run fails rather than start with an empty
+ *   table).
  */
 #ifndef SVC_ROUTER_H
 #define SVC_ROUTER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -45,6 +47,22 @@ struct svc_router_options {
 	int64_t idle_timeout_ms;    /* close a connection idle this long; default 10m */
 	int64_t connect_timeout_ms; /* per backend connect attempt; default 2s */
 	size_t buf_size;            /* per direction per connection; default 16 KiB */
+	/*
+	 * When routes.json cannot be parsed: fill *table (malloc'd) with a
+	 * table in the routes.json format rebuilt from what the services
+	 * record and what runs (cmd/ passes svc_rollout_route_table). The
+	 * router then keeps the bad file as routes.json.corrupt, logs each
+	 * rebuilt route and saves the table. NULL: refuse to start.
+	 */
+	int (*rebuild)(void *arg, char **table, struct svc_error *err);
+	void *rebuild_arg;
+	/*
+	 * Started by svcctl's supervisor (router/supervise.c). When false the
+	 * router runs under a service manager: it writes STATE/router/external
+	 * (removed when it exits on a "shutdown" request) so that svcctl never
+	 * starts a second one.
+	 */
+	bool supervised;
 };
 
 /* Fill opts with the defaults above. */
@@ -57,6 +75,14 @@ void svc_router_options_init(struct svc_router_options *opts);
  */
 int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 		   struct svc_error *err);
+
+/*
+ * `svcctl __router-supervise STATE` (router/supervise.c): run the router
+ * as `self_exe --state-dir STATE router run --supervised` and start it
+ * again with backoff whenever it dies, until it exits 0 or a signal asks
+ * the supervisor to stop. Returns the process exit status.
+ */
+int svc_router_supervise(const char *state_dir, const char *self_exe);
 
 /*
  * Parse buf as the router's saved table (STATE/router/routes.json) as the

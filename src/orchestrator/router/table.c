@@ -355,51 +355,110 @@ int svc_router_table_check(const char *buf, size_t len, const char *path,
 	return rc;
 }
 
+/*
+ * Check every route of root's table, then put them all in force (a table
+ * is taken whole or not at all). how: "restored" or "rebuilt", for the log.
+ */
+static int table_load(struct router *r, json_t *root, const char *path, const char *how,
+		      struct svc_error *err)
+{
+	json_t *routes;
+	struct set_req *qs;
+	size_t n, i;
+	int rc;
+
+	if ((rc = table_routes(&routes, root, path, err)))
+		return rc;
+	n = json_array_size(routes);
+	qs = svc_calloc(n + 1, sizeof(*qs));
+	for (i = 0; i < n; i++)
+		if ((rc = table_route_parse(&qs[i], routes, i, path, err)))
+			break;
+	for (size_t k = 0; k < n; k++) {
+		struct route *rt;
+
+		if (rc || !qs[k].nbackends || router_route_find(r, qs[k].listen.text)) {
+			router_set_req_release(&qs[k]);
+			continue;
+		}
+		rt = svc_calloc(1, sizeof(*rt));
+		rt->obj.kind = OBJ_LISTENER;
+		rt->listen = qs[k].listen;
+		rt->lfd = -1;
+		rt->next = r->routes;
+		r->routes = rt;
+		router_route_apply(r, rt, &qs[k]);
+		svc_daemon_log(ROUTER_WHO, "%s route %s (%s) with %zu backend(s)", how,
+			       rt->listen.text, rt->service, rt->nactive);
+		router_set_req_release(&qs[k]);
+	}
+	free(qs);
+	return rc;
+}
+
+/*
+ * routes.json is there but is not a routing table: keep it aside as
+ * routes.json.corrupt, take the table the rebuild hook makes from the
+ * services' state and the runtime, and save it.
+ */
+static int table_rebuild(struct router *r, const struct svc_error *why, struct svc_error *err)
+{
+	char *aside = svc_strfmt("%s.corrupt", r->routes_path);
+	char *text = NULL;
+	json_t *root = NULL;
+	struct svc_error e;
+	int rc;
+
+	svc_error_clear(&e);
+	svc_daemon_log(ROUTER_WHO, "%s; keeping it as '%s' and rebuilding the table from "
+		       "the services' state", why->message, aside);
+	if (rename(r->routes_path, aside)) {
+		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot rename '%s' to '%s'",
+					 r->routes_path, aside);
+		goto done;
+	}
+	if ((rc = r->opts.rebuild(r->opts.rebuild_arg, &text, &e))) {
+		svc_error_set(err, rc, "%s; cannot rebuild it: %s", why->message, e.message);
+		goto done;
+	}
+	if ((rc = svc_json_parse_buffer(&root, text, strlen(text), 0, "(rebuilt table)",
+					"routing table", SVC_EGENERIC, err)) ||
+	    (rc = table_load(r, root, "(rebuilt table)", "rebuilt", err)))
+		goto done;
+	if ((rc = router_table_save(r, NULL, err)))
+		goto done;
+	svc_daemon_log(ROUTER_WHO, "saved the rebuilt table to '%s'", r->routes_path);
+done:
+	json_decref(root);
+	free(text);
+	free(aside);
+	return rc;
+}
+
 int router_load_routes(struct router *r, struct svc_error *err)
 {
 	struct svc_error e;
-	json_t *root = NULL, *routes;
+	json_t *root = NULL;
+	bool bad_content = false;
 	int rc;
 
 	svc_error_clear(&e);
 	rc = svc_json_file_read(&root, r->routes_path, ROUTES_MAX_BYTES, &e);
 	if (rc == SVC_ENOTFOUND)
 		return 0;
-	if (rc) {
-		if (e.line)
-			svc_error_set(err, rc, "%s (invalid routing table)", e.message);
-		else
-			svc_error_set(err, rc, "%s", e.message);
-		goto done;
+	if (rc && e.line) {
+		struct svc_error parse = e;
+		svc_error_set(&e, rc, "%s (invalid routing table)", parse.message);
+		bad_content = true;
+	} else if (!rc && (rc = table_load(r, root, r->routes_path, "restored", &e))) {
+		bad_content = true;
 	}
-	if ((rc = table_routes(&routes, root, r->routes_path, err)))
-		goto done;
-	rc = SVC_EGENERIC;
-	for (size_t i = 0; i < json_array_size(routes); i++) {
-		struct set_req q;
-		struct route *rt;
-
-		if (table_route_parse(&q, routes, i, r->routes_path, err))
-			goto done;
-		if (!q.nbackends || router_route_find(r, q.listen.text)) {
-			router_set_req_release(&q);
-			continue;
-		}
-		rt = svc_calloc(1, sizeof(*rt));
-		rt->obj.kind = OBJ_LISTENER;
-		rt->listen = q.listen;
-		rt->lfd = -1;
-		rt->next = r->routes;
-		r->routes = rt;
-		router_route_apply(r, rt, &q);
-		svc_daemon_log(ROUTER_WHO, "restored route %s (%s) with %zu backend(s)",
-			       rt->listen.text, rt->service, rt->nactive);
-		router_set_req_release(&q);
-	}
-	rc = 0;
-done:
 	json_decref(root);
-	return rc;
+	if (!rc)
+		return 0;
+	if (bad_content && r->opts.rebuild)
+		return table_rebuild(r, &e, err);
+	return svc_error_set(err, rc, "%s", e.message);
 }
 
 void router_retry_listeners(struct router *r)
