@@ -22,7 +22,9 @@ static const char help[] =
 	"\n"
 	"A state file that cannot be read is printed as an error naming it (exit\n"
 	"3), beside what the runtime reports; nothing is changed then. See\n"
-	"'svcctl repair'.\n";
+	"'svcctl repair'. An active release whose route does not serve (no\n"
+	"router answers, or the router cannot listen on its address) is an\n"
+	"error too (exit 5); status starts a router that is not running.\n";
 
 static const char *jstr(json_t *o, const char *key)
 {
@@ -65,7 +67,9 @@ static void print_service(json_t *s)
 	if (json_is_object(ro))
 		printf("  %-9s %s of %.12s (%s): %s\n", "rollout", jstr(ro, "kind"),
 		       jstr(ro, "release"), jstr(ro, "color"), jstr(ro, "step"));
-	if (!json_is_true(json_object_get(json_object_get(s, "router"), "running")))
+	if (json_is_string(json_object_get(s, "router_error")))
+		printf("  %-9s ERROR: %s\n", "router", jstr(s, "router_error"));
+	else if (!json_is_true(json_object_get(json_object_get(s, "router"), "running")))
 		printf("  %-9s not running\n", "router");
 	json_array_foreach(json_object_get(s, "routes"), i, route) {
 		json_t *b;
@@ -99,7 +103,7 @@ int cmd_status(struct cmd_global *g, int argc, char **argv)
 	struct cmd_args a;
 	char **services = NULL;
 	json_t *all = json_array();
-	struct svc_error err = { 0 }, state_err = { 0 };
+	struct svc_error err = { 0 }, state_err = { 0 }, route_err = { 0 };
 	int code = EXIT_OK;
 
 	if ((code = cmd_parse_service_args(g, argc, argv, CMD_SERVICE_OPTIONAL, usage, help,
@@ -132,12 +136,22 @@ int cmd_status(struct cmd_global *g, int argc, char **argv)
 		}
 		if (!g->json)
 			print_service(s);
+		if (json_is_string(json_object_get(s, "router_error")) && !route_err.code)
+			svc_error_set(&route_err, SVC_EUNAVAIL, "%s: %s", services[i],
+				      json_string_value(json_object_get(s, "router_error")));
 		json_array_append_new(all, s);
 	}
 	if (!g->json && !services[0])
 		printf("no services deployed (state dir %s)\n", g->state_dir);
-	if (state_err.code)
+	if (state_err.code) {
 		code = cmd_exit_code(SVC_ESTATE);
+	} else if (route_err.code) {
+		/* a route that does not serve is an outage: status says so */
+		code = cmd_exit_code(SVC_EUNAVAIL);
+		state_err = route_err;
+		if (!g->json)
+			fprintf(stderr, "svcctl: %s\n", route_err.message);
+	}
 	if (g->json) {
 		json_t *r = json_pack("{s:s, s:b, s:i, s:O}", "command", "status", "ok", !code,
 				      "exit_code", code, "services", all);

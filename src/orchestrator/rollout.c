@@ -13,6 +13,7 @@
 #include "rollout.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,80 @@ static int route_set(struct svc_ctx *ctx, const struct svc_manifest *m,
 static bool has_route(const struct svc_manifest *m)
 {
 	return m->nports > 0;
+}
+
+/*
+ * Whether the router serves listen, listening, from exactly l's instances:
+ * 1 it does; 0 it answers but does not (why says how); -1 no router
+ * answers.
+ */
+static int route_serving(struct svc_ctx *ctx, const struct svc_addr *listen,
+			 const struct svc_instance_list *l, char *why, size_t why_len)
+{
+	char **want = backends_of(l);
+	json_t *rs = NULL, *route;
+	size_t i;
+	int serving = 0;
+
+	snprintf(why, why_len, "the router has no route for %s", listen->text);
+	if (svc_router_status(ctx->state_dir, &rs, NULL)) {
+		snprintf(why, why_len, "no router answers");
+		serving = -1;
+		goto done;
+	}
+	json_array_foreach(json_object_get(rs, "routes"), i, route) {
+		const char *addr = json_string_value(json_object_get(route, "listen"));
+		size_t k, active = 0, matched = 0;
+		json_t *b;
+
+		if (!addr || strcmp(addr, listen->text))
+			continue;
+		if (!json_is_true(json_object_get(route, "listening"))) {
+			const char *e = json_string_value(json_object_get(route, "listen_error"));
+			snprintf(why, why_len, "the router is not listening on %s: %s",
+				 listen->text, e ? e : "unknown reason");
+			goto done;
+		}
+		json_array_foreach(json_object_get(route, "backends"), k, b) {
+			const char *a = json_string_value(json_object_get(b, "address"));
+			if (!a || json_is_false(json_object_get(b, "active")))
+				continue;
+			active++;
+			for (size_t w = 0; want[w]; w++)
+				matched += !strcmp(want[w], a);
+		}
+		if (active == l->count && matched == l->count) {
+			serving = 1;
+			goto done;
+		}
+		snprintf(why, why_len, "the router's route for %s points elsewhere", listen->text);
+	}
+done:
+	json_decref(rs);
+	svc_strv_free(want);
+	return serving;
+}
+
+/*
+ * After the switch: wait until the router serves listen from l's instances
+ * (a supervised router killed after the switch comes back with the saved
+ * table within a second or so), until deadline_mono, at least
+ * ROUTER_BACK_MS from now. Returns the last route_serving answer.
+ */
+#define ROUTER_BACK_MS 5000
+static int wait_serving(struct svc_ctx *ctx, const struct svc_addr *listen,
+			const struct svc_instance_list *l, int64_t deadline_mono,
+			char *why, size_t why_len)
+{
+	int64_t min = svc_mono_ms() + ROUTER_BACK_MS;
+	int s;
+
+	if (deadline_mono < min)
+		deadline_mono = min;
+	while ((s = route_serving(ctx, listen, l, why, why_len)) != 1 &&
+	       svc_mono_ms() < deadline_mono)
+		svc_sleep_ms(100);
+	return s;
 }
 
 /* Remove the preview route, if the manifest has one. Errors are warnings. */
@@ -434,6 +509,22 @@ static void run_fault(const struct run *r, const char *what)
 
 	snprintf(name, sizeof(name), "%s:%s", r->op ? r->op : "recover", what);
 	svc_fault_point(name);
+	if (svc_fault_wanted("SVCCTL_FAULT_ROUTER", name)) {
+		/* the router dies right here (SIGKILL), svcctl goes on */
+		json_t *reply = NULL, *req = json_pack("{s:s}", "op", "ping");
+		json_int_t pid = 0;
+		if (svc_router_request(r->ctx->state_dir, req, &reply, NULL) == 0)
+			pid = json_integer_value(json_object_get(reply, "pid"));
+		if (pid > 1) {
+			fprintf(stderr, "svcctl: fault point '%s': killing the router (pid %lld)\n",
+				name, (long long)pid);
+			kill((pid_t)pid, SIGKILL);
+			while (svc_router_running(r->ctx->state_dir))
+				svc_sleep_ms(5);
+		}
+		json_decref(reply);
+		json_decref(req);
+	}
 }
 
 static int save_step(struct run *r, enum svc_rollout_step step, struct svc_error *err)
@@ -698,6 +789,45 @@ done:
 	svc_instance_list_release(&blue);
 	return rc;
 }
+/*
+ * After the bake: the switch counts only when the router serves green,
+ * listening. A router that answers but does not (the address taken while
+ * it was down, say) is pointed at green once more; if it still does not,
+ * the rollout is undone: SVC_EUNAVAIL, blue stays the active release. When
+ * no router answers within ROUTER_BACK_MS, *lost is set: the rollout goes
+ * on (the saved table has green) and fails after it.
+ */
+static int confirm_switch(struct run *r, const struct svc_instance_list *green, bool *lost,
+			  char *why, size_t why_len, struct svc_error *err)
+{
+	const struct svc_addr *listen = &r->m->ports[0].listen;
+	const char *svc = r->m->service;
+	struct svc_error e = { 0 };
+	char reason[1400];
+	int s;
+
+	*lost = false;
+	if ((s = route_serving(r->ctx, listen, green, why, why_len)) == 1)
+		return 0;
+	svc_report_step(r->ctx->report, svc, "router", "%s after the switch; waiting for it", why);
+	s = wait_serving(r->ctx, listen, green, 0, why, why_len);
+	if (s == 0 && route_set(r->ctx, r->m, listen, green, &e) == 0)
+		s = route_serving(r->ctx, listen, green, why, why_len);
+	if (s == 1) {
+		svc_report_step(r->ctx->report, svc, "router", "the router serves %s again",
+				r->rec.color);
+		return 0;
+	}
+	if (s < 0) {
+		*lost = true;
+		return 0;
+	}
+	snprintf(reason, sizeof(reason), "switch not in force: %.1000s", why);
+	undo(r, SVC_OUTCOME_ABORTED, reason);
+	return svc_error_set(err, SVC_EUNAVAIL, "%s; %s", reason,
+			     r->rec.blue[0] ? "blue is still the active release" : "nothing was switched");
+}
+
 /* switching -> baking -> finish. Green is healthy when this is called. */
 static int promote_phase(struct run *r, struct svc_error *err)
 {
@@ -706,6 +836,7 @@ static int promote_phase(struct run *r, struct svc_error *err)
 	struct svc_instance_list green = { 0 };
 	struct svc_error e = { 0 };
 	char reason[1400], buf[1200];
+	bool lost = false;
 	int64_t t0;
 	int rc;
 
@@ -749,10 +880,24 @@ static int promote_phase(struct run *r, struct svc_error *err)
 			goto done;
 		}
 	}
+	if (has_route(r->m) && (rc = confirm_switch(r, &green, &lost, reason, sizeof(reason), err)))
+		goto done;
 	rc = finish(r, err);
-	if (!rc)
+	if (!rc && has_route(r->m) && !lost)
+		/* the router may also die between the bake and here */
+		lost = wait_serving(ctx, &r->m->ports[0].listen, &green, 0, reason,
+				    sizeof(reason)) != 1;
+	if (!rc && lost) {
+		svc_report_step(ctx->report, svc, "router", "%s", reason);
+		rc = svc_error_set(err, SVC_EUNAVAIL,
+				   "the router was lost after the switch and does not serve %s: %s; "
+				   "release %.12s is active and in the router's saved table, so "
+				   "clients reach it once the router runs again (see %s/router/router.log)",
+				   r->m->ports[0].listen.text, reason, r->rec.release, ctx->state_dir);
+	} else if (!rc) {
 		svc_report_step(ctx->report, svc, "done", "release %.*s is active (%s)",
 				SHORT(r->rec.release), r->rec.color);
+	}
 done:
 	svc_instance_list_release(&green);
 	return rc;
@@ -857,7 +1002,8 @@ done:
  * Docker engine). Nothing to do without a router or a stable state.
  */
 static void reconcile_route(struct svc_ctx *ctx, struct svc_runtime *rt,
-			    const struct svc_service_state *st, char *what, size_t what_len)
+			    const struct svc_service_state *st, bool start_router,
+			    char *what, size_t what_len)
 {
 	const struct svc_current *cur = &st->cur;
 	const char *service = st->service;
@@ -869,7 +1015,20 @@ static void reconcile_route(struct svc_ctx *ctx, struct svc_runtime *rt,
 	size_t i;
 
 	if (!cur->active[0] || release_manifest(&m, ctx, service, cur->active, NULL) ||
-	    !has_route(m) || svc_router_status(ctx->state_dir, &rs, NULL))
+	    !has_route(m))
+		goto done;
+	if (start_router && svc_router_ping(ctx->state_dir, NULL)) {
+		/* clients of the active release need one (its supervisor, killed
+		 * too, would otherwise only come back with the next deploy) */
+		struct svc_error e = { 0 };
+		char text[1200];
+		if (svc_router_ensure(ctx->state_dir, ctx->self_exe, &e) == 0)
+			snprintf(text, sizeof(text), "started the router again (none answered)");
+		else
+			snprintf(text, sizeof(text), "the router is not running: %.1100s", e.message);
+		svc_text_add(what, what_len, text);
+	}
+	if (svc_router_status(ctx->state_dir, &rs, NULL))
 		goto done;
 	release_instances(rt, service, cur->active, &l, NULL);
 	for (i = 0; i < l.count; i++)
@@ -1014,7 +1173,7 @@ static int instance_problems(struct svc_runtime *rt, const char *service,
 
 /* Caller holds the lock and loaded st. */
 static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
-			  char *what, size_t what_len, struct svc_error *err)
+			  bool start_router, char *what, size_t what_len, struct svc_error *err)
 {
 	struct svc_manifest *m = NULL;
 	struct svc_runtime *rt = NULL;
@@ -1048,7 +1207,7 @@ static int recover_locked(struct svc_ctx *ctx, struct svc_service_state *st,
 		if (rt->ops->reconcile)
 			rt->ops->reconcile(rt, st->service, what, what_len, NULL);
 		stop_orphans(rt, st, what, what_len);
-		reconcile_route(ctx, rt, st, what, what_len);
+		reconcile_route(ctx, rt, st, start_router, what, what_len);
 		goto done;
 	}
 	if ((rc = release_manifest(&m, ctx, service, rec.release, err)))
@@ -1134,7 +1293,8 @@ static int begin_op(struct svc_ctx *ctx, const char *service, const char *op,
 		return rc;
 	if ((rc = svc_rollout_load_state(ctx, service, st, err)))
 		return rc;
-	return recover_locked(ctx, st, what, what_len, err);
+	/* stop takes the routes away: it needs no router started */
+	return recover_locked(ctx, st, strcmp(op, "stop") != 0, what, what_len, err);
 }
 
 int svc_rollout_recover(struct svc_ctx *ctx, const char *service,
@@ -1739,6 +1899,37 @@ static json_t *instance_json(struct svc_runtime *rt, const struct svc_instance *
  * The status JSON of one service from state that was read (st) or could not
  * be (st NULL: only what the runtime reports, the active release inferred).
  */
+/*
+ * A route of the active release that does not serve (no router, or the
+ * router not listening on it) is an error of status: "router_error" in j.
+ */
+static void route_problem(json_t *j, json_t *routes, bool router_answers,
+			  const struct svc_manifest *mact)
+{
+	json_t *route;
+	size_t i;
+
+	if (!mact || !has_route(mact))
+		return;
+	if (!router_answers) {
+		json_object_set_new(j, "router_error", json_string(
+			"no router answers: clients of the active release are not served"));
+		return;
+	}
+	json_array_foreach(routes, i, route) {
+		const char *listen = json_string_value(json_object_get(route, "listen"));
+		const char *e = json_string_value(json_object_get(route, "listen_error"));
+		char text[600];
+		if (!listen || json_is_true(json_object_get(route, "listening")) ||
+		    !json_array_size(json_object_get(route, "backends")))
+			continue;
+		snprintf(text, sizeof(text), "the router is not listening on %.80s: %.400s", listen,
+			 e ? e : "unknown reason");
+		json_object_set_new(j, "router_error", json_string(text));
+		return;
+	}
+}
+
 static int status_json(json_t **out, struct svc_ctx *ctx, const char *service,
 		       const struct svc_service_state *st, struct svc_runtime *rt,
 		       const char *what)
@@ -1843,6 +2034,7 @@ static int status_json(json_t **out, struct svc_ctx *ctx, const char *service,
 	} else {
 		json_object_set_new(j, "router", json_pack("{s:b}", "running", 0));
 	}
+	route_problem(j, routes, rs != NULL, mact);
 	json_object_set_new(j, "routes", routes);
 	*out = j;
 	j = NULL;
@@ -1876,7 +2068,7 @@ int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
 	if (!rc && lock.fd >= 0) {
 		struct svc_error e2;
 		svc_error_clear(&e2);
-		if (recover_locked(ctx, &st, what, sizeof(what), &e2) == SVC_ESTATE)
+		if (recover_locked(ctx, &st, true, what, sizeof(what), &e2) == SVC_ESTATE)
 			rc = error_pass(&e, &e2, SVC_ESTATE);
 	}
 	svc_lock_release(&lock);

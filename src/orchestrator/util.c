@@ -871,6 +871,19 @@ void svc_fault_point(const char *name)
 #endif
 }
 
+bool svc_fault_wanted(const char *var, const char *name)
+{
+#ifdef SVC_FAULT_INJECTION
+	const char *want = getenv(var);
+
+	return want && !strcmp(want, name);
+#else
+	(void)var;
+	(void)name;
+	return false;
+#endif
+}
+
 static int strp_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);

@@ -239,4 +239,11 @@ bool svc_name_valid(const char *name);
  */
 void svc_fault_point(const char *name);
 
+/*
+ * The same test for another variable (fault injection builds only; false
+ * elsewhere): whether getenv(var) equals name. The caller does the fault,
+ * such as SVCCTL_FAULT_ROUTER killing the router at a step.
+ */
+bool svc_fault_wanted(const char *var, const char *name);
+
 #endif

@@ -1,6 +1,7 @@
 #!/bin/bash
-# The router daemon killed with SIGKILL and started again restores its
-# routes from disk; a stopped router makes `svcctl deploy` start it again.
+# The router daemon and its supervisor killed with SIGKILL: a router started
+# again restores its routes from disk; a stopped router makes `svcctl
+# deploy` (and `svcctl status`) start it again.
 . "$(dirname "$0")/lib.sh"
 
 ADDR=127.0.0.1:$(pick_port)
@@ -12,7 +13,9 @@ check "the router's pid is recorded" test -n "$rp"
 check "the control socket is private (0600)" \
 	test "$(stat -c %a "$SVCCTL_STATE_DIR/router/router.sock")" = 600
 
-kill -9 "$rp"
+sp=$(cut -d' ' -f1 "$SVCCTL_STATE_DIR/router/supervisor.pid")
+check "the router runs under a supervisor" test -n "$sp"
+kill -9 "$sp" "$rp"
 check "the listen address refuses once the router is dead" wait_until 5 refuses "$ADDR"
 "$SVCCTL" router run >"$WORK/router.out" 2>&1 &
 BG_PIDS+=("$!")
@@ -27,9 +30,10 @@ run_rc rc svcctl deploy greeter
 check_eq "deploy starts the router on demand" 0 "$rc"
 check_eq "v2 serves" 2.0.0 "$(version_at "$ADDR")"
 
-# the router is down: status still works, and says so
+# the router is down: status starts it again, and says so
 svcctl -q router stop
 run_rc rc svcctl status greeter
-check "status says the router is not running" grep -q "router *not running" <<<"$OUT"
+check "status starts the router again" grep -q "started the router again" <<<"$OUT"
+check_eq "v2 serves again" 2.0.0 "$(version_at "$ADDR")"
 
 finish

@@ -446,8 +446,9 @@ int svc_router_stop(const char *state_dir, bool *was_running, struct svc_error *
 		rc = simple_op(state_dir, "shutdown", REQUEST_TIMEOUT_MS, &e);
 		if (rc)
 			return svc_error_set(err, SVC_EUNAVAIL,
-					     "a router runs for '%s' but did not take the shutdown "
-					     "request: %s", state_dir, e.message);
+					     "a router runs for '%s' but did not answer the shutdown "
+					     "request (it may still act on it once it runs): %s",
+					     state_dir, e.message);
 		while (svc_router_running(state_dir)) {
 			if (svc_mono_ms() >= deadline)
 				return svc_error_set(err, SVC_ETIMEOUT,

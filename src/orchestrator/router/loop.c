@@ -64,6 +64,7 @@ static void on_stop_signal(int sig)
 
 void svc_router_options_init(struct svc_router_options *opts)
 {
+	memset(opts, 0, sizeof(*opts));
 	opts->max_conns = DEFAULT_MAX_CONNS;
 	opts->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
 	opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
