@@ -877,6 +877,79 @@ START_TEST(test_router__stop_and_bad_requests)
 }
 END_TEST
 
+/* set LISTEN -> BACKEND is refused as a loop: the router's reason, or NULL
+ * when it was accepted. */
+static char *set_refused(const char *listen, const char *backend)
+{
+	struct svc_error err;
+	char *bs[] = { (char *)backend };
+
+	svc_error_clear(&err);
+	if (svc_router_set(state_dir, "loop", listen, bs, 1, 0, &err) == 0)
+		return NULL;
+	return svc_strdup(err.message);
+}
+
+START_TEST(test_router__self_backend_refused)
+{
+	int lp = free_port("127.0.0.1");
+	char *lit = addr_of("127.0.0.1", lp), *any = addr_of("0.0.0.0", lp);
+	char *routes_path = svc_strfmt("%s/router/routes.json", state_dir);
+	char *other = addr_of("127.0.0.2", lp), *six = addr_of("::1", lp);
+	char *v6any = addr_of("::", lp), *text, *why;
+	struct svc_error err;
+	json_t *st;
+	pid_t pid;
+
+	pid = start_router();
+	/* the literal form, and either side the wildcard */
+	why = set_refused(lit, lit);
+	ck_assert_msg(why && strstr(why, "own listen address"), "got: %s", why ? why : "ok");
+	free(why);
+	why = set_refused(any, lit);
+	ck_assert_msg(why && strstr(why, "own listen address"), "got: %s", why ? why : "ok");
+	free(why);
+	why = set_refused(lit, any);
+	ck_assert_msg(why && strstr(why, "own listen address"), "got: %s", why ? why : "ok");
+	free(why);
+	why = set_refused(v6any, six);
+	ck_assert_msg(why && strstr(why, "own listen address"), "got: %s", why ? why : "ok");
+	free(why);
+	st = status();
+	ck_assert_uint_eq(json_array_size(json_object_get(st, "routes")), 0);
+	json_decref(st);
+	ck_assert_int_lt(dial("127.0.0.1", lp), 0);
+	ck_assert_int_eq(stop_router(pid), 0);
+
+	/* another address on the same port is no loop (checked without binding) */
+	text = svc_strfmt("{\"version\":1,\"routes\":[{\"listen\":\"%s\",\"backends\":[\"%s\",\"%s\"]}]}",
+			  lit, other, six);
+	svc_error_clear(&err);
+	ck_assert_msg(svc_router_table_check(text, strlen(text), "routes.json", &err) == 0,
+		      "check: %s", err.message);
+	free(text);
+
+	/* a saved table holding a loop is invalid like any invalid route */
+	text = svc_strfmt("{\"version\":1,\"routes\":[{\"listen\":\"%s\",\"backends\":[\"%s\"]}]}\n",
+			  any, lit);
+	svc_error_clear(&err);
+	ck_assert_int_ne(svc_router_table_check(text, strlen(text), "routes.json", &err), 0);
+	ck_assert_msg(strstr(err.message, "invalid route 1") &&
+		      strstr(err.message, "own listen address"), "check: %s", err.message);
+	ck_assert_int_eq(svc_file_write_atomic(routes_path, text, strlen(text), 0600, NULL), 0);
+	svc_error_clear(&err);
+	ck_assert_int_ne(svc_router_run(state_dir, NULL, &err), 0);
+	ck_assert_msg(strstr(err.message, "own listen address"), "run: %s", err.message);
+	free(text);
+	free(routes_path);
+	free(lit);
+	free(any);
+	free(other);
+	free(six);
+	free(v6any);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("router");
@@ -901,6 +974,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_router__connection_limit);
 	tcase_add_test(tc, test_router__client_without_router);
 	tcase_add_test(tc, test_router__stop_and_bad_requests);
+	tcase_add_test(tc, test_router__self_backend_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

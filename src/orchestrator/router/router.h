@@ -30,6 +30,10 @@
  *   lowered at start to what RLIMIT_NOFILE fits (two descriptors each);
  * - an error or reset on either side closes both; a FIN is passed on
  *   after the bytes before it, and the other direction keeps flowing;
+ * - a route whose backend is its own listen address (the same address and
+ *   port, or the same port with 0.0.0.0 / [::] on either side) is refused:
+ *   one client would loop through it until the router was full; a
+ *   routes.json holding one is invalid;
  * - a routes.json that cannot be parsed is rebuilt through opts->rebuild
  *   (without one svc_router_run fails rather than start with an empty
  *   table).

@@ -180,9 +180,67 @@ done:
 	return rc;
 }
 
+/* An IPv4-mapped IPv6 address ([::ffff:a.b.c.d]) as the IPv4 address it
+ * reaches; any other address as it is. */
+static void addr_unmap(struct sockaddr_storage *out, const struct svc_addr *a)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)out;
+
+	memcpy(out, &a->ss, sizeof(*out));
+	if (a->ss.ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return;
+	memset(out, 0, sizeof(*out));
+	s4->sin_family = AF_INET;
+	s4->sin_port = s6->sin6_port;
+	memcpy(&s4->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+}
+
+static bool ss_is_any(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+static bool ss_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+/*
+ * Whether connecting to backend reaches the router's own listener on
+ * listen: the same address and port, or the same port with the wildcard
+ * on either side (a wildcard listener takes loopback connections; a connect
+ * to the wildcard goes to this host). Listeners are IPV6_V6ONLY, so the two
+ * families never meet. Another address of this host's interfaces under a
+ * wildcard listener is not caught.
+ */
+static bool backend_is_listener(const struct svc_addr *listen, const struct svc_addr *backend)
+{
+	struct sockaddr_storage l, b;
+
+	if (listen->port != backend->port)
+		return false;
+	addr_unmap(&l, listen);
+	addr_unmap(&b, backend);
+	if (l.ss_family != b.ss_family)
+		return false;
+	if (ss_is_any(&b) || (ss_is_any(&l) && ss_is_loopback(&b)))
+		return true;
+	if (l.ss_family == AF_INET)
+		return ((struct sockaddr_in *)&l)->sin_addr.s_addr ==
+		       ((struct sockaddr_in *)&b)->sin_addr.s_addr;
+	return !memcmp(&((struct sockaddr_in6 *)&l)->sin6_addr,
+		       &((struct sockaddr_in6 *)&b)->sin6_addr, sizeof(struct in6_addr));
+}
+
 /*
  * Parse a route object (from a request or from routes.json) into q.
- * Returns 0 or SVC_EGENERIC with a reason in err.
+ * A backend that is the route's own listener (backend_is_listener) is
+ * refused. Returns 0 or SVC_EGENERIC with a reason in err.
  */
 int router_set_req_parse(struct set_req *q, const json_t *o, struct svc_error *err)
 {
@@ -231,6 +289,13 @@ int router_set_req_parse(struct set_req *q, const json_t *o, struct svc_error *e
 		}
 		if (svc_addr_parse(&a, json_string_value(b), false, err))
 			goto done;
+		if (backend_is_listener(&q->listen, &a)) {
+			/* One client would loop until it filled the router. */
+			svc_error_set(err, SVC_EGENERIC,
+				      "backend '%s' is the route's own listen address '%s'",
+				      a.text, q->listen.text);
+			goto done;
+		}
 		for (size_t j = 0; j < q->nbackends; j++)
 			dup = dup || !strcmp(q->backends[j].text, a.text);
 		if (!dup)
