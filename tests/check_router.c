@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,73 @@ static void stop_backend(pid_t pid)
 	untrack(pid);
 }
 
+/* ---- backends that misbehave ---- */
+
+/* Where a serve function reports what it saw (one byte), or -1. */
+static int report_fd = -1;
+
+/*
+ * A backend on host:port that runs serve(fd) in a child per connection;
+ * serve NULL: a hung backend, which accepts every connection and never
+ * reads, answers or closes it.
+ */
+static pid_t start_backend_with(const char *host, int port, void (*serve)(int fd))
+{
+	int lfd = listen_socket(host, port);
+	pid_t pid;
+
+	ck_assert_int_ge(lfd, 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal(SIGCHLD, SIG_IGN);
+		for (;;) {
+			int fd = accept(lfd, NULL, NULL);
+			if (fd < 0 || !serve)
+				continue;   /* hung: fd stays open, unread */
+			if (fork() == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				close(lfd);
+				serve(fd);
+				_exit(0);
+			}
+			close(fd);
+		}
+	}
+	close(lfd);
+	track(pid);
+	return pid;
+}
+
+/* Send part of an answer, then reset the connection. */
+static void serve_reset_midway(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (write(fd, "partial\n", 8) != 8)
+		_exit(1);
+	svc_sleep_ms(100);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/* Greet, then report how the client's side ended: 'R' reset, 'E' EOF. */
+static void serve_report_end(int fd)
+{
+	char buf[256], how;
+	ssize_t n;
+
+	if (write(fd, "hi\n", 3) != 3)
+		_exit(1);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	how = n < 0 && errno == ECONNRESET ? 'R' : 'E';
+	if (write(report_fd, &how, 1) != 1)
+		_exit(1);
+}
+
 /* ---- clients ---- */
 
 /* Connect to host:port; -1 with errno on failure. */
@@ -306,6 +374,72 @@ static const json_t *backend_in(const json_t *st, size_t route, size_t i)
 {
 	return json_array_get(json_object_get(json_array_get(json_object_get(st, "routes"),
 							     route), "backends"), i);
+}
+
+/* The byte a serve function reported, or 0 after max_ms. */
+static char read_report(int fd, int max_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char how = 0;
+
+	if (poll(&p, 1, max_ms) == 1 && read(fd, &how, 1) != 1)
+		how = 0;
+	return how;
+}
+
+/* Close fd with a reset (SO_LINGER 0). */
+static void close_reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(fd);
+}
+
+/* The router's "connections" count. */
+static long router_conns(void)
+{
+	json_t *st = status();
+	long n = (long)json_integer_value(json_object_get(st, "connections"));
+
+	json_decref(st);
+	return n;
+}
+
+/* Wait until the router holds at most n connections; false after max_ms. */
+static bool conns_drop_to(long n, int64_t max_ms)
+{
+	int64_t deadline = svc_mono_ms() + max_ms;
+
+	while (router_conns() > n) {
+		if (svc_mono_ms() >= deadline)
+			return false;
+		svc_sleep_ms(20);
+	}
+	return true;
+}
+
+/* Read until EOF or error: the errno of the error, 0 for EOF, -1 when
+ * still open after max_ms. */
+static int read_end(int fd, int max_ms)
+{
+	int64_t deadline = svc_mono_ms() + max_ms;
+	char buf[256];
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (svc_mono_ms() >= deadline)
+			return -1;
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return errno;
+	}
 }
 
 /* ---- tests ---- */
@@ -950,6 +1084,59 @@ START_TEST(test_router__self_backend_refused)
 }
 END_TEST
 
+START_TEST(test_router__backend_reset_resets_client)
+{
+	int lp = free_port("127.0.0.1"), pa = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa);
+	char line[16];
+	int fd;
+
+	start_backend_with("127.0.0.1", pa, serve_reset_midway);
+	start_router();
+	set_route(listen, ba, NULL, 1000);
+	fd = dial("127.0.0.1", lp);
+	ck_assert_int_ge(fd, 0);
+	/* what came before the reset is passed on, then the reset itself */
+	ck_assert_str_eq(read_line(fd, line, sizeof(line)), "partial");
+	ck_assert_int_eq(read_end(fd, 3000), ECONNRESET);
+	close(fd);
+	ck_assert(conns_drop_to(0, 1000));
+	free(listen);
+	free(ba);
+}
+END_TEST
+
+START_TEST(test_router__client_reset_resets_backend)
+{
+	int lp = free_port("127.0.0.1"), pa = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa);
+	char line[16];
+	int pipefd[2], fd;
+
+	ck_assert_int_eq(pipe(pipefd), 0);
+	report_fd = pipefd[1];
+	start_backend_with("127.0.0.1", pa, serve_report_end);
+	start_router();
+	set_route(listen, ba, NULL, 1000);
+	fd = dial("127.0.0.1", lp);
+	ck_assert_str_eq(read_line(fd, line, sizeof(line)), "hi");
+	close_reset(fd);
+	ck_assert_int_eq(read_report(pipefd[0], 3000), 'R');
+	ck_assert(conns_drop_to(0, 1000));
+
+	/* a clean close stays clean */
+	fd = dial("127.0.0.1", lp);
+	ck_assert_str_eq(read_line(fd, line, sizeof(line)), "hi");
+	close(fd);
+	ck_assert_int_eq(read_report(pipefd[0], 3000), 'E');
+	close(pipefd[0]);
+	close(pipefd[1]);
+	report_fd = -1;
+	free(listen);
+	free(ba);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("router");
@@ -975,6 +1162,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_router__client_without_router);
 	tcase_add_test(tc, test_router__stop_and_bad_requests);
 	tcase_add_test(tc, test_router__self_backend_refused);
+	tcase_add_test(tc, test_router__backend_reset_resets_client);
+	tcase_add_test(tc, test_router__client_reset_resets_backend);
 	suite_add_tcase(s, tc);
 	return s;
 }

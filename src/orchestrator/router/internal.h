@@ -111,6 +111,7 @@ struct conn {
 	int64_t timer_at;
 	size_t heap_idx;
 	struct conn *bprev, *bnext;
+	bool failing;              /* one side failed: the other is reset */
 	bool closed;
 };
 

@@ -28,7 +28,10 @@
  * - at max_conns the listeners stop accepting (new connections wait in
  *   the kernel's backlog) until a connection closes; max_conns is also
  *   lowered at start to what RLIMIT_NOFILE fits (two descriptors each);
- * - an error or reset on either side closes both; a FIN is passed on
+ * - an error or reset on either side resets the other (SO_LINGER 0), so
+ *   a backend reset mid-answer reaches the client as ECONNRESET, not as a
+ *   clean EOF on a truncated body (what the backend sent before is passed
+ *   on first, as far as the client takes it at once); a FIN is passed on
  *   after the bytes before it, and the other direction keeps flowing;
  * - a route whose backend is its own listen address (the same address and
  *   port, or the same port with 0.0.0.0 / [::] on either side) is refused:

@@ -170,6 +170,15 @@ static void set_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* Make the coming close() of h send a reset (SO_LINGER 0), not a FIN. */
+static void half_set_reset(struct half *h)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (h->fd >= 0)
+		setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
 static void listeners_pause(struct router *r, bool pause)
 {
 	for (struct route *rt = r->routes; rt; rt = rt->next) {
@@ -327,10 +336,11 @@ ssize_t router_sock_read(int fd, char *p, size_t n)
 
 /*
  * Move bytes from src to dst through *pb. Returns 1 when anything moved,
- * 0 when nothing could, -1 on a fatal socket error.
+ * 0 when nothing could, -1 on a fatal error, with *failed the side whose
+ * socket failed (NULL: the router's own, out of memory).
  */
 static int transfer(struct router *r, struct conn *c, struct half *src,
-		    struct half *dst, struct buf **pb)
+		    struct half *dst, struct buf **pb, struct half **failed)
 {
 	size_t cap = r->opts.buf_size;
 	int moved = 0;
@@ -344,6 +354,7 @@ static int transfer(struct router *r, struct conn *c, struct half *src,
 				dst->can_write = false;
 				break;
 			}
+			*failed = dst;
 			return -1;
 		}
 		moved = 1;
@@ -369,16 +380,20 @@ static int transfer(struct router *r, struct conn *c, struct half *src,
 			if (got > 0) {
 				ssize_t w = router_sock_write(dst->fd, r->scratch, (size_t)got);
 				if (w < 0) {
-					if (errno != EAGAIN && errno != EWOULDBLOCK)
+					if (errno != EAGAIN && errno != EWOULDBLOCK) {
+						*failed = dst;
 						return -1;
+					}
 					w = 0;
 				}
 				moved = 1;
 				if (w < got) {
 					dst->can_write = false;
 					b = buf_get(r);
-					if (!b)
+					if (!b) {
+						*failed = NULL;
 						return -1;
+					}
 					memcpy(b->data, r->scratch + w, (size_t)(got - w));
 					b->len = (size_t)(got - w);
 					*pb = b;
@@ -388,8 +403,10 @@ static int transfer(struct router *r, struct conn *c, struct half *src,
 		} else {
 			if (!b) {
 				b = buf_get(r);
-				if (!b)
+				if (!b) {
+					*failed = NULL;
 					return -1;
+				}
 				*pb = b;
 			}
 			if (b->off + b->len == cap && b->off > 0) {
@@ -418,6 +435,7 @@ static int transfer(struct router *r, struct conn *c, struct half *src,
 				src->can_read = false;
 				break;
 			}
+			*failed = src;
 			return -1;
 		}
 		/* A short read emptied the receive queue: wait for the next
@@ -428,8 +446,9 @@ static int transfer(struct router *r, struct conn *c, struct half *src,
 		}
 	}
 
-	/* Pass the FIN on once everything before it is delivered. */
-	if (src->eof && !*pb && !dst->shut_wr) {
+	/* Pass the FIN on once everything before it is delivered (not while
+	 * failing: the other side is about to be reset instead). */
+	if (src->eof && !*pb && !dst->shut_wr && !c->failing) {
 		shutdown(dst->fd, SHUT_WR);
 		dst->shut_wr = true;
 		moved = 1;
@@ -439,14 +458,41 @@ static int transfer(struct router *r, struct conn *c, struct half *src,
 	return moved;
 }
 
+/*
+ * One side failed (an error or a reset from its peer; NULL: the router
+ * itself): reset the other side too, so that its peer learns the stream
+ * was cut, not ended (a clean EOF would pass a truncated answer off as
+ * whole). What a failed backend sent before its reset is passed on first,
+ * as far as the client takes it now. Closes c.
+ */
+static void conn_fail(struct router *r, struct conn *c, struct half *failed)
+{
+	struct half *ignored;
+
+	c->failing = true;
+	if (failed == &c->be && c->state == CONN_OPEN) {
+		c->be.can_read = c->be.rdhup = true;
+		(void)transfer(r, c, &c->be, &c->cl, &c->to_cl, &ignored);
+	}
+	if (failed != &c->cl)
+		half_set_reset(&c->cl);
+	if (failed != &c->be)
+		half_set_reset(&c->be);
+	router_conn_close(r, c);
+}
+
 /* Move what can be moved both ways. Returns -1 when c was closed. */
 static int conn_pump(struct router *r, struct conn *c)
 {
 	for (int round = 0; round < 4; round++) {
-		int a = transfer(r, c, &c->cl, &c->be, &c->to_be);
-		int b = a < 0 ? -1 : transfer(r, c, &c->be, &c->cl, &c->to_cl);
-		if (a < 0 || b < 0 ||
-		    (c->cl.eof && c->be.eof && c->cl.shut_wr && c->be.shut_wr)) {
+		struct half *failed = NULL;
+		int a = transfer(r, c, &c->cl, &c->be, &c->to_be, &failed);
+		int b = a < 0 ? -1 : transfer(r, c, &c->be, &c->cl, &c->to_cl, &failed);
+		if (a < 0 || b < 0) {
+			conn_fail(r, c, failed);
+			return -1;
+		}
+		if (c->cl.eof && c->be.eof && c->cl.shut_wr && c->be.shut_wr) {
 			router_conn_close(r, c);
 			return -1;
 		}
@@ -486,7 +532,7 @@ void router_on_half_event(struct router *r, struct half *h, uint32_t ev)
 		return;
 	}
 	if (ev & EPOLLERR) {
-		router_conn_close(r, c);
+		conn_fail(r, c, h);
 		return;
 	}
 	if (ev & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
