@@ -14,7 +14,7 @@
 #include "util.h"
 
 static const char usage[] =
-	"svcctl router run [--idle-timeout DUR] [--max-conns N] | stop | status";
+	"svcctl router run [OPTION...] | stop | status";
 
 /* The router's hook for a routes.json it cannot parse (router.h). */
 static int rebuild_table(void *arg, char **table, struct svc_error *err)
@@ -27,13 +27,26 @@ static int router_run(struct cmd_global *g, int argc, char **argv)
 	struct svc_router_options opts;
 	struct svc_error err = { 0 };
 	int rc;
+	struct {
+		const char *name;
+		int64_t *ms;
+		bool zero_ok;     /* 0 turns it off */
+	} durations[] = {
+		{ "--idle-timeout", &opts.idle_timeout_ms, false },
+		{ "--fin-timeout", &opts.fin_timeout_ms, false },
+	};
 
 	svc_router_options_init(&opts);
 	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--idle-timeout") && i + 1 < argc) {
-			if (svc_duration_parse(&opts.idle_timeout_ms, argv[++i], &err) ||
-			    !opts.idle_timeout_ms)
-				return cmd_usage_error(g, usage, "--idle-timeout: %s",
+		size_t d;
+
+		for (d = 0; d < sizeof(durations) / sizeof(durations[0]); d++)
+			if (!strcmp(argv[i], durations[d].name))
+				break;
+		if (d < sizeof(durations) / sizeof(durations[0]) && i + 1 < argc) {
+			if (svc_duration_parse(durations[d].ms, argv[++i], &err) ||
+			    (!*durations[d].ms && !durations[d].zero_ok))
+				return cmd_usage_error(g, usage, "%s: %s", durations[d].name,
 						       err.code ? err.message : "must be more than 0");
 		} else if (!strcmp(argv[i], "--max-conns") && i + 1 < argc) {
 			long long n;
@@ -97,8 +110,10 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 	if (cmd_is_help(argv[1]) || (argc > 2 && cmd_is_help(argv[2]))) {
 		printf("usage: %s\n\n"
 		       "run     run the router in the foreground (deploy starts one on demand)\n"
-		       "        --idle-timeout DUR  close connections idle this long (default 10m)\n"
-		       "        --max-conns N       client connections at once (default 20000)\n"
+		       "        --idle-timeout DUR        close connections idle this long (default 10m)\n"
+		       "        --max-conns N             client connections at once (default 20000)\n"
+		       "        --fin-timeout DUR         after a client's FIN, close its connection once\n"
+		       "                                  nothing was sent to it this long (default 5s)\n"
 		       "stop    ask the running router to exit\n"
 		       "status  routes, backends and live connections\n", usage);
 		return EXIT_OK;

@@ -419,6 +419,19 @@ static bool conns_drop_to(long n, int64_t max_ms)
 	return true;
 }
 
+/* Wait until the router holds at least n connections; false after max_ms. */
+static bool wait_conns(long n, int64_t max_ms)
+{
+	int64_t deadline = svc_mono_ms() + max_ms;
+
+	while (router_conns() < n) {
+		if (svc_mono_ms() >= deadline)
+			return false;
+		svc_sleep_ms(20);
+	}
+	return true;
+}
+
 /* Read until EOF or error: the errno of the error, 0 for EOF, -1 when
  * still open after max_ms. */
 static int read_end(int fd, int max_ms)
@@ -1137,6 +1150,96 @@ START_TEST(test_router__client_reset_resets_backend)
 }
 END_TEST
 
+START_TEST(test_router__fin_timeout_frees_closed_client)
+{
+	int lp = free_port("127.0.0.1"), pa = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa);
+	struct svc_router_options opts;
+	int64_t closed_at, took;
+	int fd[5];
+
+	svc_router_options_init(&opts);
+	ck_assert_int_eq(opts.fin_timeout_ms, 5000);
+	opts.fin_timeout_ms = 300;
+	start_backend_with("127.0.0.1", pa, NULL);   /* accepts, never answers */
+	start_router_opts(&opts);
+	set_route(listen, ba, NULL, 1000);
+	for (int i = 0; i < 5; i++) {
+		fd[i] = dial("127.0.0.1", lp);
+		ck_assert_int_ge(fd[i], 0);
+	}
+	ck_assert(wait_conns(5, 2000));
+	for (int i = 0; i < 5; i++)
+		close(fd[i]);
+	closed_at = svc_mono_ms();
+	/* counted until the fin timeout, whatever the backend does, then freed */
+	ck_assert_msg(conns_drop_to(0, 2000), "still %ld connection(s)", router_conns());
+	took = svc_mono_ms() - closed_at;
+	ck_assert_int_ge(took, 200);
+	ck_assert_int_lt(took, 1500);
+
+	/* a reset frees the slot at once */
+	for (int i = 0; i < 3; i++)
+		fd[i] = dial("127.0.0.1", lp);
+	ck_assert(wait_conns(3, 2000));
+	for (int i = 0; i < 3; i++)
+		close_reset(fd[i]);
+	ck_assert_msg(conns_drop_to(0, 200), "still %ld connection(s)", router_conns());
+	free(listen);
+	free(ba);
+}
+END_TEST
+
+/* Read the request to EOF, answer late (within the fin timeout), in
+ * pieces spread over longer than the fin timeout, then close. */
+static void serve_late_answer(int fd)
+{
+	char buf[256];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	svc_sleep_ms(150);
+	for (int i = 0; i < 6; i++) {
+		snprintf(buf, sizeof(buf), "part %d\n", i);
+		if (write(fd, buf, strlen(buf)) < 0)
+			_exit(1);
+		svc_sleep_ms(150);
+	}
+	close(fd);
+}
+
+START_TEST(test_router__half_close_within_fin_timeout)
+{
+	int lp = free_port("127.0.0.1"), pa = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *ba = addr_of("127.0.0.1", pa);
+	const char *want = "part 0\npart 1\npart 2\npart 3\npart 4\npart 5\n";
+	struct svc_router_options opts;
+	char buf[256];
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	svc_router_options_init(&opts);
+	opts.fin_timeout_ms = 400;
+	start_backend_with("127.0.0.1", pa, serve_late_answer);
+	start_router_opts(&opts);
+	set_route(listen, ba, NULL, 1000);
+	fd = dial("127.0.0.1", lp);
+	ck_assert_int_eq(write(fd, "request", 7), 7);
+	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+	/* the answer starts within the fin timeout and keeps coming for
+	 * longer than it: all of it arrives, then a clean EOF */
+	while ((n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)n;
+	ck_assert_int_eq(n, 0);
+	buf[got] = '\0';
+	ck_assert_str_eq(buf, want);
+	close(fd);
+	free(listen);
+	free(ba);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("router");
@@ -1164,6 +1267,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_router__self_backend_refused);
 	tcase_add_test(tc, test_router__backend_reset_resets_client);
 	tcase_add_test(tc, test_router__client_reset_resets_backend);
+	tcase_add_test(tc, test_router__fin_timeout_frees_closed_client);
+	tcase_add_test(tc, test_router__half_close_within_fin_timeout);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -25,6 +25,7 @@
 #define DEFAULT_MAX_CONNS 20000
 #define DEFAULT_IDLE_TIMEOUT_MS (10 * 60 * 1000)
 #define DEFAULT_CONNECT_TIMEOUT_MS 2000
+#define DEFAULT_FIN_TIMEOUT_MS 5000
 #define DEFAULT_BUF_SIZE (16 * 1024)
 #define DEFAULT_DRAIN_TIMEOUT_MS 30000
 
@@ -108,6 +109,8 @@ struct conn {
 	int64_t last_active;
 	int64_t connect_deadline;
 	int64_t drain_deadline;    /* 0: none */
+	int64_t fin_at;            /* when the client's FIN was seen; 0: not yet */
+	int64_t cl_sent_at;        /* when bytes last went to the client */
 	int64_t timer_at;
 	size_t heap_idx;
 	struct conn *bprev, *bnext;

@@ -68,6 +68,7 @@ void svc_router_options_init(struct svc_router_options *opts)
 	opts->max_conns = DEFAULT_MAX_CONNS;
 	opts->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
 	opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+	opts->fin_timeout_ms = DEFAULT_FIN_TIMEOUT_MS;
 	opts->buf_size = DEFAULT_BUF_SIZE;
 }
 
@@ -254,6 +255,8 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 			r.opts.idle_timeout_ms = opts->idle_timeout_ms;
 		if (opts->connect_timeout_ms > 0)
 			r.opts.connect_timeout_ms = opts->connect_timeout_ms;
+		if (opts->fin_timeout_ms > 0)
+			r.opts.fin_timeout_ms = opts->fin_timeout_ms;
 		if (opts->buf_size >= 1024)
 			r.opts.buf_size = opts->buf_size;
 		r.opts.rebuild = opts->rebuild;

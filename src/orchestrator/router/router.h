@@ -28,6 +28,12 @@
  * - at max_conns the listeners stop accepting (new connections wait in
  *   the kernel's backlog) until a connection closes; max_conns is also
  *   lowered at start to what RLIMIT_NOFILE fits (two descriptors each);
+ * - a client's FIN bounds its connection: it is closed fin_timeout after
+ *   the FIN, or after the last bytes sent to the client if later (like
+ *   HAProxy's timeout client-fin). A client that closed frees its slot
+ *   whatever the backend does (a closed socket answers any later byte
+ *   with a reset, which closes at once); a half-closed client gets an
+ *   answer that starts within fin_timeout and pauses no longer than that;
  * - an error or reset on either side resets the other (SO_LINGER 0), so
  *   a backend reset mid-answer reaches the client as ECONNRESET, not as a
  *   clean EOF on a truncated body (what the backend sent before is passed
@@ -53,6 +59,7 @@ struct svc_router_options {
 	int max_conns;              /* client connections at once; default 20000 */
 	int64_t idle_timeout_ms;    /* close a connection idle this long; default 10m */
 	int64_t connect_timeout_ms; /* per backend connect attempt; default 2s */
+	int64_t fin_timeout_ms;     /* after the client's FIN (see above); default 5s */
 	size_t buf_size;            /* per direction per connection; default 16 KiB */
 	/*
 	 * When routes.json cannot be parsed: fill *table (malloc'd) with a

@@ -125,26 +125,63 @@ static void heap_rekey(struct router *r, struct conn *c, int64_t at)
 	heap_down(r, c->heap_idx);
 }
 
-static int64_t conn_deadline(const struct router *r, const struct conn *c)
+/* What a connection's deadline is for. */
+enum conn_timer { TIMER_CONNECT, TIMER_IDLE, TIMER_DRAIN, TIMER_FIN };
+
+/*
+ * The earliest deadline of c, and in *why (when not NULL) what it is for;
+ * on a tie the one that closes wins over a connect retry. After the
+ * client's FIN the connection lives at most fin_timeout past the FIN or
+ * past the last bytes sent to the client, whichever is later: a client
+ * that closed frees its slot whatever the backend does (a fully closed
+ * client answers any later byte with a reset), and a half-closed one still
+ * gets an answer that keeps coming.
+ */
+static int64_t conn_deadline(const struct router *r, const struct conn *c,
+			     enum conn_timer *why)
 {
+	enum conn_timer w;
 	int64_t d;
 
-	if (c->state == CONN_CONNECTING)
+	if (c->state == CONN_CONNECTING) {
 		d = c->connect_deadline;
-	else
+		w = TIMER_CONNECT;
+	} else {
 		d = c->last_active + r->opts.idle_timeout_ms;
-	if (c->drain_deadline && c->drain_deadline < d)
+		w = TIMER_IDLE;
+	}
+	if (c->drain_deadline && c->drain_deadline <= d) {
 		d = c->drain_deadline;
+		w = TIMER_DRAIN;
+	}
+	if (c->fin_at) {
+		int64_t since = c->cl_sent_at > c->fin_at ? c->cl_sent_at : c->fin_at;
+		if (since + r->opts.fin_timeout_ms <= d) {
+			d = since + r->opts.fin_timeout_ms;
+			w = TIMER_FIN;
+		}
+	}
+	if (why)
+		*why = w;
 	return d;
 }
 
 /* Keys may be early (re-keyed when they fall due) but never late. */
 void router_conn_timer_update(struct router *r, struct conn *c)
 {
-	int64_t d = conn_deadline(r, c);
+	int64_t d = conn_deadline(r, c, NULL);
 
 	if (d < c->timer_at)
 		heap_rekey(r, c, d);
+}
+
+/* The client's FIN was seen: from now on fin_timeout bounds c. */
+static void conn_client_fin(struct router *r, struct conn *c)
+{
+	if (c->fin_at)
+		return;
+	c->fin_at = r->now;
+	router_conn_timer_update(r, c);
 }
 
 /* ---- small socket helpers ---- */
@@ -293,7 +330,7 @@ static int conn_connect_next(struct router *r, struct conn *c)
 		} else {
 			c->state = CONN_CONNECTING;
 			c->connect_deadline = r->now + r->opts.connect_timeout_ms;
-			heap_rekey(r, c, c->connect_deadline);
+			heap_rekey(r, c, conn_deadline(r, c, NULL));
 		}
 		return 0;
 	}
@@ -358,6 +395,8 @@ static int transfer(struct router *r, struct conn *c, struct half *src,
 			return -1;
 		}
 		moved = 1;
+		if (dst == &c->cl)
+			c->cl_sent_at = r->now;
 		b->off += (size_t)w;
 		b->len -= (size_t)w;
 		if (b->len == 0) {
@@ -387,6 +426,8 @@ static int transfer(struct router *r, struct conn *c, struct half *src,
 					w = 0;
 				}
 				moved = 1;
+				if (w > 0 && dst == &c->cl)
+					c->cl_sent_at = r->now;
 				if (w < got) {
 					dst->can_write = false;
 					b = buf_get(r);
@@ -428,6 +469,8 @@ static int transfer(struct router *r, struct conn *c, struct half *src,
 		if (got == 0) {
 			src->eof = true;
 			moved = 1;
+			if (src == &c->cl)
+				conn_client_fin(r, c);
 			break;
 		}
 		if (got < 0) {
@@ -537,8 +580,11 @@ void router_on_half_event(struct router *r, struct half *h, uint32_t ev)
 	}
 	if (ev & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
 		h->can_read = true;
-	if (ev & (EPOLLRDHUP | EPOLLHUP))
+	if (ev & (EPOLLRDHUP | EPOLLHUP)) {
 		h->rdhup = true;
+		if (h == &c->cl)
+			conn_client_fin(r, c);
+	}
 	if (ev & (EPOLLOUT | EPOLLHUP))
 		h->can_write = true;
 	if (c->state == CONN_OPEN)
@@ -595,18 +641,23 @@ void router_run_timers(struct router *r)
 {
 	while (r->heap_len > 0 && r->heap[0]->timer_at <= r->now) {
 		struct conn *c = r->heap[0];
-		int64_t d = conn_deadline(r, c);
+		enum conn_timer why;
+		int64_t d = conn_deadline(r, c, &why);
 
 		if (d > r->now) {
 			heap_rekey(r, c, d);
 			continue;
 		}
-		if (c->state == CONN_CONNECTING &&
-		    !(c->drain_deadline && c->drain_deadline <= r->now)) {
+		switch (why) {
+		case TIMER_CONNECT:
 			if (router_conn_retry(r, c) == 0 && c->timer_at <= r->now)
-				heap_rekey(r, c, conn_deadline(r, c));
-		} else {
+				heap_rekey(r, c, conn_deadline(r, c, NULL));
+			break;
+		case TIMER_IDLE:
+		case TIMER_DRAIN:
+		case TIMER_FIN:
 			router_conn_close(r, c);
+			break;
 		}
 	}
 }
