@@ -53,6 +53,12 @@ static int router_run(struct cmd_global *g, int argc, char **argv)
 			if (svc_parse_int(&n, argv[++i], 1, 1000000))
 				return cmd_usage_error(g, usage, "--max-conns: expected 1-1000000");
 			opts.max_conns = (int)n;
+		} else if (!strcmp(argv[i], "--max-conns-per-route") && i + 1 < argc) {
+			long long n;
+			if (svc_parse_int(&n, argv[++i], 1, 1000000))
+				return cmd_usage_error(g, usage,
+						       "--max-conns-per-route: expected 1-1000000");
+			opts.max_conns_per_route = (int)n;
 		} else if (!strcmp(argv[i], "--supervised")) {
 			opts.supervised = true;   /* from __router-supervise; not in the help */
 		} else {
@@ -112,6 +118,8 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 		       "run     run the router in the foreground (deploy starts one on demand)\n"
 		       "        --idle-timeout DUR        close connections idle this long (default 10m)\n"
 		       "        --max-conns N             client connections at once (default 20000)\n"
+		       "        --max-conns-per-route N   client connections at once per route (default:\n"
+		       "                                  max-conns shared equally by the routes)\n"
 		       "        --fin-timeout DUR         after a client's FIN, close its connection once\n"
 		       "                                  nothing was sent to it this long (default 5s)\n"
 		       "stop    ask the running router to exit\n"

@@ -1240,6 +1240,71 @@ START_TEST(test_router__half_close_within_fin_timeout)
 }
 END_TEST
 
+START_TEST(test_router__route_limit_keeps_others_serving)
+{
+	int la = free_port("127.0.0.1"), lb = free_port("127.0.0.1");
+	int pa = free_port("127.0.0.1"), pb = free_port("127.0.0.1");
+	char *listen_a = addr_of("127.0.0.1", la), *listen_b = addr_of("127.0.0.1", lb);
+	char *ba = addr_of("127.0.0.1", pa), *bb = addr_of("127.0.0.1", pb);
+	struct svc_router_options opts;
+	int a[8], b[5];
+	char line[8];
+	pid_t pid;
+
+	svc_router_options_init(&opts);
+	ck_assert_int_eq(opts.max_conns_per_route, 0);
+	opts.max_conns = 10;          /* two routes: 5 each */
+	opts.fin_timeout_ms = 300;
+	start_backend_with("127.0.0.1", pa, NULL);   /* A hangs */
+	start_backend("127.0.0.1", pb, "B");
+	pid = start_router_opts(&opts);
+	set_route(listen_a, ba, NULL, 1000);
+	set_route(listen_b, bb, NULL, 1000);
+
+	/* A's clients fill A's share; the rest wait in the kernel's backlog */
+	for (int i = 0; i < 8; i++) {
+		a[i] = dial("127.0.0.1", la);
+		ck_assert_int_ge(a[i], 0);
+	}
+	ck_assert(wait_conns(5, 2000));
+	svc_sleep_ms(300);
+	ck_assert_int_eq(router_conns(), 5);
+	/* B still answers, up to its own share */
+	for (int i = 0; i < 5; i++) {
+		b[i] = dial("127.0.0.1", lb);
+		ck_assert_int_ge(b[i], 0);
+		ck_assert_str_eq(read_line(b[i], line, sizeof(line)), "B");
+	}
+	ck_assert_int_eq(router_conns(), 10);
+	for (int i = 0; i < 5; i++)
+		close(b[i]);
+	ck_assert(conns_drop_to(5, 2000));
+
+	/* B removed: A's share is the whole limit, and its waiting clients
+	 * are taken */
+	set_route(listen_b, NULL, NULL, 1000);
+	ck_assert_msg(wait_conns(8, 2000), "only %ld connection(s)", router_conns());
+	for (int i = 0; i < 8; i++)
+		close(a[i]);
+	ck_assert(stop_router(pid) == 0);
+
+	/* an explicit limit per route */
+	opts.max_conns_per_route = 2;
+	start_router_opts(&opts);
+	for (int i = 0; i < 4; i++)
+		a[i] = dial("127.0.0.1", la);
+	ck_assert(wait_conns(2, 2000));
+	svc_sleep_ms(300);
+	ck_assert_int_eq(router_conns(), 2);
+	for (int i = 0; i < 4; i++)
+		close(a[i]);
+	free(listen_a);
+	free(listen_b);
+	free(ba);
+	free(bb);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("router");
@@ -1269,6 +1334,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_router__client_reset_resets_backend);
 	tcase_add_test(tc, test_router__fin_timeout_frees_closed_client);
 	tcase_add_test(tc, test_router__half_close_within_fin_timeout);
+	tcase_add_test(tc, test_router__route_limit_keeps_others_serving);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,8 +3,8 @@
  * (routes, backends, connections, control connections, the router itself),
  * its limits, and the functions one file calls in another.
  *   loop.c     start-up, the lock, signals, the event loop, shutdown
- *   tcp.c      proxied connections: buffers, the timer heap, accept,
- *              connect, moving bytes, timeouts
+ *   tcp.c      proxied connections: buffers, the timer heap, limits,
+ *              accept, connect, moving bytes, resets, timeouts
  *   table.c    routes and backends, the routing table on disk, listeners
  *   control.c  the control socket: connections, requests, replies
  */
@@ -87,7 +87,8 @@ struct route {
 	char *service;
 	int64_t drain_timeout_ms;
 	int lfd;                 /* -1 while not listening */
-	bool paused;             /* EPOLLIN off because of max_conns */
+	bool paused;             /* EPOLLIN off: at max_conns or the route's limit */
+	long nconns;             /* client connections accepted here, still open */
 	int64_t retry_at;        /* next listen attempt while lfd < 0 and routed */
 	char *listen_error;      /* last listen failure, for status and logs */
 	struct backend *backends;  /* every backend with connections or in the set */
@@ -154,6 +155,7 @@ struct router {
 	struct ctl *ctls;
 	size_t nctl;
 	long nconns;
+	long route_limit;        /* connections per route now; 0: max_conns */
 	bool paused;             /* listeners paused at max_conns */
 	int64_t emfile_until;    /* listeners paused after EMFILE until then */
 	struct conn **heap;
@@ -183,7 +185,10 @@ void router_on_half_event(struct router *r, struct half *h, uint32_t ev);
 void router_run_timers(struct router *r);
 ssize_t router_sock_read(int fd, char *p, size_t n);
 ssize_t router_sock_write(int fd, const char *p, size_t n);
+void router_route_update_pause(struct router *r, struct route *rt);
+bool router_route_want_pause(const struct router *r, const struct route *rt);
 void router_update_pause(struct router *r);
+void router_update_route_limit(struct router *r);
 
 /* table.c */
 int router_listen_on(const struct svc_addr *addr);

@@ -66,6 +66,7 @@ void svc_router_options_init(struct svc_router_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->max_conns = DEFAULT_MAX_CONNS;
+	opts->max_conns_per_route = 0;   /* an equal share */
 	opts->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
 	opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
 	opts->fin_timeout_ms = DEFAULT_FIN_TIMEOUT_MS;
@@ -251,6 +252,8 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 	if (opts) {
 		if (opts->max_conns > 0)
 			r.opts.max_conns = opts->max_conns;
+		if (opts->max_conns_per_route > 0)
+			r.opts.max_conns_per_route = opts->max_conns_per_route;
 		if (opts->idle_timeout_ms > 0)
 			r.opts.idle_timeout_ms = opts->idle_timeout_ms;
 		if (opts->connect_timeout_ms > 0)

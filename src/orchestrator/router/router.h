@@ -28,6 +28,11 @@
  * - at max_conns the listeners stop accepting (new connections wait in
  *   the kernel's backlog) until a connection closes; max_conns is also
  *   lowered at start to what RLIMIT_NOFILE fits (two descriptors each);
+ * - each route has a limit too, max_conns_per_route or by default an equal
+ *   share of max_conns (max_conns divided by the routes with backends,
+ *   recomputed as routes come and go): a route at its limit stops
+ *   accepting the same way while the others keep accepting, so one service
+ *   whose backend hangs cannot starve the rest;
  * - a client's FIN bounds its connection: it is closed fin_timeout after
  *   the FIN, or after the last bytes sent to the client if later (like
  *   HAProxy's timeout client-fin). A client that closed frees its slot
@@ -57,6 +62,7 @@
 
 struct svc_router_options {
 	int max_conns;              /* client connections at once; default 20000 */
+	int max_conns_per_route;    /* default 0: max_conns / routes with backends */
 	int64_t idle_timeout_ms;    /* close a connection idle this long; default 10m */
 	int64_t connect_timeout_ms; /* per backend connect attempt; default 2s */
 	int64_t fin_timeout_ms;     /* after the client's FIN (see above); default 5s */

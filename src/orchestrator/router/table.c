@@ -60,7 +60,7 @@ void router_route_gc(struct router *r, struct route *rt)
 			pb = &b->next;
 		}
 	}
-	if (rt->backends || rt->nactive)
+	if (rt->backends || rt->nactive || rt->nconns)
 		return;
 	for (struct route **pr = &r->routes; *pr; pr = &(*pr)->next) {
 		if (*pr == rt) {
@@ -103,7 +103,7 @@ fail:
 int router_route_attach_listener(struct router *r, struct route *rt, int fd)
 {
 	rt->lfd = fd;
-	rt->paused = r->paused || r->emfile_until > 0;
+	rt->paused = router_route_want_pause(r, rt);
 	if (router_ep_add(r, fd, rt->paused ? 0 : EPOLLIN, &rt->obj)) {
 		int e = errno;
 		close(fd);
@@ -373,6 +373,7 @@ void router_route_apply(struct router *r, struct route *rt, struct set_req *q)
 	for (b = rt->backends; b; b = b->next)
 		b->pins--;
 	router_route_gc(r, rt);   /* may free rt */
+	router_update_route_limit(r);
 }
 
 /* ---- start-up and the loop ---- */

@@ -1,8 +1,9 @@
 /*
  * router/tcp.c - the router's proxied connections: per-direction buffers
- * from a small pool, the timer heap, accept, connect with failover to the
- * next backend, moving bytes both ways with backpressure, and timeouts.
- * (Why it looks the way it does: see loop.c.)
+ * from a small pool, the timer heap, the connection limits (overall and
+ * per route: listeners paused at either), accept, connect with failover
+ * to the next backend, moving bytes both ways with backpressure, resets
+ * passed on, and timeouts. (Why it looks the way it does: see loop.c.)
  */
 #include "router/internal.h"
 
@@ -216,14 +217,25 @@ static void half_set_reset(struct half *h)
 		setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
-static void listeners_pause(struct router *r, bool pause)
+/* ---- limits: listeners paused at max_conns and at each route's limit ---- */
+
+static long route_limit(const struct router *r)
 {
-	for (struct route *rt = r->routes; rt; rt = rt->next) {
-		if (rt->lfd < 0 || rt->paused == pause)
-			continue;
-		if (ep_mod(r, rt->lfd, pause ? 0 : EPOLLIN, &rt->obj) == 0)
-			rt->paused = pause;
-	}
+	return r->route_limit > 0 ? r->route_limit : r->opts.max_conns;
+}
+
+bool router_route_want_pause(const struct router *r, const struct route *rt)
+{
+	return r->paused || r->emfile_until > 0 || rt->nconns >= route_limit(r);
+}
+
+void router_route_update_pause(struct router *r, struct route *rt)
+{
+	bool want = router_route_want_pause(r, rt);
+
+	if (rt->lfd >= 0 && want != rt->paused &&
+	    ep_mod(r, rt->lfd, want ? 0 : EPOLLIN, &rt->obj) == 0)
+		rt->paused = want;
 }
 
 void router_update_pause(struct router *r)
@@ -232,8 +244,27 @@ void router_update_pause(struct router *r)
 
 	if (want != r->paused) {
 		r->paused = want;
-		listeners_pause(r, want);
+		for (struct route *rt = r->routes; rt; rt = rt->next)
+			router_route_update_pause(r, rt);
 	}
+}
+
+/*
+ * Recompute the per-route limit after routes came or went: the option when
+ * set, else an equal share of max_conns among the routes with backends, so
+ * that one route whose backend hangs cannot starve the others.
+ */
+void router_update_route_limit(struct router *r)
+{
+	long routed = 0, limit = r->opts.max_conns_per_route;
+
+	for (struct route *rt = r->routes; rt; rt = rt->next)
+		routed += rt->nactive > 0;
+	if (limit <= 0)
+		limit = r->opts.max_conns / (routed > 0 ? routed : 1);
+	r->route_limit = limit > 0 ? limit : 1;
+	for (struct route *rt = r->routes; rt; rt = rt->next)
+		router_route_update_pause(r, rt);
 }
 
 /* ---- connections ---- */
@@ -275,6 +306,8 @@ void router_conn_close(struct router *r, struct conn *c)
 	buf_put(r, c->to_cl);
 	c->to_be = c->to_cl = NULL;
 	r->nconns--;
+	rt->nconns--;
+	router_route_update_pause(r, rt);
 	/* Freed after this batch of events: one may still name c. */
 	c->bnext = r->dead;
 	r->dead = c;
@@ -593,7 +626,8 @@ void router_on_half_event(struct router *r, struct half *h, uint32_t ev)
 
 void router_on_accept(struct router *r, struct route *rt)
 {
-	for (int i = 0; i < ACCEPT_BATCH && rt->lfd >= 0 && !r->paused; i++) {
+	for (int i = 0; i < ACCEPT_BATCH && rt->lfd >= 0 && !r->paused &&
+			rt->nconns < route_limit(r); i++) {
 		struct conn *c;
 		int fd = accept4(rt->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -627,6 +661,7 @@ void router_on_accept(struct router *r, struct route *rt)
 		c->timer_at = r->now + r->opts.connect_timeout_ms;
 		heap_push(r, c);
 		r->nconns++;
+		rt->nconns++;
 		if (router_ep_add(r, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->cl.obj) ||
 		    conn_connect_next(r, c)) {
 			router_conn_close(r, c);
@@ -634,6 +669,7 @@ void router_on_accept(struct router *r, struct route *rt)
 			(void)conn_pump(r, c);
 		}
 		router_update_pause(r);
+		router_route_update_pause(r, rt);
 	}
 }
 
