@@ -33,6 +33,8 @@ static int router_run(struct cmd_global *g, int argc, char **argv)
 		bool zero_ok;     /* 0 turns it off */
 	} durations[] = {
 		{ "--idle-timeout", &opts.idle_timeout_ms, false },
+		{ "--connect-timeout", &opts.connect_timeout_ms, false },
+		{ "--first-byte-timeout", &opts.first_byte_timeout_ms, true },
 		{ "--fin-timeout", &opts.fin_timeout_ms, false },
 	};
 
@@ -120,6 +122,9 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 		       "        --max-conns N             client connections at once (default 20000)\n"
 		       "        --max-conns-per-route N   client connections at once per route (default:\n"
 		       "                                  max-conns shared equally by the routes)\n"
+		       "        --connect-timeout DUR     per backend connect attempt (default 5s)\n"
+		       "        --first-byte-timeout DUR  reset a client whose backend has sent nothing\n"
+		       "                                  this long after connecting (default 0: off)\n"
 		       "        --fin-timeout DUR         after a client's FIN, close its connection once\n"
 		       "                                  nothing was sent to it this long (default 5s)\n"
 		       "stop    ask the running router to exit\n"

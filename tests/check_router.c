@@ -216,6 +216,24 @@ static void stop_backend(pid_t pid)
 /* Where a serve function reports what it saw (one byte), or -1. */
 static int report_fd = -1;
 
+/* A listening socket with the given backlog, for backends that never
+ * accept. */
+static int listen_socket_backlog(const char *host, int port, int backlog)
+{
+	struct svc_addr a;
+	struct svc_error err;
+	int one = 1, fd;
+
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_addr_from_host_port(&a, host, port, &err), 0);
+	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a.ss, a.len), 0);
+	ck_assert_int_eq(listen(fd, backlog), 0);
+	return fd;
+}
+
 /*
  * A backend on host:port that runs serve(fd) in a child per connection;
  * serve NULL: a hung backend, which accepts every connection and never
@@ -1305,6 +1323,98 @@ START_TEST(test_router__route_limit_keeps_others_serving)
 }
 END_TEST
 
+START_TEST(test_router__connect_timeout)
+{
+	int lp = free_port("127.0.0.1"), ph = free_port("127.0.0.1"), pa = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *bh = addr_of("127.0.0.1", ph);
+	char *ba = addr_of("127.0.0.1", pa);
+	struct svc_router_options opts;
+	int64_t start, took;
+	int hung, filler, fd;
+	char line[8];
+
+	svc_router_options_init(&opts);
+	ck_assert_int_eq(opts.connect_timeout_ms, 5000);
+	opts.connect_timeout_ms = 300;
+	/* a backend that never accepts, its backlog full: connects to it hang */
+	hung = listen_socket_backlog("127.0.0.1", ph, 0);
+	filler = dial("127.0.0.1", ph);
+	ck_assert_int_ge(filler, 0);
+	start_backend("127.0.0.1", pa, "A");
+	start_router_opts(&opts);
+
+	/* alone, the client is closed after the connect timeout */
+	set_route(listen, bh, NULL, 1000);
+	fd = dial("127.0.0.1", lp);
+	ck_assert_int_ge(fd, 0);
+	took = wait_closed(fd, 3000);
+	ck_assert_int_ge(took, 200);
+	ck_assert_int_lt(took, 1500);
+	close(fd);
+
+	/* with another backend, the client is served by it after the timeout */
+	set_route(listen, bh, ba, 1000);
+	for (int i = 0; i < 2; i++) {
+		start = svc_mono_ms();
+		fd = dial("127.0.0.1", lp);
+		ck_assert_str_eq(read_line(fd, line, sizeof(line)), "A");
+		took = svc_mono_ms() - start;
+		ck_assert_int_lt(took, 1500);
+		close(fd);
+	}
+	close(filler);
+	close(hung);
+	free(listen);
+	free(bh);
+	free(ba);
+}
+END_TEST
+
+START_TEST(test_router__first_byte_timeout)
+{
+	int lp = free_port("127.0.0.1"), ph = free_port("127.0.0.1"), pa = free_port("127.0.0.1");
+	int lg = free_port("127.0.0.1");
+	char *listen = addr_of("127.0.0.1", lp), *bh = addr_of("127.0.0.1", ph);
+	char *greet = addr_of("127.0.0.1", lg), *ba = addr_of("127.0.0.1", pa);
+	struct svc_router_options opts;
+	int64_t start, took;
+	char line[8];
+	int fd;
+
+	svc_router_options_init(&opts);
+	ck_assert_int_eq(opts.first_byte_timeout_ms, 0);
+	opts.first_byte_timeout_ms = 300;
+	start_backend_with("127.0.0.1", ph, NULL);   /* accepts, never answers */
+	start_backend("127.0.0.1", pa, "A");
+	start_router_opts(&opts);
+	set_route(listen, bh, NULL, 1000);
+	set_route(greet, ba, NULL, 1000);
+
+	/* nothing from the backend within the timeout: the client is reset */
+	fd = dial("127.0.0.1", lp);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "request", 7), 7);
+	start = svc_mono_ms();
+	ck_assert_int_eq(read_end(fd, 3000), ECONNRESET);
+	took = svc_mono_ms() - start;
+	ck_assert_int_ge(took, 200);
+	ck_assert_int_lt(took, 1500);
+	close(fd);
+	ck_assert(conns_drop_to(0, 1000));
+
+	/* a backend that has answered is not timed out by it */
+	fd = dial("127.0.0.1", lg);
+	ck_assert_str_eq(read_line(fd, line, sizeof(line)), "A");
+	svc_sleep_ms(600);
+	echo_ok(fd, "still here");
+	close(fd);
+	free(listen);
+	free(bh);
+	free(greet);
+	free(ba);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("router");
@@ -1335,6 +1445,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_router__fin_timeout_frees_closed_client);
 	tcase_add_test(tc, test_router__half_close_within_fin_timeout);
 	tcase_add_test(tc, test_router__route_limit_keeps_others_serving);
+	tcase_add_test(tc, test_router__connect_timeout);
+	tcase_add_test(tc, test_router__first_byte_timeout);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -24,7 +24,8 @@
 
 #define DEFAULT_MAX_CONNS 20000
 #define DEFAULT_IDLE_TIMEOUT_MS (10 * 60 * 1000)
-#define DEFAULT_CONNECT_TIMEOUT_MS 2000
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DEFAULT_FIRST_BYTE_TIMEOUT_MS 0   /* off */
 #define DEFAULT_FIN_TIMEOUT_MS 5000
 #define DEFAULT_BUF_SIZE (16 * 1024)
 #define DEFAULT_DRAIN_TIMEOUT_MS 30000
@@ -109,6 +110,8 @@ struct conn {
 	struct buf *to_be, *to_cl;
 	int64_t last_active;
 	int64_t connect_deadline;
+	int64_t be_open_at;        /* when the backend connection was established */
+	bool be_spoke;             /* the backend has sent a byte (or its FIN) */
 	int64_t drain_deadline;    /* 0: none */
 	int64_t fin_at;            /* when the client's FIN was seen; 0: not yet */
 	int64_t cl_sent_at;        /* when bytes last went to the client */

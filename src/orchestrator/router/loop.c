@@ -70,6 +70,7 @@ void svc_router_options_init(struct svc_router_options *opts)
 	opts->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
 	opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
 	opts->fin_timeout_ms = DEFAULT_FIN_TIMEOUT_MS;
+	opts->first_byte_timeout_ms = DEFAULT_FIRST_BYTE_TIMEOUT_MS;
 	opts->buf_size = DEFAULT_BUF_SIZE;
 }
 
@@ -260,6 +261,8 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 			r.opts.connect_timeout_ms = opts->connect_timeout_ms;
 		if (opts->fin_timeout_ms > 0)
 			r.opts.fin_timeout_ms = opts->fin_timeout_ms;
+		if (opts->first_byte_timeout_ms > 0)
+			r.opts.first_byte_timeout_ms = opts->first_byte_timeout_ms;
 		if (opts->buf_size >= 1024)
 			r.opts.buf_size = opts->buf_size;
 		r.opts.rebuild = opts->rebuild;

@@ -33,6 +33,11 @@
  *   recomputed as routes come and go): a route at its limit stops
  *   accepting the same way while the others keep accepting, so one service
  *   whose backend hangs cannot starve the rest;
+ * - a backend connect attempt that has not completed after
+ *   connect_timeout is given up and the next backend tried (the client is
+ *   closed when none is left); with first_byte_timeout set, a connection
+ *   whose backend has sent nothing (no byte, no FIN) that long after the
+ *   connection to it was established is closed, and the client reset;
  * - a client's FIN bounds its connection: it is closed fin_timeout after
  *   the FIN, or after the last bytes sent to the client if later (like
  *   HAProxy's timeout client-fin). A client that closed frees its slot
@@ -64,7 +69,8 @@ struct svc_router_options {
 	int max_conns;              /* client connections at once; default 20000 */
 	int max_conns_per_route;    /* default 0: max_conns / routes with backends */
 	int64_t idle_timeout_ms;    /* close a connection idle this long; default 10m */
-	int64_t connect_timeout_ms; /* per backend connect attempt; default 2s */
+	int64_t connect_timeout_ms; /* per backend connect attempt; default 5s */
+	int64_t first_byte_timeout_ms; /* see above; default 0: off */
 	int64_t fin_timeout_ms;     /* after the client's FIN (see above); default 5s */
 	size_t buf_size;            /* per direction per connection; default 16 KiB */
 	/*

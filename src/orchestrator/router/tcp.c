@@ -127,7 +127,7 @@ static void heap_rekey(struct router *r, struct conn *c, int64_t at)
 }
 
 /* What a connection's deadline is for. */
-enum conn_timer { TIMER_CONNECT, TIMER_IDLE, TIMER_DRAIN, TIMER_FIN };
+enum conn_timer { TIMER_CONNECT, TIMER_IDLE, TIMER_FIRST_BYTE, TIMER_DRAIN, TIMER_FIN };
 
 /*
  * The earliest deadline of c, and in *why (when not NULL) what it is for;
@@ -150,6 +150,11 @@ static int64_t conn_deadline(const struct router *r, const struct conn *c,
 	} else {
 		d = c->last_active + r->opts.idle_timeout_ms;
 		w = TIMER_IDLE;
+		if (r->opts.first_byte_timeout_ms > 0 && !c->be_spoke &&
+		    c->be_open_at + r->opts.first_byte_timeout_ms <= d) {
+			d = c->be_open_at + r->opts.first_byte_timeout_ms;
+			w = TIMER_FIRST_BYTE;
+		}
 	}
 	if (c->drain_deadline && c->drain_deadline <= d) {
 		d = c->drain_deadline;
@@ -354,8 +359,10 @@ static int conn_connect_next(struct router *r, struct conn *c)
 			b->conn_head->bprev = c;
 		b->conn_head = c;
 		c->drain_deadline = 0;
+		c->be_spoke = false;
 		if (rc == 0) {
 			c->state = CONN_OPEN;
+			c->be_open_at = r->now;
 			c->be.can_write = true;
 			c->cl.can_read = true;
 			c->last_active = r->now;
@@ -499,6 +506,8 @@ static int transfer(struct router *r, struct conn *c, struct half *src,
 				*pb = NULL;
 			}
 		}
+		if (got >= 0 && src == &c->be)
+			c->be_spoke = true;
 		if (got == 0) {
 			src->eof = true;
 			moved = 1;
@@ -598,6 +607,7 @@ void router_on_half_event(struct router *r, struct half *h, uint32_t ev)
 			return;
 		}
 		c->state = CONN_OPEN;
+		c->be_open_at = r->now;
 		c->last_active = r->now;
 		router_conn_timer_update(r, c);
 		c->be.can_write = true;
@@ -688,6 +698,12 @@ void router_run_timers(struct router *r)
 		case TIMER_CONNECT:
 			if (router_conn_retry(r, c) == 0 && c->timer_at <= r->now)
 				heap_rekey(r, c, conn_deadline(r, c, NULL));
+			break;
+		case TIMER_FIRST_BYTE:
+			/* The client may have sent a request: tell it that no
+			 * answer is coming, rather than end the stream cleanly. */
+			half_set_reset(&c->cl);
+			router_conn_close(r, c);
 			break;
 		case TIMER_IDLE:
 		case TIMER_DRAIN:
