@@ -14,6 +14,8 @@
  *                        start (-1, the default, never) [UNHEALTHY_AFTER_MS]
  *   --start-delay MS     wait MS ms before listening, like a service that
  *                        takes time to start [START_DELAY_MS]
+ *   --hang 1             a hung service: accept connections and never read,
+ *                        answer or close them [HANG]; for the router's tests
  *
  * One thread, epoll, non-blocking sockets; enough for the router benchmarks
  * to measure the router and not the backend. Exits 0 on SIGTERM/SIGINT.
@@ -51,6 +53,7 @@ static const char *instance = "0";
 static long long unhealthy_after_ms = -1;
 static long long started_ms;
 static long long start_delay_ms;
+static long long hang;
 
 static long long now_ms(void)
 {
@@ -84,7 +87,7 @@ static int parse_ll(const char *s, long long min, long long max, long long *out)
 static void usage(void)
 {
 	fputs("usage: greeter --port N [--host ADDR] [--version V] [--greeting TEXT]\n"
-	      "               [--unhealthy-after MS] [--start-delay MS]\n", stderr);
+	      "               [--unhealthy-after MS] [--start-delay MS] [--hang 0|1]\n", stderr);
 	exit(2);
 }
 
@@ -212,6 +215,8 @@ int main(int argc, char **argv)
 	if ((env = getenv("START_DELAY_MS")) && *env &&
 	    parse_ll(env, 0, 3600000, &start_delay_ms))
 		usage();
+	if ((env = getenv("HANG")) && *env && parse_ll(env, 0, 1, &hang))
+		usage();
 	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
@@ -232,6 +237,9 @@ int main(int argc, char **argv)
 				usage();
 		} else if (!strcmp(a, "--unhealthy-after")) {
 			if (parse_ll(v, -1, 1LL << 40, &unhealthy_after_ms))
+				usage();
+		} else if (!strcmp(a, "--hang")) {
+			if (parse_ll(v, 0, 1, &hang))
 				usage();
 		} else {
 			usage();
@@ -282,6 +290,8 @@ int main(int argc, char **argv)
 			if (!c) {
 				int fd;
 				while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+					if (hang)
+						continue;   /* held open, never read */
 					c = calloc(1, sizeof(*c));
 					if (!c) {
 						close(fd);
