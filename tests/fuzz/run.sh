@@ -8,10 +8,10 @@
 # file table (the harness lists the entries' patterns when FUZZ_STATE_LIST
 # is set; FUZZ_STATE_FILE=PATTERN picks one), so a new state file is
 # fuzzed without editing anything here. Job NAME's seeds are
-# FUZZDIR/corpus/NAME/ (NAME: "manifest", "lockfile", "state/SLUG" where
+# FUZZDIR/corpus/NAME/ (NAME: "manifest", "lockfile", "control", "state/SLUG" where
 # SLUG is the pattern with every character outside [A-Za-z0-9._-] turned
 # into '_'), its dictionary FUZZDIR/H.dict for harness fuzz_H (manifest,
-# lockfile, state) when there is one. Each job
+# lockfile, control, state) when there is one. Each job
 # works in WORKDIR/NAME/: corpus/ (a copy of the seeds, grown by the run),
 # artifacts/ (crash-*, leak-*, timeout-*, oom-*: the failing inputs) and
 # log. Nothing is written under FUZZDIR.
