@@ -164,6 +164,13 @@ static int route_set(struct svc_ctx *ctx, const struct svc_manifest *m,
 	int rc = svc_router_set(ctx->state_dir, m->service, addr->text, b,
 				svc_strv_len(b), m->rollout.drain_timeout_ms, err);
 
+	if (rc == SVC_EUNAVAIL && svc_router_ping(ctx->state_dir, NULL) &&
+	    svc_router_ensure(ctx->state_dir, ctx->self_exe, NULL) == 0) {
+		/* the router died: its supervisor (or we) started it again */
+		svc_error_clear(err);
+		rc = svc_router_set(ctx->state_dir, m->service, addr->text, b,
+				    svc_strv_len(b), m->rollout.drain_timeout_ms, err);
+	}
 	svc_strv_free(b);
 	return rc;
 }

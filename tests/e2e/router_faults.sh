@@ -81,12 +81,14 @@ check_eq "v2 serves" 1.0.2 "$(version_at "$ADDR")"
 	>"$WORK/hammer.out" 2>&1 &
 HPID=$!
 BG_PIDS+=("$HPID")
-for step in baking draining; do
+# (each step is recorded, then the router dies, then svcctl goes on)
+for step in starting health switching baking draining; do
 	rp=$(router_pid)
 	BAKE=2s deploy_next SVCCTL_FAULT_ROUTER="deploy:$step"
 	diag "$OUT"
 	check "router killed at deploy:$step (it was)" grep -q "killing the router" <<<"$OUT"
-	check_eq "deploy exits 0: its supervisor brought the router back serving green" 0 "$rc"
+	check_eq "deploy:$step: exit 0, the supervisor brought the router back serving green" \
+		0 "$rc"
 	check "the router is a new process" new_router "$rp"
 	check_eq "green serves (router killed at $step)" "1.0.$V" "$(version_at "$ADDR")"
 done
@@ -140,7 +142,12 @@ run_rc rc svcctl status greeter
 check_eq "status is fine again" 0 "$rc"
 
 # ---- a corrupt routes.json is rebuilt ----
-svcctl -q router stop
+# (router stop reaches the router with its files deleted, and stops it)
+rp=$(router_pid)
+rm -f "$RDIR/router.sock" "$RDIR/router.pid" "$RDIR/router.lock"
+run_rc rc svcctl router stop
+check_eq "router stop with router.sock, router.pid and router.lock deleted exits 0" 0 "$rc"
+check "and the router is gone" wait_until 3 gone "$rp"
 echo '{"version": 1, "routes": [' >"$RDIR/routes.json"
 run_rc rc svcctl status greeter
 diag "$OUT"
