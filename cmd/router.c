@@ -117,7 +117,8 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 		return cmd_usage_error(g, usage, "run, stop or status?");
 	if (cmd_is_help(argv[1]) || (argc > 2 && cmd_is_help(argv[2]))) {
 		printf("usage: %s\n\n"
-		       "run     run the router in the foreground (deploy starts one on demand)\n"
+		       "run     run the router in the foreground, for a service manager, which\n"
+		       "        then owns it (deploy starts one on demand, under a supervisor)\n"
 		       "        --idle-timeout DUR        close connections idle this long (default 10m)\n"
 		       "        --max-conns N             client connections at once (default 20000)\n"
 		       "        --max-conns-per-route N   client connections at once per route (default:\n"
@@ -127,7 +128,8 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 		       "                                  this long after connecting (default 0: off)\n"
 		       "        --fin-timeout DUR         after a client's FIN, close its connection once\n"
 		       "                                  nothing was sent to it this long (default 5s)\n"
-		       "stop    ask the running router to exit\n"
+		       "stop    stop the router (and its supervisor); exit 5 when one runs but\n"
+		       "        does not answer\n"
 		       "status  routes, backends and live connections\n", usage);
 		return EXIT_OK;
 	}
