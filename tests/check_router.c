@@ -155,7 +155,8 @@ static void echo_conn(int fd, const char *name)
 	_exit(0);
 }
 
-static int listen_socket(const char *host, int port)
+/* A listening socket with the given backlog (-1 when the port is taken). */
+static int listen_socket_backlog(const char *host, int port, int backlog)
 {
 	struct svc_addr a;
 	struct svc_error err;
@@ -166,41 +167,16 @@ static int listen_socket(const char *host, int port)
 	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_ge(fd, 0);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&a.ss, a.len) || listen(fd, 128)) {
+	if (bind(fd, (struct sockaddr *)&a.ss, a.len) || listen(fd, backlog)) {
 		close(fd);
 		return -1;
 	}
 	return fd;
 }
 
-/* A backend named name on host:port, listening before this returns. */
-static pid_t start_backend(const char *host, int port, const char *name)
+static int listen_socket(const char *host, int port)
 {
-	int lfd = listen_socket(host, port);
-	pid_t pid;
-
-	ck_assert_int_ge(lfd, 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		signal(SIGCHLD, SIG_IGN);
-		for (;;) {
-			int fd = accept(lfd, NULL, NULL);
-			if (fd < 0)
-				continue;
-			if (fork() == 0) {
-				prctl(PR_SET_PDEATHSIG, SIGKILL);
-				close(lfd);
-				echo_conn(fd, name);
-			}
-			close(fd);
-		}
-	}
-	close(lfd);
-	track(pid);
-	return pid;
+	return listen_socket_backlog(host, port, 128);
 }
 
 static void stop_backend(pid_t pid)
@@ -216,30 +192,13 @@ static void stop_backend(pid_t pid)
 /* Where a serve function reports what it saw (one byte), or -1. */
 static int report_fd = -1;
 
-/* A listening socket with the given backlog, for backends that never
- * accept. */
-static int listen_socket_backlog(const char *host, int port, int backlog)
-{
-	struct svc_addr a;
-	struct svc_error err;
-	int one = 1, fd;
-
-	svc_error_clear(&err);
-	ck_assert_int_eq(svc_addr_from_host_port(&a, host, port, &err), 0);
-	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(fd, 0);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a.ss, a.len), 0);
-	ck_assert_int_eq(listen(fd, backlog), 0);
-	return fd;
-}
-
 /*
- * A backend on host:port that runs serve(fd) in a child per connection;
- * serve NULL: a hung backend, which accepts every connection and never
- * reads, answers or closes it.
+ * A backend on host:port, listening before this returns, that runs
+ * serve(fd, arg) in a child per connection; serve NULL: a hung backend,
+ * which accepts every connection and never reads, answers or closes it.
  */
-static pid_t start_backend_with(const char *host, int port, void (*serve)(int fd))
+static pid_t start_backend_with(const char *host, int port,
+				void (*serve)(int fd, const char *arg), const char *arg)
 {
 	int lfd = listen_socket(host, port);
 	pid_t pid;
@@ -258,7 +217,7 @@ static pid_t start_backend_with(const char *host, int port, void (*serve)(int fd
 			if (fork() == 0) {
 				prctl(PR_SET_PDEATHSIG, SIGKILL);
 				close(lfd);
-				serve(fd);
+				serve(fd, arg);
 				_exit(0);
 			}
 			close(fd);
@@ -269,9 +228,16 @@ static pid_t start_backend_with(const char *host, int port, void (*serve)(int fd
 	return pid;
 }
 
-/* Send part of an answer, then reset the connection. */
-static void serve_reset_midway(int fd)
+/* A backend named name on host:port (echo_conn). */
+static pid_t start_backend(const char *host, int port, const char *name)
 {
+	return start_backend_with(host, port, echo_conn, name);
+}
+
+/* Send part of an answer, then reset the connection. */
+static void serve_reset_midway(int fd, const char *arg)
+{
+	(void)arg;
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 	if (write(fd, "partial\n", 8) != 8)
@@ -282,8 +248,9 @@ static void serve_reset_midway(int fd)
 }
 
 /* Greet, then report how the client's side ended: 'R' reset, 'E' EOF. */
-static void serve_report_end(int fd)
+static void serve_report_end(int fd, const char *arg)
 {
+	(void)arg;
 	char buf[256], how;
 	ssize_t n;
 
@@ -1122,7 +1089,7 @@ START_TEST(test_router__backend_reset_resets_client)
 	char line[16];
 	int fd;
 
-	start_backend_with("127.0.0.1", pa, serve_reset_midway);
+	start_backend_with("127.0.0.1", pa, serve_reset_midway, NULL);
 	start_router();
 	set_route(listen, ba, NULL, 1000);
 	fd = dial("127.0.0.1", lp);
@@ -1146,7 +1113,7 @@ START_TEST(test_router__client_reset_resets_backend)
 
 	ck_assert_int_eq(pipe(pipefd), 0);
 	report_fd = pipefd[1];
-	start_backend_with("127.0.0.1", pa, serve_report_end);
+	start_backend_with("127.0.0.1", pa, serve_report_end, NULL);
 	start_router();
 	set_route(listen, ba, NULL, 1000);
 	fd = dial("127.0.0.1", lp);
@@ -1179,7 +1146,7 @@ START_TEST(test_router__fin_timeout_frees_closed_client)
 	svc_router_options_init(&opts);
 	ck_assert_int_eq(opts.fin_timeout_ms, 5000);
 	opts.fin_timeout_ms = 300;
-	start_backend_with("127.0.0.1", pa, NULL);   /* accepts, never answers */
+	start_backend_with("127.0.0.1", pa, NULL, NULL);   /* accepts, never answers */
 	start_router_opts(&opts);
 	set_route(listen, ba, NULL, 1000);
 	for (int i = 0; i < 5; i++) {
@@ -1210,8 +1177,9 @@ END_TEST
 
 /* Read the request to EOF, answer late (within the fin timeout), in
  * pieces spread over longer than the fin timeout, then close. */
-static void serve_late_answer(int fd)
+static void serve_late_answer(int fd, const char *arg)
 {
+	(void)arg;
 	char buf[256];
 
 	while (read(fd, buf, sizeof(buf)) > 0)
@@ -1239,7 +1207,7 @@ START_TEST(test_router__half_close_within_fin_timeout)
 
 	svc_router_options_init(&opts);
 	opts.fin_timeout_ms = 400;
-	start_backend_with("127.0.0.1", pa, serve_late_answer);
+	start_backend_with("127.0.0.1", pa, serve_late_answer, NULL);
 	start_router_opts(&opts);
 	set_route(listen, ba, NULL, 1000);
 	fd = dial("127.0.0.1", lp);
@@ -1273,7 +1241,7 @@ START_TEST(test_router__route_limit_keeps_others_serving)
 	ck_assert_int_eq(opts.max_conns_per_route, 0);
 	opts.max_conns = 10;          /* two routes: 5 each */
 	opts.fin_timeout_ms = 300;
-	start_backend_with("127.0.0.1", pa, NULL);   /* A hangs */
+	start_backend_with("127.0.0.1", pa, NULL, NULL);   /* A hangs */
 	start_backend("127.0.0.1", pb, "B");
 	pid = start_router_opts(&opts);
 	set_route(listen_a, ba, NULL, 1000);
@@ -1338,6 +1306,7 @@ START_TEST(test_router__connect_timeout)
 	opts.connect_timeout_ms = 300;
 	/* a backend that never accepts, its backlog full: connects to it hang */
 	hung = listen_socket_backlog("127.0.0.1", ph, 0);
+	ck_assert_int_ge(hung, 0);
 	filler = dial("127.0.0.1", ph);
 	ck_assert_int_ge(filler, 0);
 	start_backend("127.0.0.1", pa, "A");
@@ -1384,7 +1353,7 @@ START_TEST(test_router__first_byte_timeout)
 	svc_router_options_init(&opts);
 	ck_assert_int_eq(opts.first_byte_timeout_ms, 0);
 	opts.first_byte_timeout_ms = 300;
-	start_backend_with("127.0.0.1", ph, NULL);   /* accepts, never answers */
+	start_backend_with("127.0.0.1", ph, NULL, NULL);   /* accepts, never answers */
 	start_backend("127.0.0.1", pa, "A");
 	start_router_opts(&opts);
 	set_route(listen, bh, NULL, 1000);
