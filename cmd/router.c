@@ -88,15 +88,22 @@ static int router_status(struct cmd_global *g)
 		svc_report_result(&g->report, st);
 		return EXIT_OK;
 	}
-	printf("router pid %lld, %lld connection%s\n",
+	printf("router pid %lld%s, %lld connection%s (at most %lld)\n",
 	       (long long)json_integer_value(json_object_get(st, "pid")),
+	       json_is_true(json_object_get(st, "supervised")) ? " (supervised by svcctl)"
+							      : " (run by a service manager)",
 	       (long long)json_integer_value(json_object_get(st, "connections")),
-	       json_integer_value(json_object_get(st, "connections")) == 1 ? "" : "s");
+	       json_integer_value(json_object_get(st, "connections")) == 1 ? "" : "s",
+	       (long long)json_integer_value(json_object_get(st, "max_conns")));
 	json_array_foreach(json_object_get(st, "routes"), i, route) {
 		json_t *b;
 		size_t k;
-		printf("  %s (%s) ->", json_string_value(json_object_get(route, "listen")),
-		       json_string_value(json_object_get(route, "service")));
+		printf("  %s (%s, %lld of %lld connections%s) ->",
+		       json_string_value(json_object_get(route, "listen")),
+		       json_string_value(json_object_get(route, "service")),
+		       (long long)json_integer_value(json_object_get(route, "connections")),
+		       (long long)json_integer_value(json_object_get(route, "max_conns")),
+		       json_is_false(json_object_get(route, "listening")) ? ", NOT LISTENING" : "");
 		json_array_foreach(json_object_get(route, "backends"), k, b)
 			printf("%s %s (%lld%s)", k ? "," : "",
 			       json_string_value(json_object_get(b, "address")),

@@ -12,8 +12,10 @@
  *          {"ok":false,"error":"cannot listen on 127.0.0.1:8080: ..."}
  *       (an empty backends list removes the route and closes its listener)
  *   {"op":"status"}
- *       -> {"ok":true,"pid":N,"started_ms":N,"connections":N,
+ *       -> {"ok":true,"pid":N,"started_ms":N,"connections":N,"max_conns":N,
+ *           "supervised":bool,
  *           "routes":[{"listen":"...","service":"...","drain_timeout_ms":N,
+ *             "listening":bool,"connections":N,"max_conns":N,
  *             "backends":[{"address":"...","active":true,"connections":N}]}]}
  *       (backends that left the set but still have draining connections are
  *        listed with "active":false, after the active ones; a removed route

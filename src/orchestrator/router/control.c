@@ -152,17 +152,22 @@ static json_t *handle_status(struct router *r)
 				json_array_append_new(bs, json_pack("{s:s, s:b, s:I}",
 					"address", b->addr.text, "active", 0,
 					"connections", (json_int_t)b->conns));
-		json_array_append_new(routes, json_pack("{s:s, s:s, s:I, s:b, s:o}",
+		json_array_append_new(routes, json_pack("{s:s, s:s, s:I, s:b, s:I, s:I, s:o}",
 			"listen", rt->listen.text, "service", rt->service ? rt->service : "",
 			"drain_timeout_ms", (json_int_t)rt->drain_timeout_ms,
-			"listening", rt->lfd >= 0, "backends", bs));
+			"listening", rt->lfd >= 0, "connections", (json_int_t)rt->nconns,
+			"max_conns", (json_int_t)(r->route_limit > 0 ? r->route_limit
+								     : r->opts.max_conns),
+			"backends", bs));
 		if (rt->listen_error)
 			json_object_set_new(json_array_get(routes, json_array_size(routes) - 1),
 					    "listen_error", json_string(rt->listen_error));
 	}
-	return json_pack("{s:b, s:I, s:I, s:I, s:o}", "ok", 1,
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:b, s:o}", "ok", 1,
 			 "pid", (json_int_t)getpid(), "started_ms", (json_int_t)r->started_ms,
-			 "connections", (json_int_t)r->nconns, "routes", routes);
+			 "connections", (json_int_t)r->nconns,
+			 "max_conns", (json_int_t)r->opts.max_conns,
+			 "supervised", r->opts.supervised, "routes", routes);
 }
 
 int router_request_parse(struct ctl_request *out, const char *line, size_t len,
