@@ -24,7 +24,8 @@
  * and only that second attempt counts. A fresh connection is never
  * retried, nor is a response that had begun.
  *
- * The body's "greeter VERSION" is tallied per version (both kinds). At the
+ * The body's "greeter VERSION" is tallied per version (both kinds; the
+ * first 256 versions seen, the rest as "(others)"). At the
  * end one summary line; its first fields count both kinds together, the
  * fields after "last" each kind on its own:
  *   requests 1234 ok 1234 failed 0 versions 1.0.0:600 2.0.0:634 last 2.0.0
@@ -51,7 +52,7 @@
 #include <unistd.h>
 
 #define MAX_CLIENTS 64
-#define MAX_VERSIONS 16
+#define MAX_VERSIONS 256
 #define MAX_LOGGED_ERRORS 100
 #define RESP_MAX 8192
 
@@ -73,6 +74,7 @@ static struct tally tallies[2];
 static long long ka_retried, ka_connects, n_logged;
 static char versions[MAX_VERSIONS][32];
 static long long version_count[MAX_VERSIONS];
+static long long other_versions; /* answers of versions past MAX_VERSIONS */
 static char last_version[32] = "-";
 static char first_error[600];
 
@@ -86,9 +88,11 @@ static long long now_ms(void)
 
 static void record_ok(enum kind k, const char *version)
 {
+	int i;
+
 	pthread_mutex_lock(&lock);
 	tallies[k].ok++;
-	for (int i = 0; i < MAX_VERSIONS; i++) {
+	for (i = 0; i < MAX_VERSIONS; i++) {
 		if (!versions[i][0])
 			snprintf(versions[i], sizeof(versions[i]), "%s", version);
 		if (!strcmp(versions[i], version)) {
@@ -96,6 +100,8 @@ static void record_ok(enum kind k, const char *version)
 			break;
 		}
 	}
+	if (i == MAX_VERSIONS)
+		other_versions++;
 	snprintf(last_version, sizeof(last_version), "%s", version);
 	pthread_mutex_unlock(&lock);
 }
@@ -483,6 +489,8 @@ int main(int argc, char **argv)
 	printf("requests %lld ok %lld failed %lld versions", n_ok + n_failed, n_ok, n_failed);
 	for (int i = 0; i < MAX_VERSIONS && versions[i][0]; i++)
 		printf(" %s:%lld", versions[i], version_count[i]);
+	if (other_versions)
+		printf(" (others):%lld", other_versions);
 	printf(" last %s", last_version);
 	printf(" new_requests %lld new_ok %lld new_failed %lld",
 	       tallies[KIND_NEW].ok + tallies[KIND_NEW].failed, tallies[KIND_NEW].ok,
