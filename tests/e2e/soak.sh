@@ -17,18 +17,41 @@
 # bake), so no release is stopped while the router still drains
 # connections to it, as in production.
 #
+# The new-connection clients wait SOAK_NEW_PAUSE_MS (20) between requests,
+# some 400 requests a second in all. Unpaced they make 2,000-4,500 a
+# second, two TCP connections each (client-router, router-greeter), and
+# where netfilter tracks connections (nf_conntrack, loaded with Docker's
+# iptables rules, as on CI's machine) that overflows its table (262,144
+# entries, each kept 120 s after the close): the kernel drops SYNs ("table
+# full, dropping packet"), the router's connects to both backends time
+# out and it resets the client, in this test and in every test beside it.
+# Found by this soak under ASan; SOAK_NEW_PAUSE_MS=0 runs unpaced.
+#
 # SOAK_LOG_DIR, when set, receives the logs (each deploy's output, its
 # times, hammer's output and errors, the router's log) for bench/soak.sh
 # and for diagnosis; they are in the TAP diagnostics when a check fails.
 . "$(dirname "$0")/lib.sh"
 
 N=${SOAK_DEPLOYS:-20}
+PAUSE=${SOAK_NEW_PAUSE_MS:-20}
 ADDR=127.0.0.1:$(pick_port)
 export REPLICAS=2 BAKE=1s DRAIN=1s KEEP=5s START_TIMEOUT=15s
 LOG=$WORK/logs
 mkdir -p "$LOG"
 
 now() { date +%s.%N | cut -c1-14; }
+# conntrack_drops: packets netfilter dropped for want of a conntrack entry
+# (the "drop" column, summed over CPUs), or "-" where it tracks nothing
+conntrack_drops() {
+	local f=/proc/net/stat/nf_conntrack c n=0 v
+	[ -r "$f" ] || { echo -; return; }
+	c=$(head -n 1 "$f" | tr -s ' ' '\n' | grep -nx drop | cut -d: -f1)
+	[ -n "$c" ] || { echo -; return; }
+	for v in $(tail -n +2 "$f" | awk -v c="$c" '{ print $c }'); do
+		n=$((n + 16#$v))
+	done
+	echo "$n"
+}
 # router_connections: live connections the router reports
 router_connections() {
 	svcctl --json router status 2>/dev/null | tail -n 1 |
@@ -48,15 +71,19 @@ keep_logs() {
 write_manifest greeter 1.0.0 "$ADDR"
 run_rc rc svcctl deploy greeter
 check_eq "first deploy (1.0.0) exits 0" 0 "$rc"
-[ "$rc" = 0 ] || diag "$OUT"
+if [ "$rc" != 0 ]; then
+	diag "$OUT"
+	finish   # nothing to soak
+fi
 good=1.0.0
 RPID=$(router_pid)
 check "the router runs" test -n "$RPID" -a -d "/proc/$RPID"
 read -r rss_idle0 fds_idle0 <<<"$(router_usage)"
+ct0=$(conntrack_drops)
 
 t_start=$(date +%s)
 "$HAMMER" --addr "$ADDR" --clients 8 --keepalive-clients 8 --duration-ms 600000 \
-	--stop-file "$WORK/stop" >"$LOG/hammer.out" 2>"$LOG/hammer.err" &
+	--new-conn-pause-ms "$PAUSE" --stop-file "$WORK/stop" >"$LOG/hammer.out" 2>"$LOG/hammer.err" &
 HPID=$!
 BG_PIDS+=("$HPID")
 # the allocator's working set under this load is reached within a second
@@ -134,6 +161,7 @@ touch "$WORK/stop"
 wait "$HPID"
 hrc=$?
 t_end=$(date +%s)
+ct1=$(conntrack_drops)
 # clients gone, the router closes both halves at once
 wait_until 10 no_router_connections
 read -r rss_idle1 fds_idle1 <<<"$(router_usage)"
@@ -141,6 +169,11 @@ diag "router at the end:   idle RSS ${rss_idle1} KiB, ${fds_idle1} open files;" 
 	"under load RSS ${rss_load1} KiB, ${fds_load1} open files"
 diag "$N deploys under load took $((t_end - t_start)) s"
 hout=$(head -n 1 "$LOG/hammer.out")
+if [ "$ct0" != - ] && [ "$ct1" -gt "$ct0" ]; then
+	diag "the host's conntrack table overflowed meanwhile: netfilter dropped $((ct1 - ct0))" \
+		"packets (nf_conntrack_max $(cat /proc/sys/net/netfilter/nf_conntrack_max" \
+		"2>/dev/null)): connects that time out then are the host's, not the router's"
+fi
 diag "hammer: $(cat "$LOG/hammer.out")"
 field() { sed -n "s/.* $1 \([0-9]*\).*/\1/p" <<<" $hout"; }
 
@@ -171,15 +204,27 @@ check "open files under load at the end ($fds_load1) <= start ($fds_load0) + 32"
 	test "$fds_load1" -le $((fds_load0 + 32))
 # RSS: malloc keeps its high-water mark, reached in the first seconds of
 # load (at most 64 pooled 16 KiB buffers, ~32 connections): later growth
-# is a leak. Hundreds of thousands of connections pass through in a run,
-# so 4 MiB allows less than 30 bytes lost per connection, yet is far above
-# the noise (a few hundred KiB of buffers pooled late).
-check "RSS under load at the end (${rss_load1} KiB) <= start (${rss_load0} KiB) + 4 MiB" \
-	test "$rss_load1" -le $((rss_load0 + 4096))
-check "idle RSS at the end (${rss_idle1} KiB) <= start under load (${rss_load0} KiB) + 4 MiB" \
-	test "$rss_idle1" -le $((rss_load0 + 4096))
+# is a leak. Some 15,000 connections pass through in 20 deploys (75,000 in
+# 100): losing each one's struct conn (~160 bytes) would cost more than
+# 2 MiB, which is yet far above the noise (runs grew by 8-12 KiB; the
+# buffer pool holds at most 1 MiB). Under ASan RSS
+# says nothing: its quarantine holds freed memory (256 MiB by default; a
+# 20-deploy run grew 25 -> 76 MiB, and stayed at 25 MiB with
+# quarantine_size_mb=1), and LeakSanitizer checks the router at its exit.
+check_rss() {
+	if grep -q libasan "/proc/$RPID/maps" 2>/dev/null; then
+		ok "$1 # SKIP the router runs under ASan"
+	else
+		check "$@"
+	fi
+}
+check_rss "RSS under load at the end (${rss_load1} KiB) <= start (${rss_load0} KiB) + 2 MiB" \
+	test "$rss_load1" -le $((rss_load0 + 2048))
+check_rss "idle RSS at the end (${rss_idle1} KiB) <= start under load (${rss_load0} KiB) + 2 MiB" \
+	test "$rss_idle1" -le $((rss_load0 + 2048))
 {
-	echo "deploys $N ok $n_ok unhealthy $n_unhealthy bake_fails $n_bake seconds $((t_end - t_start))"
+	echo "deploys $N ok $n_ok unhealthy $n_unhealthy bake_fails $n_bake seconds $((t_end - t_start))" \
+		"new_conn_pause_ms $PAUSE conntrack_drops $([ "$ct0" = - ] && echo - || echo $((ct1 - ct0)))"
 	echo "router_idle_start rss_kib $rss_idle0 fds $fds_idle0"
 	echo "router_load_start rss_kib $rss_load0 fds $fds_load0"
 	echo "router_load_end rss_kib $rss_load1 fds $fds_load1"
