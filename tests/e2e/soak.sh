@@ -157,6 +157,8 @@ diag "processes under the state dir: $procs"
 check "at most 9 processes run (the router, 4 instances and their supervisors)" \
 	test "$procs" -le 9
 read -r rss_load1 fds_load1 <<<"$(router_usage)"
+# (hammer stops by itself after 10 minutes, its limit)
+check "the load lasted the whole run" kill -0 "$HPID"
 touch "$WORK/stop"
 wait "$HPID"
 hrc=$?
