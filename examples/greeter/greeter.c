@@ -42,9 +42,12 @@
 
 struct conn {
 	int fd;
+	struct conn *prev, *next;  /* every open connection, to free at exit */
 	size_t len;
 	char buf[REQ_MAX];
 };
+
+static struct conn *conns;
 
 static volatile sig_atomic_t stopping;
 static const char *version = "dev";
@@ -61,6 +64,18 @@ static long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	close(c->fd);
+	free(c);
 }
 
 static void on_signal(int sig)
@@ -298,6 +313,10 @@ int main(int argc, char **argv)
 						continue;
 					}
 					c->fd = fd;
+					c->next = conns;
+					if (conns)
+						conns->prev = c;
+					conns = c;
 					setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 					ev.events = EPOLLIN | EPOLLRDHUP;
 					ev.data.ptr = c;
@@ -305,13 +324,15 @@ int main(int argc, char **argv)
 				}
 				continue;
 			}
-			if (on_readable(c)) {
-				close(c->fd);
-				free(c);
-			}
+			if (on_readable(c))
+				conn_free(c);
 		}
 	}
 	fprintf(stderr, "greeter %s stopping\n", version);
+	/* connections still open (keep-alive clients) are closed, not leaked */
+	while (conns)
+		conn_free(conns);
+	close(ep);
 	close(lfd);
 	return 0;
 }

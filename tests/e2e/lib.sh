@@ -134,6 +134,10 @@ instance_pids() {
 	svcctl --json status "$1" | tail -n 1 | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tr '\n' ' '
 }
 router_pid() { cat "$SVCCTL_STATE_DIR/router/router.pid" 2>/dev/null; }
+# proc_rss_kib PID / proc_fds PID: a process's resident memory (VmRSS, KiB)
+# and its number of open files
+proc_rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+proc_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 # pids of processes started under this test's state dir (supervisors, router)
 leftover_pids() {
 	# two processes in all, however many the machine runs (this is polled)
