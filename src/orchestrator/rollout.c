@@ -126,16 +126,6 @@ static void stop_list(struct svc_runtime *rt, struct svc_report *r,
 	}
 }
 
-static void stop_release(struct svc_runtime *rt, struct svc_report *r,
-			 const char *service, const char *release)
-{
-	struct svc_instance_list l;
-
-	if (release_instances(rt, service, release, &l, NULL) == 0)
-		stop_list(rt, r, &l);
-	svc_instance_list_release(&l);
-}
-
 static void expire_list(struct svc_runtime *rt, const struct svc_instance_list *l,
 			int64_t at_ms)
 {
@@ -621,6 +611,35 @@ static int run_begin(struct run *r, enum svc_release_kind kind, const char *rid,
 }
 
 /*
+ * Wait until the router holds no connection to l's instances (those it
+ * drains after a switch away from them), at most m's drain timeout: the
+ * router closes what is left then anyway. Stopping them sooner would cut
+ * requests in flight.
+ */
+static void wait_drained(struct svc_ctx *ctx, const struct svc_manifest *m,
+			 const struct svc_instance_list *l)
+{
+	int64_t until = svc_mono_ms() + m->rollout.drain_timeout_ms;
+	char **addrs = backends_of(l);
+
+	while (addrs[0] && svc_mono_ms() < until) {
+		json_t *st = NULL;
+		long conns = 0;
+		if (svc_router_status(ctx->state_dir, &st, NULL))
+			break;
+		for (size_t i = 0; addrs[i]; i++) {
+			long n = svc_router_backend_connections(st, addrs[i]);
+			conns += n > 0 ? n : 0;
+		}
+		json_decref(st);
+		if (conns == 0)
+			break;
+		svc_sleep_ms(100);
+	}
+	svc_strv_free(addrs);
+}
+
+/*
  * Undo a rollout that has not been promoted: route back to blue (if the
  * route may have moved), close the preview, stop green unless it is a warm
  * release kept for rollback, record the outcome and clear the record.
@@ -647,9 +666,16 @@ static void undo(struct run *r, enum svc_outcome outcome, const char *reason)
 	}
 	preview_off(ctx, r->m);
 	if (strcmp(r->rec.release, cur->active) && strcmp(r->rec.release, cur->previous)) {
+		struct svc_instance_list green = { 0 };
+		release_instances(r->rt, svc, r->rec.release, &green, NULL);
+		/* green had traffic (or a preview): its connections drain first */
+		if (has_route(r->m) && (r->rec.step >= SVC_STEP_SWITCHING ||
+					r->m->rollout.has_preview))
+			wait_drained(ctx, r->m, &green);
 		svc_report_step(ctx->report, svc, "stop-new", "stopping %s %.*s", r->rec.color,
 				SHORT(r->rec.release));
-		stop_release(r->rt, ctx->report, svc, r->rec.release);
+		stop_list(r->rt, ctx->report, &green);
+		svc_instance_list_release(&green);
 	}
 	run_outcome(r, outcome, reason);
 	svc_error_clear(&e);
@@ -747,10 +773,16 @@ static int finish(struct run *r, struct svc_error *err)
 
 	if (old_previous[0] && strcmp(old_previous, r->rec.release) &&
 	    strcmp(old_previous, r->rec.blue)) {
+		struct svc_instance_list old = { 0 };
+		release_instances(r->rt, svc, old_previous, &old, NULL);
+		/* deploys closer together than the drain: it may still drain */
+		if (has_route(r->m))
+			wait_drained(ctx, r->m, &old);
 		svc_report_step(ctx->report, svc, "stop-old",
 				"stopping release %.*s (no longer the rollback target)",
 				SHORT(old_previous));
-		stop_release(r->rt, ctx->report, svc, old_previous);
+		stop_list(r->rt, ctx->report, &old);
+		svc_instance_list_release(&old);
 	}
 	if (blue.count && strcmp(r->rec.blue, r->rec.release)) {
 		if (cur->previous[0]) {
@@ -762,24 +794,10 @@ static int finish(struct run *r, struct svc_error *err)
 					svc_duration_format(d, sizeof(d), r->m->rollout.keep_previous_ms));
 		} else {
 			/* keep_previous 0 (or no route): drain, then stop */
-			int64_t until = svc_mono_ms() + r->m->rollout.drain_timeout_ms;
-			char **addrs = backends_of(&blue);
 			svc_report_step(ctx->report, svc, "drain", "draining %s %.*s",
 					r->rec.blue_color, SHORT(r->rec.blue));
-			while (has_route(r->m) && svc_mono_ms() < until) {
-				json_t *st = NULL;
-				long conns = 0;
-				if (svc_router_status(ctx->state_dir, &st, NULL))
-					break;
-				for (size_t i = 0; addrs[i]; i++)
-					conns += svc_router_backend_connections(st, addrs[i]) > 0
-						? svc_router_backend_connections(st, addrs[i]) : 0;
-				json_decref(st);
-				if (conns == 0)
-					break;
-				svc_sleep_ms(100);
-			}
-			svc_strv_free(addrs);
+			if (has_route(r->m))
+				wait_drained(ctx, r->m, &blue);
 			svc_report_step(ctx->report, svc, "stop-old", "stopping %s %.*s",
 					r->rec.blue_color, SHORT(r->rec.blue));
 			stop_list(r->rt, ctx->report, &blue);
