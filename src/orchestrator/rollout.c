@@ -228,7 +228,7 @@ done:
  * table within a second or so), until deadline_mono, at least
  * ROUTER_BACK_MS from now. Returns the last route_serving answer.
  */
-#define ROUTER_BACK_MS 5000
+#define ROUTER_BACK_MS 10000   /* the supervisor's longest backoff, 5 s, and a start */
 static int wait_serving(struct svc_ctx *ctx, const struct svc_addr *listen,
 			const struct svc_instance_list *l, int64_t deadline_mono,
 			char *why, size_t why_len)

@@ -71,6 +71,7 @@ wait_until 5 grep -q held "$WORK/hold.out"
 diag "$(cat "$WORK/hold.out")"
 run_rc rc svcctl router status
 check_eq "router status answers with 70 idle control connections open" 0 "$rc"
+[ "$rc" = 0 ] || diag "$OUT$(echo; tail -n 30 "$RDIR/router.log")"
 deploy_next
 check_eq "and deploy goes through" 0 "$rc"
 kill "$HOLD" 2>/dev/null
@@ -95,6 +96,7 @@ done
 # bake 0: the deploy waits for the router to come back
 BAKE=0s deploy_next SVCCTL_FAULT_ROUTER=deploy:baking
 check_eq "with no bake, deploy waits for the router to come back (exit 0)" 0 "$rc"
+[ "$rc" = 0 ] || diag "$OUT"
 check_eq "green serves" "1.0.$V" "$(version_at "$ADDR")"
 touch "$WORK/stop"
 wait "$HPID"

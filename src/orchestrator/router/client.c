@@ -30,6 +30,8 @@
 
 #define REQUEST_TIMEOUT_MS 5000
 #define START_TIMEOUT_MS 5000
+/* a supervisor's backoff (at most 5 s) plus a start */
+#define RESTART_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 5000
 #define REPLY_MAX (16 * 1024 * 1024)
 
@@ -75,28 +77,43 @@ int svc_router_abstract_addr(struct sockaddr_un *sun, socklen_t *len,
  * file may have been deleted). Returns the connected fd, or -1 with errno
  * of the last attempt.
  */
-static int router_connect(const char *state_dir, const char *path)
+static int connect_to(const struct sockaddr_un *sun, socklen_t len)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	socklen_t len;
-	int fd, e;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), e;
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
 	/* A unix socket connect completes at once or fails (EAGAIN: backlog full). */
-	if (strlen(path) < sizeof(sun.sun_path)) {
-		memcpy(sun.sun_path, path, strlen(path) + 1);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
-			return fd;
-	}
-	if (svc_router_abstract_addr(&sun, &len, state_dir, NULL) == 0 &&
-	    connect(fd, (struct sockaddr *)&sun, len) == 0)
+	if (connect(fd, (const struct sockaddr *)sun, len) == 0)
 		return fd;
 	e = errno;
 	close(fd);
 	errno = e;
 	return -1;
+}
+
+static int router_connect(const char *state_dir, const char *path, int64_t deadline)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX }, abs;
+	socklen_t abs_len = 0;
+	bool have_abs = svc_router_abstract_addr(&abs, &abs_len, state_dir, NULL) == 0;
+	int fd;
+
+	if (strlen(path) < sizeof(sun.sun_path))
+		memcpy(sun.sun_path, path, strlen(path) + 1);
+	for (;;) {
+		bool busy = false;
+		if (sun.sun_path[0] && (fd = connect_to(&sun, sizeof(sun))) >= 0)
+			return fd;
+		busy = errno == EAGAIN;
+		if (have_abs && (fd = connect_to(&abs, abs_len)) >= 0)
+			return fd;
+		busy = busy || errno == EAGAIN;
+		/* both backlogs full: the router is busy accepting, not gone */
+		if (!busy || svc_mono_ms() >= deadline)
+			return -1;
+		svc_sleep_ms(10);
+	}
 }
 
 bool svc_router_running(const char *state_dir)
@@ -172,7 +189,7 @@ static int request_timeout(const char *state_dir, json_t *request, json_t **repl
 	}
 	line = svc_strfmt("%s\n", text);
 	len = strlen(line);
-	fd = router_connect(state_dir, path);
+	fd = router_connect(state_dir, path, deadline);
 	if (fd < 0) {
 		svc_error_set_errno(err, SVC_EUNAVAIL, errno, "no router answers on '%s'", path);
 		goto done;
@@ -320,12 +337,12 @@ int svc_router_ensure(const char *state_dir, const char *self_exe,
 	}
 	if ((pid = svc_router_supervisor_pid(state_dir)) != 0) {
 		/* its supervisor is bringing it back */
-		if (wait_answer(state_dir, deadline))
+		if (wait_answer(state_dir, svc_mono_ms() + RESTART_TIMEOUT_MS))
 			rc = 0;
 		else
 			svc_error_set(err, SVC_EUNAVAIL,
 				      "the router's supervisor (pid %ld) did not bring it back within "
-				      "%dms (see '%s')", (long)pid, START_TIMEOUT_MS, log_path);
+				      "%dms (see '%s')", (long)pid, RESTART_TIMEOUT_MS, log_path);
 		goto done;
 	}
 	if (svc_router_running(state_dir)) {

@@ -84,9 +84,10 @@ bool svc_router_running(const char *state_dir);
  * Make sure a router serves state_dir: when none answers, start
  * `self_exe __router-supervise STATE` detached (its own session, output to
  * STATE/router/router.log), which runs the router, and wait up to 5 s for
- * it to answer. When a supervisor is already bringing the router back, or
- * the router is run by a service manager (STATE/router/external), only
- * wait for it. SVC_EUNAVAIL when no router answers in time.
+ * it to answer. When a supervisor is already bringing the router back (up
+ * to 10 s: its longest backoff and a start), or the router is run by a
+ * service manager (STATE/router/external, 5 s), only wait for it.
+ * SVC_EUNAVAIL when no router answers in time.
  */
 int svc_router_ensure(const char *state_dir, const char *self_exe,
 		      struct svc_error *err);

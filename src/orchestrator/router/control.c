@@ -260,6 +260,8 @@ void router_ctl_free(struct router *r, struct ctl *k)
 		}
 	}
 	r->nctl--;
+	if (k->evicted)
+		r->nctl_evicted--;
 	close(k->fd);
 	free(k->in);
 	free(k->out);
@@ -299,6 +301,8 @@ static void ctl_reply(struct router *r, struct ctl *k, size_t line_len)
 
 void router_on_ctl_event(struct router *r, struct ctl *k, uint32_t ev)
 {
+	if (k->evicted)
+		return;
 	if (k->replied) {
 		if (ev & (EPOLLERR | EPOLLHUP))
 			router_ctl_free(r, k);
@@ -363,11 +367,15 @@ static bool ctl_evict_idle(struct router *r)
 	struct ctl *oldest = NULL;
 
 	for (struct ctl *k = r->ctls; k; k = k->next)   /* newest first */
-		if (!k->replied)
+		if (!k->replied && !k->evicted)
 			oldest = k;
 	if (!oldest)
 		return false;
-	router_ctl_free(r, oldest);
+	/* Not freed here: an event of this batch may still name it (ctl
+	 * events are handled after accepts); router_expire_ctls frees it. */
+	oldest->evicted = true;
+	oldest->deadline = 0;
+	r->nctl_evicted++;
 	return true;
 }
 
@@ -379,7 +387,8 @@ void router_on_ctl_accept(struct router *r, struct ctl_listener *l)
 
 		if (fd < 0)
 			return;
-		if (!peer_allowed(fd) || (r->nctl >= CTL_MAX_CONNS && !ctl_evict_idle(r))) {
+		if (!peer_allowed(fd) ||
+		    (r->nctl - r->nctl_evicted >= CTL_MAX_CONNS && !ctl_evict_idle(r))) {
 			close(fd);
 			continue;
 		}

@@ -131,6 +131,7 @@ struct ctl {
 	char *out;
 	size_t out_len, out_off;
 	bool replied;
+	bool evicted;            /* closed for a newer one: freed after the batch */
 	struct ctl *next;
 };
 
@@ -156,7 +157,7 @@ struct router {
 	int64_t started_ms;      /* wall clock */
 	struct route *routes;
 	struct ctl *ctls;
-	size_t nctl;
+	size_t nctl, nctl_evicted;
 	long nconns;
 	long route_limit;        /* connections per route now; 0: max_conns */
 	bool paused;             /* listeners paused at max_conns */
