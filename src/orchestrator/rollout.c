@@ -1034,10 +1034,7 @@ static void reconcile_route(struct svc_ctx *ctx, struct svc_runtime *rt,
 	const char *service = st->service;
 	struct svc_manifest *m = NULL;
 	struct svc_instance_list l = { 0 };
-	json_t *rs = NULL, *route;
-	char **want = NULL;
-	bool same = false;
-	size_t i;
+	char why[600];
 
 	if (!cur->active[0] || release_manifest(&m, ctx, service, cur->active, NULL) ||
 	    !has_route(m))
@@ -1053,41 +1050,20 @@ static void reconcile_route(struct svc_ctx *ctx, struct svc_runtime *rt,
 			snprintf(text, sizeof(text), "the router is not running: %.1100s", e.message);
 		svc_text_add(what, what_len, text);
 	}
-	if (svc_router_status(ctx->state_dir, &rs, NULL))
-		goto done;
 	release_instances(rt, service, cur->active, &l, NULL);
-	for (i = 0; i < l.count; i++)
+	for (size_t i = 0; i < l.count; i++)
 		if (l.items[i].state != SVC_INST_RUNNING || !l.items[i].port)
 			goto done;   /* not settled yet: leave the route alone */
-	if (!l.count)
-		goto done;
-	want = backends_of(&l);
-	json_array_foreach(json_object_get(rs, "routes"), i, route) {
-		const char *listen = json_string_value(json_object_get(route, "listen"));
-		json_t *b;
-		size_t k, active = 0, matched = 0;
-		if (!listen || strcmp(listen, m->ports[0].listen.text))
-			continue;
-		json_array_foreach(json_object_get(route, "backends"), k, b) {
-			const char *addr = json_string_value(json_object_get(b, "address"));
-			if (json_is_false(json_object_get(b, "active")) || !addr)
-				continue;
-			active++;
-			for (size_t w = 0; want[w]; w++)
-				matched += !strcmp(want[w], addr);
-		}
-		same = active == l.count && matched == l.count;
-	}
-	if (!same && route_set(ctx, m, &m->ports[0].listen, &l, NULL) == 0) {
+	/* a router that answers, serving something else (or not listening) */
+	if (l.count && route_serving(ctx, &m->ports[0].listen, &l, why, sizeof(why)) == 0 &&
+	    route_set(ctx, m, &m->ports[0].listen, &l, NULL) == 0) {
 		char text[160];
 		snprintf(text, sizeof(text), "pointed %s at the active release's instances again",
 			 m->ports[0].listen.text);
 		svc_text_add(what, what_len, text);
 	}
 done:
-	svc_strv_free(want);
 	svc_instance_list_release(&l);
-	json_decref(rs);
 	svc_manifest_free(m);
 }
 
