@@ -87,6 +87,7 @@ int svc_router_supervise(const char *state_dir, const char *self_exe)
 	sigset_t set, old_mask;
 	int64_t backoff = BACKOFF_MIN_MS;
 	struct svc_error err;
+	pid_t other;
 	int code = 0;
 
 	svc_error_clear(&err);
@@ -97,6 +98,12 @@ int svc_router_supervise(const char *state_dir, const char *self_exe)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &old_mask);
 
+	if ((other = svc_router_supervisor_pid(state_dir)) != 0 && other != getpid()) {
+		/* two svcctl commands started one each: the first one keeps it */
+		svc_daemon_log(WHO, "the router of '%s' has a supervisor already (pid %ld)",
+			       state_dir, (long)other);
+		goto done;
+	}
 	text = svc_strfmt("%ld %llu\n", (long)getpid(), svc_pid_starttime(getpid()));
 	if (svc_file_write_atomic(pid_path, text, strlen(text), 0600, &err)) {
 		svc_daemon_log(WHO, "%s", err.message);
