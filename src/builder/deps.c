@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/git.h"
 #include "hash.h"
 #include "util.h"
 
@@ -28,13 +29,6 @@ struct svc_dep_source {
 	git_repository *repo;
 	int lock_fd;
 };
-
-static const char *git_reason(void)
-{
-	const git_error *e = git_error_last();
-
-	return e && e->message ? e->message : "unknown libgit2 error";
-}
 
 /* ---- locations and keys ---- */
 
@@ -106,6 +100,7 @@ int svc_dep_open(struct svc_dep_source **out, const char *state_dir,
 		 const char *location, const char *name, struct svc_error *err)
 {
 	struct svc_dep_source *s = svc_calloc(1, sizeof(*s));
+	struct svc_error e = { 0 };
 	char *path = NULL;
 	int rc;
 
@@ -126,10 +121,8 @@ int svc_dep_open(struct svc_dep_source **out, const char *state_dir,
 	}
 	free(path);
 	path = svc_strfmt("%s/repo.git", s->dir);
-	if (svc_path_exists(path) ? git_repository_open_bare(&s->repo, path)
-				  : git_repository_init(&s->repo, path, 1)) {
-		rc = svc_error_set(err, SVC_EGENERIC, "dependency '%s': cannot open the cache "
-				   "'%s': %s", name, path, git_reason());
+	if ((rc = svc_git_open_bare(&s->repo, path, &e))) {
+		svc_error_set(err, rc, "dependency '%s': %s", name, e.message);
 		goto fail;
 	}
 	if ((rc = write_source_json(s, err)))
@@ -145,168 +138,43 @@ fail:
 
 int svc_dep_fetch(struct svc_dep_source *s, struct svc_error *err)
 {
-	static char heads[] = "+refs/heads/*:refs/heads/*", tags[] = "+refs/tags/*:refs/tags/*";
-	char *specs[] = { heads, tags };
-	git_strarray refspecs = { specs, 2 };
-	git_fetch_options opts;
-	git_remote *remote = NULL;
-	int rc = 0;
+	struct svc_error e;
+	int rc;
 
-	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
-	if (s->location[0] == '/' && !svc_path_exists(s->location))
-		return svc_error_set(err, SVC_EUNAVAIL, "dependency '%s': the repository '%s' "
-				     "does not exist", s->name, s->location);
-	/*
-	 * Tags come from the forced refspec, so a moved tag is followed. With
-	 * libgit2 1.5's default (AUTO) a moved tag stays where it was;
-	 * check_deps' moved-tag tests fail then.
-	 */
-	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-	opts.prune = GIT_FETCH_PRUNE;
-	if (git_remote_create_anonymous(&remote, s->repo, s->location) ||
-	    git_remote_fetch(remote, &refspecs, &opts, NULL))
-		rc = svc_error_set(err, SVC_EUNAVAIL, "dependency '%s': cannot fetch from '%s': %s",
-				   s->name, s->location, git_reason());
-	git_remote_free(remote);
+	svc_error_clear(&e);
+	if ((rc = svc_git_fetch_all(s->repo, s->location, &e)))
+		svc_error_set(err, rc, "dependency '%s': %s", s->name, e.message);
 	return rc;
 }
 
 /* ---- refs and commits ---- */
 
-static int peel_commit(git_repository *repo, const char *spec, git_oid *out)
-{
-	git_object *obj = NULL, *commit = NULL;
-	int rc = -1;
-
-	if (git_revparse_single(&obj, repo, spec) == 0 &&
-	    git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) == 0) {
-		git_oid_cpy(out, git_object_id(commit));
-		rc = 0;
-	}
-	git_object_free(commit);
-	git_object_free(obj);
-	return rc;
-}
-
 int svc_dep_resolve(struct svc_dep_source *s, const char *ref,
 		    char out[SVC_COMMIT_HEX_LEN + 1], struct svc_error *err)
 {
-	/* exact names first: a branch called "beef" is not a commit prefix */
-	char *tag = svc_strfmt("refs/tags/%s", ref), *head = svc_strfmt("refs/heads/%s", ref);
-	git_oid oid;
-	int found = peel_commit(s->repo, tag, &oid) == 0 ||
-		    peel_commit(s->repo, head, &oid) == 0 ||
-		    (ref[0] != '-' && peel_commit(s->repo, ref, &oid) == 0);
-
-	free(tag);
-	free(head);
-	if (!found)
+	if (svc_git_resolve(s->repo, ref, out))
 		return svc_error_set(err, SVC_ENOTFOUND, "dependency '%s': ref '%s' not found in '%s'",
 				     s->name, ref, s->location);
-	git_oid_tostr(out, SVC_COMMIT_HEX_LEN + 1, &oid);
 	return 0;
 }
 
 bool svc_dep_has_commit(struct svc_dep_source *s, const char *commit)
 {
-	git_commit *c = NULL;
-	git_oid oid;
-	bool ok = svc_hex_is(commit, SVC_COMMIT_HEX_LEN) && git_oid_fromstr(&oid, commit) == 0 &&
-		  git_commit_lookup(&c, s->repo, &oid) == 0;
-
-	git_commit_free(c);
-	return ok;
+	return svc_git_has_commit(s->repo, commit);
 }
 
 /* ---- checkout ---- */
-
-static bool safe_name(const char *name)
-{
-	return name[0] && strcmp(name, ".") && strcmp(name, "..") && !strchr(name, '/');
-}
-
-static int write_blob(git_repository *repo, const git_tree_entry *te, int dirfd,
-		      const char *rel, struct svc_error *err)
-{
-	git_filemode_t mode = git_tree_entry_filemode(te);
-	const char *name = git_tree_entry_name(te);
-	git_blob *blob = NULL;
-	int fd = -1, rc = 0;
-
-	if (git_blob_lookup(&blob, repo, git_tree_entry_id(te)))
-		return svc_error_set(err, SVC_EGENERIC, "cannot read '%s': %s", rel, git_reason());
-	if (mode == GIT_FILEMODE_LINK) {
-		char *target = svc_calloc((size_t)git_blob_rawsize(blob) + 1, 1);
-
-		memcpy(target, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
-		if (symlinkat(target, dirfd, name))
-			rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot write '%s'", rel);
-		free(target);
-		goto done;
-	}
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || fchmod(fd, mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644) ||
-	    svc_write_all(fd, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob)))
-		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot write '%s'", rel);
-done:
-	if (fd >= 0 && close(fd) && !rc)
-		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot write '%s'", rel);
-	git_blob_free(blob);
-	return rc;
-}
-
-static int write_tree(git_repository *repo, const git_tree *tree, int dirfd,
-		      const char *prefix, struct svc_error *err)
-{
-	size_t n = git_tree_entrycount(tree);
-	int rc = 0;
-
-	for (size_t i = 0; i < n && !rc; i++) {
-		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
-		const char *name = git_tree_entry_name(te);
-		char *rel = svc_strfmt("%s%s%s", prefix, prefix[0] ? "/" : "", name);
-		git_tree *sub = NULL;
-		int subfd = -1;
-
-		if (!safe_name(name)) {
-			rc = svc_error_set(err, SVC_EFAILED, "a tree entry named '%s' in '%s' is "
-					   "refused", name, prefix[0] ? prefix : "/");
-		} else if (git_tree_entry_filemode(te) == GIT_FILEMODE_COMMIT) {
-			rc = svc_error_set(err, SVC_EFAILED, "'%s' is a git submodule: submodules "
-					   "are not supported in dependencies", rel);
-		} else if (git_tree_entry_filemode(te) == GIT_FILEMODE_TREE) {
-			if (mkdirat(dirfd, name, 0755) ||
-			    (subfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-			    fchmod(subfd, 0755))
-				rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot write '%s'",
-							 rel);
-			else if (git_tree_lookup(&sub, repo, git_tree_entry_id(te)))
-				rc = svc_error_set(err, SVC_EGENERIC, "cannot read '%s': %s", rel,
-						   git_reason());
-			else
-				rc = write_tree(repo, sub, subfd, rel, err);
-		} else {
-			rc = write_blob(repo, te, dirfd, rel, err);
-		}
-		git_tree_free(sub);
-		if (subfd >= 0)
-			close(subfd);
-		free(rel);
-	}
-	return rc;
-}
 
 int svc_dep_checkout(struct svc_dep_source *s, const char *commit, char **path,
 		     struct svc_error *err)
 {
 	char *versions = svc_strfmt("%s/versions", s->dir);
-	char *final = svc_strfmt("%s/%s", versions, commit), *tmp = NULL;
-	git_commit *c = NULL;
-	git_tree *tree = NULL;
-	git_oid oid;
-	int rc, fd = -1;
+	char *final = svc_strfmt("%s/%s", versions, commit);
+	struct svc_error e;
+	int rc;
 
 	*path = NULL;
+	svc_error_clear(&e);
 	/* git would take "ABC..." too, and the commit becomes a path below */
 	if (!svc_hex_is(commit, SVC_COMMIT_HEX_LEN)) {
 		rc = svc_error_set(err, SVC_EFAILED, "dependency '%s': '%s' is not a commit id (40 "
@@ -319,39 +187,13 @@ int svc_dep_checkout(struct svc_dep_source *s, const char *commit, char **path,
 	}
 	if ((rc = svc_mkdir_p(versions, 0700, err)))
 		goto done;
-	if (git_oid_fromstr(&oid, commit) || git_commit_lookup(&c, s->repo, &oid) ||
-	    git_commit_tree(&tree, c)) {
-		rc = svc_error_set(err, SVC_EFAILED, "dependency '%s': cannot read commit %.12s: %s",
-				   s->name, commit, git_reason());
-		goto done;
-	}
-	tmp = svc_strfmt("%s/.tmp-%.12s-XXXXXX", versions, commit);
-	if (!mkdtemp(tmp) || (fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    fchmod(fd, 0755)) {
-		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot create '%s'", tmp);
-		goto done;
-	}
-	if ((rc = write_tree(s->repo, tree, fd, "", err))) {
-		char buf[1200];
-		svc_error_format(err, buf, sizeof(buf));
-		svc_error_clear(err);
-		rc = svc_error_set(err, rc, "dependency '%s' at %.12s: %s", s->name, commit, buf);
-		goto done;
-	}
-	if (rename(tmp, final))
-		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot create '%s'", final);
+	if ((rc = svc_git_export(s->repo, commit, final, &e)))
+		svc_error_set(err, rc, "dependency '%s' at %.12s: %s", s->name, commit, e.message);
 done:
-	if (fd >= 0)
-		close(fd);
-	if (tmp && rc)
-		svc_rm_rf(tmp);
 	if (!rc) {
 		*path = final;
 		final = NULL;
 	}
-	git_tree_free(tree);
-	git_commit_free(c);
-	free(tmp);
 	free(final);
 	free(versions);
 	return rc;

@@ -20,9 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/git.h"   /* SVC_COMMIT_HEX_LEN */
 #include "error.h"
-
-#define SVC_COMMIT_HEX_LEN 40
 
 /* libgit2 is set up by svc_global_init (global.h), called from main. */
 
