@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <git2.h>
+#include <gpgme.h>
 
 int svc_global_init(struct svc_error *err)
 {
@@ -19,6 +20,12 @@ int svc_global_init(struct svc_error *err)
 		curl_global_cleanup();
 		return svc_error_set(err, SVC_EGENERIC, "cannot initialise libgit2: %s",
 				     e && e->message ? e->message : "unknown error");
+	}
+	/* GPGME (sync/verify.c): its version check is its one-time set-up */
+	if (!gpgme_check_version(NULL)) {
+		git_libgit2_shutdown();
+		curl_global_cleanup();
+		return svc_error_set(err, SVC_EGENERIC, "cannot initialise GPGME");
 	}
 	return 0;
 }
