@@ -517,10 +517,8 @@ void router_check_control(struct router *r)
 			svc_daemon_log(ROUTER_WHO, "'%s' was gone: bound it again", r->sock_path);
 	}
 	if (r->pid_written && access(r->pid_path, F_OK)) {
-		char *text = svc_strfmt("%ld\n", (long)getpid());
 		svc_error_clear(&e);
-		if (svc_file_write_atomic(r->pid_path, text, strlen(text), 0600, &e) == 0)
+		if (router_write_pid(r, &e) == 0)
 			svc_daemon_log(ROUTER_WHO, "'%s' was gone: wrote it again", r->pid_path);
-		free(text);
 	}
 }

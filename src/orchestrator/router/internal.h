@@ -207,6 +207,10 @@ int router_set_req_parse(struct set_req *q, const json_t *o, struct svc_error *e
 void router_set_req_release(struct set_req *q);
 int router_table_save(struct router *r, const struct set_req *chg, struct svc_error *err);
 
+/* loop.c */
+/* Write STATE/router/router.pid ("PID\n", atomically); sets pid_written. */
+int router_write_pid(struct router *r, struct svc_error *err);
+
 /* control.c */
 int router_bind_abstract(struct router *r, struct svc_error *err);
 int router_bind_control(struct router *r, struct svc_error *err);

@@ -148,6 +148,17 @@ static void raise_nofile(struct router *r)
 	}
 }
 
+int router_write_pid(struct router *r, struct svc_error *err)
+{
+	char text[32];
+	int rc;
+
+	snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (!(rc = svc_file_write_atomic(r->pid_path, text, strlen(text), 0600, err)))
+		r->pid_written = true;
+	return rc;
+}
+
 static void dispatch(struct router *r, struct epoll_event *ev, int n)
 {
 	/* Control requests go last: a "set" may close or re-point connections
@@ -243,7 +254,6 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 	struct sigaction sa, old_term, old_int, old_pipe;
 	sigset_t block, old_mask;
 	struct epoll_event events[MAX_EVENTS];
-	char *pid_text = NULL;
 	int rc = SVC_EGENERIC;
 
 	memset(&r, 0, sizeof(r));
@@ -310,10 +320,8 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 	router_retry_listeners(&r);
 	if (router_bind_control(&r, err))
 		goto done;
-	pid_text = svc_strfmt("%ld\n", (long)getpid());
-	if (svc_file_write_atomic(r.pid_path, pid_text, strlen(pid_text), 0600, err))
+	if (router_write_pid(&r, err))
 		goto done;
-	r.pid_written = true;
 	if (r.opts.supervised) {
 		unlink(r.external_path);   /* svcctl supervises it: nobody else does */
 	} else {
@@ -354,7 +362,6 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 	rc = 0;
 done:
 	router_release(&r);
-	free(pid_text);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
