@@ -31,9 +31,10 @@ int cmd_deploy(struct cmd_global *g, int argc, char **argv)
 	opts.timeout_ms = a.timeout_ms;
 	if ((code = cmd_load_service(g, &set, a.service, &m)))
 		goto done;
-	svc_manifest_release_id(m, rid);
 	memset(&res, 0, sizeof(res));
-	rc = svc_rollout_deploy(&g->ctx, m->path, rid, &opts, &res, &err);
+	rc = svc_rollout_release_id(m, rid, &err);
+	if (rc == 0)
+		rc = svc_rollout_deploy(&g->ctx, m->path, rid, &opts, &res, &err);
 	if (g->json)
 		cmd_result_rollout(g, &res, rc, &err);
 	else if (rc)

@@ -748,9 +748,15 @@ START_TEST(test_manifest__release_id_changes_with_values)
 		svc_manifest_free(m);
 		free(text);
 	}
-	/* the same text in another folder is another release */
+	/* the same text in another folder is the same release (issue 10: a
+	 * release is identified by content, not by where its files are) */
 	ck_assert_int_eq(svc_manifest_load_buffer(&m, release_base, strlen(release_base),
 						  "mem.yaml", "/srv/other", &d), 0);
+	svc_manifest_release_id(m, id);
+	ck_assert_str_eq(id, idbase);
+	/* ... unless what is in the folder it runs in differs */
+	memset(m->workdir_id, 'a', 64);
+	m->workdir_id[64] = '\0';
 	svc_manifest_release_id(m, id);
 	ck_assert_str_ne(id, idbase);
 	svc_manifest_free(m);
@@ -793,8 +799,15 @@ START_TEST(test_manifest__release_id_build_env)
 	ck_assert_ptr_null(json_object_get(json_object_get(j, "build"), "env"));
 	json_decref(j);
 	svc_manifest_release_id(m, id0);
-	/* the id this manifest had before build.env existed */
-	ck_assert_str_eq(id0, "0bccfb63af24ed236b93b7d98127ef7fd7849167425960be77561f80861ef825");
+	svc_manifest_free(m);
+	/* the same build in another folder: the same release (context relative) */
+	ck_assert_int_eq(svc_manifest_load_buffer(&m, text, strlen(text), "x.yaml",
+						  "/srv/elsewhere", &d), 0);
+	svc_manifest_release_id(m, id);
+	ck_assert_str_eq(id, id0);
+	/* the id this manifest has had since release ids are identified by
+	 * content (a change here changes every release id) */
+	ck_assert_str_eq(id0, "474a6f9253c3724762100df63c3a999c03746c80a23f7a77502c11556febad87");
 	svc_manifest_free(m);
 
 	with = replace_once(text, "  command: [make]\n",

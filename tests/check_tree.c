@@ -96,6 +96,46 @@ static void make_tree(const char *rel, bool reverse)
 	}
 }
 
+/* A folder something runs in: manifests beside it left out on request,
+ * symlinks anywhere and special files tolerated, content still counted. */
+START_TEST(test_tree__hash_dir_workdir)
+{
+	struct svc_error err = { 0 };
+	char h1[SVC_HASH_HEX_LEN + 1], h2[SVC_HASH_HEX_LEN + 1], h3[SVC_HASH_HEX_LEN + 1];
+	char *w1 = path_of("w1"), *w2 = path_of("w2");
+
+	put("w1/api.yaml", "service: api\n", 0644);
+	put("w1/run.sh", "echo hi\n", 0755);
+	put("w1/sub/x.yaml", "kept: below the root\n", 0644);
+	link_at("w1/passwd", "/etc/passwd");
+	put("w2/web.yml", "service: web\n", 0644);
+	put("w2/web.lock", "lock\n", 0644);
+	put("w2/run.sh", "echo hi\n", 0755);
+	put("w2/sub/x.yaml", "kept: below the root\n", 0644);
+	link_at("w2/passwd", "/etc/passwd");
+	ck_assert_msg(svc_tree_hash_dir(w1, NULL, true, h1, NULL, &err) == 0, "%s", err.message);
+	ck_assert_msg(svc_tree_hash_dir(w2, NULL, true, h2, NULL, &err) == 0, "%s", err.message);
+	ck_assert_str_eq(h1, h2);
+	/* without skipping, the manifests count */
+	ck_assert_int_eq(svc_tree_hash_dir(w1, NULL, false, h3, NULL, &err), 0);
+	ck_assert_str_ne(h1, h3);
+	/* a changed file below the root changes it, even a .yaml one */
+	put("w2/sub/x.yaml", "kept: changed\n", 0644);
+	ck_assert_int_eq(svc_tree_hash_dir(w2, NULL, true, h2, NULL, &err), 0);
+	ck_assert_str_ne(h1, h2);
+	put("w2/sub/x.yaml", "kept: below the root\n", 0644);
+	put("w2/run.sh", "echo ho\n", 0755);
+	ck_assert_int_eq(svc_tree_hash_dir(w2, NULL, true, h2, NULL, &err), 0);
+	ck_assert_str_ne(h1, h2);
+	/* a missing folder is an error naming it */
+	ck_assert_int_ne(svc_tree_hash_dir("/nonexistent-svcctl", "run.workdir 'x'", true, h2,
+					   NULL, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.message, "run.workdir 'x'"));
+	free(w1);
+	free(w2);
+}
+END_TEST
+
 START_TEST(test_tree__same_tree_same_hash)
 {
 	char a[65], b[65], again[65];
@@ -431,6 +471,7 @@ static Suite *make_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_tree__same_tree_same_hash);
+	tcase_add_test(tc, test_tree__hash_dir_workdir);
 	tcase_add_test(tc, test_tree__inputs_change_the_hash);
 	tcase_add_test(tc, test_tree__git_folders_left_out);
 	tcase_add_test(tc, test_tree__symlinks_inside_kept);

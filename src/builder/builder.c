@@ -834,6 +834,73 @@ failed:
 	return rc;
 }
 
+/* Steps 1 and 2: b->art gets the pins, the id and where the artifact goes. */
+static int identify(struct build *b, struct svc_error *err)
+{
+	const struct svc_manifest *m = b->m;
+	int rc;
+
+	b->art = svc_calloc(1, sizeof(*b->art));
+	b->art->deps = svc_calloc(m->build.ndeps + 1, sizeof(*b->art->deps));
+	if ((rc = pin_deps(b, err)) || (rc = hash_context(b, NULL, b->tree_hash, err)))
+		return rc;
+	compute_id(b);
+	if (builds_image(m)) {
+		b->art->image = svc_strfmt("%s:%.12s", m->service, b->art->id);
+	} else {
+		char *store = svc_artifact_store_dir(b->state_dir, m->service);
+		b->art->dir = svc_strfmt("%s/%s", store, b->art->id);
+		free(store);
+	}
+	return 0;
+}
+
+int svc_build_identify(const char *state_dir, const struct svc_manifest *m,
+		       struct svc_report *r, struct svc_artifact_ref **out,
+		       struct svc_error *err)
+{
+	struct build b = { .state_dir = state_dir, .m = m, .r = r, .svc = m->service,
+			   .log_fd = -1, .t0_ms = svc_mono_ms() };
+	int rc;
+
+	*out = NULL;
+	if (!m->build.present)
+		return svc_error_set(err, SVC_EUSAGE, "service '%s' has no build section",
+				     m->service);
+	if ((rc = identify(&b, err)) == 0) {
+		if (b.art->dir)
+			set_run_dir(&b);
+		*out = b.art;
+		b.art = NULL;
+	}
+	build_release(&b);
+	return rc;
+}
+
+int svc_workdir_identify(struct svc_manifest *m, struct svc_error *err)
+{
+	char *label;
+	int rc;
+
+	m->workdir_id[0] = '\0';
+	if (m->runtime != SVC_RUNTIME_PROCESS || m->build.present || m->artifact ||
+	    !m->run.workdir)
+		return 0;
+	label = svc_strfmt("run.workdir '%s'", m->run.workdir);
+	rc = svc_tree_hash_dir(m->run.workdir, label, m->workdir_default, m->workdir_id,
+			       NULL, err);
+	free(label);
+	if (rc) {
+		m->workdir_id[0] = '\0';
+		if (rc != SVC_EFAILED && err) {
+			struct svc_error e = *err;
+			svc_error_clear(err);
+			rc = svc_error_set(err, SVC_EFAILED, "%s", e.message);
+		}
+	}
+	return rc;
+}
+
 int svc_build_service(const char *state_dir, const struct svc_manifest *m,
 		      struct svc_report *r, struct svc_build_result *res,
 		      struct svc_error *err)
@@ -852,18 +919,8 @@ int svc_build_service(const char *state_dir, const struct svc_manifest *m,
 	if ((rc = svc_lock_take_file(&lock, state_dir, m->service, "build.lock", "build lock",
 				     "build", err)))
 		return rc;
-	b.art = svc_calloc(1, sizeof(*b.art));
-	b.art->deps = svc_calloc(m->build.ndeps + 1, sizeof(*b.art->deps));
-	if ((rc = pin_deps(&b, err)) || (rc = hash_context(&b, NULL, b.tree_hash, err)))
+	if ((rc = identify(&b, err)))
 		goto done;
-	compute_id(&b);
-	if (builds_image(m)) {
-		b.art->image = svc_strfmt("%s:%.12s", m->service, b.art->id);
-	} else {
-		char *store = svc_artifact_store_dir(state_dir, m->service);
-		b.art->dir = svc_strfmt("%s/%s", store, b.art->id);
-		free(store);
-	}
 	svc_report_detail(r, m->service, "hash", "artifact %.12s: %llu files, %llu bytes hashed",
 			  b.art->id, (unsigned long long)b.stats.files,
 			  (unsigned long long)b.stats.bytes);

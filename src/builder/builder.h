@@ -70,6 +70,27 @@ int svc_build_service(const char *state_dir, const struct svc_manifest *m,
 		      struct svc_error *err);
 
 /*
+ * What svc_build_service would run, without building: steps 1 and 2 (the
+ * dependencies pinned, fetched when there is no lock file; the context
+ * hashed), *out the artifact ref with its id, and its dir or image as a
+ * build would name them (caller frees with svc_artifact_ref_free). Whether
+ * it is built already is not asked. Return codes as svc_build_service.
+ */
+int svc_build_identify(const char *state_dir, const struct svc_manifest *m,
+		       struct svc_report *r, struct svc_artifact_ref **out,
+		       struct svc_error *err);
+
+/*
+ * Set m->workdir_id: for the process runtime without a build, the content
+ * of the folder its instances run in (svc_tree_hash_dir; the manifests and
+ * lock files beside it left out when it is the manifest's own folder), so
+ * that the release id follows what the release runs, not where it is.
+ * Nothing to do for other manifests. SVC_EFAILED naming the folder when
+ * it cannot be read.
+ */
+int svc_workdir_identify(struct svc_manifest *m, struct svc_error *err);
+
+/*
  * Build n services with up to jobs at a time (each one as svc_build_service).
  * results and errs have n entries, filled for every service. Returns the
  * number of failed builds.

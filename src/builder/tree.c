@@ -42,6 +42,7 @@ struct walk {
 	struct archive *ar;       /* may be NULL: archive instead of copy */
 	struct svc_tree_stats *stats;
 	bool strict;              /* an input tree: refuse what may not be in one */
+	bool skip_manifests;      /* leave the root's *.yaml, *.yml, *.lock out */
 	char *buf;
 	struct svc_error *err;
 };
@@ -310,6 +311,18 @@ static int walk_entry(struct walk *w, int fd, const char *name, const char *rel,
 	return rc;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n > k && !strcmp(s + n - k, suffix);
+}
+
+static bool is_manifest_name(const char *name)
+{
+	return ends_with(name, ".yaml") || ends_with(name, ".yml") || ends_with(name, ".lock");
+}
+
 static int walk_dir(struct walk *w, int fd, const char *prefix, int depth, int destfd)
 {
 	size_t n = 0;
@@ -317,8 +330,11 @@ static int walk_dir(struct walk *w, int fd, const char *prefix, int depth, int d
 	int rc = names ? 0 : SVC_EGENERIC;
 
 	for (size_t i = 0; i < n && !rc; i++) {
-		char *rel = prefix[0] ? svc_strfmt("%s/%s", prefix, names[i])
-				      : svc_strdup(names[i]);
+		char *rel;
+
+		if (depth == 0 && w->skip_manifests && is_manifest_name(names[i]))
+			continue;
+		rel = prefix[0] ? svc_strfmt("%s/%s", prefix, names[i]) : svc_strdup(names[i]);
 		rc = walk_entry(w, fd, names[i], rel, depth, destfd);
 		free(rel);
 	}
@@ -361,29 +377,53 @@ static int open_root(const char *root, const char *label, struct svc_error *err)
 	return fd;
 }
 
+static int walk_root(struct walk *w, const char *root, const char *dest,
+		     struct svc_error *err);
+
 int svc_tree_walk(const char *root, const char *label, struct svc_hash *h,
 		  const char *dest, struct svc_tree_stats *stats,
 		  struct svc_error *err)
 {
 	struct walk w = { .label = label ? label : root, .h = h, .stats = stats,
 			  .strict = true, .err = err };
+
+	return walk_root(&w, root, dest, err);
+}
+
+int svc_tree_hash_dir(const char *root, const char *label, bool skip_manifests,
+		      char out[SVC_HASH_HEX_LEN + 1], struct svc_tree_stats *stats,
+		      struct svc_error *err)
+{
+	struct walk w = { .label = label ? label : root, .h = svc_hash_new(), .stats = stats,
+			  .skip_manifests = skip_manifests, .err = err };
+	int rc = walk_root(&w, root, NULL, err);
+
+	svc_hash_final_hex(w.h, out);
+	svc_hash_free(w.h);
+	return rc;
+}
+
+static int walk_root(struct walk *w, const char *root, const char *dest,
+		     struct svc_error *err)
+{
+	struct svc_tree_stats *stats = w->stats;
 	int fd, destfd = -1, rc;
 
 	if (stats)
 		memset(stats, 0, sizeof(*stats));
-	if ((fd = open_root(root, w.label, err)) < 0)
+	if ((fd = open_root(root, w->label, err)) < 0)
 		return err && err->code ? err->code : SVC_EGENERIC;
 	if (dest && (destfd = open_dest(dest, err)) < 0) {
 		close(fd);
 		return err && err->code ? err->code : SVC_EGENERIC;
 	}
-	w.buf = malloc(COPY_BUF);
-	if (!w.buf) {
+	w->buf = malloc(COPY_BUF);
+	if (!w->buf) {
 		fputs("svcctl: out of memory\n", stderr);
 		abort();
 	}
-	rc = walk_dir(&w, fd, "", 0, destfd);
-	free(w.buf);
+	rc = walk_dir(w, fd, "", 0, destfd);
+	free(w->buf);
 	if (destfd >= 0)
 		close(destfd);
 	close(fd);

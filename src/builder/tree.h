@@ -52,6 +52,18 @@ int svc_tree_walk(const char *root, const char *label, struct svc_hash *h,
 		  struct svc_error *err);
 
 /*
+ * The content id of a folder something runs in (not a build input): the
+ * walk's hash as hex, lenient where svc_tree_walk is strict (symlinks are
+ * hashed by their target wherever they point; fifos, sockets and devices
+ * are left out). With skip_manifests, the root's own *.yaml, *.yml and
+ * *.lock entries are left out: the manifests beside a service and their
+ * lock files, whose content enters the release id already.
+ */
+int svc_tree_hash_dir(const char *root, const char *label, bool skip_manifests,
+		      char out[SVC_HASH_HEX_LEN + 1], struct svc_tree_stats *stats,
+		      struct svc_error *err);
+
+/*
  * Write the folder root as a tar archive (POSIX pax format, through
  * libarchive) at tar_path (created 0600, replaced if it exists). Entries
  * are relative to root, in walk order, ".git" left out, owned by 0:0 with

@@ -1742,8 +1742,10 @@ static void check_manifest(struct mp *p)
 		free(names);
 	}
 
-	if (!m->run.workdir)
+	if (!m->run.workdir) {
 		m->run.workdir = svc_strdup(m->dir);
+		m->workdir_default = true;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -2263,10 +2265,42 @@ json_t *svc_manifest_to_json(const struct svc_manifest *m)
 	return o;
 }
 
+/* path relative to base when it is base or inside it, else path itself. */
+static json_t *path_from(const char *base, const char *path)
+{
+	size_t n = base ? strlen(base) : 0;
+
+	if (!path)
+		return json_null();
+	if (n && !strncmp(path, base, n) && (path[n] == '\0' || path[n] == '/' || base[n - 1] == '/')) {
+		const char *rel = path + n;
+		while (*rel == '/')
+			rel++;
+		return jstr(*rel ? rel : ".");
+	}
+	return jstr(path);
+}
+
+/* Bumped when what the release id covers changes (absent: before identity 2). */
+#define RELEASE_ID_IDENTITY 2
+
 void svc_manifest_release_id(const struct svc_manifest *m, char out[65])
 {
 	json_t *j = svc_manifest_to_json(m);
-	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_t *build = json_object_get(j, "build"), *run = json_object_get(j, "run");
+	char *s;
+
+	jset(j, "identity", json_integer(RELEASE_ID_IDENTITY));
+	json_object_del(j, "dir");
+	if (json_is_object(build))
+		jset(build, "context", path_from(m->dir, m->build.context));
+	if (m->runtime == SVC_RUNTIME_PROCESS && !m->artifact && !m->build.present) {
+		jset(run, "workdir", path_from(m->dir, m->run.workdir));
+		jset(run, "workdir_content", m->workdir_id[0] ? jstr(m->workdir_id) : json_null());
+	} else {
+		json_object_del(run, "workdir");
+	}
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 
 	if (!s)
 		oom();

@@ -166,6 +166,13 @@ struct svc_manifest {
 	struct svc_rollout_spec rollout;
 	struct svc_api api;
 	struct svc_artifact_ref *artifact;  /* NULL until built; see above */
+	/*
+	 * The content of run.workdir, for the process runtime without a build
+	 * (not from YAML: set by svc_workdir_identify, builder.h); "" until
+	 * set. Part of the release id, in place of the folder's path.
+	 */
+	char workdir_id[65];
+	bool workdir_default;  /* run.workdir not given: the manifest's folder */
 
 	struct svc_pos service_pos;
 	struct svc_pos *listen_pos;   /* nports entries */
@@ -237,10 +244,17 @@ char *svc_manifest_expand(const char *tmpl, const struct svc_expand_vars *vars);
 json_t *svc_manifest_to_json(const struct svc_manifest *m);
 
 /*
- * The release id: sha256 (hex) of the compact, key-sorted canonical JSON.
- * Two manifests that resolve to the same configuration have the same id.
+ * The release id: sha256 (hex) of the compact, key-sorted canonical JSON,
+ * made independent of where the files are: the manifest's folder is left
+ * out, build.context and run.workdir enter as paths relative to it (when
+ * inside it), and run.workdir only where instances run in it (the process
+ * runtime without a build), together with its content (workdir_id). So the
+ * same manifest in two clones, or exported at two commits, is one release,
+ * and a changed file in the folder a process runs in is a new one. Two
+ * manifests that resolve to the same configuration have the same id.
  * With an artifact attached, its id is part of that JSON ("artifact"), so a
- * new build of the same manifest is a new release.
+ * new build of the same manifest is a new release (its id covers the
+ * context's content).
  */
 void svc_manifest_release_id(const struct svc_manifest *m, char out[65]);
 

@@ -1423,6 +1423,15 @@ static int build_for_deploy(struct svc_ctx *ctx, struct svc_manifest *m, char ri
 	return rc;
 }
 
+int svc_rollout_release_id(struct svc_manifest *m, char rid[65], struct svc_error *err)
+{
+	int rc = svc_workdir_identify(m, err);
+
+	if (rc == 0)
+		svc_manifest_release_id(m, rid);
+	return rc;
+}
+
 int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 		       const char *expect_release,
 		       const struct svc_deploy_opts *opts,
@@ -1459,7 +1468,8 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 		rc = diags_to_error(&d, rc, err);
 		goto done;
 	}
-	svc_manifest_release_id(m, rid);
+	if ((rc = svc_rollout_release_id(m, rid, err)))
+		goto done;
 	if (expect_release && strcmp(expect_release, rid)) {
 		rc = svc_error_set(err, SVC_EMANIFEST,
 				   "%s: the manifest changed while svcctl read it; run the command again",

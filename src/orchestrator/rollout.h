@@ -56,6 +56,13 @@ struct svc_rollout_result {
 };
 
 /*
+ * The id of the release m describes before it is built (svc_manifest_release_id
+ * after svc_workdir_identify: the content of the folder a process runs in is
+ * part of it). SVC_EFAILED when that folder cannot be read.
+ */
+int svc_rollout_release_id(struct svc_manifest *m, char rid[65], struct svc_error *err);
+
+/*
  * Deploy the manifest at path (already validated by the caller, who passes
  * the release id it expects; the file is read again, stored with the
  * release, and must still have that id).
