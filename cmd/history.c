@@ -67,6 +67,9 @@ int cmd_history(struct cmd_global *g, int argc, char **argv)
 			       svc_time_format(t, sizeof(t), e->started_ms),
 			       svc_outcome_name(e->outcome), e->reason ? ": " : "",
 			       e->reason ? e->reason : "");
+			if (e->origin)
+				printf("%7s sync %.12s (%s, %s)\n", "", e->origin->commit,
+				       e->origin->repo, e->origin->path);
 			for (size_t k = 0; e->artifact && k < e->artifact->ndeps; k++)
 				printf("%7s dependency %s %s at %.12s\n", "",
 				       e->artifact->deps[k].name, e->artifact->deps[k].ref,

@@ -489,6 +489,25 @@ START_TEST(test_state__table_parsers)
 	ck_assert_int_eq(svc_rollout_rec_save(&r, tmpdir, "greeter", NULL), 0);
 	ck_assert_int_eq(svc_release_store(tmpdir, "greeter", ID("ab"), manifest,
 					   strlen(manifest), "m/greeter.yaml", "/srv", NULL, NULL), 0);
+	{
+		char repo[] = "/srv/git/m", mpath[] = "manifests", msg[] = "gate";
+		char reason[] = "incident", user[] = "ops";
+		struct svc_sync_rec sr = { .repo = repo, .path = mpath,
+					   .outcome = SVC_SYNC_FAILED, .message = msg };
+		struct svc_suspension su = { .reason = reason, .user = user, .since_ms = 1 };
+		struct svc_sync_rec back;
+		memset(sr.commit, 'c', 40);
+		snprintf(sr.release, sizeof(sr.release), "%s", ID("ab"));
+		snprintf(sr.failed_release, sizeof(sr.failed_release), "%s", ID("ab"));
+		memcpy(sr.failed_commit, sr.commit, 41);
+		ck_assert_int_eq(svc_sync_rec_save(&sr, tmpdir, "greeter", NULL), 0);
+		ck_assert_int_eq(svc_suspension_save(&su, tmpdir, "greeter", NULL), 0);
+		ck_assert_int_eq(svc_sync_rec_load(&back, tmpdir, "greeter", NULL), 0);
+		ck_assert_int_eq(back.outcome, SVC_SYNC_FAILED);
+		ck_assert_str_eq(back.failed_release, ID("ab"));
+		ck_assert_str_eq(back.message, "gate");
+		svc_sync_rec_release(&back);
+	}
 	for (const struct svc_state_file *f = svc_state_files; f->pattern; f++, n++) {
 		char *rdir = svc_strfmt("releases/%s", ID("ab"));
 		char *a = subst(f->pattern, "services/*", "services/greeter");

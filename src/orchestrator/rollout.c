@@ -497,6 +497,7 @@ struct run {
 	struct svc_rollout_result *res;
 	const char *op;                  /* the command, for fault points */
 	int64_t deadline_mono;           /* 0 = none */
+	const struct svc_origin *origin; /* the deploy's, for its history entry; may be NULL */
 };
 
 /* A fault point named "OP:WHAT" (fault injection builds only). */
@@ -595,6 +596,7 @@ static int run_begin(struct run *r, enum svc_release_kind kind, const char *rid,
 	e.kind = kind;
 	e.outcome = SVC_OUTCOME_IN_PROGRESS;
 	e.artifact = r->m->artifact;   /* copied by svc_history_append */
+	e.origin = (struct svc_origin *)r->origin;   /* copied too */
 	e.started_ms = r->rec.started_ms;
 	added = svc_history_append(&r->st->hist, &e);
 	r->rec.history_seq = added->seq;
@@ -1379,6 +1381,8 @@ static int start_rollout(struct svc_ctx *ctx, struct svc_service_state *st,
 	run_init(&r, ctx, st, rt, m, NULL, res, op);
 	if (opts && opts->timeout_ms > 0)
 		r.deadline_mono = svc_mono_ms() + opts->timeout_ms;
+	if (opts)
+		r.origin = opts->origin;
 	/* blue: the active release, if it still runs */
 	release_instances(rt, m->service, cur->active, &active, NULL);
 	if (active.count && strcmp(cur->active, rid)) {

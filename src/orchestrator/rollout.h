@@ -34,8 +34,10 @@ struct svc_ctx {
 	struct svc_report *report;
 };
 
+struct svc_origin;
 struct svc_deploy_opts {
 	int64_t timeout_ms;      /* overall limit on waiting for health; 0 = none */
+	const struct svc_origin *origin; /* recorded in the history entry (sync); may be NULL */
 };
 
 /* What an operation did; filled on success and on SVC_EFAILED. */

@@ -70,6 +70,35 @@ static int check_release_meta(const char *buf, size_t len, const char *path,
 	return rc;
 }
 
+static int check_sync_rec(const char *buf, size_t len, const char *path, struct svc_error *err)
+{
+	struct svc_sync_rec rec;
+	json_t *j = NULL;
+	int rc;
+
+	if (!(rc = state_json_parse(&j, buf, len, path, err)))
+		rc = state_sync_rec_from_json(&rec, j, path, err);
+	if (!rc)
+		svc_sync_rec_release(&rec);
+	json_decref(j);
+	return rc;
+}
+
+static int check_suspension(const char *buf, size_t len, const char *path,
+			    struct svc_error *err)
+{
+	struct svc_suspension s;
+	json_t *j = NULL;
+	int rc;
+
+	if (!(rc = state_json_parse(&j, buf, len, path, err)))
+		rc = state_suspension_from_json(&s, j, path, err);
+	if (!rc)
+		svc_suspension_release(&s);
+	json_decref(j);
+	return rc;
+}
+
 /* A stored manifest is read back by the manifest loader, as the release's. */
 static int check_stored_manifest(const char *buf, size_t len, const char *path,
 				 struct svc_error *err)
@@ -96,6 +125,8 @@ const struct svc_state_file svc_state_files[] = {
 	{ "services/*/current.json", "state", check_current },
 	{ "services/*/history.json", "state", check_history },
 	{ "services/*/rollout.json", "state", check_rollout },
+	{ "services/*/sync.json", "state", check_sync_rec },
+	{ "services/*/suspend.json", "state", check_suspension },
 	{ "services/*/releases/*/release.json", "state", check_release_meta },
 	{ "services/*/releases/*/manifest.yaml", "state", check_stored_manifest },
 	{ "services/*/instances/*/spec.json", "proc", svc_proc_spec_check },

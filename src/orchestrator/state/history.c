@@ -55,11 +55,34 @@ int svc_outcome_parse(const char *name)
 	return name_parse(outcome_names, NAMES(outcome_names), name);
 }
 
+struct svc_origin *svc_origin_dup(const struct svc_origin *o)
+{
+	struct svc_origin *n;
+
+	if (!o)
+		return NULL;
+	n = svc_calloc(1, sizeof(*n));
+	n->repo = svc_strdup(o->repo);
+	n->path = svc_strdup(o->path);
+	snprintf(n->commit, sizeof(n->commit), "%s", o->commit);
+	return n;
+}
+
+void svc_origin_free(struct svc_origin *o)
+{
+	if (!o)
+		return;
+	free(o->repo);
+	free(o->path);
+	free(o);
+}
+
 static void entry_release(struct svc_history_entry *e)
 {
 	free(e->version);
 	free(e->reason);
 	svc_artifact_ref_free(e->artifact);
+	svc_origin_free(e->origin);
 }
 
 void svc_history_release(struct svc_history *h)
@@ -86,6 +109,10 @@ json_t *svc_history_entry_to_json(const struct svc_history_entry *e)
 	json_object_set_new(j, "reason", e->reason ? json_string(e->reason) : json_null());
 	if (e->artifact)
 		json_object_set_new(j, "artifact", svc_artifact_ref_to_json(e->artifact));
+	if (e->origin)
+		json_object_set_new(j, "sync", json_pack("{s:s, s:s, s:s}", "repo", e->origin->repo,
+							 "path", e->origin->path,
+							 "commit", e->origin->commit));
 	return j;
 }
 
@@ -93,7 +120,7 @@ static void entry_from_json(struct jr *r, struct svc_history_entry *e, const jso
 			    size_t i)
 {
 	const char *kind, *outcome, *s;
-	const json_t *art;
+	const json_t *art, *sync;
 
 	if (!json_is_object(item)) {
 		jr_fail(r, "release %zu is not an object", i + 1);
@@ -120,6 +147,19 @@ static void entry_from_json(struct jr *r, struct svc_history_entry *e, const jso
 	art = json_object_get(item, "artifact");
 	if (!r->rc && art && !json_is_null(art) && !(e->artifact = svc_artifact_ref_from_json(art)))
 		jr_fail(r, "release %zu: invalid 'artifact'", i + 1);
+	sync = json_object_get(item, "sync");
+	if (!r->rc && sync && !json_is_null(sync)) {
+		const char *repo = jr_str(r, sync, "repo"), *path = jr_str(r, sync, "path");
+		const char *commit = jr_str(r, sync, "commit");
+		if (!r->rc && (strlen(commit) != 40 || strspn(commit, "0123456789abcdef") != 40))
+			jr_fail(r, "release %zu: 'sync.commit' is not a commit id", i + 1);
+		if (!r->rc) {
+			e->origin = svc_calloc(1, sizeof(*e->origin));
+			e->origin->repo = svc_strdup(repo);
+			e->origin->path = svc_strdup(path);
+			snprintf(e->origin->commit, sizeof(e->origin->commit), "%s", commit);
+		}
+	}
 }
 
 int state_history_from_json(struct svc_history *out, const json_t *j, const char *path,
@@ -196,6 +236,7 @@ struct svc_history_entry *svc_history_append(struct svc_history *h,
 	n->version = svc_strdup(e->version);
 	n->reason = svc_strdup(e->reason);
 	n->artifact = svc_artifact_ref_dup(e->artifact);
+	n->origin = svc_origin_dup(e->origin);
 	h->count++;
 	return n;
 }

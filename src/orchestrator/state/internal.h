@@ -72,6 +72,10 @@ int state_history_from_json(struct svc_history *out, const json_t *j, const char
 			    struct svc_error *err);
 int state_rollout_rec_from_json(struct svc_rollout_rec *out, const json_t *j,
 				const char *path, struct svc_error *err);
+int state_sync_rec_from_json(struct svc_sync_rec *out, const json_t *j, const char *path,
+			     struct svc_error *err);
+int state_suspension_from_json(struct svc_suspension *out, const json_t *j, const char *path,
+			       struct svc_error *err);
 /* release.json: caller frees *source_path, *base_dir and *artifact. */
 int state_release_meta_from_json(char **source_path, char **base_dir,
 				 struct svc_artifact_ref **artifact, const json_t *j,

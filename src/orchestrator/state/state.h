@@ -10,6 +10,8 @@
  *   STATE/services/SERVICE/rollout.json     the rollout in progress, if any
  *   STATE/services/SERVICE/releases/ID/manifest.yaml  the manifest as deployed
  *   STATE/services/SERVICE/releases/ID/release.json   where it came from
+ *   STATE/services/SERVICE/sync.json        the last sync pass's commit and outcome
+ *   STATE/services/SERVICE/suspend.json     a suspension of sync (reason, user, time)
  *   STATE/services/SERVICE/instances/...    owned by the process runtime
  *   STATE/router/...                        owned by the router
  *
@@ -119,6 +121,16 @@ const char *svc_outcome_name(enum svc_outcome o);
 int svc_release_kind_parse(const char *name);
 int svc_outcome_parse(const char *name);
 
+/* Where a release made by `svcctl sync` came from. */
+struct svc_origin {
+	char *repo;              /* --repo as given */
+	char *path;              /* the manifests folder inside it */
+	char commit[41];
+};
+
+struct svc_origin *svc_origin_dup(const struct svc_origin *o);
+void svc_origin_free(struct svc_origin *o);
+
 /* One release attempt (a deploy or a rollback). */
 struct svc_history_entry {
 	int seq;                 /* 1, 2, ... per service */
@@ -132,6 +144,7 @@ struct svc_history_entry {
 	enum svc_outcome outcome;
 	char *reason;            /* why aborted / rolled back; may be NULL */
 	struct svc_artifact_ref *artifact; /* what it ran (built services); may be NULL */
+	struct svc_origin *origin; /* made by sync ("sync" in the file); may be NULL */
 };
 
 struct svc_history {
@@ -257,5 +270,51 @@ int svc_service_state_clear_rollout(struct svc_service_state *st, struct svc_err
 int svc_service_state_set_outcome(struct svc_service_state *st, int seq,
 				  enum svc_outcome outcome, const char *reason,
 				  struct svc_error *err);
+
+/* How a service's last sync pass ended (sync.json). */
+enum svc_sync_outcome {
+	SVC_SYNC_SYNCED = 0,   /* the commit's release is (or was made) active */
+	SVC_SYNC_FAILED,       /* the commit's release failed; the old one serves */
+	SVC_SYNC_INVALID,      /* the commit's manifest is invalid */
+	SVC_SYNC_PRUNED,       /* not in the commit: stopped by --prune */
+};
+
+const char *svc_sync_outcome_name(enum svc_sync_outcome o);
+
+/* STATE/services/SERVICE/sync.json, written by sync passes alone. */
+struct svc_sync_rec {
+	char *repo;
+	char *path;
+	char commit[41];            /* the commit of the last pass that saw the service */
+	char release[65];           /* that commit's release of it; "" when invalid/pruned */
+	enum svc_sync_outcome outcome;
+	char failed_release[65];    /* a release that failed: not tried again ("" none) */
+	char failed_commit[41];     /* the commit it failed at */
+	char *message;              /* why it failed / is invalid; may be NULL */
+	int64_t time_ms;
+};
+
+/* SVC_ENOTFOUND (err unset) when the service was never synced. */
+int svc_sync_rec_load(struct svc_sync_rec *out, const char *state_dir, const char *service,
+		      struct svc_error *err);
+int svc_sync_rec_save(const struct svc_sync_rec *rec, const char *state_dir,
+		      const char *service, struct svc_error *err);
+void svc_sync_rec_release(struct svc_sync_rec *rec);
+
+/* STATE/services/SERVICE/suspend.json: sync leaves the service alone. */
+struct svc_suspension {
+	char *reason;
+	char *user;
+	int64_t since_ms;
+};
+
+/* SVC_ENOTFOUND (err unset) when the service is not suspended. */
+int svc_suspension_load(struct svc_suspension *out, const char *state_dir,
+			const char *service, struct svc_error *err);
+int svc_suspension_save(const struct svc_suspension *s, const char *state_dir,
+			const char *service, struct svc_error *err);
+/* SVC_ENOTFOUND (err unset) when it was not suspended. */
+int svc_suspension_clear(const char *state_dir, const char *service, struct svc_error *err);
+void svc_suspension_release(struct svc_suspension *s);
 
 #endif
