@@ -80,8 +80,12 @@ enum svc_sync_action svc_sync_plan_one(const struct svc_sync_plan_in *in, char *
 			WHY("release %.12s (nothing active)", in->release);
 		return SVC_SYNC_ACT_DEPLOY;
 	}
-	if (v->up < (size_t)v->replicas || !v->route_ok) {
-		WHY("release %.12s: %s", in->release, v->why[0] ? v->why : "instances are off");
+	if (v->up < (size_t)v->replicas) {
+		WHY("release %.12s: %zu of %d instances run", in->release, v->up, v->replicas);
+		return SVC_SYNC_ACT_HEAL;
+	}
+	if (!v->route_ok) {
+		WHY("release %.12s: %s", in->release, v->why[0] ? v->why : "the route is off");
 		return SVC_SYNC_ACT_HEAL;
 	}
 	WHY("release %.12s", in->release);

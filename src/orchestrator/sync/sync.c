@@ -515,17 +515,15 @@ static void apply_one(struct apply *a, struct svc_sync_item *it)
 		it->done = it->action == SVC_SYNC_ACT_HEAL ? SVC_SYNC_HEALED : SVC_SYNC_DEPLOYED;
 		if (res.release[0] && strcmp(res.release, it->release))
 			snprintf(it->release, sizeof(it->release), "%s", res.release);
-		item_detail(it, "%s release %.12s%s%s%s%s",
-			    res.awaiting_promotion ? "awaiting promotion:" :
-			    it->done == SVC_SYNC_HEALED ? "healed" : "deployed", it->release,
-			    it->active[0] && strcmp(it->active, it->release) ? " (was " : "",
-			    it->active[0] && strcmp(it->active, it->release) ? it->active : "",
-			    it->active[0] && strcmp(it->active, it->release) ? ")" : "",
-			    res.recovered[0] ? "; recovered first: " : "");
-		if (res.recovered[0]) {
-			char *d = svc_strfmt("%s%s", it->detail, res.recovered);
-			free(it->detail);
-			it->detail = d;
+		{
+			char was[40] = "";
+			if (it->active[0] && strcmp(it->active, it->release))
+				snprintf(was, sizeof(was), " (was %.12s)", it->active);
+			item_detail(it, "%s release %.12s%s%s%s",
+				    res.awaiting_promotion ? "awaiting promotion:" :
+				    it->done == SVC_SYNC_HEALED ? "healed" : "deployed", it->release,
+				    was, res.recovered[0] ? "; recovered first: " : "",
+				    res.recovered);
 		}
 		record(a, it, SVC_SYNC_SYNCED, false, NULL);
 		return;
