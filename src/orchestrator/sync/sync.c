@@ -757,9 +757,21 @@ static void plan_all(struct svc_ctx *ctx, struct svc_sync_pass *p, struct loaded
 			}
 		}
 		in.release = it->release;
-		if (svc_sync_rec_load(&rec, ctx->state_dir, it->service, NULL) == 0)
+		/* sync's own records: one that cannot be read is never acted on */
+		svc_error_clear(&e);
+		rc = svc_sync_rec_load(&rec, ctx->state_dir, it->service, &e);
+		if (rc == 0)
 			in.failed_release = rec.failed_release;
-		in.suspended = svc_suspension_load(&sus, ctx->state_dir, it->service, NULL) == 0;
+		if (rc == 0 || rc == SVC_ENOTFOUND)
+			rc = svc_suspension_load(&sus, ctx->state_dir, it->service, &e);
+		in.suspended = rc == 0;
+		if (rc && rc != SVC_ENOTFOUND) {
+			it->action = SVC_SYNC_ACT_FAILED;
+			it->rc = rc;
+			item_detail(it, "%s; the service is left alone", e.message);
+			svc_sync_rec_release(&rec);
+			continue;
+		}
 		it->action = svc_sync_plan_one(&in, why, sizeof(why));
 		if (it->action == SVC_SYNC_ACT_PRUNE && (!view.active[0] && !view.up) && have_view &&
 		    !view.in_rollout) {
