@@ -21,9 +21,11 @@
 #include "base/git.h"
 #include "builder.h"
 #include "deps.h"
+#include "gc.h"
 #include "hash.h"
 #include "state/state.h"
 #include "sync/verify.h"
+#include "tree.h"
 #include "util.h"
 
 #define DEFAULT_PATH "manifests"
@@ -990,4 +992,101 @@ void svc_sync_status_text(struct svc_ctx *ctx, const char *service, const char *
 	else
 		snprintf(out, len, "out-of-sync (synced %.12s, then changed by hand)", rec.commit);
 	svc_sync_rec_release(&rec);
+}
+
+/* ---- gc of exported trees ---- */
+
+int svc_sync_gc(struct svc_ctx *ctx, int keep, bool dry_run, json_t *result)
+{
+	char *trees = svc_strfmt("%s/sync/trees", ctx->state_dir);
+	char **services = NULL, **needed = NULL;
+	size_t nneeded = 0;
+	DIR *d = NULL;
+	struct dirent *de;
+	struct svc_error e = { 0 };
+	int lock = -1;
+
+	if (!svc_path_exists(trees))
+		goto done;
+	/* a pass exports before it stores the releases that use the export */
+	if (take_pass_lock(&lock, ctx->state_dir, "gc", &e)) {
+		svc_report_warn(ctx->report, NULL, "synced commits' trees kept: %s", e.message);
+		goto done;
+	}
+	services = svc_state_list_services(ctx->state_dir);
+	for (size_t i = 0; services && services[i]; i++) {
+		struct svc_service_state st = { 0 };
+		char **kept;
+
+		svc_error_clear(&e);
+		if (svc_service_state_load(&st, ctx->state_dir, services[i], &e)) {
+			/* what it needs cannot be told: nothing is deleted */
+			svc_report_warn(ctx->report, services[i], "synced commits' trees kept: %s",
+					e.message);
+			svc_service_state_release(&st);
+			goto done;
+		}
+		kept = svc_gc_kept_releases(&st, keep);
+		for (size_t k = 0; kept[k]; k++) {
+			char *text = NULL, *src = NULL, *base = NULL;
+			struct svc_artifact_ref *art = NULL;
+			size_t len = 0, n = strlen(trees);
+
+			if (svc_release_load(&text, &len, &src, &base, &art, ctx->state_dir,
+					     services[i], kept[k], NULL) == 0 &&
+			    !strncmp(base, trees, n) && base[n] == '/') {
+				needed = svc_realloc(needed, nneeded + 1, sizeof(*needed));
+				needed[nneeded++] = svc_strfmt("%.40s", base + n + 1);
+			}
+			free(text);
+			free(src);
+			free(base);
+			svc_artifact_ref_free(art);
+		}
+		svc_strv_free(kept);
+		svc_service_state_release(&st);
+	}
+	if (!(d = opendir(trees)))
+		goto done;
+	while ((de = readdir(d))) {
+		bool need = false;
+		char *path;
+		uint64_t bytes;
+
+		if (strlen(de->d_name) != 40 || strspn(de->d_name, "0123456789abcdef") != 40)
+			continue;
+		for (size_t k = 0; k < nneeded && !need; k++)
+			need = !strcmp(needed[k], de->d_name);
+		if (need)
+			continue;
+		path = svc_strfmt("%s/%s", trees, de->d_name);
+		bytes = svc_tree_disk_usage(path);
+		svc_report_step(ctx->report, NULL, "gc", "%s the tree of commit %.12s (no kept "
+				"release runs from it)", dry_run ? "would delete" : "deleting",
+				de->d_name);
+		if (!dry_run && svc_rm_rf(path)) {
+			svc_report_warn(ctx->report, NULL, "cannot delete '%s'", path);
+		} else {
+			json_array_append_new(json_object_get(result, "deleted"),
+				json_pack("{s:s, s:s, s:I}", "kind", "sync-tree", "commit", de->d_name,
+					  "bytes", (json_int_t)bytes));
+			json_object_set_new(result, "freed_bytes", json_integer(
+				json_integer_value(json_object_get(result, "freed_bytes")) +
+				(json_int_t)bytes));
+		}
+		free(path);
+	}
+done:
+	if (d)
+		closedir(d);
+	for (size_t k = 0; k < nneeded; k++)
+		free(needed[k]);
+	free(needed);
+	svc_strv_free(services);
+	if (lock >= 0) {
+		(void)!ftruncate(lock, 0);
+		close(lock);
+	}
+	free(trees);
+	return 0;
 }

@@ -29,6 +29,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "error.h"
 #include "manifest.h"
 #include "rollout.h"
@@ -156,5 +158,14 @@ int svc_sync_unsuspend(struct svc_ctx *ctx, const char *service, struct svc_erro
  */
 void svc_sync_status_text(struct svc_ctx *ctx, const char *service, const char *active,
 			  char *out, size_t len);
+
+/*
+ * svcctl gc's part for sync: delete STATE/sync/trees/COMMIT folders that no
+ * kept release (svc_gc_kept_releases) runs from, adding each to result's
+ * "deleted" ({"kind": "sync-tree", "commit", "bytes"}) and "freed_bytes".
+ * Nothing is deleted while a pass runs, or while a service's state cannot
+ * be read (a warning says so).
+ */
+int svc_sync_gc(struct svc_ctx *ctx, int keep, bool dry_run, json_t *result);
 
 #endif
