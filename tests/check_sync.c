@@ -66,10 +66,14 @@ START_TEST(test_sync__plan_actions)
 	ck_assert_int_eq(plan(R1, &other, false, R2, false, why), SVC_SYNC_ACT_DEPLOY);
 	ck_assert_int_eq(svc_sync_plan_one(&gone, why, sizeof(why)), SVC_SYNC_ACT_PRUNE);
 	ck_assert_int_eq(svc_sync_plan_one(&bad, why, sizeof(why)), SVC_SYNC_ACT_INVALID);
-	/* a green of the commit's release already under way is not started again */
+	/* a green of the commit's release awaiting promotion is left to it; at
+	 * any other step (its svcctl may be dead) the deploy recovers it */
 	other.in_rollout = true;
 	snprintf(other.rollout_release, sizeof(other.rollout_release), "%s", R1);
+	ck_assert_int_eq(plan(R1, &other, false, "", false, why), SVC_SYNC_ACT_DEPLOY);
+	other.awaiting_promotion = true;
 	ck_assert_int_eq(plan(R1, &other, false, "", false, why), SVC_SYNC_ACT_IN_SYNC);
+	ck_assert_ptr_nonnull(strstr(why, "promotion"));
 	ck_assert_str_eq(svc_sync_action_name(SVC_SYNC_ACT_IN_SYNC), "in-sync");
 	ck_assert_str_eq(svc_sync_action_name(SVC_SYNC_ACT_FAILED), "failed");
 }

@@ -1556,6 +1556,7 @@ int svc_rollout_inspect(struct svc_ctx *ctx, const char *service,
 		goto done;
 	snprintf(out->active, sizeof(out->active), "%s", st.cur.active);
 	out->in_rollout = st.in_rollout;
+	out->awaiting_promotion = st.in_rollout && st.rec.step == SVC_STEP_AWAIT_PROMOTE;
 	if (st.in_rollout)
 		snprintf(out->rollout_release, sizeof(out->rollout_release), "%s", st.rec.release);
 	if (!st.cur.active[0])

@@ -157,6 +157,7 @@ int svc_rollout_recover(struct svc_ctx *ctx, const char *service,
 struct svc_rollout_view {
 	char active[65];         /* "" when none */
 	bool in_rollout;
+	bool awaiting_promotion; /* the rollout waits for `svcctl promote` */
 	char rollout_release[65];
 	size_t up;
 	int replicas;

@@ -69,8 +69,10 @@ enum svc_sync_action svc_sync_plan_one(const struct svc_sync_plan_in *in, char *
 		    "service (or --retry)", in->release);
 		return SVC_SYNC_ACT_FAILED;
 	}
-	if (v && v->in_rollout && !strcmp(v->rollout_release, in->release)) {
-		WHY("release %.12s is being rolled out (or awaits promotion)", in->release);
+	/* (a rollout at another step is deployed again: the deploy waits for
+	 * nobody, and finishes or undoes one whose svcctl died first) */
+	if (v && v->awaiting_promotion && !strcmp(v->rollout_release, in->release)) {
+		WHY("release %.12s awaits promotion ('svcctl promote')", in->release);
 		return SVC_SYNC_ACT_IN_SYNC;
 	}
 	if (strcmp(active, in->release)) {
