@@ -211,6 +211,14 @@ static int run(struct cmd_global *g, int argc, char **argv, bool diff)
 		goto done;
 	}
 	rc = svc_sync_run(&g->ctx, &a.src, &a.opts, &p, &err);
+	if (rc && g->json && p.commit[0]) {
+		/* refused after the ref resolved (a signature): the result names the commit */
+		code = cmd_exit_code(rc);
+		svc_report_result(&g->report, json_pack("{s:s, s:b, s:i, s:s, s:s, s:s, s:{s:s}}",
+			"command", g->command, "ok", 0, "exit_code", code, "commit", p.commit,
+			"repo", p.repo, "path", p.path, "error", "message", err.message));
+		goto done;
+	}
 	if (rc) {
 		code = cmd_fail(g, rc, &err);
 		goto done;

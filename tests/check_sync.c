@@ -148,6 +148,33 @@ START_TEST(test_sync__content_identity)
 	ck_assert_str_eq(ia, ib);
 	svc_manifest_free(a);
 	svc_manifest_free(b);
+	/* paths that climb out of the manifests folder, still in the repository */
+	{
+		static const char up[] = "service: s\nbuild:\n  context: ../services/s\n"
+					 "  command: [make]\nrun:\n  command: [./s]\n";
+		static const char wd[] = "service: w\nrun:\n  workdir: ../bin\n  command: [./w]\n";
+		static const char abs[] = "service: w\nrun:\n  workdir: /opt/w\n  command: [./w]\n";
+		const char *texts[3] = { up, wd, abs };
+		for (int t = 0; t < 3; t++) {
+			ck_assert_int_eq(svc_manifest_load_buffer(&a, texts[t], strlen(texts[t]), "x",
+								  "/s/trees/c1/m", &d), 0);
+			ck_assert_int_eq(svc_manifest_load_buffer(&b, texts[t], strlen(texts[t]), "x",
+								  "/s/trees/c2/m", &d), 0);
+			svc_manifest_release_id(a, ia);
+			svc_manifest_release_id(b, ib);
+			ck_assert_msg(!strcmp(ia, ib), "%s", texts[t]);
+			svc_manifest_free(a);
+			svc_manifest_free(b);
+		}
+		/* two absolute folders are two releases */
+		ck_assert_int_eq(svc_manifest_load_buffer(&a, abs, strlen(abs), "x", "/m", &d), 0);
+		ck_assert_int_eq(svc_manifest_load_buffer(&b, wd, strlen(wd), "x", "/opt/m", &d), 0);
+		svc_manifest_release_id(a, ia);
+		svc_manifest_release_id(b, ib);
+		ck_assert_str_ne(ia, ib);   /* /opt/w against ../bin (= /opt/bin) */
+		svc_manifest_free(a);
+		svc_manifest_free(b);
+	}
 	svc_diags_release(&d);
 }
 END_TEST

@@ -2267,20 +2267,60 @@ json_t *svc_manifest_to_json(const struct svc_manifest *m)
 	return o;
 }
 
-/* path relative to base when it is base or inside it, else path itself. */
-static json_t *path_from(const char *base, const char *path)
+/*
+ * A path as the release id sees it: one written absolute stays as it is (a
+ * folder of the machine); one written relative to the manifest's folder
+ * base is that relative path again, normalized lexically ("../bin",
+ * "app", "."), so that it is the same wherever the folder is.
+ */
+static json_t *path_from(const char *base, const char *path, bool written_absolute)
 {
-	size_t n = base ? strlen(base) : 0;
+	const char *b = base, *p = path;
+	size_t ups = 0;
+	char *rel;
+	json_t *j;
 
 	if (!path)
 		return json_null();
-	if (n && !strncmp(path, base, n) && (path[n] == '\0' || path[n] == '/' || base[n - 1] == '/')) {
-		const char *rel = path + n;
-		while (*rel == '/')
-			rel++;
-		return jstr(*rel ? rel : ".");
+	if (written_absolute || !base || base[0] != '/' || path[0] != '/')
+		return jstr(path);
+	/* the common leading components */
+	for (;;) {
+		size_t nb, np;
+
+		while (*b == '/')
+			b++;
+		while (*p == '/')
+			p++;
+		nb = strcspn(b, "/");
+		np = strcspn(p, "/");
+		if (!nb || nb != np || strncmp(b, p, nb))
+			break;
+		b += nb;
+		p += np;
 	}
-	return jstr(path);
+	for (const char *c = b; *c;) {
+		size_t n = strcspn(c, "/");
+		if (n)
+			ups++;
+		c += n;
+		while (*c == '/')
+			c++;
+	}
+	rel = svc_strdup("");
+	for (size_t i = 0; i < ups; i++) {
+		char *t = svc_strfmt("%s%s..", rel, rel[0] ? "/" : "");
+		free(rel);
+		rel = t;
+	}
+	if (*p) {
+		char *t = svc_strfmt("%s%s%s", rel, rel[0] ? "/" : "", p);
+		free(rel);
+		rel = t;
+	}
+	j = jstr(rel[0] ? rel : ".");
+	free(rel);
+	return j;
 }
 
 /* Bumped when what the release id covers changes (absent: before identity 2). */
@@ -2295,9 +2335,9 @@ void svc_manifest_release_id(const struct svc_manifest *m, char out[65])
 	jset(j, "identity", json_integer(RELEASE_ID_IDENTITY));
 	json_object_del(j, "dir");
 	if (json_is_object(build))
-		jset(build, "context", path_from(m->dir, m->build.context));
+		jset(build, "context", path_from(m->dir, m->build.context, m->build.context_absolute));
 	if (m->runtime == SVC_RUNTIME_PROCESS && !m->artifact && !m->build.present) {
-		jset(run, "workdir", path_from(m->dir, m->run.workdir));
+		jset(run, "workdir", path_from(m->dir, m->run.workdir, m->run.workdir_absolute));
 		jset(run, "workdir_content", m->workdir_id[0] ? jstr(m->workdir_id) : json_null());
 	} else {
 		json_object_del(run, "workdir");

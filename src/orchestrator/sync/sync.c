@@ -825,9 +825,10 @@ int svc_sync_run(struct svc_ctx *ctx, const struct svc_sync_source *src,
 		return rc;
 	out->repo = svc_strdup(src->repo);
 	out->path = svc_strdup(path);
-	if ((rc = open_source(&s, ctx, src, path, err)))
+	rc = open_source(&s, ctx, src, path, err);
+	memcpy(out->commit, s.commit, sizeof(out->commit));   /* "" until resolved */
+	if (rc)
 		goto done;
-	memcpy(out->commit, s.commit, sizeof(out->commit));
 	load_commit(&l, &s);
 	loaded = true;
 	plan_all(ctx, out, &l, opts);
