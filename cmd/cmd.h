@@ -126,6 +126,8 @@ int cmd_logs(struct cmd_global *g, int argc, char **argv);
 int cmd_stop(struct cmd_global *g, int argc, char **argv);
 int cmd_repair(struct cmd_global *g, int argc, char **argv);
 int cmd_router(struct cmd_global *g, int argc, char **argv);
+int cmd_sync(struct cmd_global *g, int argc, char **argv);
+int cmd_diff(struct cmd_global *g, int argc, char **argv);
 int cmd_supervise(int argc, char **argv);
 int cmd_expire(int argc, char **argv);
 int cmd_router_supervise(int argc, char **argv);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gc.h"
+#include "sync/sync.h"
 #include "util.h"
 
 static const char usage[] = "svcctl gc [--keep N] [--dry-run]";
@@ -52,6 +53,7 @@ int cmd_gc(struct cmd_global *g, int argc, char **argv)
 		code = cmd_fail(g, rc, &err);
 		goto done;
 	}
+	svc_sync_gc(&g->ctx, o.keep, o.dry_run, out);
 	if (g->json) {
 		json_object_set_new(out, "command", json_string("gc"));
 		json_object_set_new(out, "ok", json_true());

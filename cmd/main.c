@@ -39,6 +39,7 @@ static const struct cmd_entry commands[] = {
 	{ "build",    cmd_build,    NEEDS_STATE, "build services from pinned inputs (cached by artifact id)" },
 	{ "deploy",   cmd_deploy,   NEEDS_STATE, "build, then blue/green rollout of what the manifest says now" },
 	{ "deps",     cmd_deps,     RESULT,      "which service uses which version of each dependency" },
+	{ "diff",     cmd_diff,     NEEDS_STATE | OUTPUT_IS_RESULT, "what 'sync' would do with a commit, per service" },
 	{ "gc",       cmd_gc,       NEEDS_STATE, "delete artifacts and dependency versions nothing needs" },
 	{ "help",     cmd_help,     OUTPUT_IS_RESULT, "show this help" },
 	{ "history",  cmd_history,  RESULT,      "every release of a service and its outcome" },
@@ -50,6 +51,7 @@ static const struct cmd_entry commands[] = {
 	{ "router",   cmd_router,   NEEDS_STATE, "run, stop or inspect the router daemon" },
 	{ "status",   cmd_status,   RESULT,      "active and warm releases, instances, routes" },
 	{ "stop",     cmd_stop,     NEEDS_STATE, "stop every instance of a service, remove its routes" },
+	{ "sync",     cmd_sync,     NEEDS_STATE, "apply a git commit's manifests, per service (GitOps)" },
 	{ "validate", cmd_validate, OUTPUT_IS_RESULT, "check manifests; every error as file:line:col" },
 #undef RESULT
 };

@@ -5,6 +5,8 @@
  */
 #include "cmd.h"
 
+#include "sync/sync.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,8 @@ static void print_service(json_t *s)
 	if (json_is_string(json_object_get(s, "inferred")))
 		printf("  note      %s\n", jstr(s, "inferred"));
 	print_release("active", json_object_get(s, "active"), "since_ms", "since");
+	if (json_is_string(json_object_get(s, "sync")))
+		printf("  %-9s %s\n", "sync", jstr(s, "sync"));
 	print_release("warm", json_object_get(s, "previous"), "warm_until_ms", "until");
 	if (json_is_object(ro))
 		printf("  %-9s %s of %.12s (%s): %s\n", "rollout", jstr(ro, "kind"),
@@ -133,6 +137,15 @@ int cmd_status(struct cmd_global *g, int argc, char **argv)
 			json_decref(s);
 			code = cmd_fail(g, rc, &err);
 			goto done;
+		}
+		{
+			/* GitOps: synced COMMIT12, out-of-sync, failed at COMMIT12, suspended */
+			char sync[1400];
+			const char *act = json_string_value(json_object_get(
+				json_object_get(s, "active"), "release"));
+			svc_sync_status_text(&g->ctx, services[i], act ? act : "", sync, sizeof(sync));
+			if (sync[0])
+				json_object_set_new(s, "sync", json_string(sync));
 		}
 		if (!g->json)
 			print_service(s);

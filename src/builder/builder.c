@@ -883,8 +883,10 @@ int svc_workdir_identify(struct svc_manifest *m, struct svc_error *err)
 	int rc;
 
 	m->workdir_id[0] = '\0';
+	/* an absolute run.workdir names a folder of the machine: it enters by
+	 * its path (hashing, say, '/' on every deploy would be absurd) */
 	if (m->runtime != SVC_RUNTIME_PROCESS || m->build.present || m->artifact ||
-	    !m->run.workdir)
+	    !m->run.workdir || m->run.workdir_absolute)
 		return 0;
 	label = svc_strfmt("run.workdir '%s'", m->run.workdir);
 	rc = svc_tree_hash_dir(m->run.workdir, label, m->workdir_default, m->workdir_id,

@@ -85,7 +85,8 @@ int svc_build_identify(const char *state_dir, const struct svc_manifest *m,
  * of the folder its instances run in (svc_tree_hash_dir; the manifests and
  * lock files beside it left out when it is the manifest's own folder), so
  * that the release id follows what the release runs, not where it is.
- * Nothing to do for other manifests. SVC_EFAILED naming the folder when
+ * Nothing to do for other manifests, nor for a run.workdir written as an
+ * absolute path: a folder of the machine, identified by its path. SVC_EFAILED naming the folder when
  * it cannot be read.
  */
 int svc_workdir_identify(struct svc_manifest *m, struct svc_error *err);

@@ -83,19 +83,20 @@ static void keep_release(struct keeps *k, const struct svc_history *h, const cha
 		keep_add(k, a->id, why);
 }
 
-/* What the service's releases still need: see gc.h. */
-static void find_keeps(struct gc *g, const struct svc_service_state *st, struct keeps *k)
+char **svc_gc_kept_releases(const struct svc_service_state *st, int keep)
 {
 	const struct svc_history *h = &st->hist;
+	const char *fixed[4] = { st->cur.active, st->cur.previous,
+				 st->in_rollout ? st->rec.release : "",
+				 st->in_rollout ? st->rec.blue : "" };
+	char **out = svc_calloc(h->count + 5, sizeof(*out));
+	size_t n = 0;
 	int distinct = 0;
 
-	keep_release(k, h, st->cur.active, "active");
-	keep_release(k, h, st->cur.previous, "warm");
-	if (st->in_rollout) {
-		keep_release(k, h, st->rec.release, "rollout in progress");
-		keep_release(k, h, st->rec.blue, "rollout in progress");
-	}
-	for (size_t i = h->count; i-- > 0 && distinct < g->o->keep;) {
+	for (int i = 0; i < 4; i++)
+		if (fixed[i][0])
+			out[n++] = svc_strdup(fixed[i]);
+	for (size_t i = h->count; i-- > 0 && distinct < keep;) {
 		bool seen = false;
 
 		for (size_t j = i + 1; j < h->count; j++)
@@ -104,8 +105,33 @@ static void find_keeps(struct gc *g, const struct svc_service_state *st, struct 
 		if (seen)
 			continue;
 		distinct++;
-		keep_release(k, h, h->items[i].release, "recent");
+		out[n++] = svc_strdup(h->items[i].release);
 	}
+	out[n] = NULL;
+	return out;
+}
+
+/* What the service's releases still need: see gc.h. */
+static void find_keeps(struct gc *g, const struct svc_service_state *st, struct keeps *k)
+{
+	static const char *const why[4] = { "active", "warm", "rollout in progress",
+					     "rollout in progress" };
+	const char *fixed[4] = { st->cur.active, st->cur.previous,
+				 st->in_rollout ? st->rec.release : "",
+				 st->in_rollout ? st->rec.blue : "" };
+	char **kept = svc_gc_kept_releases(st, g->o->keep);
+
+	/* the reason of the first that applies: active, warm, rollout, recent */
+	for (size_t i = 0; kept[i]; i++) {
+		const char *w = "recent";
+		for (int f = 0; f < 4; f++)
+			if (fixed[f][0] && !strcmp(fixed[f], kept[i])) {
+				w = why[f];
+				break;
+			}
+		keep_release(k, &st->hist, kept[i], w);
+	}
+	svc_strv_free(kept);
 }
 
 static void note_deleted(struct gc *g, json_t *what, uint64_t bytes)

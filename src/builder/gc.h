@@ -26,6 +26,14 @@
 #define SVC_GC_KEEP_DEFAULT 5
 #define SVC_GC_KEEP_LOGS 20
 
+struct svc_service_state;
+/*
+ * The releases of a service gc keeps what they need for: active, warm, a
+ * rollout in progress (both sides), and its last keep distinct releases.
+ * NULL-terminated; caller frees with svc_strv_free.
+ */
+char **svc_gc_kept_releases(const struct svc_service_state *st, int keep);
+
 struct svc_gc_opts {
 	int keep;          /* releases kept per service (>= 1) */
 	bool dry_run;      /* list, delete nothing */

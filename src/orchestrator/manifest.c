@@ -788,6 +788,7 @@ static void f_build_context(struct mp *p, const char *kp, void *obj)
 		return;
 	}
 	b->context = svc_path_resolve(p->m->dir, s);
+	b->context_absolute = s[0] == '/';
 }
 
 static void f_build_command(struct mp *p, const char *kp, void *obj)
@@ -1094,6 +1095,7 @@ static void f_run_workdir(struct mp *p, const char *kp, void *obj)
 	}
 	free(r->workdir);
 	r->workdir = svc_path_resolve(p->m->dir, s);
+	r->workdir_absolute = s[0] == '/';
 }
 
 static void f_run_env(struct mp *p, const char *kp, void *obj)

@@ -67,6 +67,7 @@ struct svc_dependency {
 struct svc_build {
 	bool present;
 	char *context;        /* absolute */
+	bool context_absolute; /* written as an absolute path (not relative to dir) */
 	char **command;       /* NULL-terminated argv, or NULL */
 	char *artifact;       /* may be NULL */
 	char *dockerfile;     /* may be NULL */
@@ -101,6 +102,7 @@ struct svc_run {
 	char **command;       /* NULL-terminated argv; required for the process runtime */
 	char *image;          /* docker/swarm, may be NULL */
 	char *workdir;        /* absolute; default: the manifest's folder */
+	bool workdir_absolute; /* written as an absolute path (not relative to dir) */
 	struct svc_kv *env;   /* sorted by key */
 	size_t nenv;
 	int stop_signal;      /* signal number, default SIGTERM */

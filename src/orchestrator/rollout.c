@@ -1539,6 +1539,53 @@ done:
 	return rc;
 }
 
+/* ---- inspect (for sync's plan) ---- */
+
+int svc_rollout_inspect(struct svc_ctx *ctx, const char *service,
+			struct svc_rollout_view *out, struct svc_error *err)
+{
+	struct svc_service_state st = { 0 };
+	struct svc_manifest *m = NULL;
+	struct svc_runtime *rt = NULL;
+	struct svc_instance_list l = { 0 };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->route_ok = true;
+	if ((rc = svc_rollout_load_state(ctx, service, &st, err)))
+		goto done;
+	snprintf(out->active, sizeof(out->active), "%s", st.cur.active);
+	out->in_rollout = st.in_rollout;
+	out->awaiting_promotion = st.in_rollout && st.rec.step == SVC_STEP_AWAIT_PROMOTE;
+	if (st.in_rollout)
+		snprintf(out->rollout_release, sizeof(out->rollout_release), "%s", st.rec.release);
+	if (!st.cur.active[0])
+		goto done;
+	if ((rc = release_manifest(&m, ctx, service, st.cur.active, err)) ||
+	    (rc = open_runtime_for(&rt, ctx, m->runtime, err)) ||
+	    (rc = release_instances(rt, service, st.cur.active, &l, err)))
+		goto done;
+	out->replicas = m->replicas;
+	for (size_t i = 0; i < l.count; i++)
+		out->up += l.items[i].state == SVC_INST_RUNNING;
+	if (out->up < (size_t)m->replicas)
+		snprintf(out->why, sizeof(out->why), "%zu of %d instances run", out->up,
+			 m->replicas);
+	if (has_route(m) && out->up) {
+		char why[600];
+		out->has_route = true;
+		out->route_ok = route_serving(ctx, &m->ports[0].listen, &l, why, sizeof(why)) == 1;
+		if (!out->route_ok && !out->why[0])
+			snprintf(out->why, sizeof(out->why), "%s", why);
+	}
+done:
+	svc_instance_list_release(&l);
+	svc_runtime_free(rt);
+	svc_manifest_free(m);
+	svc_service_state_release(&st);
+	return rc;
+}
+
 /* ---- promote ---- */
 
 int svc_rollout_promote(struct svc_ctx *ctx, const char *service,

@@ -148,6 +148,27 @@ int svc_rollout_recover(struct svc_ctx *ctx, const char *service,
 			char *what, size_t what_len, struct svc_error *err);
 
 /*
+ * What runs of service, for a plan (read without the lock; nothing is
+ * recovered or changed): its active release, whether a rollout is in
+ * progress, how many of the active release's instances run against its
+ * replicas, and whether the router serves its route from them (true when
+ * it has no route). why says what is wrong, "" when nothing is.
+ */
+struct svc_rollout_view {
+	char active[65];         /* "" when none */
+	bool in_rollout;
+	bool awaiting_promotion; /* the rollout waits for `svcctl promote` */
+	char rollout_release[65];
+	size_t up;
+	int replicas;
+	bool has_route;
+	bool route_ok;
+	char why[600];
+};
+int svc_rollout_inspect(struct svc_ctx *ctx, const char *service,
+			struct svc_rollout_view *out, struct svc_error *err);
+
+/*
  * The status of one service as JSON: active and warm releases, the rollout
  * in progress, instances (pid, port, state, health, restarts) and routes
  * (backends, live connections). Recovers first when the lock is free.

@@ -48,6 +48,12 @@ int svc_git_open_bare(struct git_repository **out, const char *path, struct svc_
 
 int svc_git_fetch_all(struct git_repository *repo, const char *location, struct svc_error *err)
 {
+	return svc_git_fetch_all_head(repo, location, NULL, err);
+}
+
+int svc_git_fetch_all_head(struct git_repository *repo, const char *location, char **head,
+			   struct svc_error *err)
+{
 	static char heads[] = "+refs/heads/*:refs/heads/*", tags[] = "+refs/tags/*:refs/tags/*";
 	char *specs[] = { heads, tags };
 	git_strarray refspecs = { specs, 2 };
@@ -66,10 +72,27 @@ int svc_git_fetch_all(struct git_repository *repo, const char *location, struct 
 	 */
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.prune = GIT_FETCH_PRUNE;
+	if (head)
+		*head = NULL;
 	if (git_remote_create_anonymous(&remote, repo, location) ||
-	    git_remote_fetch(remote, &refspecs, &opts, NULL))
+	    git_remote_connect(remote, GIT_DIRECTION_FETCH, &opts.callbacks, &opts.proxy_opts,
+			       &opts.custom_headers)) {
 		rc = svc_error_set(err, SVC_EUNAVAIL, "cannot fetch from '%s': %s", location,
 				   svc_git_reason());
+		goto done;
+	}
+	if (head) {
+		git_buf b = { 0 };
+		const char *pre = "refs/heads/";
+		if (git_remote_default_branch(&b, remote) == 0 && b.ptr &&
+		    !strncmp(b.ptr, pre, strlen(pre)))
+			*head = svc_strdup(b.ptr + strlen(pre));
+		git_buf_dispose(&b);
+	}
+	if (git_remote_fetch(remote, &refspecs, &opts, NULL))
+		rc = svc_error_set(err, SVC_EUNAVAIL, "cannot fetch from '%s': %s", location,
+				   svc_git_reason());
+done:
 	git_remote_free(remote);
 	return rc;
 }

@@ -39,6 +39,9 @@ int svc_git_open_bare(struct git_repository **out, const char *path, struct svc_
  * does not exist" or "cannot fetch from 'LOCATION': REASON".
  */
 int svc_git_fetch_all(struct git_repository *repo, const char *location, struct svc_error *err);
+/* The same; *head (may be NULL) gets the remote's HEAD branch name, NULL when it has none. */
+int svc_git_fetch_all_head(struct git_repository *repo, const char *location, char **head,
+			   struct svc_error *err);
 
 /*
  * The commit ref names in repo: a tag, else a branch, else any revision

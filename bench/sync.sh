@@ -1,0 +1,79 @@
+#!/bin/bash
+# bench/sync.sh - GitOps passes over a local repository of N services
+# (default 100; issue 10): the whole `svcctl sync` command for a pass that
+# changes nothing (target: under 1 s), and for a commit that changes one
+# service, against `svcctl deploy` of the same change from a clone (target:
+# the pass adds under 100 ms). Each service is one process (`sleep`, no
+# port, health "running"), so what is timed is svcctl's own work: fetch,
+# export, load, plan, deploy. RUNS (default 5) passes of each kind; the
+# median is printed.
+#
+# Needs a build (BUILD=_build/plain: its svcctl). Everything runs in a
+# private state dir and is stopped at the end (svcctl stop, by service).
+set -uo pipefail
+if [ -n "${BUILD:-}" ]; then
+	BUILD=$(cd "$BUILD" && pwd) || exit 1
+fi
+source "$(dirname "$0")/lib.sh"
+
+N=${N:-100}
+RUNS=${RUNS:-5}
+SVCCTL=${SVCCTL:-$BUILD/svcctl}
+need "$SVCCTL" git
+export SVCCTL_STATE_DIR=$BENCH_TMP/state HOME=$BENCH_TMP GIT_CONFIG_NOSYSTEM=1
+REPO=$BENCH_TMP/repo
+git() { command git -c user.name=bench -c user.email=bench@example.org "$@"; }
+
+manifest() { # NAME VERSION
+	printf 'service: %s\nversion: "%s"\nreplicas: 1\nrun:\n  workdir: /\n  command: [sleep, "86400"]\n  stop_timeout: 1s\nrollout:\n  drain_timeout: 0s\n  keep_previous: 0s\n' "$1" "$2"
+}
+
+stop_all() {
+	local i
+	for i in $(seq 1 "$N"); do "$SVCCTL" -q stop "s$i" >/dev/null 2>&1; done
+}
+trap 'stop_all; bench_cleanup' EXIT
+
+ms() { date +%s%N | cut -c1-13; }
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+machine_info
+echo "services: $N, runs: $RUNS"
+git init -q -b main "$REPO" && mkdir -p "$REPO/manifests"
+for i in $(seq 1 "$N"); do manifest "s$i" 1 >"$REPO/manifests/s$i.yaml"; done
+git -C "$REPO" add -A && git -C "$REPO" commit -qm "$N services"
+
+t0=$(ms)
+"$SVCCTL" -q sync --repo "$REPO" --jobs 4 >/dev/null || { echo "the first pass failed"; exit 1; }
+echo "first pass (deploys $N services, --jobs 4): $(( $(ms) - t0 )) ms"
+
+noop=()
+for r in $(seq 1 "$RUNS"); do
+	t0=$(ms)
+	"$SVCCTL" -q sync --repo "$REPO" >/dev/null || { echo "a no-op pass failed"; exit 1; }
+	noop+=($(( $(ms) - t0 )))
+done
+echo "no-op pass: ${noop[*]} ms; median $(printf '%s\n' "${noop[@]}" | median) ms (target < 1000)"
+
+# one service changed per commit: the pass, then the same kind of change by
+# `svcctl deploy` from a working tree of the same repository
+one=()
+dep=()
+CLONE=$BENCH_TMP/clone
+git clone -q "$REPO" "$CLONE"
+for r in $(seq 1 "$RUNS"); do
+	manifest s1 "p$r" >"$REPO/manifests/s1.yaml"
+	git -C "$REPO" commit -qam "s1 p$r"
+	t0=$(ms)
+	"$SVCCTL" -q sync --repo "$REPO" >/dev/null || { echo "a one-service pass failed"; exit 1; }
+	one+=($(( $(ms) - t0 )))
+	manifest s2 "d$r" >"$CLONE/manifests/s2.yaml"
+	t0=$(ms)
+	"$SVCCTL" -q --manifests "$CLONE/manifests" deploy s2 >/dev/null || { echo "deploy failed"; exit 1; }
+	dep+=($(( $(ms) - t0 )))
+done
+mo=$(printf '%s\n' "${one[@]}" | median)
+md=$(printf '%s\n' "${dep[@]}" | median)
+echo "pass changing one service: ${one[*]} ms; median $mo ms"
+echo "svcctl deploy of one service: ${dep[*]} ms; median $md ms"
+echo "the pass adds: $((mo - md)) ms (target < 100)"
