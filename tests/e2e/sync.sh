@@ -96,9 +96,14 @@ jval() { grep -o "\"$1\": *\(\"[^\"]*\"\|[a-z0-9]*\)" <<<"$2" | head -n 1 | sed 
 now_ms() { date +%s%3N; }
 sync_() { run_rc rc svcctl sync --repo "$ORIGIN" "$@"; }
 diff_() { run_rc rc svcctl diff --repo "$ORIGIN" "$@"; }
-sup_of() {   # supervisor pids of SERVICE's instances
-	grep -alF -f <(printf '%s\n' "$SVCCTL_STATE_DIR/services/$1/instances/") \
+sup_of() {   # the supervisor pid of instance ID of SERVICE
+	grep -alF -f <(printf '%s\n' "$SVCCTL_STATE_DIR/services/$1/instances/$2") \
 		/proc/[0-9]*/cmdline 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/.*|\1|p' | sort -n
+}
+# the active release of SERVICE (from status --json)
+active_of() {
+	svcctl --json status "$1" 2>/dev/null | tail -n 1 |
+		sed -n 's/.*"active": *{[^}]*"release": *"\([0-9a-f]*\)".*/\1/p'
 }
 
 A_ADDR=127.0.0.1:$(pick_port)
@@ -218,8 +223,10 @@ check "2: sync --json: the result names the command and the commit" \
 	grep -q "\"command\": *\"sync\"" <<<"$last"
 check "2: sync --json: the result's commit" grep -q "\"commit\": *\"$HEAD_C\"" <<<"$last"
 rel=$(jval release "$(svc_obj web "$last")")
-check "2: sync --json: web's active release is its new release" \
-	test -n "$rel" -a "$rel" = "$(jval active "$(svc_obj web "$last")")"
+# (what "active" holds in a sync result, before or after the pass, the
+# contract leaves open: it is not checked)
+check "2: sync --json: web's release is the release now active" \
+	test -n "$rel" -a "$rel" = "$(active_of web)"
 
 # ---- 3. a commit that changes no manifest ----
 echo "more words" >>"$SRC/README.md"
@@ -323,6 +330,9 @@ check_eq "6: accounts 1.1.0 synced" 1.1.0 "$(version_at "$A_ADDR")"
 run_rc rc svcctl rollback accounts
 check_eq "6: manual rollback of accounts exits 0" 0 "$rc"
 check_eq "6: accounts answers 1.0.0 after the rollback" 1.0.0 "$(version_at "$A_ADDR")"
+st=$(svcctl status accounts)
+check "6: status shows accounts out-of-sync" grep -q "out-of-sync" <<<"$st"
+[ $? = 0 ] || diag "$st"
 diff_
 diag "$OUT"
 check_eq "6: diff sees the drift (exit 1)" 1 "$rc"
@@ -335,12 +345,12 @@ check_eq "6: accounts answers 1.1.0 again" 1.1.0 "$(version_at "$A_ADDR")"
 diff_
 check_eq "6: diff exits 0 after the heal" 0 "$rc"
 
-# an instance lost: its supervisor and its process killed
-sups=$(sup_of mail)
-sup=$(head -n 1 <<<"$sups")
+# an instance of the active release lost: its supervisor and its process killed
+mrel=$(active_of mail)
+sup=$(sup_of mail "mail-${mrel:0:12}-0" | head -n 1)
 child=$(cat "/proc/$sup/task/$sup/children" 2>/dev/null)
-diag "mail supervisors: $(tr '\n' ' ' <<<"$sups"); killing $sup and its child $child"
-check "6: found a supervisor of mail and its instance" test -n "$sup" -a -n "$child"
+diag "mail's active release $mrel: killing supervisor $sup of mail-${mrel:0:12}-0 and its child $child"
+check "6: found a supervisor of mail's active release and its instance" test -n "$mrel" -a -n "$sup" -a -n "$child"
 [ -n "$sup" ] && kill -9 "$sup"
 for p in $child; do kill -9 "$p"; done
 sleep 0.5
@@ -353,7 +363,8 @@ sync_
 diag "$OUT"
 check_eq "6: sync heals mail (exit 0)" 0 "$rc"
 check_eq "6: mail answers 1.0.0" 1.0.0 "$(version_at "$M_ADDR")"
-check_eq "6: mail runs 2 instances again" 2 "$(svcctl status mail | grep -c ' running ')"
+check_eq "6: mail's active release runs 2 instances again" 2 \
+	"$(svcctl status mail | grep -c "^  mail-${mrel:0:12}-.* running ")"
 diff_
 diag "$OUT"
 check_eq "6: diff exits 0 after healing mail" 0 "$rc"
@@ -535,6 +546,12 @@ check_eq "11: only hello was deployed (accounts web mail hello)" "$1 $2 $3 $(($4
 art2=$(svcctl --json history hello | tail -n 1 | grep -o '"artifact": *{[^}]*}' | tail -n 1 | grep -o '"id": *"[0-9a-f]*"')
 diag "artifacts: $art1 / $art2"
 check "11: a new artifact was built" test -n "$art2" -a "$art1" != "$art2"
+echo "and more" >>"$SRC/README.md"
+commit "README: hello unchanged"
+before=$(hist_count hello)
+sync_
+check_eq "11: a commit that does not change services/hello: exit 0" 0 "$rc"
+check_eq "11: and hello is not deployed again" "$before" "$(hist_count hello)"
 ln -s /etc/passwd "$SRC/services/hello/leak"
 commit "hello: a link leaving the repository in its context"
 before="$(hist_count hello)"
