@@ -562,4 +562,53 @@ check "11: the error names the link" grep -q "leak" <<<"$OUT"
 check "11: hello keeps serving" grep -q "^hiya from" <<<"$(http_get "$H_ADDR" /)"
 check_eq "11: web untouched" 7.0.0 "$(version_at "$W_ADDR")"
 
+# ---- 12. sync's own records unreadable (state_corrupt.sh leaves them here) ----
+g rm -q services/hello/leak
+accounts_v 1.3.0
+web_v 8.0.0
+commit "accounts 1.3.0, web 8.0.0, hello's link removed"
+rec=$SVCCTL_STATE_DIR/services/accounts/sync.json
+check "12: accounts has a sync record" test -f "$rec"
+printf '{"format": 1, "comm' >"$rec"
+sum=$(md5sum <"$rec")
+before=$(hist_count accounts)
+sync_
+diag "$OUT"
+check_eq "12: a pass with accounts' sync.json cut exits 3" 3 "$rc"
+check "12: naming the file" grep -q "services/accounts/sync.json" <<<"$OUT"
+check_eq "12: accounts is left alone" 1.2.0 "$(version_at "$A_ADDR")"
+check_eq "12: (no history entry for accounts)" "$before" "$(hist_count accounts)"
+check_eq "12: the file is left as it was" "$sum" "$(md5sum <"$rec")"
+check_eq "12: web is applied" 8.0.0 "$(version_at "$W_ADDR")"
+check "12: hello still serves" grep -q "^hiya from" <<<"$(http_get "$H_ADDR" /)"
+diff_
+diag "$OUT"
+check_eq "12: diff exits 3 too" 3 "$rc"
+check "12: and names the file" grep -q "services/accounts/sync.json" <<<"$OUT"
+rm -f "$rec"
+sync_
+diag "$OUT"
+check_eq "12: with the record removed the next pass exits 0" 0 "$rc"
+check_eq "12: and applies accounts" 1.3.0 "$(version_at "$A_ADDR")"
+
+run_rc rc svcctl sync --suspend web --reason "change freeze"
+check_eq "12: web suspended" 0 "$rc"
+sus=$SVCCTL_STATE_DIR/services/web/suspend.json
+check "12: web has a suspension record" test -f "$sus"
+echo '[]' >"$sus"
+web_v 9.0.0
+commit "web 9.0.0"
+before=$(hist_count web)
+sync_
+diag "$OUT"
+check_eq "12: a pass with web's suspend.json of the wrong shape exits 3" 3 "$rc"
+check "12: naming the file" grep -q "services/web/suspend.json" <<<"$OUT"
+check_eq "12: web is left alone (not taken as unsuspended)" 8.0.0 "$(version_at "$W_ADDR")"
+check_eq "12: (no history entry for web)" "$before" "$(hist_count web)"
+rm -f "$sus"
+sync_
+diag "$OUT"
+check_eq "12: with the record removed the next pass exits 0" 0 "$rc"
+check_eq "12: and applies web" 9.0.0 "$(version_at "$W_ADDR")"
+
 finish
