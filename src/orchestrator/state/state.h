@@ -285,7 +285,9 @@ const char *svc_sync_outcome_name(enum svc_sync_outcome o);
 struct svc_sync_rec {
 	char *repo;
 	char *path;
-	char commit[41];            /* the commit of the last pass that saw the service */
+	char commit[41];            /* the commit the service was last applied (or found
+				       invalid, failed, pruned) at; passes that find it in
+				       sync with the same release do not rewrite it */
 	char release[65];           /* that commit's release of it; "" when invalid/pruned */
 	enum svc_sync_outcome outcome;
 	char failed_release[65];    /* a release that failed: not tried again ("" none) */

@@ -490,6 +490,20 @@ static void record(struct apply *a, struct svc_sync_item *it, enum svc_sync_outc
 	svc_sync_rec_release(&old);
 }
 
+/* Whether sync.json says it is synced with this release already. */
+static bool synced_already(struct svc_ctx *ctx, const struct svc_sync_item *it)
+{
+	struct svc_sync_rec rec;
+	bool same;
+
+	if (svc_sync_rec_load(&rec, ctx->state_dir, it->service, NULL))
+		return false;
+	same = rec.outcome == SVC_SYNC_SYNCED && !strcmp(rec.release, it->release) &&
+	       !rec.failed_release[0];
+	svc_sync_rec_release(&rec);
+	return same;
+}
+
 static void apply_one(struct apply *a, struct svc_sync_item *it)
 {
 	struct svc_deploy_opts opts = { .origin = &a->origin };
@@ -839,7 +853,9 @@ int svc_sync_run(struct svc_ctx *ctx, const struct svc_sync_source *src,
 			switch (it->action) {
 			case SVC_SYNC_ACT_IN_SYNC:
 				it->done = SVC_SYNC_LEFT_IN_SYNC;
-				if (it->m)
+				/* written when it changes only: a no-op pass over many
+				 * services writes (and fsyncs) nothing */
+				if (it->m && !synced_already(ctx, it))
 					record(&a0, it, SVC_SYNC_SYNCED, false, NULL);
 				break;
 			case SVC_SYNC_ACT_SUSPENDED:
