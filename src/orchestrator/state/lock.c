@@ -21,45 +21,53 @@ int svc_lock_take(struct svc_lock *out, const char *state_dir,
 	return svc_lock_take_file(out, state_dir, service, "lock", "lock", what, err);
 }
 
-int svc_lock_take_file(struct svc_lock *out, const char *state_dir,
-		       const char *service, const char *file, const char *label,
-		       const char *what, struct svc_error *err)
+int svc_lock_take_path(struct svc_lock *out, const char *path, const char *what,
+		       char *holder, size_t holder_len, struct svc_error *err)
 {
-	char *path = NULL, holder[256] = "";
 	char line[256];
-	int fd = -1, rc = SVC_EGENERIC, n;
+	int fd, n;
 
 	out->fd = -1;
-	if (svc_state_service_mkdir(state_dir, service, err))
-		goto done;
-	path = svc_strfmt("%s/services/%s/%s", state_dir, service, file);
+	if (holder_len)
+		holder[0] = '\0';
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot open '%s'", path);
-		goto done;
-	}
+	if (fd < 0)
+		return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot open '%s'", path);
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		if (errno != EWOULDBLOCK) {
-			svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot lock '%s'", path);
-			goto done;
+		int e = errno;
+		if (e == EWOULDBLOCK && holder_len) {
+			n = (int)pread(fd, holder, holder_len - 1, 0);
+			holder[n > 0 ? n : 0] = '\0';
+			holder[strcspn(holder, "\n")] = '\0';
 		}
-		n = (int)pread(fd, holder, sizeof(holder) - 1, 0);
-		holder[n > 0 ? n : 0] = '\0';
-		holder[strcspn(holder, "\n")] = '\0';
-		rc = svc_error_set(err, SVC_ELOCKED,
-			"another operation holds the %s of service '%s'%s%s%s",
-			label, service, holder[0] ? " (" : "", holder, holder[0] ? ")" : "");
-		goto done;
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return SVC_ELOCKED;   /* err left for the caller to word */
+		return svc_error_set_errno(err, SVC_EGENERIC, e, "cannot lock '%s'", path);
 	}
 	n = snprintf(line, sizeof(line), "pid %ld: %s\n", (long)getpid(), what);
 	if (ftruncate(fd, 0) == 0 && n > 0)
 		(void)!pwrite(fd, line, (size_t)n, 0);
 	out->fd = fd;
-	fd = -1;
-	rc = 0;
-done:
-	if (fd >= 0)
-		close(fd);
+	return 0;
+}
+
+int svc_lock_take_file(struct svc_lock *out, const char *state_dir,
+		       const char *service, const char *file, const char *label,
+		       const char *what, struct svc_error *err)
+{
+	char *path = NULL, holder[256] = "";
+	int rc;
+
+	out->fd = -1;
+	if ((rc = svc_state_service_mkdir(state_dir, service, err)))
+		return rc;
+	path = svc_strfmt("%s/services/%s/%s", state_dir, service, file);
+	rc = svc_lock_take_path(out, path, what, holder, sizeof(holder), err);
+	if (rc == SVC_ELOCKED)
+		svc_error_set(err, SVC_ELOCKED,
+			"another operation holds the %s of service '%s'%s%s%s",
+			label, service, holder[0] ? " (" : "", holder, holder[0] ? ")" : "");
 	free(path);
 	return rc;
 }

@@ -78,6 +78,13 @@ int svc_lock_take(struct svc_lock *out, const char *state_dir,
 int svc_lock_take_file(struct svc_lock *out, const char *state_dir,
 		       const char *service, const char *file, const char *label,
 		       const char *what, struct svc_error *err);
+/*
+ * The same on the file at path (created 0600; its folder must exist):
+ * SVC_ELOCKED with err left unset and holder (may be NULL when holder_len
+ * is 0) filled with the holder's "pid N: what", for the caller's message.
+ */
+int svc_lock_take_path(struct svc_lock *out, const char *path, const char *what,
+		       char *holder, size_t holder_len, struct svc_error *err);
 /* Release; a no-op on a lock that is not held (fd < 0). */
 void svc_lock_release(struct svc_lock *lock);
 

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,37 +32,18 @@
 
 /* ---- the pass lock ---- */
 
-static int take_pass_lock(int *out, const char *state_dir, const char *what,
+static int take_pass_lock(struct svc_lock *out, const char *state_dir, const char *what,
 			  struct svc_error *err)
 {
 	char *dir = svc_strfmt("%s/sync", state_dir), *path = svc_strfmt("%s/pass.lock", dir);
-	char holder[256] = "", line[128];
-	int fd = -1, rc = 0, n;
+	char holder[256] = "";
+	int rc;
 
-	*out = -1;
-	if ((rc = svc_mkdir_p(dir, 0700, err)))
-		goto done;
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot open '%s'", path);
-		goto done;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		n = (int)pread(fd, holder, sizeof(holder) - 1, 0);
-		holder[n > 0 ? n : 0] = '\0';
-		holder[strcspn(holder, "\n")] = '\0';
-		rc = errno == EWOULDBLOCK
-			? svc_error_set(err, SVC_ELOCKED, "another sync pass of state dir '%s' is "
-					"running%s%s%s", state_dir, holder[0] ? " (" : "", holder,
-					holder[0] ? ")" : "")
-			: svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot lock '%s'", path);
-		close(fd);
-		goto done;
-	}
-	n = snprintf(line, sizeof(line), "pid %ld: %s\n", (long)getpid(), what);
-	if (ftruncate(fd, 0) == 0 && n > 0)
-		(void)!pwrite(fd, line, (size_t)n, 0);
-	*out = fd;
-done:
+	out->fd = -1;
+	if (!(rc = svc_mkdir_p(dir, 0700, err)) &&
+	    (rc = svc_lock_take_path(out, path, what, holder, sizeof(holder), err)) == SVC_ELOCKED)
+		svc_error_set(err, SVC_ELOCKED, "another sync pass of state dir '%s' is running%s%s%s",
+			      state_dir, holder[0] ? " (" : "", holder, holder[0] ? ")" : "");
 	free(path);
 	free(dir);
 	return rc;
@@ -821,7 +801,8 @@ int svc_sync_run(struct svc_ctx *ctx, const struct svc_sync_source *src,
 	const char *path = src->path && src->path[0] ? src->path : DEFAULT_PATH;
 	struct source s = { 0 };
 	struct loaded l;
-	int lock = -1, rc;
+	struct svc_lock lock = { -1 };
+	int rc;
 	bool loaded = false;
 
 	memset(out, 0, sizeof(*out));
@@ -889,10 +870,7 @@ done:
 	if (loaded)
 		loaded_release(&l);
 	source_release(&s);
-	if (lock >= 0) {
-		(void)!ftruncate(lock, 0);
-		close(lock);
-	}
+	svc_lock_release(&lock);
 	return rc;
 }
 
@@ -1021,7 +999,7 @@ int svc_sync_gc(struct svc_ctx *ctx, int keep, bool dry_run, json_t *result)
 	DIR *d = NULL;
 	struct dirent *de;
 	struct svc_error e = { 0 };
-	int lock = -1;
+	struct svc_lock lock = { -1 };
 
 	if (!svc_path_exists(trees))
 		goto done;
@@ -1100,10 +1078,7 @@ done:
 		free(needed[k]);
 	free(needed);
 	svc_strv_free(services);
-	if (lock >= 0) {
-		(void)!ftruncate(lock, 0);
-		close(lock);
-	}
+	svc_lock_release(&lock);
 	free(trees);
 	return 0;
 }
