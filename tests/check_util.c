@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <grp.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pwd.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -567,12 +569,51 @@ START_TEST(test_util__json_files)
 }
 END_TEST
 
+/*
+ * A read-only tree (as a git export is) is removed whole by a user without
+ * root's override of permissions: as root, the tree is made in a folder
+ * owned by nobody and removed by a child running as nobody.
+ */
+START_TEST(test_util__rm_rf_read_only)
+{
+	char *dir = make_tmpdir(), *tree = svc_strfmt("%s/tree", dir);
+	uid_t uid = geteuid() == 0 ? 65534 : geteuid();
+	int status;
+	pid_t pid;
+
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	if (geteuid() == 0)
+		ck_assert_int_eq(chown(dir, uid, uid), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char *sub = svc_strfmt("%s/sub", tree), *file = svc_strfmt("%s/f", sub);
+
+		if ((geteuid() == 0 && (setgroups(0, NULL) || setresgid(uid, uid, uid) ||
+					setresuid(uid, uid, uid))) ||
+		    mkdir(tree, 0755) || mkdir(sub, 0755) ||
+		    svc_file_write_atomic(file, "x", 1, 0444, NULL) || chmod(sub, 0555) ||
+		    chmod(tree, 0555))
+			_exit(2);
+		/* without the chmod, unlinking f in the 0555 sub fails */
+		_exit(svc_rm_rf(tree) == 0 && !svc_path_exists(tree) ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_eq(svc_rm_rf(dir), 0);
+	free(tree);
+	free(dir);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("util");
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_util__duration_parse);
+	tcase_add_test(tc, test_util__rm_rf_read_only);
 	tcase_add_test(tc, test_util__duration_format);
 	tcase_add_test(tc, test_util__addr_parse_ipv4);
 	tcase_add_test(tc, test_util__addr_parse_ipv6_canonical);

@@ -461,6 +461,9 @@ int svc_rm_rf(const char *path)
 		return errno == ENOENT ? 0 : -1;
 	if (!S_ISDIR(st.st_mode))
 		return unlink(path);
+	/* a read-only tree (a git export) must be made writable to be emptied */
+	if ((st.st_mode & 0700) != 0700 && chmod(path, (st.st_mode & 07777) | 0700))
+		return -1;
 	d = opendir(path);
 	if (!d)
 		return -1;

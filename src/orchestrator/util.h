@@ -124,7 +124,11 @@ int svc_json_parse_buffer(json_t **out, const char *buf, size_t len, size_t flag
  */
 int svc_json_file_write(const json_t *j, const char *path, struct svc_error *err);
 
-/* Remove a folder and everything under it (no symlinks followed). */
+/*
+ * Remove a folder and everything under it (no symlinks followed); folders
+ * without owner write permission (a read-only git export) are made writable
+ * first.
+ */
 int svc_rm_rf(const char *path);
 
 /*

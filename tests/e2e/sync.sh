@@ -615,4 +615,24 @@ diag "$OUT"
 check_eq "12: with the record removed the next pass exits 0" 0 "$rc"
 check_eq "12: and applies web" 9.0.0 "$(version_at "$W_ADDR")"
 
+# ---- 13. commits' trees are read-only; gc keeps only those kept releases run from ----
+trees=$SVCCTL_STATE_DIR/sync/trees
+check_eq "13: a commit's tree is read-only" 555 "$(stat -c %a "$trees/$HEAD_C")"
+check_eq "13: its folders too" 555 "$(stat -c %a "$trees/$HEAD_C/manifests")"
+check_eq "13: its files are read-only" 444 "$(stat -c %a "$trees/$HEAD_C/manifests/web.yaml")"
+check_eq "13: an executable keeps r-x only" 555 "$(stat -c %a "$trees/$HEAD_C/bin/greeter")"
+ntrees() { find "$trees" -mindepth 1 -maxdepth 1 -regextype egrep -regex '.*/[0-9a-f]{40}' | wc -l; }
+before=$(ntrees)
+diag "$before trees before gc"
+run_rc rc svcctl --manifests "$SRC/manifests" --json gc --keep 1
+diag "$(tail -n 1 <<<"$OUT")"
+check_eq "13: gc exits 0" 0 "$rc"
+check "13: gc deletes trees no kept release runs from" test "$(ntrees)" -lt "$before"
+check "13: and says which" grep -q '"kind": *"sync-tree"' <<<"$(tail -n 1 <<<"$OUT")"
+check "13: the tree web's active release runs from is kept" test -x "$trees/$HEAD_C/bin/greeter"
+check_eq "13: web still serves" 9.0.0 "$(version_at "$W_ADDR")"
+diff_
+diag "$OUT"
+check_eq "13: diff after gc exits 0 (nothing to do)" 0 "$rc"
+
 finish

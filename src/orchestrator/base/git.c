@@ -152,7 +152,7 @@ static int write_blob(git_repository *repo, const git_tree_entry *te, int dirfd,
 		goto done;
 	}
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || fchmod(fd, mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644) ||
+	if (fd < 0 || fchmod(fd, mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0555 : 0444) ||
 	    svc_write_all(fd, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob)))
 		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot write '%s'", rel);
 done:
@@ -190,8 +190,9 @@ static int write_tree(git_repository *repo, const git_tree *tree, int dirfd,
 			else if (git_tree_lookup(&sub, repo, git_tree_entry_id(te)))
 				rc = svc_error_set(err, SVC_EGENERIC, "cannot read '%s': %s", rel,
 						   svc_git_reason());
-			else
-				rc = write_tree(repo, sub, subfd, rel, err);
+			else if (!(rc = write_tree(repo, sub, subfd, rel, err)) && fchmod(subfd, 0555))
+				rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot write '%s'",
+							 rel);
 		} else {
 			rc = write_blob(repo, te, dirfd, rel, err);
 		}
@@ -225,6 +226,10 @@ int svc_git_export(struct git_repository *repo, const char *commit, const char *
 	}
 	if ((rc = write_tree(repo, tree, fd, "", err)))
 		goto done;
+	if (fchmod(fd, 0555)) {
+		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot write '%s'", tmp);
+		goto done;
+	}
 	if (rename(tmp, dir))
 		rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot create '%s'", dir);
 done:

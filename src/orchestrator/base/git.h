@@ -57,8 +57,9 @@ bool svc_git_has_commit(struct git_repository *repo, const char *commit);
 /*
  * Write the tree of commit (40 lowercase hex) as files into dir, which must
  * not exist: built in a temporary sibling and renamed into place, so dir
- * is whole or absent. Modes: folders 0755, files 0644 or 0755 (the
- * executable bit), symlinks as symlinks. A submodule or an entry named
+ * is whole or absent. Read-only once written, since an export is an input
+ * that no build or instance may change: folders 0555, files 0444 or 0555
+ * (the executable bit), symlinks as symlinks; svc_rm_rf removes it. A submodule or an entry named
  * ".", ".." or with a '/' is refused (SVC_EFAILED, naming it).
  */
 int svc_git_export(struct git_repository *repo, const char *commit, const char *dir,
