@@ -45,6 +45,7 @@ START_TEST(test_sync__plan_actions)
 {
 	struct svc_rollout_view same = view_of(R1, 2, 2, true), other = view_of(R2, 2, 2, true);
 	struct svc_rollout_view missing = view_of(R1, 1, 2, true), astray = view_of(R1, 2, 2, false);
+	struct svc_rollout_view sick;
 	struct svc_sync_plan_in gone = { .in_commit = false, .view = &same };
 	struct svc_sync_plan_in bad = { .in_commit = true, .valid = false, .view = &same };
 	char why[800];
@@ -58,6 +59,12 @@ START_TEST(test_sync__plan_actions)
 	ck_assert_ptr_nonnull(strstr(why, "1 of 2 instances"));
 	ck_assert_int_eq(plan(R1, &astray, false, "", false, why), SVC_SYNC_ACT_HEAL);
 	ck_assert_ptr_nonnull(strstr(why, "points elsewhere"));
+	/* all instances run, one fails its health check */
+	sick = same;
+	sick.unhealthy = 1;
+	snprintf(sick.why, sizeof(sick.why), "instance a-1 fails its health check (timeout)");
+	ck_assert_int_eq(plan(R1, &sick, false, "", false, why), SVC_SYNC_ACT_HEAL);
+	ck_assert_ptr_nonnull(strstr(why, "a-1 fails its health check (timeout)"));
 	/* drift while suspended is left alone */
 	ck_assert_int_eq(plan(R1, &other, true, "", false, why), SVC_SYNC_ACT_SUSPENDED);
 	/* a release that failed is not tried again, unless retried or changed */

@@ -364,6 +364,59 @@ static bool all_healthy_now(struct svc_runtime *rt, const struct svc_manifest *m
 	return ok;
 }
 
+/*
+ * Which running instances of l fail their health check now. Each is probed
+ * once; one that fails is probed again each interval until it passes or has
+ * failed unhealthy_threshold times in a row, as a bake would judge it (one
+ * bad answer is not yet unhealthy). A process started less than
+ * start_timeout ago (restarted by its supervisor, say) is still starting
+ * and not judged, as a rollout would not judge green before then. bad[i] is
+ * set for those found unhealthy; returns how many. why (may be NULL) names
+ * the first with its last probe result.
+ */
+static size_t unhealthy_now(struct svc_runtime *rt, const struct svc_manifest *m,
+			    const struct svc_instance_list *l, bool *bad, char *why,
+			    size_t why_len)
+{
+	int after = m->health.unhealthy_threshold > 0 ? m->health.unhealthy_threshold : 1;
+	bool *open = svc_calloc(l->count + 1, sizeof(*open));
+	size_t nbad = 0, pending = 0;
+	int64_t now = svc_now_ms();
+	struct targets ts;
+
+	targets_init(&ts, rt, l);
+	for (size_t i = 0; i < ts.n; i++) {
+		ts.t[i].alive = NULL;    /* l was listed just now */
+		bad[i] = false;
+		open[i] = l->items[i].state == SVC_INST_RUNNING &&
+			  !(l->items[i].started_ms > 0 &&
+			    now - l->items[i].started_ms < m->health.start_timeout_ms);
+		pending += open[i];
+	}
+	for (int round = 0; pending; round++) {
+		if (round)
+			svc_sleep_ms(m->health.interval_ms > 0 ? m->health.interval_ms : 1000);
+		for (size_t i = 0; i < ts.n; i++) {
+			if (!open[i])
+				continue;
+			if (svc_health_probe(&m->health, &ts.t[i])) {
+				open[i] = false;
+				pending--;
+			} else if (ts.t[i].fail_streak >= after) {
+				open[i] = false;
+				pending--;
+				bad[i] = true;
+				if (!nbad++ && why)
+					snprintf(why, why_len, "instance %s fails its health check (%s)",
+						 ts.t[i].name, ts.t[i].last_detail);
+			}
+		}
+	}
+	targets_release(&ts);
+	free(open);
+	return nbad;
+}
+
 static int64_t health_timeout(const struct svc_manifest *m, int64_t deadline_mono)
 {
 	int64_t t = m->health.start_timeout_ms;
@@ -1509,8 +1562,13 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 			goto done;
 	}
 	if (!strcmp(st.cur.active, rid)) {
+		bool *bad;
+		size_t nbad;
+
 		release_instances(rt, m->service, rid, &act, NULL);
-		if (act.count >= (size_t)m->replicas) {
+		bad = svc_calloc(act.count + 1, sizeof(*bad));
+		nbad = unhealthy_now(rt, m, &act, bad, NULL, 0);
+		if (act.count >= (size_t)m->replicas && !nbad) {
 			svc_report_step(ctx->report, m->service, "noop",
 					"release %.*s (version %s) is already active; nothing to do",
 					SHORT(rid), m->version ? m->version : "-");
@@ -1519,8 +1577,27 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 				snprintf(res->release, sizeof(res->release), "%s", rid);
 				snprintf(res->color, sizeof(res->color), "%s", st.cur.active_color);
 			}
+			free(bad);
 			goto done;
 		}
+		/* an instance that fails its health check is replaced: it gives way
+		 * (the router tries the next backend) and is started again below */
+		for (size_t i = 0; i < act.count && !rc; i++) {
+			struct svc_error e = { 0 };
+
+			if (!bad[i])
+				continue;
+			svc_report_step(ctx->report, m->service, "heal",
+					"instance %s of the active release fails its health check: "
+					"replacing it", act.items[i].id);
+			if (rt->ops->stop(rt, &act.items[i], &e))
+				rc = svc_error_set(err, e.code ? e.code : SVC_EGENERIC,
+						   "cannot stop unhealthy instance %s: %s",
+						   act.items[i].id, e.message);
+		}
+		free(bad);
+		if (rc)
+			goto done;
 	}
 	if ((rc = svc_release_store(ctx->state_dir, m->service, rid, text, len,
 				    m->path, m->dir, m->artifact, err)))
@@ -1571,6 +1648,15 @@ int svc_rollout_inspect(struct svc_ctx *ctx, const char *service,
 	if (out->up < (size_t)m->replicas)
 		snprintf(out->why, sizeof(out->why), "%zu of %d instances run", out->up,
 			 m->replicas);
+	{
+		bool *bad = svc_calloc(l.count + 1, sizeof(*bad));
+		char why[sizeof(out->why)];
+
+		out->unhealthy = unhealthy_now(rt, m, &l, bad, why, sizeof(why));
+		if (out->unhealthy && !out->why[0])
+			snprintf(out->why, sizeof(out->why), "%s", why);
+		free(bad);
+	}
 	if (has_route(m) && out->up) {
 		char why[600];
 		out->has_route = true;

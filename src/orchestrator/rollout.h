@@ -67,7 +67,9 @@ int svc_rollout_release_id(struct svc_manifest *m, char rid[65], struct svc_erro
 /*
  * Deploy the manifest at path (already validated by the caller, who passes
  * the release id it expects; the file is read again, stored with the
- * release, and must still have that id).
+ * release, and must still have that id). A release that is active already
+ * is left as it is unless instances of it are missing or fail their health
+ * check: the unhealthy are stopped, and the missing started and gated.
  */
 int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 		       const char *expect_release,
@@ -151,8 +153,10 @@ int svc_rollout_recover(struct svc_ctx *ctx, const char *service,
  * What runs of service, for a plan (read without the lock; nothing is
  * recovered or changed): its active release, whether a rollout is in
  * progress, how many of the active release's instances run against its
- * replicas, and whether the router serves its route from them (true when
- * it has no route). why says what is wrong, "" when nothing is.
+ * replicas, how many of those fail their health check (probed now, as a
+ * bake judges: unhealthy_threshold failures in a row), and whether the
+ * router serves its route from them (true when it has no route). why says
+ * what is wrong, "" when nothing is.
  */
 struct svc_rollout_view {
 	char active[65];         /* "" when none */
@@ -160,6 +164,7 @@ struct svc_rollout_view {
 	bool awaiting_promotion; /* the rollout waits for `svcctl promote` */
 	char rollout_release[65];
 	size_t up;
+	size_t unhealthy;        /* of up, failing their health check */
 	int replicas;
 	bool has_route;
 	bool route_ok;

@@ -373,6 +373,37 @@ diff_
 diag "$OUT"
 check_eq "6: diff exits 0 after healing mail" 0 "$rc"
 
+# an instance of the active release hung (SIGSTOP): it runs, but fails its
+# health check; the next pass replaces it
+sup=$(sup_of mail "mail-${mrel:0:12}-1" | head -n 1)
+child=$(awk '{ print $1 }' "/proc/$sup/task/$sup/children" 2>/dev/null)
+diag "stopping (SIGSTOP) $child, the process of mail-${mrel:0:12}-1 (supervisor $sup)"
+check "6: found the process of mail's second instance" test -n "$child"
+# a process younger than start_timeout (15s) is still starting, not judged
+older_than() { [ "$(ps -o etimes= -p "$1" 2>/dev/null | tr -d ' ')" -gt "$2" ] 2>/dev/null; }
+check "6: (it has run longer than mail's start_timeout)" wait_until 20 older_than "${child:-0}" 15
+for p in $child; do kill -STOP "$p"; done
+diff_
+diag "$OUT"
+check_eq "6: diff with an instance of mail hung exits 1" 1 "$rc"
+check_eq "6: diff: mail heal" heal "$(action_of mail "$OUT")"
+check "6: diff names the instance failing its health check" \
+	grep -q "mail-${mrel:0:12}-1 fails its health check" <<<"$(line_of mail "$OUT")"
+check_eq "6: (diff changed nothing: the hung process is still there)" T \
+	"$(awk '{ print $3 }' "/proc/${child:-0}/stat" 2>/dev/null)"
+sync_
+diag "$OUT"
+check_eq "6: sync heals the hung instance (exit 0)" 0 "$rc"
+pid_gone() { ! test -e "/proc/$1/stat"; }
+check "6: the hung process is gone" wait_until 10 pid_gone "${child:-0}"
+check_eq "6: mail answers 1.0.0" 1.0.0 "$(version_at "$M_ADDR")"
+check_eq "6: mail's active release is the same" "$mrel" "$(active_of mail)"
+check_eq "6: mail's active release runs 2 instances" 2 \
+	"$(svcctl status mail | grep -c "^  mail-${mrel:0:12}-.* running ")"
+diff_
+diag "$OUT"
+check_eq "6: diff exits 0 after replacing the hung instance" 0 "$rc"
+
 run_rc rc svcctl sync --suspend accounts --reason "incident 42"
 diag "$OUT"
 check_eq "6: sync --suspend exits 0" 0 "$rc"

@@ -86,6 +86,10 @@ enum svc_sync_action svc_sync_plan_one(const struct svc_sync_plan_in *in, char *
 		WHY("release %.12s: %zu of %d instances run", in->release, v->up, v->replicas);
 		return SVC_SYNC_ACT_HEAL;
 	}
+	if (v->unhealthy) {
+		WHY("release %.12s: %s", in->release, v->why[0] ? v->why : "an instance is unhealthy");
+		return SVC_SYNC_ACT_HEAL;
+	}
 	if (!v->route_ok) {
 		WHY("release %.12s: %s", in->release, v->why[0] ? v->why : "the route is off");
 		return SVC_SYNC_ACT_HEAL;
