@@ -2359,7 +2359,9 @@ static void set_add_file(struct svc_manifest_set *set, size_t *alloc, const char
 {
 	struct svc_manifest *m = NULL;
 
-	set->nfiles++;
+	set->files = grow(set->files, &set->files_alloc, set->nfiles + 2, sizeof(*set->files));
+	set->files[set->nfiles++] = svc_strdup(path);
+	set->files[set->nfiles] = NULL;
 	if (svc_manifest_load(&m, path, diags)) {
 		*rc = SVC_EMANIFEST;
 		return;
@@ -2380,7 +2382,42 @@ static bool has_suffix(const char *s, const char *suffix)
 	return n > k && !strcmp(s + n - k, suffix);
 }
 
+static bool path_under(const char *root, const char *p)
+{
+	size_t n = strlen(root);
+
+	return !strncmp(p, root, n) && (p[n] == '\0' || p[n] == '/' || (n == 1 && root[0] == '/'));
+}
+
+/*
+ * Whether the entry at path may be read for a folder confined to root (a
+ * resolved path): anything but a symlink, or a symlink resolving inside.
+ * When not, a diagnostic names it and its target, which is never opened.
+ */
+static bool entry_confined(const char *path, const char *root, const char *root_what,
+			   struct svc_diags *diags)
+{
+	char target[512] = "", *real;
+	struct stat st;
+	ssize_t k;
+	bool ok;
+
+	if (lstat(path, &st) || !S_ISLNK(st.st_mode))
+		return true;
+	real = realpath(path, NULL);
+	ok = real && path_under(root, real);
+	free(real);
+	if (!ok) {
+		k = readlink(path, target, sizeof(target) - 1);
+		target[k > 0 ? k : 0] = '\0';
+		svc_diags_addf(diags, path, 0, 0, "a symlink leaving %s ('%s'): refused", root_what,
+			       target);
+	}
+	return ok;
+}
+
 static void set_add_folder(struct svc_manifest_set *set, size_t *alloc, const char *path,
+			   const char *root, const char *root_what,
 			   struct svc_diags *diags, int *rc)
 {
 	DIR *d = opendir(path);
@@ -2409,7 +2446,10 @@ static void set_add_folder(struct svc_manifest_set *set, size_t *alloc, const ch
 	if (n > 1)
 		qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n; i++) {
-		set_add_file(set, alloc, names[i], diags, rc);
+		if (!root || entry_confined(names[i], root, root_what, diags))
+			set_add_file(set, alloc, names[i], diags, rc);
+		else
+			*rc = SVC_EMANIFEST;
 		free(names[i]);
 	}
 	free(names);
@@ -2523,11 +2563,31 @@ int svc_manifest_set_load(struct svc_manifest_set *out, char *const *paths,
 			svc_diags_addf(diags, paths[i], 0, 0, "cannot read: %s", strerror(errno));
 			rc = SVC_EMANIFEST;
 		} else if (S_ISDIR(st.st_mode)) {
-			set_add_folder(out, &alloc, paths[i], diags, &rc);
+			set_add_folder(out, &alloc, paths[i], NULL, NULL, diags, &rc);
 		} else {
 			set_add_file(out, &alloc, paths[i], diags, &rc);
 		}
 	}
+	check_set(out, diags, &rc);
+	diags_sort_from(diags, first);
+	return rc;
+}
+
+int svc_manifest_set_load_confined(struct svc_manifest_set *out, const char *folder,
+				   const char *root, const char *root_what,
+				   struct svc_diags *diags)
+{
+	size_t first = diags->count, alloc = 0;
+	char *real = realpath(root, NULL);
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!real) {
+		svc_diags_addf(diags, root, 0, 0, "cannot resolve: %s", strerror(errno));
+		return SVC_EMANIFEST;
+	}
+	set_add_folder(out, &alloc, folder, real, root_what, diags, &rc);
+	free(real);
 	check_set(out, diags, &rc);
 	diags_sort_from(diags, first);
 	return rc;
@@ -2540,6 +2600,9 @@ void svc_manifest_set_release(struct svc_manifest_set *set)
 	for (size_t i = 0; i < set->count; i++)
 		svc_manifest_free(set->items[i]);
 	free(set->items);
+	for (size_t i = 0; i < set->nfiles; i++)
+		free(set->files[i]);
+	free(set->files);
 	memset(set, 0, sizeof(*set));
 }
 

@@ -265,6 +265,8 @@ struct svc_manifest_set {
 	struct svc_manifest **items;
 	size_t count;
 	size_t nfiles;        /* files read, valid or not */
+	char **files;         /* their paths, in the order read; NULL-terminated */
+	size_t files_alloc;
 };
 
 /*
@@ -281,6 +283,16 @@ struct svc_manifest_set {
  */
 int svc_manifest_set_load(struct svc_manifest_set *out, char *const *paths,
 			  size_t npaths, struct svc_diags *diags);
+/*
+ * As svc_manifest_set_load of the one folder, for manifests that belong to
+ * the tree root (an exported commit): an entry that is a symlink resolving
+ * outside root, or nowhere, is an error ("a symlink leaving ROOT_WHAT
+ * ('TARGET'): refused", naming the entry) and is never opened, nor listed
+ * in files.
+ */
+int svc_manifest_set_load_confined(struct svc_manifest_set *out, const char *folder,
+				   const char *root, const char *root_what,
+				   struct svc_diags *diags);
 void svc_manifest_set_release(struct svc_manifest_set *set);
 /* Borrowed; NULL when no manifest names that service. */
 struct svc_manifest *svc_manifest_set_find(const struct svc_manifest_set *set,

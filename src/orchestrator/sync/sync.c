@@ -200,8 +200,8 @@ static char *guess_service(const char *file)
 
 struct loaded {
 	struct svc_manifest_set set;
-	struct svc_diags diags;      /* file names rewritten to PATH@C12 */
-	char **bad_files;            /* display names of files no manifest came from */
+	struct svc_diags diags;      /* naming the export's files; shown as PATH@C12 */
+	char **bad_files;            /* files no manifest came from */
 	char **bad_services;         /* their guessed service (NULL entries: unknown) */
 	size_t nbad;
 	bool unknown_bad;            /* an invalid file whose service is not known */
@@ -219,96 +219,69 @@ static void loaded_release(struct loaded *l)
 	free(l->bad_services);
 }
 
-static void add_bad(struct loaded *l, const char *display, const char *guess)
+static bool is_bad(const struct loaded *l, const char *file)
+{
+	for (size_t i = 0; i < l->nbad; i++)
+		if (!strcmp(l->bad_files[i], file))
+			return true;
+	return false;
+}
+
+static void add_bad(struct loaded *l, const char *file, const char *guess)
 {
 	l->bad_files = svc_realloc(l->bad_files, l->nbad + 1, sizeof(*l->bad_files));
 	l->bad_services = svc_realloc(l->bad_services, l->nbad + 1, sizeof(*l->bad_services));
-	l->bad_files[l->nbad] = svc_strdup(display);
+	l->bad_files[l->nbad] = svc_strdup(file);
 	l->bad_services[l->nbad] = guess ? svc_strdup(guess) : NULL;
 	if (!guess)
 		l->unknown_bad = true;
 	l->nbad++;
 }
 
-static bool is_manifest_file(const char *name)
+static bool gave_manifest(const struct loaded *l, const char *file)
 {
-	size_t n = strlen(name);
-	return name[0] != '.' && ((n > 5 && !strcmp(name + n - 5, ".yaml")) ||
-				  (n > 4 && !strcmp(name + n - 4, ".yml")));
+	for (size_t k = 0; k < l->set.count; k++)
+		if (!strcmp(l->set.items[k]->path, file))
+			return true;
+	return false;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* The service a diagnostic's file belongs to; NULL when not known. */
+static const char *service_of_file(const struct loaded *l, const char *file)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	for (size_t k = 0; k < l->set.count; k++)
+		if (!strcmp(l->set.items[k]->path, file))
+			return l->set.items[k]->service;
+	for (size_t b = 0; b < l->nbad; b++)
+		if (!strcmp(l->bad_files[b], file))
+			return l->bad_services[b];
+	return NULL;
 }
 
 static void load_commit(struct loaded *l, const struct source *s)
 {
 	char *root = realpath(s->tree, NULL);
-	DIR *d = opendir(s->mdir);
-	struct dirent *de;
-	char **files = NULL;
-	size_t nfiles = 0;
 
 	memset(l, 0, sizeof(*l));
 	svc_diags_init(&l->diags);
-	while (d && (de = readdir(d))) {
-		char *file, *real;
-		struct stat st;
+	/* a symlink leaving the repository is refused unread */
+	svc_manifest_set_load_confined(&l->set, s->mdir, s->tree, "the repository", &l->diags);
+	/* files that gave no manifest: read ones by the service they name */
+	for (size_t i = 0; i < l->set.nfiles; i++) {
+		const char *file = l->set.files[i];
+		char *g;
 
-		if (!is_manifest_file(de->d_name))
+		if (gave_manifest(l, file) || is_bad(l, file))
 			continue;
-		file = svc_strfmt("%s/%s", s->mdir, de->d_name);
-		if (lstat(file, &st) == 0 && S_ISLNK(st.st_mode)) {
-			real = realpath(file, NULL);
-			if (!real || !root || !under(root, real)) {
-				char *dn = display_name(s, file);
-				char target[512] = "";
-				ssize_t k = readlink(file, target, sizeof(target) - 1);
-				target[k > 0 ? k : 0] = '\0';
-				svc_diags_addf(&l->diags, dn, 0, 0, "a symlink leaving the repository "
-					       "('%s'): refused", target);
-				add_bad(l, dn, NULL);
-				free(dn);
-				free(real);
-				free(file);
-				continue;
-			}
-			free(real);
-		}
-		files = svc_realloc(files, nfiles + 1, sizeof(*files));
-		files[nfiles++] = file;
+		g = guess_service(file);
+		add_bad(l, file, g);
+		free(g);
 	}
-	if (d)
-		closedir(d);
-	if (files)
-		qsort(files, nfiles, sizeof(*files), cmp_str);
-	if (nfiles) {
-		struct svc_diags own;
-		svc_diags_init(&own);
-		svc_manifest_set_load(&l->set, files, nfiles, &own);
-		/* files that gave no manifest */
-		for (size_t i = 0; i < nfiles; i++) {
-			bool found = false;
-			for (size_t k = 0; k < l->set.count && !found; k++)
-				found = !strcmp(l->set.items[k]->path, files[i]);
-			if (!found) {
-				char *dn = display_name(s, files[i]), *g = guess_service(files[i]);
-				add_bad(l, dn, g);
-				free(dn);
-				free(g);
-			}
-		}
-		for (size_t i = 0; i < own.count; i++) {
-			struct svc_error e = own.items[i];
-			if (e.file[0]) {
-				char *dn = display_name(s, e.file);
-				snprintf(e.file, sizeof(e.file), "%s", dn);
-				free(dn);
-			}
-			svc_diags_add(&l->diags, &e);
-		}
-		svc_diags_release(&own);
+	for (size_t i = 0; i < l->diags.count; i++) {
+		const char *file = l->diags.items[i].file;
+
+		if (file[0] && !gave_manifest(l, file) && !is_bad(l, file))
+			add_bad(l, file, NULL);
 	}
 	/* paths in manifests that leave the repository */
 	for (size_t k = 0; root && k < l->set.count; k++) {
@@ -324,19 +297,13 @@ static void load_commit(struct loaded *l, const struct source *s)
 			if (!what[w])
 				continue;
 			real = realpath(what[w], NULL);
-			if (!real || !under(root, real)) {
-				char *dn = display_name(s, m->path);
-				svc_diags_addf(&l->diags, dn, 0, 0, "%s '%s' %s", key[w], what[w],
+			if (!real || !under(root, real))
+				svc_diags_addf(&l->diags, m->path, 0, 0, "%s '%s' %s", key[w], what[w],
 					       real ? "leaves the repository: refused"
 						    : "does not exist in the commit");
-				free(dn);
-			}
 			free(real);
 		}
 	}
-	for (size_t i = 0; i < nfiles; i++)
-		free(files[i]);
-	free(files);
 	free(root);
 }
 
@@ -425,7 +392,7 @@ struct apply {
 static bool needs_apply(const struct svc_sync_item *it, bool prune)
 {
 	return it->action == SVC_SYNC_ACT_DEPLOY || it->action == SVC_SYNC_ACT_HEAL ||
-	       (prune && it->action == SVC_SYNC_ACT_PRUNE);
+	       (prune && it->action == SVC_SYNC_ACT_PRUNE && !it->held);
 }
 
 /* Whether every provider of item i (in this pass) has finished. */
@@ -444,13 +411,12 @@ static bool ready(struct apply *a, size_t i)
 static void record(struct apply *a, struct svc_sync_item *it, enum svc_sync_outcome outcome,
 		   bool failed_release, const char *message)
 {
-	struct svc_sync_rec rec = { 0 }, old = { 0 };
+	struct svc_sync_rec rec = { 0 };
 	struct svc_error e = { 0 };
 
-	if (svc_sync_rec_load(&old, a->ctx->state_dir, it->service, NULL) == 0) {
-		snprintf(rec.failed_release, sizeof(rec.failed_release), "%s", old.failed_release);
-		snprintf(rec.failed_commit, sizeof(rec.failed_commit), "%s", old.failed_commit);
-	}
+	/* what failed before is kept until a release is synced */
+	snprintf(rec.failed_release, sizeof(rec.failed_release), "%s", it->rec_failed_release);
+	snprintf(rec.failed_commit, sizeof(rec.failed_commit), "%s", it->rec_failed_commit);
 	rec.repo = a->p->repo;
 	rec.path = a->p->path;
 	snprintf(rec.commit, sizeof(rec.commit), "%s", a->p->commit);
@@ -467,21 +433,6 @@ static void record(struct apply *a, struct svc_sync_item *it, enum svc_sync_outc
 	if (svc_sync_rec_save(&rec, a->ctx->state_dir, it->service, &e))
 		svc_report_warn(a->ctx->report, it->service, "%s", e.message);
 	rec.repo = rec.path = rec.message = NULL;
-	svc_sync_rec_release(&old);
-}
-
-/* Whether sync.json says it is synced with this release already. */
-static bool synced_already(struct svc_ctx *ctx, const struct svc_sync_item *it)
-{
-	struct svc_sync_rec rec;
-	bool same;
-
-	if (svc_sync_rec_load(&rec, ctx->state_dir, it->service, NULL))
-		return false;
-	same = rec.outcome == SVC_SYNC_SYNCED && !strcmp(rec.release, it->release) &&
-	       !rec.failed_release[0];
-	svc_sync_rec_release(&rec);
-	return same;
 }
 
 static void apply_one(struct apply *a, struct svc_sync_item *it)
@@ -650,7 +601,7 @@ void svc_sync_pass_release(struct svc_sync_pass *p)
 }
 
 static void plan_all(struct svc_ctx *ctx, struct svc_sync_pass *p, struct loaded *l,
-		     const struct svc_sync_opts *o)
+		     const struct source *s, const struct svc_sync_opts *o)
 {
 	char **known = svc_rollout_services(ctx);
 	struct svc_manifest **ms = svc_calloc(l->set.count + 1, sizeof(*ms));
@@ -678,37 +629,29 @@ static void plan_all(struct svc_ctx *ctx, struct svc_sync_pass *p, struct loaded
 				item_error(it, text);
 			}
 	for (size_t i = 0; i < l->diags.count; i++) {
-		const struct svc_error *e = &l->diags.items[i];
+		struct svc_error e = l->diags.items[i];
+		const char *svc = e.file[0] ? service_of_file(l, e.file) : NULL;
+		struct svc_sync_item *it;
 		char buf[2048];
-		bool placed = false;
 
-		svc_error_format(e, buf, sizeof(buf));
-		for (size_t k = 0; k < l->set.count; k++) {
-			char *dn = NULL;
-			/* the display name of the manifest's file */
-			const char *tail = strstr(e->file, "@");
-			size_t n = tail ? (size_t)(tail - e->file) : strlen(e->file);
-			size_t pl = strlen(l->set.items[k]->path);
-			dn = l->set.items[k]->path;
-			if (pl >= n && !strncmp(dn + pl - n, e->file, n) &&
-			    (pl == n || dn[pl - n - 1] == '/') && wanted(o, l->set.items[k]->service)) {
-				item_error(item_for(p, l->set.items[k]->service), buf);
-				placed = true;
-			}
+		if (e.file[0]) {
+			char *dn = display_name(s, e.file);
+			snprintf(e.file, sizeof(e.file), "%s", dn);
+			free(dn);
 		}
-		for (size_t b = 0; !placed && b < l->nbad; b++)
-			if (!strcmp(l->bad_files[b], e->file) && l->bad_services[b] &&
-			    wanted(o, l->bad_services[b])) {
-				item_error(item_for(p, l->bad_services[b]), buf);
-				placed = true;
-			}
-		if (!placed && !o->nservices) {
+		svc_error_format(&e, buf, sizeof(buf));
+		if (svc) {
+			if (wanted(o, svc))
+				item_error(item_for(p, svc), buf);
+		} else if (!o->nservices) {
 			/* an invalid file whose service is not known: under its file's name */
 			char label[64];
-			const char *base = strrchr(e->file, '/');
-			snprintf(label, sizeof(label), "%.*s", (int)strcspn(base ? base + 1 : e->file, ".@"),
-				 base ? base + 1 : e->file);
-			item_error(item_for(p, label[0] ? label : "?"), buf);
+			const char *base = strrchr(l->diags.items[i].file, '/');
+			base = base ? base + 1 : l->diags.items[i].file;
+			snprintf(label, sizeof(label), "%.*s", (int)strcspn(base, "."), base);
+			it = item_for(p, label[0] ? label : "?");
+			it->unnamed = !it->m;
+			item_error(it, buf);
 		}
 	}
 	/* services of the state that the commit does not have */
@@ -756,8 +699,15 @@ static void plan_all(struct svc_ctx *ctx, struct svc_sync_pass *p, struct loaded
 		/* sync's own records: one that cannot be read is never acted on */
 		svc_error_clear(&e);
 		rc = svc_sync_rec_load(&rec, ctx->state_dir, it->service, &e);
-		if (rc == 0)
+		if (rc == 0) {
 			in.failed_release = rec.failed_release;
+			snprintf(it->rec_failed_release, sizeof(it->rec_failed_release), "%s",
+				 rec.failed_release);
+			snprintf(it->rec_failed_commit, sizeof(it->rec_failed_commit), "%s",
+				 rec.failed_commit);
+			it->rec_synced = rec.outcome == SVC_SYNC_SYNCED && !rec.failed_release[0] &&
+					 !strcmp(rec.release, it->release);
+		}
 		if (rc == 0 || rc == SVC_ENOTFOUND)
 			rc = svc_suspension_load(&sus, ctx->state_dir, it->service, &e);
 		in.suspended = rc == 0;
@@ -776,6 +726,8 @@ static void plan_all(struct svc_ctx *ctx, struct svc_sync_pass *p, struct loaded
 			snprintf(why, sizeof(why), "not in the commit; nothing runs");
 		}
 		if (it->action == SVC_SYNC_ACT_PRUNE && l->unknown_bad) {
+			/* it may be the service of that manifest */
+			it->held = true;
 			snprintf(why + strlen(why), sizeof(why) - strlen(why),
 				 "; not pruned while a manifest of the commit is unreadable");
 		}
@@ -826,7 +778,7 @@ int svc_sync_run(struct svc_ctx *ctx, const struct svc_sync_source *src,
 		goto done;
 	load_commit(&l, &s);
 	loaded = true;
-	plan_all(ctx, out, &l, opts);
+	plan_all(ctx, out, &l, &s, opts);
 	if (opts->apply) {
 		struct apply a0 = { .ctx = ctx, .p = out, .s = &s };
 		for (size_t i = 0; i < out->count; i++) {
@@ -836,7 +788,7 @@ int svc_sync_run(struct svc_ctx *ctx, const struct svc_sync_source *src,
 				it->done = SVC_SYNC_LEFT_IN_SYNC;
 				/* written when it changes only: a no-op pass over many
 				 * services writes (and fsyncs) nothing */
-				if (it->m && !synced_already(ctx, it))
+				if (it->m && !it->rec_synced)
 					record(&a0, it, SVC_SYNC_SYNCED, false, NULL);
 				break;
 			case SVC_SYNC_ACT_SUSPENDED:
@@ -844,23 +796,21 @@ int svc_sync_run(struct svc_ctx *ctx, const struct svc_sync_source *src,
 				break;
 			case SVC_SYNC_ACT_INVALID:
 				it->done = SVC_SYNC_DONE_INVALID;
-				record(&a0, it, SVC_SYNC_INVALID, false, it->detail);
+				/* a record would make a service of a file's name */
+				if (!it->unnamed)
+					record(&a0, it, SVC_SYNC_INVALID, false, it->detail);
 				break;
 			case SVC_SYNC_ACT_FAILED:
 				it->done = SVC_SYNC_DONE_FAILED;
 				break;
 			case SVC_SYNC_ACT_PRUNE:
-				if (!opts->prune || l.unknown_bad)
+				if (!opts->prune || it->held)
 					it->done = SVC_SYNC_REPORTED;
 				break;
 			default:
 				break;
 			}
 		}
-		if (l.unknown_bad)
-			for (size_t i = 0; i < out->count; i++)
-				if (out->items[i].action == SVC_SYNC_ACT_PRUNE)
-					out->items[i].action = SVC_SYNC_ACT_IN_SYNC, out->items[i].done = SVC_SYNC_REPORTED;
 		apply_all(ctx, out, &s, opts);
 	}
 	/* the manifests stay loaded: items point into them */

@@ -103,6 +103,14 @@ struct svc_sync_item {
 	char **errors;             /* NULL-terminated, for invalid ones; may be NULL */
 	int rc;                    /* the apply's return code, 0 when fine */
 	struct svc_manifest *m;    /* borrowed from the pass; NULL when invalid/pruned */
+	bool unnamed;              /* an invalid file whose service is not known,
+				    * listed under its file's name (no record kept) */
+	bool held;                 /* a prune only reported: a manifest of the commit
+				    * is invalid and its service unknown */
+	/* internal: its sync.json as the plan read it */
+	bool rec_synced;           /* synced with this release, nothing failed */
+	char rec_failed_release[65];
+	char rec_failed_commit[41];
 };
 
 struct svc_sync_pass {
