@@ -82,6 +82,8 @@ wait_until() {
 
 # write_manifest SERVICE VERSION LISTEN [ENV=VALUE...]
 # Knobs (environment): REPLICAS BAKE KEEP PROMOTE PREVIEW START_TIMEOUT DRAIN
+# HEALTH (the http path) PROVIDES REQUIRES (api), WORKDIR (the greeter's
+# folder), MANIFEST_DIR (where it is written; $SVCCTL_MANIFESTS)
 write_manifest() {
 	local svc=$1 ver=$2 listen=$3 kv
 	shift 3
@@ -90,7 +92,7 @@ write_manifest() {
 		echo "version: $ver"
 		echo "replicas: ${REPLICAS:-2}"
 		echo "run:"
-		echo "  workdir: $GREETER_DIR"
+		echo "  workdir: ${WORKDIR:-$GREETER_DIR}"
 		echo '  command: [./greeter, --port, "${PORT}"]'
 		echo "  env:"
 		echo '    VERSION: "${VERSION}"'
@@ -106,7 +108,7 @@ write_manifest() {
 		echo "  - name: http"
 		echo "    listen: $listen"
 		echo "health:"
-		echo "  http: /health"
+		echo "  http: ${HEALTH:-/health}"
 		echo "  interval: 100ms"
 		echo "  timeout: 1s"
 		echo "  healthy_threshold: 2"
@@ -118,9 +120,46 @@ write_manifest() {
 		echo "  keep_previous: ${KEEP:-10m}"
 		echo "  bake: ${BAKE:-0s}"
 		if [ -n "${PREVIEW:-}" ]; then echo "  preview: $PREVIEW"; fi
-	} >"$SVCCTL_MANIFESTS/$svc.yaml"
+		if [ -n "${PROVIDES:-}${REQUIRES:-}" ]; then
+			echo "api:"
+			if [ -n "${PROVIDES:-}" ]; then echo "  provides: [$PROVIDES]"; fi
+			if [ -n "${REQUIRES:-}" ]; then echo "  requires: {$REQUIRES}"; fi
+		fi
+	} >"${MANIFEST_DIR:-$SVCCTL_MANIFESTS}/$svc.yaml"
 	case " ${SERVICES[*]} " in *" $svc "*) ;; *) SERVICES+=("$svc") ;; esac
 }
+
+# ---- git repositories of manifests (sync) ----
+
+# git_repo_init: a bare "origin" ($ORIGIN) and a working clone ($SRC) pushing
+# to it, with manifests/ and bin/greeter; no user or system configuration
+# reaches git or libgit2. g runs git in the clone (extra -c options in
+# GIT_OPTS, an array).
+git_repo_init() {
+	export GIT_CONFIG_NOSYSTEM=1 HOME=$WORK/home
+	mkdir -p "$HOME"
+	ORIGIN=$WORK/origin.git
+	SRC=$WORK/src
+	git init -q --bare -b main "$ORIGIN"
+	git init -q -b main "$SRC"
+	g remote add origin "$ORIGIN"
+	mkdir -p "$SRC/manifests" "$SRC/bin"
+	cp "$GREETER" "$SRC/bin/greeter"
+}
+GIT_OPTS=(-c commit.gpgsign=false)
+g() { git -C "$SRC" -c user.name=t -c user.email=t@e "${GIT_OPTS[@]}" "$@"; }
+# commit MESSAGE [git commit options]: commit everything in the working
+# clone, push it; sets HEAD_C (40 hex) and C12 (its first 12)
+commit() {
+	local msg=$1
+	shift
+	g add -A && g commit -q "$@" -m "$msg" && g push -q origin main || return 1
+	HEAD_C=$(g rev-parse HEAD)
+	C12=${HEAD_C:0:12}
+}
+# repo_manifest SERVICE VERSION LISTEN [ENV=VALUE...]: write_manifest into
+# the clone's manifests/, running bin/greeter of the repository
+repo_manifest() { MANIFEST_DIR=$SRC/manifests WORKDIR=../bin write_manifest "$@"; }
 
 state_file() { cat "$SVCCTL_STATE_DIR/services/$1/$2" 2>/dev/null; }
 rollout_step() { state_file "$1" rollout.json | sed -n 's/.*"step": "\([^"]*\)".*/\1/p'; }
@@ -157,6 +196,8 @@ cleanup() {
 	"$SVCCTL" -q router stop >/dev/null 2>&1
 	left=$(leftover_pids)
 	for p in $left; do kill -9 "$p" 2>/dev/null; done
+	# exported commits are read-only: writable first, for a runner not root
+	chmod -R u+w "$WORK" 2>/dev/null
 	rm -rf "$WORK"
 }
 trap cleanup EXIT

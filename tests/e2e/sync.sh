@@ -6,77 +6,17 @@
 # pass from nothing, one changed service under load from 8 clients, a
 # commit that changes no manifest, an invalid manifest beside a valid
 # change, a green that never gets healthy (not retried, then --retry),
-# drift (a manual rollback) healed, an instance lost healed, suspend,
-# prune, an unreachable repository, a second pass while one runs, a
-# symlink leaving the repository, svcctl SIGKILLed mid-pass, and a build
-# from the commit's tree.
+# drift (a manual rollback) healed, an instance lost or hung healed,
+# suspend, prune (held while an unreadable manifest's service is unknown),
+# an unreachable repository, a second pass while one runs, a symlink
+# leaving the repository, svcctl SIGKILLed mid-pass, a build from the
+# commit's tree, sync's own records unreadable, and the commits' trees
+# (read-only) and their gc.
 . "$(dirname "$0")/lib.sh"
 
-# no user or system git configuration reaches git or libgit2
-export GIT_CONFIG_NOSYSTEM=1 HOME=$WORK/home
-mkdir -p "$HOME"
-ORIGIN=$WORK/origin.git
-SRC=$WORK/src
-g() { git -C "$SRC" -c user.name=t -c user.email=t@e -c commit.gpgsign=false "$@"; }
-git init -q --bare -b main "$ORIGIN"
-git init -q -b main "$SRC"
-g remote add origin "$ORIGIN"
-mkdir -p "$SRC/manifests" "$SRC/bin"
-cp "$GREETER" "$SRC/bin/greeter"
+git_repo_init
 echo "# services" >"$SRC/README.md"
 
-# commit MESSAGE: commit everything in the working clone, push it; sets
-# HEAD_C (40 hex) and C12 (its first 12)
-commit() {
-	g add -A && g commit -q -m "$1" && g push -q origin main || return 1
-	HEAD_C=$(g rev-parse HEAD)
-	C12=${HEAD_C:0:12}
-}
-
-# repo_manifest SERVICE VERSION LISTEN [ENV=VALUE...]: manifests/SERVICE.yaml
-# in the working clone, running bin/greeter of the repository.
-# Knobs: REPLICAS START_TIMEOUT HEALTH PROVIDES REQUIRES KEEP
-repo_manifest() {
-	local svc=$1 ver=$2 listen=$3 kv
-	shift 3
-	{
-		echo "service: $svc"
-		echo "version: $ver"
-		echo "replicas: ${REPLICAS:-2}"
-		echo "run:"
-		echo "  workdir: ../bin"
-		echo '  command: [./greeter, --port, "${PORT}"]'
-		echo "  env:"
-		echo '    VERSION: "${VERSION}"'
-		echo '    INSTANCE: "${INSTANCE}"'
-		for kv in "$@"; do echo "    ${kv%%=*}: \"${kv#*=}\""; done
-		for kv in ASAN_OPTIONS UBSAN_OPTIONS; do
-			[ -n "${!kv:-}" ] && echo "    $kv: \"${!kv}\""
-		done
-		echo "  stop_timeout: 5s"
-		echo "ports:"
-		echo "  - name: http"
-		echo "    listen: $listen"
-		echo "health:"
-		echo "  http: ${HEALTH:-/health}"
-		echo "  interval: 100ms"
-		echo "  timeout: 1s"
-		echo "  healthy_threshold: 2"
-		echo "  unhealthy_threshold: 2"
-		echo "  start_timeout: ${START_TIMEOUT:-15s}"
-		echo "rollout:"
-		echo "  promote: auto"
-		echo "  drain_timeout: 2s"
-		echo "  keep_previous: ${KEEP:-10m}"
-		echo "  bake: 0s"
-		if [ -n "${PROVIDES:-}${REQUIRES:-}" ]; then
-			echo "api:"
-			[ -n "${PROVIDES:-}" ] && echo "  provides: [$PROVIDES]"
-			[ -n "${REQUIRES:-}" ] && echo "  requires: {$REQUIRES}"
-		fi
-	} >"$SRC/manifests/$svc.yaml"
-	case " ${SERVICES[*]} " in *" $svc "*) ;; *) SERVICES+=("$svc") ;; esac
-}
 accounts_v() { PROVIDES=v1 repo_manifest accounts "$1" "$A_ADDR"; }
 web_v() { local v=$1; shift; REQUIRES="accounts: [v1]" repo_manifest web "$v" "$W_ADDR" "$@"; }
 mail_v() { REQUIRES="accounts: [v1]" repo_manifest mail "$1" "$M_ADDR" START_DELAY_MS=800; }
@@ -440,6 +380,17 @@ sync_
 diag "$OUT"
 check_eq "7: sync without --prune exits 0" 0 "$rc"
 check_eq "7: mail still serves" 1.0.0 "$(version_at "$M_ADDR")"
+# an invalid file whose service cannot be told may be mail's: no prune
+printf 'version: [\n' >"$SRC/manifests/broken.yaml"
+commit "a broken manifest"
+sync_ --prune
+diag "$OUT"
+check_eq "7: sync --prune with a manifest of unknown service invalid exits 3" 3 "$rc"
+check "7: mail is reported, not pruned" grep -q "not pruned while a manifest of the commit is unreadable" <<<"$(line_of mail "$OUT")"
+check_eq "7: mail still serves" 1.0.0 "$(version_at "$M_ADDR")"
+check "7: the file's name made no service of the state" test ! -e "$SVCCTL_STATE_DIR/services/broken"
+g rm -q manifests/broken.yaml
+commit "broken manifest removed"
 sync_ --prune
 diag "$OUT"
 check_eq "7: sync --prune exits 0" 0 "$rc"

@@ -6,9 +6,10 @@
 # diff refuses the same way.
 . "$(dirname "$0")/lib.sh"
 
-export GIT_CONFIG_NOSYSTEM=1 HOME=$WORK/home
+GIT_OPTS=(-c gpg.program=gpg)
+git_repo_init
 export GNUPGHOME=$WORK/gnupg
-mkdir -p "$HOME" "$GNUPGHOME"
+mkdir -p "$GNUPGHOME"
 chmod 700 "$GNUPGHOME"
 stop_agent() { gpgconf --kill gpg-agent >/dev/null 2>&1; }
 # the agent gpg started for this GNUPGHOME goes with it (lib.sh's cleanup
@@ -29,55 +30,18 @@ KEYRING=$WORK/trusted.gpg
 gpg --batch --export "$FPR_A" >"$KEYRING"
 check "the keyring holds A" test -s "$KEYRING"
 
-ORIGIN=$WORK/origin.git
-SRC=$WORK/src
-g() { git -C "$SRC" -c user.name=t -c user.email=t@e -c gpg.program=gpg "$@"; }
-git init -q --bare -b main "$ORIGIN"
-git init -q -b main "$SRC"
-g remote add origin "$ORIGIN"
-mkdir -p "$SRC/manifests" "$SRC/bin"
-cp "$GREETER" "$SRC/bin/greeter"
-
 ADDR=127.0.0.1:$(pick_port)
-SERVICES+=(signed)
-manifest() {
-	{
-		echo "service: signed"
-		echo "version: $1"
-		echo "replicas: 1"
-		echo "run:"
-		echo "  workdir: ../bin"
-		echo '  command: [./greeter, --port, "${PORT}"]'
-		echo "  env:"
-		echo '    VERSION: "${VERSION}"'
-		for kv in ASAN_OPTIONS UBSAN_OPTIONS; do
-			[ -n "${!kv:-}" ] && echo "    $kv: \"${!kv}\""
-		done
-		echo "ports:"
-		echo "  - listen: $ADDR"
-		echo "health:"
-		echo "  http: /health"
-		echo "  interval: 100ms"
-		echo "  start_timeout: 15s"
-		echo "rollout:"
-		echo "  drain_timeout: 2s"
-	} >"$SRC/manifests/signed.yaml"
-}
-# commit KEY|- MESSAGE: signed with KEY's fingerprint, or unsigned (-);
-# pushed; sets HEAD_C and C12
-commit() {
-	local sign=(-c commit.gpgsign=false commit)
-	[ "$1" != - ] && sign=(-c user.signingkey="$1" commit -S)
-	g add -A && g "${sign[@]}" -q -m "$2" && g push -q origin main || return 1
-	HEAD_C=$(g rev-parse HEAD)
-	C12=${HEAD_C:0:12}
+manifest() { REPLICAS=1 repo_manifest signed "$1" "$ADDR"; }
+# sign_commit KEY|- MESSAGE: signed with KEY's fingerprint, or unsigned (-)
+sign_commit() {
+	if [ "$1" = - ]; then commit "$2" --no-gpg-sign; else commit "$2" -S"$1"; fi
 }
 hist_count() { svcctl history signed 2>/dev/null | grep -cE '^[ *] +[0-9]+ [0-9a-f]{12} '; }
 sync_() { run_rc rc svcctl sync --repo "$ORIGIN" --verify-signatures "$KEYRING" "$@"; }
 
 # ---- signed with A: applied ----
 manifest 1.0.0
-commit "$FPR_A" "signed by A" || { not_ok "a commit signed with A is made"; finish; }
+sign_commit "$FPR_A" "signed by A" || { not_ok "a commit signed with A is made"; finish; }
 check "git sees the commit signed by A" grep -q "$FPR_A" <<<"$(g log -1 --format='%GF %GP')"
 sync_
 diag "$OUT"
@@ -88,7 +52,7 @@ check_eq "diff --verify-signatures of it exits 0 (in sync)" 0 "$rc"
 
 # ---- unsigned: refused ----
 manifest 2.0.0
-commit - "unsigned"
+sign_commit - "unsigned"
 UNSIGNED=$HEAD_C
 g tag t-unsigned
 g push -q origin t-unsigned
@@ -106,7 +70,7 @@ check "diff's message names the commit" grep -q "${UNSIGNED:0:12}" <<<"$OUT"
 
 # ---- signed with B (not in the keyring): refused ----
 manifest 3.0.0
-commit "$FPR_B" "signed by B"
+sign_commit "$FPR_B" "signed by B"
 check "git sees the commit signed by B" grep -q "$FPR_B" <<<"$(g log -1 --format='%GF %GP')"
 run_rc rc svcctl --json sync --repo "$ORIGIN" --verify-signatures "$KEYRING"
 diag "$OUT"
@@ -129,7 +93,7 @@ check_eq "without --verify-signatures, diff of B's commit exits 1 (would deploy)
 
 # ---- signed with A again: applied ----
 manifest 4.0.0
-commit "$FPR_A" "signed by A again"
+sign_commit "$FPR_A" "signed by A again"
 sync_
 diag "$OUT"
 check_eq "a newer commit signed with A: exit 0" 0 "$rc"
