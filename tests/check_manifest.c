@@ -1123,6 +1123,34 @@ START_TEST(test_manifest__set_special_files)
 	svc_manifest_set_release(&set);
 	svc_diags_release(&d);
 
+	/* confined to the folder: the link out of it is refused, unread */
+	svc_diags_init(&d);
+	ck_assert_int_eq(svc_manifest_set_load_confined(&set, sub, sub, "the tree", &d),
+			 SVC_EMANIFEST);
+	ck_assert_int_eq(set.count, 0);
+	ck_assert_int_eq(set.nfiles, 1);
+	ck_assert_str_eq(set.files[0], to_fifo);
+	ck_assert_ptr_null(set.files[1]);
+	{
+		char *want = svc_strfmt("a symlink leaving the tree ('%s'): refused", minimal);
+
+		ASSERT_DIAG(&d, good, 0, 0, want);
+		free(want);
+	}
+	ck_assert_int_eq(d.count, 2);
+	svc_manifest_set_release(&set);
+	svc_diags_release(&d);
+	/* confined to a tree that holds its target: read */
+	svc_diags_init(&d);
+	ck_assert_int_eq(svc_manifest_set_load_confined(&set, sub, "/", "the tree", &d),
+			 SVC_EMANIFEST);
+	ck_assert_int_eq(set.count, 1);
+	ck_assert_int_eq(set.nfiles, 2);
+	ck_assert_str_eq(set.files[1], good);
+	ck_assert_int_eq(d.count, 1);
+	svc_manifest_set_release(&set);
+	svc_diags_release(&d);
+
 	svc_rm_rf(tmp);
 	free(fifo);
 	free(sub);
