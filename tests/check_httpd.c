@@ -1,11 +1,12 @@
 /*
- * check_httpd.c - unit tests of the HTTP server (base/httpd.c). The server
- * is started on a loopback address with port 0 and driven by libcurl, a
- * real client: answers and content types, the exact bytes of a body of
- * several upload pieces, header lookup, 413 with Content-Length (with and
- * without "Expect: 100-continue") and chunked, bad and taken addresses,
- * and a stopped server refusing connections; a raw socket plays the client
- * that sends its whole body before reading anything.
+ * check_httpd.c - unit tests of the HTTP server (base/httpd.c) and of the
+ * webhook signature check (sync/webhook.c). The server is started on a
+ * loopback address with port 0 and driven by libcurl, a real client:
+ * answers and content types, the exact bytes of a body of several upload
+ * pieces, header lookup, 413 with Content-Length (with and without
+ * "Expect: 100-continue") and chunked, bad and taken addresses, and a
+ * stopped server refusing connections; a raw socket plays the client that
+ * sends its whole body before reading anything.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -21,9 +22,15 @@
 
 #include "base/httpd.h"
 #include "error.h"
+#include "sync/webhook.h"
 #include "util.h"
 
 #define MIB (1024 * 1024)
+
+/* RFC 4231 test case 2: HMAC-SHA256 of "what do ya want for nothing?" under "Jefe". */
+#define RFC4231_KEY "Jefe"
+#define RFC4231_DATA "what do ya want for nothing?"
+#define RFC4231_HEX "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
 
 /* What the handler saw, written on the server's thread. */
 struct seen {
@@ -68,9 +75,10 @@ static void set_body(struct svc_http_response *res, const char *text)
 }
 
 /*
- * The test's handler: GET (or HEAD) /hello is JSON, /echo answers the body's length,
- * /bad sets an invalid status, /plain leaves the content type empty; anything else is left
- * unset (404).
+ * The test's handler: GET (or HEAD) /hello is JSON, /echo answers the
+ * body's length, /hook checks a webhook signature under "Jefe", /bad sets
+ * an invalid status, /plain leaves the content type empty; anything else
+ * is left unset (404).
  */
 static void handler(void *arg, const struct svc_http_request *req, struct svc_http_response *res)
 {
@@ -99,6 +107,11 @@ static void handler(void *arg, const struct svc_http_request *req, struct svc_ht
 		res->status = 200;
 		snprintf(buf, sizeof(buf), "%zu bytes\n", req->body_len);
 		set_body(res, buf);
+	} else if (!strcmp(req->path, "/hook")) {
+		bool ok = svc_webhook_signature_ok(RFC4231_KEY, strlen(RFC4231_KEY), req->body,
+						   req->body_len,
+						   svc_http_header(req, SVC_WEBHOOK_SIGNATURE_HEADER));
+		res->status = ok ? 204 : 401;
 	} else if (!strcmp(req->path, "/bad")) {
 		res->status = 42;
 		set_body(res, "never sent");
@@ -518,6 +531,174 @@ START_TEST(test_httpd__stop_refuses)
 }
 END_TEST
 
+START_TEST(test_httpd__webhook_over_http)
+{
+	struct svc_httpd *d = start("127.0.0.1:0", MIB);
+	int port = svc_httpd_port(d);
+	static const char *const good[] = { "X-Hub-Signature-256: sha256=" RFC4231_HEX, NULL };
+	static const char *const none[] = { NULL };
+	struct reply r;
+
+	request(&r, "127.0.0.1", port, "POST", "/hook", RFC4231_DATA, strlen(RFC4231_DATA),
+		SEND_LENGTH, good);
+	ck_assert_int_eq(r.status, 204);
+	reply_free(&r);
+	/* one byte of body more: refused */
+	request(&r, "127.0.0.1", port, "POST", "/hook", RFC4231_DATA "\n",
+		strlen(RFC4231_DATA) + 1, SEND_LENGTH, good);
+	ck_assert_int_eq(r.status, 401);
+	reply_free(&r);
+	request(&r, "127.0.0.1", port, "POST", "/hook", RFC4231_DATA, strlen(RFC4231_DATA),
+		SEND_LENGTH, none);
+	ck_assert_int_eq(r.status, 401);
+	reply_free(&r);
+	svc_httpd_stop(d);
+}
+END_TEST
+
+START_TEST(test_webhook__signature)
+{
+	static const char *const bad[] = {
+		/* one wrong digit (the last), and the first */
+		"sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3844",
+		"sha256=6bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+		/* no prefix, another prefix, the prefix in capitals */
+		RFC4231_HEX,
+		"sha1=" RFC4231_HEX,
+		"SHA256=" RFC4231_HEX,
+		/* short, empty, long, trailing junk, leading space, not hex */
+		"sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec384",
+		"sha256=",
+		"",
+		"sha256=" RFC4231_HEX "00",
+		"sha256=" RFC4231_HEX " ",
+		"sha256=" RFC4231_HEX "\n",
+		" sha256=" RFC4231_HEX,
+		"sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec384g",
+		"sha256=+bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+	};
+	const char *key = RFC4231_KEY, *data = RFC4231_DATA;
+	size_t klen = strlen(key), dlen = strlen(data);
+
+	ck_assert(svc_webhook_signature_ok(key, klen, data, dlen, "sha256=" RFC4231_HEX));
+	ck_assert(svc_webhook_signature_ok(key, klen, data, dlen,
+		"sha256=5BDCC146BF60754E6A042426089575C75A003F089D2739839DEC58B964EC3843"));
+	ck_assert(svc_webhook_signature_ok(key, klen, data, dlen,
+		"sha256=5bDcC146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!svc_webhook_signature_ok(key, klen, data, dlen, bad[i]), "'%s'",
+			      bad[i]);
+	ck_assert(!svc_webhook_signature_ok(key, klen, data, dlen, NULL));
+	/* another body, another key, no key */
+	ck_assert(!svc_webhook_signature_ok(key, klen, data, dlen - 1, "sha256=" RFC4231_HEX));
+	ck_assert(!svc_webhook_signature_ok("jefe", klen, data, dlen, "sha256=" RFC4231_HEX));
+	ck_assert(!svc_webhook_signature_ok(key, 0, data, dlen, "sha256=" RFC4231_HEX));
+	/* an empty body has a signature too (openssl dgst -sha256 -hmac Jefe </dev/null) */
+	ck_assert(svc_webhook_signature_ok(key, klen, NULL, 0,
+		"sha256=923598ca6d64af2a5dba79dcd021a8a0fe5c5f557519adaaf0ad532d4506dd30"));
+	ck_assert(svc_webhook_signature_ok(key, klen, "", 0,
+		"sha256=923598ca6d64af2a5dba79dcd021a8a0fe5c5f557519adaaf0ad532d4506dd30"));
+}
+END_TEST
+
+/* Write data to a file in dir; returns its path (caller frees). */
+static char *write_file(const char *dir, const char *name, const char *data, size_t len)
+{
+	char *path = svc_strfmt("%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+	return path;
+}
+
+START_TEST(test_webhook__secret_read)
+{
+	static const struct {
+		const char *data;
+		size_t len;
+		const char *want;
+		size_t want_len;
+	} ok[] = {
+		{ "s3cret\n", 7, "s3cret", 6 },
+		{ "s3cret\r\n", 8, "s3cret", 6 },
+		{ "s3cret", 6, "s3cret", 6 },
+		{ "s3cret\n\n", 8, "s3cret\n", 7 },     /* one newline only */
+		{ " s3 cret \n", 10, " s3 cret ", 9 },  /* nothing else trimmed */
+		{ "a\0b\n", 4, "a\0b", 3 },
+		{ "\r", 1, "\r", 1 },
+	};
+	static const char *const empty[] = { "", "\n", "\r\n" };
+	char *dir = svc_strdup("/tmp/check_httpd.XXXXXX");
+	char *path, *secret, *large;
+	struct svc_error err;
+	size_t len;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		path = write_file(dir, "secret", ok[i].data, ok[i].len);
+		svc_error_clear(&err);
+		ck_assert_msg(svc_webhook_secret_read(&secret, &len, path, &err) == 0, "%zu: %s",
+			      i, err.message);
+		ck_assert_uint_eq(len, ok[i].want_len);
+		ck_assert_msg(memcmp(secret, ok[i].want, len) == 0, "case %zu", i);
+		ck_assert_int_eq(secret[len], '\0');
+		explicit_bzero(secret, len);
+		free(secret);
+		free(path);
+	}
+	for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+		path = write_file(dir, "empty", empty[i], strlen(empty[i]));
+		svc_error_clear(&err);
+		secret = (char *)&err;
+		ck_assert_int_eq(svc_webhook_secret_read(&secret, &len, path, &err), SVC_EGENERIC);
+		ck_assert_ptr_null(secret);
+		ck_assert_msg(strstr(err.message, path) && strstr(err.message, "empty"), "%s",
+			      err.message);
+		free(path);
+	}
+	/* 4 KiB is the most; the secret of a webhook signed with it works */
+	large = malloc(SVC_WEBHOOK_SECRET_MAX + 1);
+	memset(large, 'k', SVC_WEBHOOK_SECRET_MAX + 1);
+	path = write_file(dir, "large", large, SVC_WEBHOOK_SECRET_MAX);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_webhook_secret_read(&secret, &len, path, &err), 0);
+	ck_assert_uint_eq(len, SVC_WEBHOOK_SECRET_MAX);
+	free(secret);
+	free(path);
+	path = write_file(dir, "larger", large, SVC_WEBHOOK_SECRET_MAX + 1);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_webhook_secret_read(&secret, &len, path, &err), SVC_EGENERIC);
+	ck_assert_ptr_null(secret);
+	ck_assert_msg(strstr(err.message, path) && strstr(err.message, "larger than 4096"), "%s",
+		      err.message);
+	free(path);
+	free(large);
+
+	path = write_file(dir, "jefe", "Jefe\n", 5);
+	ck_assert_int_eq(svc_webhook_secret_read(&secret, &len, path, NULL), 0);
+	ck_assert(svc_webhook_signature_ok(secret, len, RFC4231_DATA, strlen(RFC4231_DATA),
+					   "sha256=" RFC4231_HEX));
+	free(secret);
+	free(path);
+
+	/* missing, and a folder */
+	path = svc_strfmt("%s/missing", dir);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_webhook_secret_read(&secret, &len, path, &err), SVC_ENOTFOUND);
+	ck_assert_ptr_null(secret);
+	ck_assert_msg(strstr(err.message, path) != NULL, "%s", err.message);
+	free(path);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_webhook_secret_read(&secret, &len, dir, &err), SVC_EGENERIC);
+	ck_assert_msg(strstr(err.message, dir) != NULL, "%s", err.message);
+
+	ck_assert_int_eq(svc_rm_rf(dir), 0);
+	free(dir);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("httpd");
@@ -529,6 +710,9 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_httpd__body_too_large);
 	tcase_add_test(tc, test_httpd__addresses);
 	tcase_add_test(tc, test_httpd__stop_refuses);
+	tcase_add_test(tc, test_httpd__webhook_over_http);
+	tcase_add_test(tc, test_webhook__signature);
+	tcase_add_test(tc, test_webhook__secret_read);
 	suite_add_tcase(s, tc);
 	return s;
 }
