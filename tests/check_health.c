@@ -339,11 +339,20 @@ START_TEST(test_health__http_ipv6)
 }
 END_TEST
 
-static void count_rounds(void *arg, const struct svc_health_target *t, size_t n)
+static bool count_rounds(void *arg, const struct svc_health_target *t, size_t n)
 {
 	(void)t;
 	(void)n;
 	(*(int *)arg)++;
+	return true;
+}
+
+/* Goes on for *arg rounds, then asks the wait to stop. */
+static bool stop_after(void *arg, const struct svc_health_target *t, size_t n)
+{
+	(void)t;
+	(void)n;
+	return --*(int *)arg > 0;
 }
 
 START_TEST(test_health__wait_until_healthy)
@@ -395,6 +404,38 @@ START_TEST(test_health__wait_times_out)
 }
 END_TEST
 
+/* The progress callback stops a wait that would take its whole timeout. */
+START_TEST(test_health__wait_cancelled)
+{
+	struct svc_health h;
+	struct svc_health_target t[1];
+	struct svc_error err;
+	int p0 = free_port(), rounds = 3;
+	pid_t a = greeter_spawn("127.0.0.1", p0, 0, 0, true);   /* 503 from the start */
+	int64_t t0, took;
+
+	health_init(&h, SVC_HEALTH_HTTP);
+	svc_health_target_init(&t[0], "greeter-0123456789ab-0", "127.0.0.1", p0);
+	svc_error_clear(&err);
+	t0 = svc_mono_ms();
+	ck_assert_int_eq(svc_health_wait(&h, t, 1, 60000, stop_after, &rounds, &err),
+			 SVC_ECANCELED);
+	took = svc_mono_ms() - t0;
+	ck_assert_int_eq(rounds, 0);
+	ck_assert_msg(took < 5000, "took %lld ms", (long long)took);
+	ck_assert_ptr_nonnull(strstr(err.message, "cancelled"));
+	/* a round that finds everything healthy ends the wait whatever it says */
+	svc_error_clear(&err);
+	greeter_kill(a);
+	a = greeter_spawn("127.0.0.1", p0, -1, 0, true);
+	svc_health_target_init(&t[0], "greeter-0123456789ab-0", "127.0.0.1", p0);
+	h.healthy_threshold = 1;
+	rounds = 1;     /* stop after the first round, which is healthy */
+	ck_assert_int_eq(svc_health_wait(&h, t, 1, 10000, stop_after, &rounds, &err), 0);
+	greeter_kill(a);
+}
+END_TEST
+
 START_TEST(test_health__watch_detects_unhealthy)
 {
 	struct svc_health h;
@@ -440,6 +481,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_health__http_ipv6);
 	tcase_add_test(tc, test_health__wait_until_healthy);
 	tcase_add_test(tc, test_health__wait_times_out);
+	tcase_add_test(tc, test_health__wait_cancelled);
 	tcase_add_test(tc, test_health__watch_detects_unhealthy);
 	suite_add_tcase(s, tc);
 	return s;

@@ -27,6 +27,7 @@ enum svc_errcode {
 	SVC_ENOTFOUND = -7,  /* no such service, release or file */
 	SVC_ETIMEOUT = -8,   /* a deadline passed */
 	SVC_ESTATE = -9,     /* a state file cannot be read (the message names it) */
+	SVC_ECANCELED = -10, /* stopped on request (a newer commit, a shutdown) */
 };
 
 struct svc_error {

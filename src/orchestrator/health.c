@@ -228,7 +228,7 @@ static void sleep_rest(const struct svc_health *h, int64_t round_start, int64_t 
 
 int svc_health_wait(const struct svc_health *h, struct svc_health_target *t,
 		    size_t n, int64_t timeout_ms,
-		    void (*progress)(void *arg, const struct svc_health_target *t, size_t n),
+		    bool (*progress)(void *arg, const struct svc_health_target *t, size_t n),
 		    void *arg, struct svc_error *err)
 {
 	int64_t deadline = svc_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
@@ -236,17 +236,18 @@ int svc_health_wait(const struct svc_health *h, struct svc_health_target *t,
 
 	for (;;) {
 		int64_t round_start = svc_mono_ms();
-		bool all = true;
+		bool all = true, go_on;
 
 		for (size_t i = 0; i < n; i++) {
 			svc_health_probe(h, &t[i]);
 			if (!t[i].healthy)
 				all = false;
 		}
-		if (progress)
-			progress(arg, t, n);
+		go_on = progress ? progress(arg, t, n) : true;
 		if (all)
 			return 0;
+		if (!go_on)
+			return svc_error_set(err, SVC_ECANCELED, "the health wait was cancelled");
 		if (svc_mono_ms() >= deadline)
 			break;
 		sleep_rest(h, round_start, deadline);

@@ -42,11 +42,12 @@ bool svc_health_probe(const struct svc_health *h, struct svc_health_target *t);
 /*
  * Probe every target each interval until all are healthy (0), or until
  * timeout_ms passes (SVC_EFAILED, naming the first unhealthy target and its
- * last probe result). progress, if not NULL, is called after each round.
+ * last probe result). progress, if not NULL, is called after each round;
+ * when it returns false the wait stops there (SVC_ECANCELED).
  */
 int svc_health_wait(const struct svc_health *h, struct svc_health_target *t,
 		    size_t n, int64_t timeout_ms,
-		    void (*progress)(void *arg, const struct svc_health_target *t, size_t n),
+		    bool (*progress)(void *arg, const struct svc_health_target *t, size_t n),
 		    void *arg, struct svc_error *err);
 
 /*

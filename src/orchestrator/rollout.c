@@ -316,9 +316,13 @@ struct progress_arg {
 	const char *service;
 	const char *color;
 	size_t last;
+	const struct svc_deploy_cancel *cancel;   /* may be NULL */
+	const char *release;
+	char *why;
+	size_t why_len;
 };
 
-static void health_progress(void *p, const struct svc_health_target *t, size_t n)
+static bool health_progress(void *p, const struct svc_health_target *t, size_t n)
 {
 	struct progress_arg *a = p;
 	size_t ok = 0;
@@ -329,22 +333,38 @@ static void health_progress(void *p, const struct svc_health_target *t, size_t n
 		svc_report_step(a->r, a->service, "health", "%s healthy %zu/%zu", a->color, ok, n);
 		a->last = ok;
 	}
+	return !(a->cancel && a->cancel->cancelled(a->cancel->arg, a->service, a->release,
+						   a->why, a->why_len));
 }
 
-/* Wait until every instance of l is healthy, within timeout_ms. */
-static int wait_healthy(struct svc_ctx *ctx, struct svc_runtime *rt,
-			const struct svc_manifest *m, const struct svc_instance_list *l,
-			int64_t timeout_ms, struct svc_error *err)
+/*
+ * Wait until every instance of l is healthy, within timeout_ms. With
+ * cancel, SVC_ECANCELED when it says so, why saying why.
+ */
+static int wait_healthy_or_cancel(struct svc_ctx *ctx, struct svc_runtime *rt,
+				  const struct svc_manifest *m,
+				  const struct svc_instance_list *l, int64_t timeout_ms,
+				  const struct svc_deploy_cancel *cancel, const char *release,
+				  char *why, size_t why_len, struct svc_error *err)
 {
 	struct targets ts;
 	struct progress_arg pa = { ctx->report, m->service,
-				   l->count ? l->items[0].color : "new release", (size_t)-1 };
+				   l->count ? l->items[0].color : "new release", (size_t)-1,
+				   cancel && cancel->cancelled ? cancel : NULL, release, why,
+				   why_len };
 	int rc;
 
 	targets_init(&ts, rt, l);
 	rc = svc_health_wait(&m->health, ts.t, ts.n, timeout_ms, health_progress, &pa, err);
 	targets_release(&ts);
 	return rc;
+}
+
+static int wait_healthy(struct svc_ctx *ctx, struct svc_runtime *rt,
+			const struct svc_manifest *m, const struct svc_instance_list *l,
+			int64_t timeout_ms, struct svc_error *err)
+{
+	return wait_healthy_or_cancel(ctx, rt, m, l, timeout_ms, NULL, NULL, NULL, 0, err);
 }
 
 /* One probe of each instance: are they all answering right now? */
@@ -551,6 +571,7 @@ struct run {
 	const char *op;                  /* the command, for fault points */
 	int64_t deadline_mono;           /* 0 = none */
 	const struct svc_origin *origin; /* the deploy's, for its history entry; may be NULL */
+	const struct svc_deploy_cancel *cancel; /* the deploy's; may be NULL */
 };
 
 /* A fault point named "OP:WHAT" (fault injection builds only). */
@@ -990,7 +1011,7 @@ static int run_rollout(struct run *r, struct svc_error *err)
 	struct svc_manifest *m = r->m;
 	struct svc_instance_list green = { 0 };
 	struct svc_error e = { 0 };
-	char reason[1400], buf[1200];
+	char reason[1400], buf[1200], why[512] = "";
 	bool *have = NULL;
 	int rc;
 
@@ -1033,7 +1054,19 @@ static int run_rollout(struct run *r, struct svc_error *err)
 		goto done;
 	if ((rc = release_instances(r->rt, m->service, r->rec.release, &green, err)))
 		goto done;
-	rc = wait_healthy(ctx, r->rt, m, &green, health_timeout(m, r->deadline_mono), &e);
+	rc = wait_healthy_or_cancel(ctx, r->rt, m, &green, health_timeout(m, r->deadline_mono),
+				    r->cancel, r->rec.release, why, sizeof(why), &e);
+	if (rc == SVC_ECANCELED) {
+		snprintf(reason, sizeof(reason), "%s", why[0] ? why : "cancelled");
+		svc_report_step(ctx->report, m->service, "health", "the wait for %s %.*s is "
+				"cancelled: %s", r->rec.color, SHORT(r->rec.release), reason);
+		undo(r, SVC_OUTCOME_ABORTED, reason);
+		if (r->res)
+			r->res->cancelled = true;
+		rc = svc_error_set(err, SVC_EFAILED, "%s; %s", reason,
+				   r->rec.blue[0] ? "blue still serves" : "nothing was switched");
+		goto done;
+	}
 	if (rc) {
 		snprintf(reason, sizeof(reason), "health check failed: %s",
 			 svc_error_format(&e, buf, sizeof(buf)));
@@ -1434,8 +1467,10 @@ static int start_rollout(struct svc_ctx *ctx, struct svc_service_state *st,
 	run_init(&r, ctx, st, rt, m, NULL, res, op);
 	if (opts && opts->timeout_ms > 0)
 		r.deadline_mono = svc_mono_ms() + opts->timeout_ms;
-	if (opts)
+	if (opts) {
 		r.origin = opts->origin;
+		r.cancel = opts->cancel;
+	}
 	/* blue: the active release, if it still runs */
 	release_instances(rt, m->service, cur->active, &active, NULL);
 	if (active.count && strcmp(cur->active, rid)) {

@@ -35,9 +35,23 @@ struct svc_ctx {
 };
 
 struct svc_origin;
+/*
+ * Asked after each round of health checks while a deploy waits for green
+ * (from the deploying thread): true stops the wait, and green is undone as
+ * after a failed gate (blue keeps serving) with why as the history's
+ * reason ("superseded by COMMIT12"); the deploy returns SVC_EFAILED with
+ * res->cancelled set.
+ */
+struct svc_deploy_cancel {
+	bool (*cancelled)(void *arg, const char *service, const char *release, char *why,
+			  size_t why_len);
+	void *arg;
+};
+
 struct svc_deploy_opts {
 	int64_t timeout_ms;      /* overall limit on waiting for health; 0 = none */
 	const struct svc_origin *origin; /* recorded in the history entry (sync); may be NULL */
+	const struct svc_deploy_cancel *cancel; /* may be NULL */
 };
 
 /* What an operation did; filled on success and on SVC_EFAILED. */
@@ -48,6 +62,7 @@ struct svc_rollout_result {
 	char previous[65];       /* the release it replaced, empty when none */
 	bool noop;               /* nothing to do: already active / awaiting promotion */
 	bool awaiting_promotion; /* manual promotion: green is healthy, not switched */
+	bool cancelled;          /* the health wait was cancelled (svc_deploy_cancel) */
 	bool instant;            /* rollback by route switch alone */
 	int64_t switch_ms;       /* svcctl's own time to switch the route, -1 if none */
 	int64_t runtime_ms;      /* time spent waiting for the runtime (docker: the
