@@ -89,19 +89,26 @@ void svc_report_warn(struct svc_report *r, const char *service, const char *fmt,
 	va_end(ap);
 }
 
-void svc_report_result(struct svc_report *r, json_t *result)
+void svc_report_event(struct svc_report *r, const char *event, json_t *obj)
 {
 	char *line;
 
 	if (!r || !r->json) {
-		json_decref(result);
+		json_decref(obj);
 		return;
 	}
-	json_object_set_new(result, "event", json_string("result"));
-	line = json_dumps(result, JSON_COMPACT | JSON_SORT_KEYS);
+	json_object_set_new(obj, "event", json_string(event));
+	line = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	pthread_mutex_lock(&emit_lock);
 	if (line)
 		fprintf(r->out, "%s\n", line);
-	free(line);
-	json_decref(result);
 	fflush(r->out);
+	pthread_mutex_unlock(&emit_lock);
+	free(line);
+	json_decref(obj);
+}
+
+void svc_report_result(struct svc_report *r, json_t *result)
+{
+	svc_report_event(r, "result", result);
 }

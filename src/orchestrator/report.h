@@ -37,5 +37,9 @@ void svc_report_warn(struct svc_report *r, const char *service,
 		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The final result object of a JSON-mode command; steals the reference. */
 void svc_report_result(struct svc_report *r, json_t *result);
+/* Any other object of JSON mode, with "event": event added (a per-service
+ * result of sync, a watcher's pass); steals the reference. Nothing in
+ * human mode. */
+void svc_report_event(struct svc_report *r, const char *event, json_t *obj);
 
 #endif
