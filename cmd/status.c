@@ -6,6 +6,7 @@
 #include "cmd.h"
 
 #include "sync/sync.h"
+#include "sync/watch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,13 @@ int cmd_status(struct cmd_global *g, int argc, char **argv)
 	}
 	if (!g->json && !services[0])
 		printf("no services deployed (state dir %s)\n", g->state_dir);
+	if (!service && !g->json) {
+		/* the sync watcher's last pass, when one ever ran */
+		char w[1600];
+		svc_sync_watch_status_text(&g->ctx, w, sizeof(w));
+		if (w[0])
+			printf("sync watcher: %s\n", w);
+	}
 	if (state_err.code) {
 		code = cmd_exit_code(SVC_ESTATE);
 	} else if (route_err.code) {
@@ -168,6 +176,9 @@ int cmd_status(struct cmd_global *g, int argc, char **argv)
 	if (g->json) {
 		json_t *r = json_pack("{s:s, s:b, s:i, s:O}", "command", "status", "ok", !code,
 				      "exit_code", code, "services", all);
+		json_t *w = svc_sync_watch_status_json(&g->ctx);
+		if (w)
+			json_object_set_new(r, "sync_watcher", w);
 		if (code)
 			json_object_set_new(r, "error", json_pack("{s:s}", "message",
 								  state_err.message));

@@ -4,16 +4,23 @@
  */
 #include "cmd.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sync/sync.h"
+#include "sync/watch.h"
 #include "util.h"
 
 static const char sync_usage[] =
 	"svcctl sync --repo URL|PATH [--ref REF] [--path DIR] [--prune] [--retry] [--jobs N]\n"
 	"                   [--verify-signatures KEYRING] [SERVICE...]\n"
+	"       svcctl sync --watch [--interval DUR] [--listen ADDR [--secret-file FILE]]\n"
+	"                   --repo URL|PATH [the options above]\n"
 	"       svcctl sync --suspend SERVICE --reason TEXT | --unsuspend SERVICE";
 static const char sync_help[] =
 	"Apply the manifests of a git commit, per service. The repository is\n"
@@ -30,6 +37,14 @@ static const char sync_help[] =
 	"the commit to be signed by a key of KEYRING (a file of OpenPGP public keys).\n"
 	"SERVICE names limit the pass to those. --suspend leaves a service alone (a\n"
 	"rollback made by hand stays) until --unsuspend.\n"
+	"--watch runs passes until SIGTERM or SIGINT: at start, every --interval\n"
+	"(default 1m), on SIGHUP, and on a push webhook (--listen ADDR: POST\n"
+	"/hooks/git signed with X-Hub-Signature-256 under the secret in FILE;\n"
+	"GET /healthz; an address other than loopback needs --secret-file). While\n"
+	"a pass waits for a green, a newer commit that changes that service cancels\n"
+	"the wait (blue keeps serving) and is applied next. SIGTERM lets the\n"
+	"rollout in flight finish or be undone, then exits 0. 'svcctl status'\n"
+	"shows the last pass.\n"
 	"Environment: SVCCTL_SYNC_REPO, SVCCTL_SYNC_REF, SVCCTL_SYNC_PATH.\n"
 	"Exit: 0 every service applied or in sync; 1 a service failed; 3 a manifest\n"
 	"is invalid or the signature is refused; 4 another pass holds the state dir;\n"
@@ -50,6 +65,8 @@ static const char diff_help[] =
 struct sync_args {
 	struct svc_sync_source src;
 	struct svc_sync_opts opts;
+	struct svc_sync_watch_opts watch;
+	bool watching;
 	const char *suspend, *unsuspend, *reason;
 	char **names;
 };
@@ -86,10 +103,23 @@ static int parse(struct cmd_global *g, int argc, char **argv, bool diff, struct 
 			val = &a->unsuspend;
 		else if (!diff && !strcmp(o, "--reason"))
 			val = &a->reason;
+		else if (!diff && !strcmp(o, "--listen"))
+			val = &a->watch.listen;
+		else if (!diff && !strcmp(o, "--secret-file"))
+			val = &a->watch.secret_file;
 		if (val) {
 			if (i + 1 >= argc || !argv[i + 1][0])
 				return cmd_usage_error(g, usage, "%s needs a value", o);
 			*val = argv[++i];
+		} else if (!diff && !strcmp(o, "--watch")) {
+			a->watching = true;
+		} else if (!diff && !strcmp(o, "--interval")) {
+			struct svc_error e = { 0 };
+			if (i + 1 >= argc || svc_duration_parse(&a->watch.interval_ms, argv[i + 1], &e) ||
+			    a->watch.interval_ms < 1000)
+				return cmd_usage_error(g, usage, "--interval needs a duration of at "
+						       "least 1s (30s, 5m)");
+			i++;
 		} else if (!diff && !strcmp(o, "--prune")) {
 			a->opts.prune = true;
 		} else if (!strcmp(o, "--retry")) {
@@ -120,6 +150,11 @@ static int parse(struct cmd_global *g, int argc, char **argv, bool diff, struct 
 	}
 	if (a->reason)
 		return cmd_usage_error(g, usage, "--reason goes with --suspend");
+	if (!a->watching && (a->watch.listen || a->watch.secret_file || a->watch.interval_ms))
+		return cmd_usage_error(g, usage, "--interval, --listen and --secret-file go with "
+				       "--watch");
+	if (a->watch.secret_file && !a->watch.listen)
+		return cmd_usage_error(g, usage, "--secret-file goes with --listen");
 	if (!a->src.repo || !a->src.repo[0])
 		return cmd_usage_error(g, usage, "which repository? (--repo, or SVCCTL_SYNC_REPO)");
 	return -1;
@@ -141,7 +176,8 @@ static json_t *item_json(const struct svc_sync_item *it)
 	return o;
 }
 
-static void print_pass(struct cmd_global *g, const struct svc_sync_pass *p, int code)
+static void print_pass(struct cmd_global *g, const struct svc_sync_pass *p, int code,
+		       bool watching)
 {
 	size_t counts[SVC_SYNC_ACT_INVALID + 1] = { 0 };
 
@@ -152,16 +188,15 @@ static void print_pass(struct cmd_global *g, const struct svc_sync_pass *p, int 
 		for (size_t i = 0; i < p->count; i++) {
 			json_t *o = item_json(&p->items[i]);
 			if (p->applied) {
-				json_t *ev = json_deep_copy(o);
-				json_object_set_new(ev, "event", json_string("service"));
-				svc_report_result(&g->report, ev);
+				svc_report_event(&g->report, "service", json_deep_copy(o));
 			}
 			json_array_append_new(svcs, o);
 		}
 		for (int a = 0; a <= SVC_SYNC_ACT_INVALID; a++)
 			json_object_set_new(cnt, svc_sync_action_name((enum svc_sync_action)a),
 					    json_integer((json_int_t)counts[a]));
-		svc_report_result(&g->report, json_pack("{s:s, s:b, s:i, s:s, s:s, s:s, s:o, s:o}",
+		svc_report_event(&g->report, watching ? "pass" : "result",
+			json_pack("{s:s, s:b, s:i, s:s, s:s, s:s, s:o, s:o}",
 			"command", g->command, "ok", code == 0, "exit_code", code,
 			"commit", p->commit, "repo", p->repo, "path", p->path,
 			"services", svcs, "counts", cnt));
@@ -183,6 +218,81 @@ static void print_pass(struct cmd_global *g, const struct svc_sync_pass *p, int 
 		if (counts[a])
 			printf(", %zu %s", counts[a], svc_sync_action_name((enum svc_sync_action)a));
 	printf("\n");
+}
+
+/* ---- --watch ---- */
+
+static int control_w = -1;
+
+/* SIGHUP: a pass now; SIGTERM, SIGINT: stop (async-signal-safe: one write) */
+static void on_watch_signal(int sig)
+{
+	char c = sig == SIGHUP ? SVC_WATCH_PASS : SVC_WATCH_STOP;
+	int saved = errno;
+
+	if (write(control_w, &c, 1) < 0)
+		errno = saved;
+	errno = saved;
+}
+
+static int on_pass(void *arg, const struct svc_sync_pass *p, int rc, const struct svc_error *err)
+{
+	struct cmd_global *g = arg;
+	int code;
+
+	if (rc) {
+		/* the watcher goes on: a warning, not the command's result */
+		code = cmd_exit_code(rc);
+		if (g->json)
+			svc_report_event(&g->report, "pass", json_pack("{s:s, s:b, s:i, s:s, s:s, s:{s:s}}",
+				"command", g->command, "ok", 0, "exit_code", code,
+				"commit", p->commit, "repo", p->repo ? p->repo : "",
+				"error", "message", err->message));
+		else
+			svc_report_warn(&g->report, NULL, "pass failed (exit %d): %s", code,
+					err->message);
+		return code;
+	}
+	code = cmd_exit_code(svc_sync_exit(p));
+	print_pass(g, p, code, true);
+	fflush(stdout);
+	return code;
+}
+
+static int watch(struct cmd_global *g, struct sync_args *a)
+{
+	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT };
+	struct svc_error err = { 0 };
+	struct sigaction sa;
+	int fds[2], rc, code;
+
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK)) {
+		svc_error_set_errno(&err, SVC_EGENERIC, errno, "cannot make a pipe");
+		return cmd_fail(g, SVC_EGENERIC, &err);
+	}
+	control_w = fds[1];
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_watch_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	a->watch.control_fd = fds[0];
+	rc = svc_sync_watch(&g->ctx, &a->src, &a->opts, &a->watch, on_pass, g, &err);
+	if (rc) {
+		code = cmd_fail(g, rc, &err);
+	} else {
+		code = EXIT_OK;
+		if (g->json)
+			svc_report_result(&g->report, json_pack("{s:s, s:b, s:i, s:b}", "command",
+				g->command, "ok", 1, "exit_code", 0, "watch", 1));
+	}
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	control_w = -1;
+	close(fds[0]);
+	close(fds[1]);
+	return code;
 }
 
 static int run(struct cmd_global *g, int argc, char **argv, bool diff)
@@ -210,6 +320,10 @@ static int run(struct cmd_global *g, int argc, char **argv, bool diff)
 			code = EXIT_OK;
 		goto done;
 	}
+	if (a.watching) {
+		code = watch(g, &a);
+		goto done;
+	}
 	rc = svc_sync_run(&g->ctx, &a.src, &a.opts, &p, &err);
 	if (rc && g->json && p.commit[0]) {
 		/* refused after the ref resolved (a signature): the result names the commit */
@@ -224,7 +338,7 @@ static int run(struct cmd_global *g, int argc, char **argv, bool diff)
 		goto done;
 	}
 	code = cmd_exit_code(svc_sync_exit(&p));
-	print_pass(g, &p, code);
+	print_pass(g, &p, code, false);
 done:
 	svc_sync_pass_release(&p);
 	free(a.names);

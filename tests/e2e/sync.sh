@@ -177,9 +177,12 @@ pids_before=$(instance_pids web)
 run_rc rc env SVCCTL_SYNC_REPO="$ORIGIN" "$SVCCTL" diff
 diag "$OUT"
 check_eq "3: diff (SVCCTL_SYNC_REPO) of a README-only commit exits 0" 0 "$rc"
-sync_
+run_rc rc svcctl --json sync --repo "$ORIGIN"
 diag "$OUT"
 check_eq "3: sync exits 0" 0 "$rc"
+check_eq "3: sync --json: an event per service" 3 \
+	"$(grep -c '"event":"service".*"outcome":"in-sync"' <<<"$OUT")"
+check_eq "3: and one result" 1 "$(grep -c '"event":"result"' <<<"$OUT")"
 check_eq "3: nothing was deployed (history counts unchanged)" "$before" "$(hist_counts)"
 check_eq "3: no web instance was restarted" "$pids_before" "$(instance_pids web)"
 diff_

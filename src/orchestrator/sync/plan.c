@@ -29,6 +29,7 @@ static const char *const done_names[] = {
 	[SVC_SYNC_LEFT_SUSPENDED] = "suspended",
 	[SVC_SYNC_DONE_FAILED] = "failed",
 	[SVC_SYNC_DONE_INVALID] = "invalid",
+	[SVC_SYNC_SUPERSEDED] = "superseded",
 };
 
 #define NAMES(t) (sizeof(t) / sizeof((t)[0]))

@@ -379,6 +379,7 @@ static int commit_release(struct svc_ctx *ctx, struct svc_manifest *m, char rid[
 
 struct apply {
 	struct svc_ctx *ctx;
+	const struct svc_sync_opts *o;
 	struct svc_sync_pass *p;
 	const struct source *s;
 	struct svc_origin origin;
@@ -437,11 +438,19 @@ static void record(struct apply *a, struct svc_sync_item *it, enum svc_sync_outc
 
 static void apply_one(struct apply *a, struct svc_sync_item *it)
 {
-	struct svc_deploy_opts opts = { .origin = &a->origin };
+	const struct svc_deploy_cancel *cancel = a->o->cancel;
+	struct svc_deploy_opts opts = { .origin = &a->origin, .cancel = cancel };
 	struct svc_rollout_result res;
 	struct svc_error err = { 0 };
+	char why[512] = "";
 
 	memset(&res, 0, sizeof(res));
+	if (cancel && cancel->cancelled &&
+	    cancel->cancelled(cancel->arg, it->service, it->release, why, sizeof(why))) {
+		it->done = SVC_SYNC_SUPERSEDED;
+		item_detail(it, "not applied: %s", why[0] ? why : "cancelled");
+		return;
+	}
 	if (it->action == SVC_SYNC_ACT_PRUNE) {
 		it->rc = svc_rollout_stop(a->ctx, it->service, &err);
 		if (it->rc == 0) {
@@ -473,6 +482,12 @@ static void apply_one(struct apply *a, struct svc_sync_item *it)
 				    res.recovered);
 		}
 		record(a, it, SVC_SYNC_SYNCED, false, NULL);
+		return;
+	}
+	if (res.cancelled) {
+		/* no verdict on the release: the newer commit decides */
+		it->done = SVC_SYNC_SUPERSEDED;
+		item_detail(it, "%s", err.message);
 		return;
 	}
 	it->done = SVC_SYNC_DONE_FAILED;
@@ -521,7 +536,7 @@ static void *apply_worker(void *arg)
 static void apply_all(struct svc_ctx *ctx, struct svc_sync_pass *p, const struct source *s,
 		      const struct svc_sync_opts *o)
 {
-	struct apply a = { .ctx = ctx, .p = p, .s = s };
+	struct apply a = { .ctx = ctx, .o = o, .p = p, .s = s };
 	struct svc_manifest **ms = svc_calloc(p->count + 1, sizeof(*ms));
 	size_t *idx = svc_calloc(p->count + 1, sizeof(*idx)), *ord;
 	bool *cyc;
@@ -776,11 +791,13 @@ int svc_sync_run(struct svc_ctx *ctx, const struct svc_sync_source *src,
 	memcpy(out->commit, s.commit, sizeof(out->commit));   /* "" until resolved */
 	if (rc)
 		goto done;
+	if (opts->resolved)
+		opts->resolved(opts->hook_arg, s.commit);
 	load_commit(&l, &s);
 	loaded = true;
 	plan_all(ctx, out, &l, &s, opts);
 	if (opts->apply) {
-		struct apply a0 = { .ctx = ctx, .p = out, .s = &s };
+		struct apply a0 = { .ctx = ctx, .o = opts, .p = out, .s = &s };
 		for (size_t i = 0; i < out->count; i++) {
 			struct svc_sync_item *it = &out->items[i];
 			switch (it->action) {
@@ -822,6 +839,62 @@ done:
 	source_release(&s);
 	svc_lock_release(&lock);
 	return rc;
+}
+
+int svc_sync_peek(struct svc_ctx *ctx, const struct svc_sync_source *src, const char *skip,
+		  struct svc_sync_peek *out, struct svc_error *err)
+{
+	const char *path = src->path && src->path[0] ? src->path : DEFAULT_PATH;
+	struct svc_ctx quiet = *ctx;
+	struct source s = { 0 };
+	struct loaded l;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	quiet.report = NULL;
+	if (!path_ok(path))
+		return svc_error_set(err, SVC_EUSAGE, "--path '%s' is not a folder inside the "
+				     "repository", path);
+	if ((rc = open_source(&s, &quiet, src, path, err)))
+		goto done;
+	if (skip && !strcmp(skip, s.commit))
+		goto done;
+	memcpy(out->commit, s.commit, sizeof(out->commit));
+	load_commit(&l, &s);
+	out->services = svc_calloc(l.set.count + 1, sizeof(*out->services));
+	out->releases = svc_calloc(l.set.count + 1, sizeof(*out->releases));
+	for (size_t k = 0; k < l.set.count; k++) {
+		struct svc_manifest *m = l.set.items[k];
+		char rid[65];
+		bool bad = false;
+
+		/* a service with errors (its own or a cross-file one) is not planned */
+		for (size_t i = 0; i < l.diags.count && !bad; i++)
+			bad = !strcmp(l.diags.items[i].file, m->path);
+		if (bad || commit_release(&quiet, m, rid, NULL))
+			continue;
+		snprintf(out->services[out->count], sizeof(out->services[0]), "%s", m->service);
+		memcpy(out->releases[out->count++], rid, sizeof(rid));
+	}
+	loaded_release(&l);
+done:
+	source_release(&s);
+	return rc;
+}
+
+const char *svc_sync_peek_release_of(const struct svc_sync_peek *p, const char *service)
+{
+	for (size_t i = 0; i < p->count; i++)
+		if (!strcmp(p->services[i], service))
+			return p->releases[i];
+	return NULL;
+}
+
+void svc_sync_peek_release(struct svc_sync_peek *p)
+{
+	free(p->services);
+	free(p->releases);
+	memset(p, 0, sizeof(*p));
 }
 
 static int severity(int rc)

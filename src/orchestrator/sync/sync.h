@@ -63,6 +63,8 @@ enum svc_sync_done {
 	SVC_SYNC_LEFT_SUSPENDED,
 	SVC_SYNC_DONE_FAILED,
 	SVC_SYNC_DONE_INVALID,
+	SVC_SYNC_SUPERSEDED,       /* stopped for a newer commit (or a shutdown): no
+				    * verdict on the release, nothing recorded */
 };
 
 const char *svc_sync_action_name(enum svc_sync_action a);
@@ -131,6 +133,12 @@ struct svc_sync_opts {
 	int jobs;                  /* services applied at a time; <= 0: 2 */
 	char *const *services;     /* limit to these (NULL: all) */
 	size_t nservices;
+	/* asked before each service is applied and while its green is gated
+	 * (svc_deploy_cancel): true leaves it SVC_SYNC_SUPERSEDED; may be NULL */
+	const struct svc_deploy_cancel *cancel;
+	/* called once the ref is resolved, before anything is applied; may be NULL */
+	void (*resolved)(void *arg, const char *commit);
+	void *hook_arg;
 };
 
 /*
@@ -145,6 +153,27 @@ int svc_sync_run(struct svc_ctx *ctx, const struct svc_sync_source *src,
 		 const struct svc_sync_opts *opts, struct svc_sync_pass *out,
 		 struct svc_error *err);
 void svc_sync_pass_release(struct svc_sync_pass *p);
+
+/*
+ * For the watcher while a pass runs: fetch src and, when its ref names a
+ * commit other than skip, the release each valid manifest of that commit
+ * makes, as a pass would plan it (signature checked first, with a keyring).
+ * out->commit is "" when the ref still names skip. Takes no lock (the
+ * running pass holds the pass lock; a peek writes only the fetch cache and
+ * the commit's export) and reports nothing. Release out with
+ * svc_sync_peek_release in every case.
+ */
+struct svc_sync_peek {
+	char commit[41];
+	size_t count;
+	char (*services)[64];
+	char (*releases)[65];
+};
+int svc_sync_peek(struct svc_ctx *ctx, const struct svc_sync_source *src, const char *skip,
+		  struct svc_sync_peek *out, struct svc_error *err);
+/* The release peek found for service; NULL when the commit has none valid. */
+const char *svc_sync_peek_release_of(const struct svc_sync_peek *p, const char *service);
+void svc_sync_peek_release(struct svc_sync_peek *p);
 
 /*
  * A pass's library return code for its exit status: the worst per service
