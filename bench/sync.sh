@@ -19,7 +19,7 @@ source "$(dirname "$0")/lib.sh"
 N=${N:-100}
 RUNS=${RUNS:-5}
 SVCCTL=${SVCCTL:-$BUILD/svcctl}
-need "$SVCCTL" git
+need "$SVCCTL" "$GREETER" git curl openssl
 export SVCCTL_STATE_DIR=$BENCH_TMP/state HOME=$BENCH_TMP GIT_CONFIG_NOSYSTEM=1
 REPO=$BENCH_TMP/repo
 git() { command git -c user.name=bench -c user.email=bench@example.org "$@"; }
@@ -30,7 +30,10 @@ manifest() { # NAME VERSION
 
 stop_all() {
 	local i
+	[ -n "${WPID:-}" ] && kill -TERM "$WPID" 2>/dev/null && wait "$WPID" 2>/dev/null
 	for i in $(seq 1 "$N"); do "$SVCCTL" -q stop "s$i" >/dev/null 2>&1; done
+	"$SVCCTL" -q stop web >/dev/null 2>&1
+	"$SVCCTL" -q router stop >/dev/null 2>&1
 }
 trap 'stop_all; bench_cleanup' EXIT
 
@@ -77,3 +80,59 @@ md=$(printf '%s\n' "${dep[@]}" | median)
 echo "pass changing one service: ${one[*]} ms; median $mo ms"
 echo "svcctl deploy of one service: ${dep[*]} ms; median $md ms"
 echo "the pass adds: $((mo - md)) ms (target < 100)"
+
+# ---- the watcher: commit to switch ----
+INTERVAL=${INTERVAL:-5s}
+WEB=127.0.0.1:$(free_port)
+HOOKP=$(free_port)
+SECRET=$BENCH_TMP/hook.secret
+openssl rand -hex 32 >"$SECRET"
+mkdir -p "$REPO/bin" && cp "$GREETER" "$REPO/bin/greeter"
+web() { # VERSION
+	printf 'service: web\nversion: "%s"\nreplicas: 1\nrun:\n  workdir: ../bin\n  command: [./greeter, --port, "${PORT}"]\n  env: {VERSION: "${VERSION}"}\n  stop_timeout: 1s\nports:\n  - listen: %s\nhealth:\n  http: /health\n  interval: 50ms\n  healthy_threshold: 1\nrollout:\n  drain_timeout: 0s\n  keep_previous: 0s\n' "$1" "$WEB"
+}
+serving() { # VERSION: wait (10 ms steps, up to 60 s) until the router serves it
+	local i
+	for i in $(seq 1 6000); do
+		[ "$(curl -s --max-time 1 "http://$WEB/" | sed -n 's/.*from greeter \([^ ]*\) .*/\1/p')" = "$1" ] && return 0
+		sleep 0.01
+	done
+	return 1
+}
+hook() {
+	local body=$BENCH_TMP/push.json sig
+	printf '{"ref":"refs/heads/main"}' >"$body"
+	sig=$(openssl dgst -sha256 -hmac "$(head -c -1 "$SECRET")" -r <"$body" | cut -d' ' -f1)
+	curl -s -o /dev/null --max-time 10 -X POST -H "X-Hub-Signature-256: sha256=$sig" \
+		--data-binary "@$body" "http://127.0.0.1:$HOOKP/hooks/git"
+}
+watcher() { # OPTIONS...
+	"$SVCCTL" -q sync --watch --repo "$REPO" "$@" >"$BENCH_TMP/watch.log" 2>&1 &
+	WPID=$!
+}
+web w0 >"$REPO/manifests/web.yaml"
+git -C "$REPO" add -A && git -C "$REPO" commit -qm "web w0"
+watcher --interval 1h --listen "127.0.0.1:$HOOKP" --secret-file "$SECRET"
+serving w0 || { echo "the watcher did not deploy web"; cat "$BENCH_TMP/watch.log"; exit 1; }
+lat=()
+for r in $(seq 1 "$RUNS"); do
+	web "h$r" >"$REPO/manifests/web.yaml"
+	t0=$(ms)
+	git -C "$REPO" commit -qam "web h$r"
+	hook
+	serving "h$r" || { echo "webhook: h$r never served"; exit 1; }
+	lat+=($(( $(ms) - t0 )))
+done
+echo "commit to switch through a webhook: ${lat[*]} ms; median $(printf '%s\n' "${lat[@]}" | median) ms (target < 1000 + 50 ms health)"
+kill -TERM "$WPID"; wait "$WPID"
+watcher --interval "$INTERVAL"
+sleep 1
+lat=()
+for r in $(seq 1 "$RUNS"); do
+	web "p$r" >"$REPO/manifests/web.yaml"
+	t0=$(ms)
+	git -C "$REPO" commit -qam "web p$r"
+	serving "p$r" || { echo "polling: p$r never served"; exit 1; }
+	lat+=($(( $(ms) - t0 )))
+done
+echo "commit to switch through polling every $INTERVAL: ${lat[*]} ms; median $(printf '%s\n' "${lat[@]}" | median) ms (target < $INTERVAL + 1000 + 50 ms health)"
