@@ -48,7 +48,9 @@ static const char sync_help[] =
 	"Environment: SVCCTL_SYNC_REPO, SVCCTL_SYNC_REF, SVCCTL_SYNC_PATH.\n"
 	"Exit: 0 every service applied or in sync; 1 a service failed; 3 a manifest\n"
 	"is invalid or the signature is refused; 4 another pass holds the state dir;\n"
-	"5 the repository (or a runtime) cannot be reached.\n";
+	"5 the repository (or a runtime) cannot be reached. --watch: 0 when stopped\n"
+	"by a signal; 2 bad options (a non-loopback --listen without a secret); 4\n"
+	"another watcher runs on the state dir; 1 the address cannot be listened on.\n";
 
 static const char diff_usage[] =
 	"svcctl diff --repo URL|PATH [--ref REF] [--path DIR] [--retry]\n"
@@ -56,9 +58,10 @@ static const char diff_usage[] =
 static const char diff_help[] =
 	"What 'svcctl sync' would do with the same source, per service, changing\n"
 	"nothing that runs: deploy (a new or changed release), heal (the right\n"
-	"release, but instances missing or the route pointing elsewhere), prune (in\n"
-	"the state, not in the commit), in-sync, suspended, failed (this commit's\n"
-	"release failed before and will not be retried), invalid (with its errors).\n"
+	"release, but instances missing or failing their health check, or the route\n"
+	"pointing elsewhere), prune (in the state, not in the commit), in-sync,\n"
+	"suspended, failed (this commit's release failed before and will not be\n"
+	"retried), invalid (with its errors).\n"
 	"Exit: 0 nothing would change; 1 something would; 3 a manifest is invalid;\n"
 	"5 the repository cannot be reached.\n";
 

@@ -146,6 +146,12 @@ check "polling (every 2 s) picks up 3.1.0 within the interval and a deploy" wait
 diag "commit to serving by polling: $(( $(now_ms) - t0 )) ms"
 stop_watcher
 check_eq "SIGTERM while idle: exit 0" 0 "$WRC"
+st=$(svcctl status)
+check "status: the last pass, and that its watcher is gone" \
+	grep -q "^sync watcher: last pass .*commit $C12, exit 0.*watcher pid $WPID not running" <<<"$st"
+[ $? = 0 ] || diag "$st"
+check "status --json: sync_watcher with the commit" \
+	grep -q "\"sync_watcher\": *{[^}]*\"commit\": *\"$HEAD_C\"" <<<"$(svcctl --json status | tail -n 1)"
 check "the log has a line per pass" grep -q "^sync: commit $C12" "$WORK/w2.log"
 [ $? = 0 ] || diag "$(cat "$WORK/w2.log")"
 
