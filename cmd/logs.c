@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "runtime/driver.h"
 #include "state/state.h"
 #include "util.h"
 

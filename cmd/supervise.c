@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "docker.h"
-#include "supervisor.h"
+#include "runtime/docker/docker.h"
+#include "runtime/proc/supervisor.h"
 #include "util.h"
 
 int cmd_supervise(int argc, char **argv);

@@ -22,8 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "docker.h"
-#include "docker_api.h"
+#include "runtime/docker/docker.h"
+#include "runtime/docker_api.h"
 #include "manifest.h"
 #include "util.h"
 

@@ -27,9 +27,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proc.h"
-#include "runtime.h"
-#include "supervisor.h"
+#include "runtime/proc/proc.h"
+#include "runtime/driver.h"
+#include "runtime/proc/supervisor.h"
 #include "util.h"
 
 #define RELEASE "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -20,7 +20,7 @@
 #include "hash.h"
 #include "manifest.h"
 #include "rollout.h"
-#include "runtime.h"
+#include "runtime/driver.h"
 #include "state/state.h"
 #include "util.h"
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "supervisor.h"
+#include "runtime/proc/supervisor.h"
 
 int main(int argc, char **argv)
 {

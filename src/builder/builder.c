@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "deps.h"
-#include "docker_api.h"
+#include "runtime/docker_api.h"
 #include "hash.h"
 #include "lockfile.h"
 #include "state/state.h"

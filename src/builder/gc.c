@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "builder.h"
-#include "docker_api.h"
+#include "runtime/docker_api.h"
 #include "pinning.h"
 #include "state/state.h"
 #include "tree.h"

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "router/client.h"
-#include "runtime.h"
+#include "runtime/driver.h"
 #include "state/state.h"
 #include "util.h"
 

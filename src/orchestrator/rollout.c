@@ -20,10 +20,10 @@
 #include <unistd.h>
 
 #include "builder.h"
-#include "docker.h"
+#include "runtime/docker/docker.h"
 #include "health.h"
 #include "router/client.h"
-#include "runtime.h"
+#include "runtime/driver.h"
 #include "state/state.h"
 #include "util.h"
 #include "hash.h"

@@ -25,7 +25,7 @@
 #include "error.h"
 #include "manifest.h"
 #include "report.h"
-#include "runtime.h"
+#include "runtime/driver.h"
 
 /* What every operation needs; all borrowed. */
 struct svc_ctx {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "docker_api.h"
+#include "runtime/docker_api.h"
 #include "global.h"
 #include "tree.h"
 #include "util.h"

@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "spawn.h"
+#include "base/spawn.h"
 #include "util.h"
 
 #define REQUEST_TIMEOUT_MS 5000

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "manifest.h"
-#include "proc.h"           /* an instance's files: their parsers are the runtime's */
+#include "runtime/proc/proc.h"           /* an instance's files: their parsers are the runtime's */
 #include "router/router.h"         /* the router's saved table: its parser is the router's */
 #include "state/internal.h"
 #include "util.h"

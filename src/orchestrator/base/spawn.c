@@ -1,10 +1,10 @@
 /*
- * spawn.c - one way to start a detached helper process (spawn.h): fork,
+ * base/spawn.c - one way to start a detached helper process (spawn.h): fork,
  * setsid, fork again so that the helper is no child of ours and never a
  * zombie we must reap, then exec. The middle process reports the helper's
  * pid through a pipe and exits at once.
  */
-#include "spawn.h"
+#include "base/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /*
- * runtime.c - opening a runtime driver, and the instance records every
+ * runtime/driver.c - opening a runtime driver, and the instance records every
  * driver fills.
  *
  * The rollout code sees runtimes only through struct svc_runtime_ops; this
@@ -8,7 +8,7 @@
  * The process and docker runtimes have drivers; swarm answers SVC_EUNAVAIL
  * until its driver lands.
  */
-#include "runtime.h"
+#include "runtime/driver.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "docker.h"
-#include "proc.h"
+#include "runtime/docker/docker.h"
+#include "runtime/proc/proc.h"
 #include "util.h"
 
 void svc_instance_release(struct svc_instance *inst)

@@ -1,5 +1,5 @@
 /*
- * docker_api.c - the Docker Engine API client behind the docker runtime.
+ * runtime/docker_api.c - the Docker Engine API client behind the docker runtime.
  *
  * svcctl talks to the engine directly, never through the docker command
  * line: one libcurl easy handle per request (over the engine's unix socket,
@@ -14,7 +14,7 @@
  * separate functions so that the unit tests can reach them without an
  * engine.
  */
-#include "docker_api.h"
+#include "runtime/docker_api.h"
 
 #include <curl/curl.h>
 #include <errno.h>

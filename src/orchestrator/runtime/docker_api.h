@@ -1,5 +1,5 @@
 /*
- * docker_api.h - a small Docker Engine API client: libcurl for HTTP over
+ * runtime/docker_api.h - a small Docker Engine API client: libcurl for HTTP over
  * the engine's unix socket (or tcp://, with TLS), jansson for the bodies.
  * svcctl never runs the docker command-line client.
  *

@@ -1,5 +1,5 @@
 /*
- * supervisor.c - the per-instance supervisor of the process runtime.
+ * runtime/proc/supervisor.c - the per-instance supervisor of the process runtime.
  *
  * `svcctl __supervise DIR` lands here, in a process of its own session that
  * the process runtime (proc.c) started detached, so that instances outlive
@@ -26,7 +26,7 @@
  * start time. Once it exits, everything is as in normal mode: the restart
  * policy starts a child of our own.
  */
-#include "supervisor.h"
+#include "runtime/proc/supervisor.h"
 
 #include <errno.h>
 #include <fcntl.h>

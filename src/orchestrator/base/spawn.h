@@ -1,5 +1,5 @@
 /*
- * spawn.h - starting a detached helper process: the process runtime's
+ * base/spawn.h - starting a detached helper process: the process runtime's
  * supervisors, the router daemon, the Docker runtime's expiry waiters.
  *
  * The helper runs in its own session (it outlives svcctl and its

@@ -1,5 +1,5 @@
 /*
- * docker.c - the Docker runtime driver: instances are containers.
+ * runtime/docker/docker.c - the Docker runtime driver: instances are containers.
  *
  * Everything svcctl knows about a container is on the container itself:
  * its name ("svcctl-TAG-SERVICE-RELEASE12-INDEX", TAG naming the state dir)
@@ -20,7 +20,7 @@
  * waiter (`svcctl __expire STATE S ID AT`, spawn.h) that sleeps until then
  * and removes the container if the recorded time is still AT.
  */
-#include "docker.h"
+#include "runtime/docker/docker.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -31,9 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "docker_api.h"
+#include "runtime/docker_api.h"
 #include "hash.h"
-#include "spawn.h"
+#include "base/spawn.h"
 #include "util.h"
 
 struct dk {

@@ -1,5 +1,5 @@
 /*
- * docker.h - the Docker runtime: each instance a container, created
+ * runtime/docker/docker.h - the Docker runtime: each instance a container, created
  * through the Engine API (docker_api.h), labelled svcctl.service,
  * svcctl.release, svcctl.color, svcctl.instance and svcctl.state_dir, so
  * that what runs is rebuilt from the engine alone, even with the state dir
@@ -8,7 +8,7 @@
 #ifndef SVC_DOCKER_H
 #define SVC_DOCKER_H
 
-#include "runtime.h"
+#include "runtime/driver.h"
 
 #include <jansson.h>
 #include <stdint.h>

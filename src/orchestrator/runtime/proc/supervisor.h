@@ -1,5 +1,5 @@
 /*
- * supervisor.h - the per-instance supervisor of the process runtime.
+ * runtime/proc/supervisor.h - the per-instance supervisor of the process runtime.
  *
  * `svcctl __supervise DIR` runs svc_supervisor_run: a small process in its
  * own session, detached from svcctl's terminal, that outlives svcctl. It

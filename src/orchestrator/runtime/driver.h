@@ -1,5 +1,5 @@
 /*
- * runtime.h - the runtime driver interface: how instances of a release are
+ * runtime/driver.h - the runtime driver interface: how instances of a release are
  * started, stopped, listed and their logs read, whatever runs them.
  *
  * The rollout code (rollout.c) talks only to this interface; the process

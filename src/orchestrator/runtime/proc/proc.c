@@ -1,5 +1,5 @@
 /*
- * proc.c - the process runtime: every instance a local process, each under
+ * runtime/proc/proc.c - the process runtime: every instance a local process, each under
  * its own supervisor (supervisor.c), started detached so that it outlives
  * the svcctl command that deployed it.
  *
@@ -33,7 +33,7 @@
  * INSTANCE; svcctl's own environment (and so the deploying shell's) never
  * reaches an instance. The supervisor keeps its own.
  */
-#include "proc.h"
+#include "runtime/proc/proc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -50,8 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "supervisor.h"
-#include "spawn.h"
+#include "runtime/proc/supervisor.h"
+#include "base/spawn.h"
 #include "util.h"
 
 #define PROC_HOST "127.0.0.1"
