@@ -320,6 +320,40 @@ START_TEST(test_rollout__recover_refuses_while_locked)
 }
 END_TEST
 
+/* The driver table: what each kind can do, and the one not there yet. */
+START_TEST(test_rollout__driver_table)
+{
+	struct svc_runtime *rt = NULL;
+	struct svc_error err = { 0 };
+	size_t n = 0;
+
+	ck_assert(svc_runtime_has(SVC_RUNTIME_PROCESS, SVC_RT_HOST_FOLDER));
+	ck_assert(!svc_runtime_has(SVC_RUNTIME_PROCESS, SVC_RT_IMAGES));
+	ck_assert(svc_runtime_has(SVC_RUNTIME_DOCKER, SVC_RT_IMAGES));
+	ck_assert(!svc_runtime_has(SVC_RUNTIME_DOCKER, SVC_RT_HOST_FOLDER));
+	ck_assert(svc_runtime_has(SVC_RUNTIME_SWARM, SVC_RT_IMAGES));
+	ck_assert(!svc_runtime_has((enum svc_runtime_kind)99, SVC_RT_IMAGES));
+	ck_assert_ptr_null(svc_runtime_driver_of((enum svc_runtime_kind)99));
+	/* every driver listed can be opened (engines first), each kind once */
+	for (; svc_runtime_drivers[n]; n++) {
+		ck_assert_ptr_nonnull(svc_runtime_drivers[n]->ops);
+		ck_assert_ptr_eq(svc_runtime_driver_of(svc_runtime_drivers[n]->kind),
+				 svc_runtime_drivers[n]);
+		for (size_t k = 0; k < n; k++)
+			ck_assert_int_ne(svc_runtime_drivers[k]->kind, svc_runtime_drivers[n]->kind);
+	}
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(svc_runtime_drivers[n - 1]->kind, SVC_RUNTIME_PROCESS);
+	ck_assert_int_eq(svc_runtime_open(&rt, SVC_RUNTIME_SWARM, state, NULL, &err),
+			 SVC_EUNAVAIL);
+	ck_assert_ptr_null(rt);
+	ck_assert_ptr_nonnull(strstr(err.message, "swarm"));
+	ck_assert_int_eq(svc_runtime_open(&rt, SVC_RUNTIME_PROCESS, state, NULL, &err), 0);
+	ck_assert_str_eq(rt->ops->name, "process");
+	svc_runtime_free(rt);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("rollout");
@@ -327,6 +361,7 @@ static Suite *make_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_rollout__driver_table);
 	tcase_add_test(tc, test_rollout__recover_undoes_before_switch);
 	tcase_add_test(tc, test_rollout__recover_finishes_after_bake);
 	tcase_add_test(tc, test_rollout__recover_leaves_awaiting_promotion);

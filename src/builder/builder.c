@@ -20,6 +20,7 @@
 
 #include "deps.h"
 #include "runtime/docker_api.h"
+#include "runtime/driver.h"
 #include "hash.h"
 #include "lockfile.h"
 #include "state/state.h"
@@ -60,7 +61,7 @@ static void build_release(struct build *b)
 
 static bool builds_image(const struct svc_manifest *m)
 {
-	return m->runtime != SVC_RUNTIME_PROCESS;
+	return svc_runtime_has(m->runtime, SVC_RT_IMAGES);
 }
 
 char *svc_artifact_store_dir(const char *state_dir, const char *service)
@@ -885,7 +886,7 @@ int svc_workdir_identify(struct svc_manifest *m, struct svc_error *err)
 	m->workdir_id[0] = '\0';
 	/* an absolute run.workdir names a folder of the machine: it enters by
 	 * its path (hashing, say, '/' on every deploy would be absurd) */
-	if (m->runtime != SVC_RUNTIME_PROCESS || m->build.present || m->artifact ||
+	if (!svc_runtime_has(m->runtime, SVC_RT_HOST_FOLDER) || m->build.present || m->artifact ||
 	    !m->run.workdir || m->run.workdir_absolute)
 		return 0;
 	label = svc_strfmt("run.workdir '%s'", m->run.workdir);

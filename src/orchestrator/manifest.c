@@ -1889,7 +1889,7 @@ static struct svc_manifest *manifest_new(const char *display_path, const char *d
 
 	m->path = svc_strdup(display_path);
 	m->dir = svc_strdup(dir);
-	m->runtime = SVC_RUNTIME_PROCESS;
+	m->runtime = SVC_RUNTIME_DEFAULT;
 	m->replicas = 1;
 	m->run.stop_signal = SIGTERM;
 	m->run.stop_signal_name = svc_strdup("TERM");

@@ -45,6 +45,8 @@ enum svc_runtime_kind {
 	SVC_RUNTIME_DOCKER,
 	SVC_RUNTIME_SWARM,
 };
+/* A manifest without runtime: (and a service nothing says more of). */
+#define SVC_RUNTIME_DEFAULT SVC_RUNTIME_PROCESS
 
 enum svc_health_kind {
 	SVC_HEALTH_RUNNING = 0, /* no port and no health section: the instance runs */

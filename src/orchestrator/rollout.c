@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "builder.h"
-#include "runtime/docker/docker.h"
 #include "health.h"
 #include "router/client.h"
 #include "runtime/driver.h"
@@ -469,14 +468,12 @@ static int open_runtime_for(struct svc_runtime **rt, struct svc_ctx *ctx,
 int svc_rollout_runtime_with_instances(struct svc_runtime **out, struct svc_ctx *ctx,
 				       const char *service, size_t *count)
 {
-	static const enum svc_runtime_kind kinds[] = { SVC_RUNTIME_DOCKER, SVC_RUNTIME_PROCESS };
-
 	*out = NULL;
 	*count = 0;
-	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+	for (size_t k = 0; svc_runtime_drivers[k]; k++) {
 		struct svc_runtime *rt = NULL;
 		struct svc_instance_list l = { 0 };
-		if (open_runtime_for(&rt, ctx, kinds[k], NULL))
+		if (open_runtime_for(&rt, ctx, svc_runtime_drivers[k]->kind, NULL))
 			continue;
 		if (rt->ops->list(rt, service, &l, NULL) == 0 && l.count) {
 			*count = l.count;
@@ -555,7 +552,7 @@ int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
 	svc_rollout_runtime_with_instances(out, ctx, st->service, &n);
 	if (*out)
 		return 0;
-	return open_runtime_for(out, ctx, SVC_RUNTIME_PROCESS, err);
+	return open_runtime_for(out, ctx, SVC_RUNTIME_DEFAULT, err);
 }
 
 
@@ -1217,26 +1214,33 @@ int svc_rollout_route_table(struct svc_ctx *ctx, char **out, struct svc_error *e
 
 char **svc_rollout_services(struct svc_ctx *ctx)
 {
-	char **v = svc_state_list_services(ctx->state_dir), **more = NULL;
-	struct svc_runtime *rt = NULL;
+	char **v = svc_state_list_services(ctx->state_dir);
 	size_t n = svc_strv_len(v);
 
-	if (open_runtime_for(&rt, ctx, SVC_RUNTIME_DOCKER, NULL) == 0 &&
-	    svc_docker_list_services(&more, rt, NULL) == 0) {
-		for (size_t i = 0; more[i]; i++) {
-			bool seen = false;
-			for (size_t k = 0; k < n; k++)
-				seen |= !strcmp(v[k], more[i]);
-			if (seen)
-				continue;
-			v = svc_realloc(v, n + 2, sizeof(*v));
-			v[n++] = svc_strdup(more[i]);
-			v[n] = NULL;
+	/* and those a runtime finds by itself (containers by label) */
+	for (size_t d = 0; svc_runtime_drivers[d]; d++) {
+		struct svc_runtime *rt = NULL;
+		char **more = NULL;
+
+		if (!svc_runtime_drivers[d]->ops->list_services ||
+		    open_runtime_for(&rt, ctx, svc_runtime_drivers[d]->kind, NULL))
+			continue;
+		if (rt->ops->list_services(rt, &more, NULL) == 0) {
+			for (size_t i = 0; more[i]; i++) {
+				bool seen = false;
+				for (size_t k = 0; k < n; k++)
+					seen |= !strcmp(v[k], more[i]);
+				if (seen)
+					continue;
+				v = svc_realloc(v, n + 2, sizeof(*v));
+				v[n++] = svc_strdup(more[i]);
+				v[n] = NULL;
+			}
+			svc_strv_sort(v);
 		}
-		svc_strv_sort(v);
+		svc_strv_free(more);
+		svc_runtime_free(rt);
 	}
-	svc_strv_free(more);
-	svc_runtime_free(rt);
 	return v;
 }
 
@@ -1954,16 +1958,15 @@ static void routes_remove_all(struct svc_ctx *ctx, const char *service)
 static int stop_unrecorded(struct svc_ctx *ctx, const char *service,
 			   const struct svc_error *why)
 {
-	static const enum svc_runtime_kind kinds[] = { SVC_RUNTIME_DOCKER, SVC_RUNTIME_PROCESS };
 	size_t stopped = 0;
 	char buf[1200];
 
 	svc_report_warn(ctx->report, service, "%s", svc_error_format(why, buf, sizeof(buf)));
 	routes_remove_all(ctx, service);
-	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+	for (size_t k = 0; svc_runtime_drivers[k]; k++) {
 		struct svc_runtime *rt = NULL;
 		struct svc_instance_list l = { 0 };
-		if (open_runtime_for(&rt, ctx, kinds[k], NULL))
+		if (open_runtime_for(&rt, ctx, svc_runtime_drivers[k]->kind, NULL))
 			continue;
 		if (rt->ops->list(rt, service, &l, NULL) == 0) {
 			stop_list(rt, ctx->report, &l);
@@ -2258,7 +2261,7 @@ int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
 	if (rc == SVC_ESTATE) {
 		/* what runs, as the runtime reports it, beside the error */
 		svc_rollout_runtime_with_instances(&rt, ctx, service, &n);
-		if (rt || open_runtime_for(&rt, ctx, SVC_RUNTIME_PROCESS, NULL) == 0)
+		if (rt || open_runtime_for(&rt, ctx, SVC_RUNTIME_DEFAULT, NULL) == 0)
 			status_json(out, ctx, service, NULL, rt, NULL);
 		if (*out)
 			json_object_set_new(*out, "state_error", json_string(e.message));

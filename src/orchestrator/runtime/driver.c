@@ -2,11 +2,11 @@
  * runtime/driver.c - opening a runtime driver, and the instance records every
  * driver fills.
  *
- * The rollout code sees runtimes only through struct svc_runtime_ops; this
- * file picks the driver for a manifest's runtime kind and owns the parts of
- * struct svc_runtime that all drivers share (state folder, own executable).
- * The process and docker runtimes have drivers; swarm answers SVC_EUNAVAIL
- * until its driver lands.
+ * The rollout code sees runtimes only through struct svc_runtime_ops and
+ * the driver table; this file holds the table (the only place that names
+ * the drivers), opens the driver for a manifest's runtime kind and owns the
+ * parts of struct svc_runtime that all drivers share (state folder, own
+ * executable). Swarm answers SVC_EUNAVAIL until its driver lands.
  */
 #include "runtime/driver.h"
 
@@ -69,6 +69,31 @@ const char *svc_instance_state_name(enum svc_instance_state s)
 	return "unknown";
 }
 
+static const struct svc_runtime_driver drivers[] = {
+	{ SVC_RUNTIME_PROCESS, &svc_proc_ops, SVC_RT_HOST_FOLDER, NULL },
+	{ SVC_RUNTIME_DOCKER, &svc_docker_ops, SVC_RT_IMAGES, NULL },
+	{ SVC_RUNTIME_SWARM, NULL, SVC_RT_IMAGES, "the swarm runtime is not available yet" },
+};
+
+const struct svc_runtime_driver *const svc_runtime_drivers[] = {
+	&drivers[1], &drivers[0], NULL,
+};
+
+const struct svc_runtime_driver *svc_runtime_driver_of(enum svc_runtime_kind kind)
+{
+	for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+		if (drivers[i].kind == kind)
+			return &drivers[i];
+	return NULL;
+}
+
+bool svc_runtime_has(enum svc_runtime_kind kind, enum svc_runtime_cap cap)
+{
+	const struct svc_runtime_driver *d = svc_runtime_driver_of(kind);
+
+	return d && (d->caps & cap);
+}
+
 /* *out = path made absolute against the current folder (caller frees). */
 static int absolute(char **out, const char *path, struct svc_error *err)
 {
@@ -93,13 +118,15 @@ int svc_runtime_open(struct svc_runtime **out, enum svc_runtime_kind kind,
 	char buf[PATH_MAX];
 	int rc = SVC_EGENERIC;
 
+	const struct svc_runtime_driver *d = svc_runtime_driver_of(kind);
+
 	*out = NULL;
-	if (kind == SVC_RUNTIME_SWARM) {
-		rc = svc_error_set(err, SVC_EUNAVAIL, "the swarm runtime is not available yet");
+	if (!d) {
+		rc = svc_error_set(err, SVC_EUNAVAIL, "unknown runtime kind %d", (int)kind);
 		goto done;
 	}
-	if (kind != SVC_RUNTIME_PROCESS && kind != SVC_RUNTIME_DOCKER) {
-		rc = svc_error_set(err, SVC_EUNAVAIL, "unknown runtime kind %d", (int)kind);
+	if (!d->ops) {
+		rc = svc_error_set(err, SVC_EUNAVAIL, "%s", d->unavailable);
 		goto done;
 	}
 	if (!state_dir || !*state_dir) {
@@ -107,7 +134,7 @@ int svc_runtime_open(struct svc_runtime **out, enum svc_runtime_kind kind,
 		goto done;
 	}
 	rt = svc_calloc(1, sizeof(*rt));
-	rt->ops = kind == SVC_RUNTIME_DOCKER ? &svc_docker_ops : &svc_proc_ops;
+	rt->ops = d->ops;
 	if ((rc = absolute(&rt->state_dir, state_dir, err)))
 		goto done;
 	if (self_exe) {

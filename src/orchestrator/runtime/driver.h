@@ -2,9 +2,9 @@
  * runtime/driver.h - the runtime driver interface: how instances of a release are
  * started, stopped, listed and their logs read, whatever runs them.
  *
- * The rollout code (rollout.c) talks only to this interface; the process
- * runtime (proc.c) is the first driver, the Docker runtime plugs in here
- * next. What a driver knows about running instances it rebuilds from the
+ * The rollout code (rollout.c) talks only to this interface and to the
+ * driver table below; the drivers are runtime/proc/ (local processes under
+ * supervisors) and runtime/docker/ (containers through the Engine API). What a driver knows about running instances it rebuilds from the
  * runtime itself (supervisor files and live pids, container labels): there
  * is no other registry of instances.
  */
@@ -110,6 +110,12 @@ struct svc_runtime_ops {
 	 */
 	int (*reconcile)(struct svc_runtime *rt, const char *service,
 			 char *what, size_t what_len, struct svc_error *err);
+	/*
+	 * Optional: the services that have instances of rt's state dir in the
+	 * runtime, found there (container labels), so that they are known with
+	 * the state dir's files gone. *out NULL-terminated (svc_strv_free).
+	 */
+	int (*list_services)(struct svc_runtime *rt, char ***out, struct svc_error *err);
 	/* Optional: ms spent waiting for the runtime so far (benchmarks). */
 	int64_t (*busy_ms)(struct svc_runtime *rt);
 	/* Release the driver's priv (may be NULL); svc_runtime_free frees the rest. */
@@ -122,6 +128,33 @@ struct svc_runtime {
 	char *self_exe;     /* the svcctl executable (runs supervisors); absolute */
 	void *priv;
 };
+
+/*
+ * The driver table (curl's vtls backends are the model): what each runtime
+ * kind can do, so that rollout, builder and manifest code ask the table
+ * and never name a driver.
+ */
+enum svc_runtime_cap {
+	SVC_RT_IMAGES = 1 << 0,       /* releases run images: a build makes an image */
+	SVC_RT_HOST_FOLDER = 1 << 1,  /* instances run in a folder of this machine */
+};
+
+struct svc_runtime_driver {
+	enum svc_runtime_kind kind;
+	const struct svc_runtime_ops *ops;   /* NULL: no driver yet */
+	unsigned caps;                       /* enum svc_runtime_cap bits */
+	const char *unavailable;             /* why, when ops is NULL */
+};
+
+/* The entry of kind; NULL for a kind svcctl does not know. */
+const struct svc_runtime_driver *svc_runtime_driver_of(enum svc_runtime_kind kind);
+/*
+ * Every driver that can be opened, in the order instances are looked for
+ * when no release says which runtime (engines first); NULL-terminated.
+ */
+extern const struct svc_runtime_driver *const svc_runtime_drivers[];
+/* Whether kind's driver has cap. */
+bool svc_runtime_has(enum svc_runtime_kind kind, enum svc_runtime_cap cap);
 
 /*
  * Open the driver for kind. self_exe is the svcctl binary used to start

@@ -22,6 +22,7 @@
 #include "deps.h"
 #include "gc.h"
 #include "hash.h"
+#include "runtime/driver.h"
 #include "state/state.h"
 #include "sync/verify.h"
 #include "tree.h"
@@ -289,7 +290,7 @@ static void load_commit(struct loaded *l, const struct source *s)
 		/* relative ones: an absolute path names the machine's folder, on purpose */
 		const char *what[2] = {
 			m->build.present && !m->build.context_absolute ? m->build.context : NULL,
-			m->runtime == SVC_RUNTIME_PROCESS && !m->build.present &&
+			svc_runtime_has(m->runtime, SVC_RT_HOST_FOLDER) && !m->build.present &&
 				!m->run.workdir_absolute ? m->run.workdir : NULL };
 		const char *key[2] = { "build.context", "run.workdir" };
 		for (int w = 0; w < 2; w++) {

@@ -445,7 +445,8 @@ static int64_t dk_busy_ms(struct svc_runtime *rt)
 	return svc_docker_busy_ms(engine(rt));
 }
 
-int svc_docker_list_services(char ***out, struct svc_runtime *rt, struct svc_error *err)
+/* list_services: services with containers of rt's state dir, by label */
+static int dk_list_services(struct svc_runtime *rt, char ***out, struct svc_error *err)
 {
 	char *label = svc_strfmt("svcctl.state_dir=%s", rt->state_dir);
 	json_t *list = NULL, *c;
@@ -487,6 +488,7 @@ const struct svc_runtime_ops svc_docker_ops = {
 	.list = dk_list,
 	.set_expiry = dk_set_expiry,
 	.logs = dk_logs,
+	.list_services = dk_list_services,
 	.busy_ms = dk_busy_ms,
 	.free = dk_free,
 };

@@ -23,13 +23,6 @@ json_t *svc_docker_container_spec(const struct svc_manifest *m, const char *stat
 				  const char *release, const char *color, int index);
 
 /*
- * Services that have containers of rt's state dir, by label (so they are
- * found with the state dir deleted). *out NULL-terminated; caller frees
- * with svc_strv_free.
- */
-int svc_docker_list_services(char ***out, struct svc_runtime *rt, struct svc_error *err);
-
-/*
  * `svcctl __expire STATE SERVICE ID AT`: sleep until epoch ms AT, then stop
  * and remove container svcctl-ID if its recorded expiry is still AT.
  * Returns the process exit status.
