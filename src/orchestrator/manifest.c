@@ -1589,72 +1589,92 @@ const char *svc_runtime_kind_name(enum svc_runtime_kind k)
 	return runtime_names[k];
 }
 
-/* What a build leaves must fit the runtime that runs it. */
-static void check_build(struct mp *p)
-{
-	struct svc_manifest *m = p->m;
-	const char *rt = svc_runtime_kind_name(m->runtime);
+/* ---- what a runtime lets a manifest say: the drivers' checks ---- */
 
-	if (m->runtime == SVC_RUNTIME_PROCESS) {
-		if (p->build_seen[BUILD_DOCKERFILE].line)
-			err_at(p, p->build_seen[BUILD_DOCKERFILE],
-			       "build.dockerfile: only for the docker and swarm runtimes (the "
-			       "process runtime runs the build's folder or build.artifact)");
-		if (p->run_seen[RUN_WORKDIR].line)
-			err_at(p, p->run_seen[RUN_WORKDIR],
-			       "run.workdir: cannot be combined with build (instances run in "
-			       "the artifact's folder)");
-		return;
-	}
-	if (!p->build_seen[BUILD_DOCKERFILE].line)
-		err_at(p, p->build_map,
-		       "missing required key 'build.dockerfile' (runtime '%s' builds an image)", rt);
-	if (p->build_seen[BUILD_ARTIFACT].line)
-		err_at(p, p->build_seen[BUILD_ARTIFACT],
-		       "build.artifact: only for the process runtime (runtime '%s' builds an "
-		       "image from the build folder)", rt);
-	if (p->build_seen[BUILD_DOCKERFILE].line && p->run_seen[RUN_IMAGE].line)
-		err_at(p, p->run_seen[RUN_IMAGE],
-		       "run.image: cannot be combined with build.dockerfile (the image is "
-		       "built and tagged %s:ID)", m->service ? m->service : "SERVICE");
+struct svc_mcheck {
+	struct mp *p;
+};
+
+const struct svc_manifest *svc_mcheck_manifest(const struct svc_mcheck *c)
+{
+	return c->p->m;
+}
+
+/* Index of name in a section's field table, -1 when none. */
+static int field_index(const struct field *f, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (f[i].name && !strcmp(f[i].name, name))
+			return i;
+	return -1;
+}
+
+/* Where key was written ("build.KEY", "run.KEY"); line 0 when it was not. */
+static struct svc_pos key_pos(const struct mp *p, const char *key)
+{
+	struct svc_pos none = { 0, 0 };
+	int i;
+
+	if (!strncmp(key, "build.", 6) &&
+	    (i = field_index(build_fields, BUILD_N, key + 6)) >= 0)
+		return p->build_seen[i];
+	if (!strncmp(key, "run.", 4) && (i = field_index(run_fields, RUN_N, key + 4)) >= 0)
+		return p->run_seen[i];
+	return none;
+}
+
+bool svc_mcheck_has(const struct svc_mcheck *c, const char *key)
+{
+	return key_pos(c->p, key).line != 0;
+}
+
+bool svc_mcheck_bad(const struct svc_mcheck *c, const char *section)
+{
+	return !strcmp(section, "build") ? c->p->build_bad :
+	       !strcmp(section, "run") ? c->p->run_bad : false;
+}
+
+void svc_mcheck_error(struct svc_mcheck *c, const char *where, const char *fmt, ...)
+{
+	struct mp *p = c->p;
+	struct svc_pos pos = p->top_map;
+	unsigned long k;
+	char tail[16];
+	va_list ap;
+
+	if (!strcmp(where, "build"))
+		pos = p->build_map;
+	else if (!strcmp(where, "run"))
+		pos = p->top_seen[TOP_RUN].line ? p->run_map : p->top_map;
+	else if (!strcmp(where, "ports"))
+		pos = p->ports_pos;
+	else if (sscanf(where, "ports[%lu]%15s", &k, tail) == 2 && !strcmp(tail, ".listen") &&
+		 k < p->m->nports)
+		pos = p->m->listen_pos[k];
+	else if (key_pos(p, where).line)
+		pos = key_pos(p, where);
+	va_start(ap, fmt);
+	verr_at(p, pos, fmt, ap);
+	va_end(ap);
 }
 
 static void check_manifest(struct mp *p)
 {
 	struct svc_manifest *m = p->m;
 	struct svc_health *h = &m->health;
-	struct svc_pos run_or_top = p->top_seen[TOP_RUN].line ? p->run_map : p->top_map;
 
 	if (!p->top_seen[TOP_SERVICE].line)
 		err_at(p, p->top_map, "missing required key 'service'");
-	if (m->runtime == SVC_RUNTIME_PROCESS) {
-		if (!p->run_seen[RUN_COMMAND].line && !p->run_bad)
-			err_at(p, run_or_top,
-			       "missing required key 'run.command' (runtime 'process' needs it)");
-		if (m->nports > 1)
-			err_at(p, p->ports_pos,
-			       "ports: the process runtime supports one port (found %zu)", m->nports);
-	} else {
-		if (!p->run_seen[RUN_IMAGE].line && !p->run_bad && !p->build_bad &&
-		    !(m->build.present && p->build_seen[BUILD_DOCKERFILE].line))
-			err_at(p, run_or_top,
-			       "missing required key 'run.image' (runtime '%s' needs it unless "
-			       "build.dockerfile is given)", svc_runtime_kind_name(m->runtime));
-		/* a container's port is fixed by its image: it must be named */
-		for (size_t i = 0; i < m->nports; i++)
-			if (!m->ports[i].target && m->listen_pos[i].line)
-				err_at(p, m->listen_pos[i],
-				       "ports[%zu].target: required for the %s runtime (the port "
-				       "the service listens on inside the container)", i,
-				       svc_runtime_kind_name(m->runtime));
-		if (m->nports > 1)
-			err_at(p, p->ports_pos, "ports: the %s runtime supports one port (found %zu)",
-			       svc_runtime_kind_name(m->runtime), m->nports);
+	{
+		/* what the runtime lets the manifest say is its driver's to check */
+		struct svc_manifest_rules rules;
+		struct svc_mcheck c = { p };
+
+		if (svc_manifest_rules_of(m->runtime, &rules) && rules.check)
+			rules.check(&c);
 	}
 	if (m->build.present && !p->build_bad && !p->build_seen[BUILD_CONTEXT].line)
 		err_at(p, p->build_map, "missing required key 'build.context'");
-	if (m->build.present && !p->build_bad)
-		check_build(p);
 
 	/* Health */
 	if (p->health_seen[HEALTH_HTTP].line && p->health_seen[HEALTH_TCP].line) {
@@ -2330,13 +2350,15 @@ void svc_manifest_release_id(const struct svc_manifest *m, char out[65])
 {
 	json_t *j = svc_manifest_to_json(m);
 	json_t *build = json_object_get(j, "build"), *run = json_object_get(j, "run");
+	struct svc_manifest_rules rules;
 	char *s;
 
 	jset(j, "identity", json_integer(RELEASE_ID_IDENTITY));
 	json_object_del(j, "dir");
 	if (json_is_object(build))
 		jset(build, "context", path_from(m->dir, m->build.context, m->build.context_absolute));
-	if (m->runtime == SVC_RUNTIME_PROCESS && !m->artifact && !m->build.present) {
+	if (svc_manifest_rules_of(m->runtime, &rules) && rules.host_folder && !m->artifact &&
+	    !m->build.present) {
 		jset(run, "workdir", path_from(m->dir, m->run.workdir, m->run.workdir_absolute));
 		jset(run, "workdir_content", m->workdir_id[0] ? jstr(m->workdir_id) : json_null());
 	} else {

@@ -300,4 +300,35 @@ void svc_manifest_set_release(struct svc_manifest_set *set);
 struct svc_manifest *svc_manifest_set_find(const struct svc_manifest_set *set,
 					   const char *service);
 
+/*
+ * What a runtime lets a manifest say. The loader checks what every manifest
+ * must say, then hands the manifest to its runtime's check, which reports
+ * through svc_mcheck_error (at a key's position, as every error is). The
+ * rules come from the runtime layer's driver table: svc_manifest_rules_of
+ * is defined by runtime/driver.c, the one place that names the drivers
+ * (the loader asks it, never a driver).
+ */
+struct svc_mcheck;
+struct svc_manifest_rules {
+	bool host_folder;    /* instances run in a folder of this machine (run.workdir;
+				a release is identified by that folder's content) */
+	void (*check)(struct svc_mcheck *c);   /* may be NULL */
+};
+/* Fill out for kind: false for a kind svcctl does not know. */
+bool svc_manifest_rules_of(enum svc_runtime_kind kind, struct svc_manifest_rules *out);
+
+/* The manifest being checked (its values as parsed). */
+const struct svc_manifest *svc_mcheck_manifest(const struct svc_mcheck *c);
+/* Whether key ("build.dockerfile", "run.image", ...) was written. */
+bool svc_mcheck_has(const struct svc_mcheck *c, const char *key);
+/* Whether section ("build", "run") was not a mapping (its keys are unknown). */
+bool svc_mcheck_bad(const struct svc_mcheck *c, const char *section);
+/*
+ * An error at where: a key ("build.artifact"; absent: the top), a section
+ * ("build", or "run": the top when it is absent), "ports" or
+ * "ports[N].listen".
+ */
+void svc_mcheck_error(struct svc_mcheck *c, const char *where, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif

@@ -70,9 +70,10 @@ const char *svc_instance_state_name(enum svc_instance_state s)
 }
 
 static const struct svc_runtime_driver drivers[] = {
-	{ SVC_RUNTIME_PROCESS, &svc_proc_ops, SVC_RT_HOST_FOLDER, NULL },
-	{ SVC_RUNTIME_DOCKER, &svc_docker_ops, SVC_RT_IMAGES, NULL },
-	{ SVC_RUNTIME_SWARM, NULL, SVC_RT_IMAGES, "the swarm runtime is not available yet" },
+	{ SVC_RUNTIME_PROCESS, &svc_proc_ops, SVC_RT_HOST_FOLDER, svc_proc_manifest_check, NULL },
+	{ SVC_RUNTIME_DOCKER, &svc_docker_ops, SVC_RT_IMAGES, svc_image_manifest_check, NULL },
+	{ SVC_RUNTIME_SWARM, NULL, SVC_RT_IMAGES, svc_image_manifest_check,
+	  "the swarm runtime is not available yet" },
 };
 
 const struct svc_runtime_driver *const svc_runtime_drivers[] = {
@@ -85,6 +86,18 @@ const struct svc_runtime_driver *svc_runtime_driver_of(enum svc_runtime_kind kin
 		if (drivers[i].kind == kind)
 			return &drivers[i];
 	return NULL;
+}
+
+bool svc_manifest_rules_of(enum svc_runtime_kind kind, struct svc_manifest_rules *out)
+{
+	const struct svc_runtime_driver *d = svc_runtime_driver_of(kind);
+
+	memset(out, 0, sizeof(*out));
+	if (!d)
+		return false;
+	out->host_folder = (d->caps & SVC_RT_HOST_FOLDER) != 0;
+	out->check = d->check;
+	return true;
 }
 
 bool svc_runtime_has(enum svc_runtime_kind kind, enum svc_runtime_cap cap)

@@ -143,6 +143,7 @@ struct svc_runtime_driver {
 	enum svc_runtime_kind kind;
 	const struct svc_runtime_ops *ops;   /* NULL: no driver yet */
 	unsigned caps;                       /* enum svc_runtime_cap bits */
+	void (*check)(struct svc_mcheck *c); /* what its manifests may say (manifest.h) */
 	const char *unavailable;             /* why, when ops is NULL */
 };
 

@@ -479,6 +479,43 @@ done:
 	return rc;
 }
 
+void svc_image_manifest_check(struct svc_mcheck *c)
+{
+	const struct svc_manifest *m = svc_mcheck_manifest(c);
+	const char *rt = svc_runtime_kind_name(m->runtime);
+
+	if (!svc_mcheck_has(c, "run.image") && !svc_mcheck_bad(c, "run") &&
+	    !svc_mcheck_bad(c, "build") && !(m->build.present && svc_mcheck_has(c, "build.dockerfile")))
+		svc_mcheck_error(c, "run", "missing required key 'run.image' (runtime '%s' needs it "
+				 "unless build.dockerfile is given)", rt);
+	/* a container's port is fixed by its image: it must be named */
+	for (size_t i = 0; i < m->nports; i++) {
+		char where[40];
+
+		if (m->ports[i].target || !m->listen_pos[i].line)
+			continue;
+		snprintf(where, sizeof(where), "ports[%zu].listen", i);
+		svc_mcheck_error(c, where, "ports[%zu].target: required for the %s runtime (the port "
+				 "the service listens on inside the container)", i, rt);
+	}
+	if (m->nports > 1)
+		svc_mcheck_error(c, "ports", "ports: the %s runtime supports one port (found %zu)", rt,
+				 m->nports);
+	if (!m->build.present || svc_mcheck_bad(c, "build"))
+		return;
+	/* what a build leaves must fit the runtime that runs it */
+	if (!svc_mcheck_has(c, "build.dockerfile"))
+		svc_mcheck_error(c, "build", "missing required key 'build.dockerfile' (runtime '%s' "
+				 "builds an image)", rt);
+	if (svc_mcheck_has(c, "build.artifact"))
+		svc_mcheck_error(c, "build.artifact", "build.artifact: only for the process runtime "
+				 "(runtime '%s' builds an image from the build folder)", rt);
+	if (svc_mcheck_has(c, "build.dockerfile") && svc_mcheck_has(c, "run.image"))
+		svc_mcheck_error(c, "run.image", "run.image: cannot be combined with "
+				 "build.dockerfile (the image is built and tagged %s:ID)",
+				 m->service ? m->service : "SERVICE");
+}
+
 const struct svc_runtime_ops svc_docker_ops = {
 	.name = "docker",
 	.open = dk_open,

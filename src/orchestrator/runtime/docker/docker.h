@@ -30,4 +30,10 @@ json_t *svc_docker_container_spec(const struct svc_manifest *m, const char *stat
 int svc_docker_expire_run(const char *state_dir, const char *service, const char *id,
 			  int64_t at_ms);
 
+/*
+ * What a manifest of a runtime that runs images (docker, swarm) may say
+ * (svc_manifest_rules.check).
+ */
+void svc_image_manifest_check(struct svc_mcheck *c);
+
 #endif

@@ -1101,6 +1101,28 @@ static void proc_free(struct svc_runtime *rt)
 	(void)rt; /* no private state: everything lives in the state folder */
 }
 
+void svc_proc_manifest_check(struct svc_mcheck *c)
+{
+	const struct svc_manifest *m = svc_mcheck_manifest(c);
+
+	if (!svc_mcheck_has(c, "run.command") && !svc_mcheck_bad(c, "run"))
+		svc_mcheck_error(c, "run", "missing required key 'run.command' (runtime 'process' "
+				 "needs it)");
+	if (m->nports > 1)
+		svc_mcheck_error(c, "ports", "ports: the process runtime supports one port (found "
+				 "%zu)", m->nports);
+	if (!m->build.present || svc_mcheck_bad(c, "build"))
+		return;
+	/* what a build leaves must fit the runtime that runs it */
+	if (svc_mcheck_has(c, "build.dockerfile"))
+		svc_mcheck_error(c, "build.dockerfile", "build.dockerfile: only for the docker and "
+				 "swarm runtimes (the process runtime runs the build's folder or "
+				 "build.artifact)");
+	if (svc_mcheck_has(c, "run.workdir"))
+		svc_mcheck_error(c, "run.workdir", "run.workdir: cannot be combined with build "
+				 "(instances run in the artifact's folder)");
+}
+
 const struct svc_runtime_ops svc_proc_ops = {
 	.name = "process",
 	.start = proc_start,

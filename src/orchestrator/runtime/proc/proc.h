@@ -35,4 +35,7 @@ int svc_proc_spec_check(const char *buf, size_t len, const char *path, struct sv
 int svc_proc_status_check(const char *buf, size_t len, const char *path, struct svc_error *err);
 int svc_proc_expire_check(const char *buf, size_t len, const char *path, struct svc_error *err);
 
+/* What a manifest of the process runtime may say (svc_manifest_rules.check). */
+void svc_proc_manifest_check(struct svc_mcheck *c);
+
 #endif
