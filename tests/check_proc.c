@@ -219,8 +219,8 @@ static void start_ok(struct svc_runtime *rt, struct test_manifest *tm, const cha
 	svc_error_clear(&err);
 	ck_assert_msg(rt->ops->start(rt, &tm->m, release, "blue", index, out, &err) == 0,
 		      "start: %s", err.message);
-	if (out->supervisor_pid > 0)
-		record_pid(out->supervisor_pid);
+	if (out->proc.supervisor_pid > 0)
+		record_pid(out->proc.supervisor_pid);
 	if (out->pid > 0)
 		record_pid(out->pid);
 }
@@ -345,8 +345,8 @@ START_TEST(test_proc__start_answers_http)
 	ck_assert_str_eq(inst.host, "127.0.0.1");
 	ck_assert_int_eq(inst.state, SVC_INST_RUNNING);
 	ck_assert_int_gt(inst.pid, 0);
-	ck_assert_int_gt(inst.supervisor_pid, 0);
-	ck_assert_int_ne(inst.pid, inst.supervisor_pid);
+	ck_assert_int_gt(inst.proc.supervisor_pid, 0);
+	ck_assert_int_ne(inst.pid, inst.proc.supervisor_pid);
 	ck_assert_int_gt(inst.port, 0);
 	ck_assert_int_eq(inst.restarts, 0);
 	ck_assert_int_eq(inst.expire_at_ms, 0);
@@ -366,9 +366,9 @@ START_TEST(test_proc__start_answers_http)
 	ck_assert_ptr_nonnull(strstr(spec, "\"VERSION\": \"1.0\""));
 
 	pid = inst.pid;
-	pid_start = inst.pid_start;
-	sup = inst.supervisor_pid;
-	sup_start = inst.supervisor_start;
+	pid_start = inst.proc.pid_start;
+	sup = inst.proc.supervisor_pid;
+	sup_start = inst.proc.supervisor_start;
 	stop_ok(rt, &inst);
 	ck_assert(!svc_pid_alive(pid, pid_start));
 	ck_assert(!svc_pid_alive(sup, sup_start));
@@ -412,7 +412,7 @@ START_TEST(test_proc__list_rebuilds_from_files)
 	ck_assert_int_eq(list.items[0].index, 1);
 	ck_assert_int_eq(list.items[0].port, a.port);
 	ck_assert_int_eq(list.items[0].pid, a.pid);
-	ck_assert_int_eq(list.items[0].supervisor_pid, a.supervisor_pid);
+	ck_assert_int_eq(list.items[0].proc.supervisor_pid, a.proc.supervisor_pid);
 	ck_assert_int_eq(list.items[0].state, SVC_INST_RUNNING);
 	ck_assert_int_eq(list.items[1].pid, b.pid);
 	ck_assert_int_eq(list.items[1].state, SVC_INST_RUNNING);
@@ -464,12 +464,12 @@ START_TEST(test_proc__crash_is_restarted)
 	record_pid(now.pid);
 	ck_assert_int_eq(now.restarts, 1);
 	ck_assert_int_eq(now.last_exit_code, 128 + SIGKILL);
-	ck_assert_int_eq(now.supervisor_pid, inst.supervisor_pid);
+	ck_assert_int_eq(now.proc.supervisor_pid, inst.proc.supervisor_pid);
 	ck_assert_int_eq(now.port, inst.port);
 	ck_assert_int_eq(http_get(now.port, "/health", &b), 200);
 
 	stop_ok(rt, &now);
-	ck_assert(!svc_pid_alive(now.pid, now.pid_start));
+	ck_assert(!svc_pid_alive(now.pid, now.proc.pid_start));
 	svc_instance_release(&now);
 	svc_instance_release(&inst);
 	tm_release(&tm);
@@ -508,8 +508,8 @@ START_TEST(test_proc__stop_kills_after_timeout)
 	stop_ok(rt, &inst);
 	took = svc_mono_ms() - t0;
 	ck_assert_msg(took >= 700 && took < 4000, "stop took %lld ms", (long long)took);
-	ck_assert(!svc_pid_alive(inst.pid, inst.pid_start));
-	ck_assert(!svc_pid_alive(inst.supervisor_pid, inst.supervisor_start));
+	ck_assert(!svc_pid_alive(inst.pid, inst.proc.pid_start));
+	ck_assert(!svc_pid_alive(inst.proc.supervisor_pid, inst.proc.supervisor_start));
 	archived = svc_strfmt("%s/ignore/services/greeter/logs/%s.log", root, inst.id);
 	log = read_text(archived);
 	ck_assert_ptr_nonnull(strstr(log, "ignoring SIGTERM"));
@@ -546,8 +546,8 @@ START_TEST(test_proc__expiry_stops_instance)
 	ck_assert_int_eq(rt->ops->set_expiry(rt, &inst, svc_now_ms() + 300, &err), 0);
 	ck_assert_msg(wait_state(rt, inst.id, SVC_INST_STOPPED, 5000, &now), "did not expire");
 	ck_assert_int_eq(now.pid, 0);
-	ck_assert(wait_pid_gone(inst.supervisor_pid, inst.supervisor_start, 2000));
-	ck_assert(!svc_pid_alive(inst.pid, inst.pid_start));
+	ck_assert(wait_pid_gone(inst.proc.supervisor_pid, inst.proc.supervisor_start, 2000));
+	ck_assert(!svc_pid_alive(inst.pid, inst.proc.pid_start));
 	ck_assert_int_eq(now.last_exit_code, 0); /* greeter exits 0 on SIGTERM */
 	svc_instance_release(&now);
 
@@ -607,17 +607,17 @@ START_TEST(test_proc__killed_supervisor_is_gone)
 
 	tm_greeter(&tm);
 	start_ok(rt, &tm, RELEASE, 0, &inst);
-	ck_assert_int_eq(kill(inst.supervisor_pid, SIGKILL), 0);
-	ck_assert(wait_pid_gone(inst.supervisor_pid, inst.supervisor_start, 2000));
+	ck_assert_int_eq(kill(inst.proc.supervisor_pid, SIGKILL), 0);
+	ck_assert(wait_pid_gone(inst.proc.supervisor_pid, inst.proc.supervisor_start, 2000));
 	ck_assert(wait_state(rt, inst.id, SVC_INST_GONE, 2000, &now));
-	ck_assert_int_eq(now.supervisor_pid, 0);
+	ck_assert_int_eq(now.proc.supervisor_pid, 0);
 	/* its instance was left running: still reported, by pid and start time */
 	ck_assert_int_eq(now.pid, inst.pid);
 	svc_instance_release(&now);
 
 	/* stop cleans up, and stops the orphan too */
 	stop_ok(rt, &inst);
-	ck_assert(wait_pid_gone(inst.pid, inst.pid_start, 1000));
+	ck_assert(wait_pid_gone(inst.pid, inst.proc.pid_start, 1000));
 	svc_instance_release(&inst);
 	tm_release(&tm);
 	svc_runtime_free(rt);
@@ -653,7 +653,7 @@ START_TEST(test_proc__reused_pid_not_trusted)
 	ck_assert_uint_eq(list.count, 1);
 	ck_assert_int_eq(list.items[0].state, SVC_INST_GONE);
 	ck_assert_int_eq(list.items[0].pid, 0);
-	ck_assert_int_eq(list.items[0].supervisor_pid, 0);
+	ck_assert_int_eq(list.items[0].proc.supervisor_pid, 0);
 	/* stopping it signals nobody (we are still here) and cleans up */
 	stop_ok(rt, &list.items[0]);
 	ck_assert(!svc_path_exists(dir));
@@ -719,8 +719,8 @@ static void reconcile_ok(struct svc_runtime *rt, char *what, size_t len)
 /* SIGKILL the instance's supervisor and wait until it is gone. */
 static void kill_supervisor(const struct svc_instance *inst)
 {
-	ck_assert_int_eq(kill(inst->supervisor_pid, SIGKILL), 0);
-	ck_assert(wait_pid_gone(inst->supervisor_pid, inst->supervisor_start, 2000));
+	ck_assert_int_eq(kill(inst->proc.supervisor_pid, SIGKILL), 0);
+	ck_assert(wait_pid_gone(inst->proc.supervisor_pid, inst->proc.supervisor_start, 2000));
 }
 
 /* The one instance of service greeter, after reconcile (recorded for the teardown). */
@@ -733,8 +733,8 @@ static void list_one(struct svc_runtime *rt, struct svc_instance *out)
 	*out = list.items[0];
 	memset(&list.items[0], 0, sizeof(list.items[0]));
 	svc_instance_list_release(&list);
-	if (out->supervisor_pid > 0)
-		record_pid(out->supervisor_pid);
+	if (out->proc.supervisor_pid > 0)
+		record_pid(out->proc.supervisor_pid);
 	if (out->pid > 0)
 		record_pid(out->pid);
 }
@@ -763,12 +763,12 @@ START_TEST(test_proc__reconcile_adopts_unsupervised)
 	list_one(rt, &now);
 	ck_assert_int_eq(now.state, SVC_INST_RUNNING);
 	ck_assert_int_eq(now.pid, inst.pid);
-	ck_assert(now.pid_start == inst.pid_start);
+	ck_assert(now.proc.pid_start == inst.proc.pid_start);
 	ck_assert_int_eq(now.port, inst.port);
 	ck_assert_int_eq(now.restarts, 0);
-	ck_assert_int_gt(now.supervisor_pid, 0);
-	ck_assert_int_ne(now.supervisor_pid, inst.supervisor_pid);
-	ck_assert(svc_pid_alive(now.supervisor_pid, now.supervisor_start));
+	ck_assert_int_gt(now.proc.supervisor_pid, 0);
+	ck_assert_int_ne(now.proc.supervisor_pid, inst.proc.supervisor_pid);
+	ck_assert(svc_pid_alive(now.proc.supervisor_pid, now.proc.supervisor_start));
 	ck_assert_int_eq(http_get(now.port, "/health", &b), 200);
 	/* once adopted there is nothing left to do */
 	reconcile_ok(rt, what, sizeof(what));
@@ -776,7 +776,7 @@ START_TEST(test_proc__reconcile_adopts_unsupervised)
 
 	/* the adopted process dies: its new supervisor starts it again */
 	ck_assert_int_eq(kill(now.pid, SIGKILL), 0);
-	ck_assert(wait_pid_gone(now.pid, now.pid_start, 2000));
+	ck_assert(wait_pid_gone(now.pid, now.proc.pid_start, 2000));
 	memset(&again, 0, sizeof(again));
 	for (int64_t deadline = svc_mono_ms() + 5000; svc_mono_ms() < deadline;) {
 		ck_assert(wait_state(rt, inst.id, SVC_INST_RUNNING, 5000, &again));
@@ -788,13 +788,13 @@ START_TEST(test_proc__reconcile_adopts_unsupervised)
 	ck_assert_msg(again.id && again.pid != now.pid, "not restarted");
 	record_pid(again.pid);
 	ck_assert_int_eq(again.restarts, 1);
-	ck_assert_int_eq(again.supervisor_pid, now.supervisor_pid);
+	ck_assert_int_eq(again.proc.supervisor_pid, now.proc.supervisor_pid);
 	ck_assert_int_eq(again.port, inst.port);
 	ck_assert_int_eq(http_get(again.port, "/health", &b), 200);
 
 	stop_ok(rt, &again);
-	ck_assert(!svc_pid_alive(again.pid, again.pid_start));
-	ck_assert(!svc_pid_alive(now.supervisor_pid, now.supervisor_start));
+	ck_assert(!svc_pid_alive(again.pid, again.proc.pid_start));
+	ck_assert(!svc_pid_alive(now.proc.supervisor_pid, now.proc.supervisor_start));
 	svc_instance_release(&again);
 	svc_instance_release(&now);
 	svc_instance_release(&inst);
@@ -815,7 +815,7 @@ START_TEST(test_proc__reconcile_replaces_dead_instance)
 	start_ok(rt, &tm, RELEASE, 0, &inst);
 	kill_supervisor(&inst);
 	ck_assert_int_eq(kill(inst.pid, SIGKILL), 0);
-	ck_assert(wait_pid_gone(inst.pid, inst.pid_start, 2000));
+	ck_assert(wait_pid_gone(inst.pid, inst.proc.pid_start, 2000));
 
 	reconcile_ok(rt, what, sizeof(what));
 	want = svc_strfmt("replaced instance %s: its supervisor and its process had died",
@@ -828,11 +828,11 @@ START_TEST(test_proc__reconcile_replaces_dead_instance)
 	ck_assert_int_ne(now.pid, inst.pid);
 	ck_assert_int_eq(now.port, inst.port); /* what the route points at */
 	ck_assert_int_eq(now.restarts, 1);
-	ck_assert(svc_pid_alive(now.supervisor_pid, now.supervisor_start));
+	ck_assert(svc_pid_alive(now.proc.supervisor_pid, now.proc.supervisor_start));
 	ck_assert_int_eq(http_get(now.port, "/health", &b), 200);
 
 	stop_ok(rt, &now);
-	ck_assert(!svc_pid_alive(now.pid, now.pid_start));
+	ck_assert(!svc_pid_alive(now.pid, now.proc.pid_start));
 	svc_instance_release(&now);
 	svc_instance_release(&inst);
 	tm_release(&tm);
@@ -890,7 +890,7 @@ START_TEST(test_proc__reconcile_never_signals_reused_pid)
 	dir = svc_strfmt("%s/reused/services/greeter/instances/%s", root, inst.id);
 	kill_supervisor(&inst);
 	ck_assert_int_eq(kill(inst.pid, SIGKILL), 0);
-	ck_assert(wait_pid_gone(inst.pid, inst.pid_start, 2000));
+	ck_assert(wait_pid_gone(inst.pid, inst.proc.pid_start, 2000));
 
 	/* status.json names a live process of someone else, with another start time */
 	other = start_sleep();
@@ -913,10 +913,10 @@ START_TEST(test_proc__reconcile_never_signals_reused_pid)
 	list_one(rt, &now);
 	ck_assert_int_eq(now.state, SVC_INST_RUNNING);
 	ck_assert_int_ne(now.pid, other);
-	ck_assert_int_ne(now.supervisor_pid, other);
+	ck_assert_int_ne(now.proc.supervisor_pid, other);
 
 	stop_ok(rt, &now);
-	ck_assert(!svc_pid_alive(now.pid, now.pid_start));
+	ck_assert(!svc_pid_alive(now.pid, now.proc.pid_start));
 	svc_sleep_ms(200);
 	ck_assert_msg(child_running(other), "the other process was signalled by stop");
 	kill(other, SIGKILL);
@@ -968,8 +968,8 @@ START_TEST(test_proc__adopted_stop_kills_after_timeout)
 	stop_ok(rt, &now);
 	took = svc_mono_ms() - t0;
 	ck_assert_msg(took >= 700 && took < 4000, "stop took %lld ms", (long long)took);
-	ck_assert(!svc_pid_alive(inst.pid, inst.pid_start));
-	ck_assert(!svc_pid_alive(now.supervisor_pid, now.supervisor_start));
+	ck_assert(!svc_pid_alive(inst.pid, inst.proc.pid_start));
+	ck_assert(!svc_pid_alive(now.proc.supervisor_pid, now.proc.supervisor_start));
 	svc_instance_release(&now);
 	svc_instance_release(&inst);
 	tm_release(&tm);
@@ -996,8 +996,8 @@ START_TEST(test_proc__adopted_instance_expires)
 	ck_assert_int_eq(rt->ops->set_expiry(rt, &now, svc_now_ms() + 300, &err), 0);
 	ck_assert_msg(wait_state(rt, inst.id, SVC_INST_STOPPED, 5000, &stopped), "did not expire");
 	ck_assert_int_eq(stopped.pid, 0);
-	ck_assert(wait_pid_gone(now.supervisor_pid, now.supervisor_start, 2000));
-	ck_assert(wait_pid_gone(inst.pid, inst.pid_start, 2000));
+	ck_assert(wait_pid_gone(now.proc.supervisor_pid, now.proc.supervisor_start, 2000));
+	ck_assert(wait_pid_gone(inst.pid, inst.proc.pid_start, 2000));
 	/* a stopped instance is not started again */
 	reconcile_ok(rt, what, sizeof(what));
 	ck_assert_str_eq(what, "");
@@ -1031,7 +1031,7 @@ START_TEST(test_proc__reconcile_stops_expired_unsupervised)
 			  "warm period ended", inst.id, (long)inst.pid);
 	ck_assert_str_eq(what, want);
 	free(want);
-	ck_assert(wait_pid_gone(inst.pid, inst.pid_start, 1000));
+	ck_assert(wait_pid_gone(inst.pid, inst.proc.pid_start, 1000));
 	ck_assert_int_eq(rt->ops->list(rt, "greeter", &list, NULL), 0);
 	ck_assert_uint_eq(list.count, 0);
 	svc_instance_release(&inst);
@@ -1054,7 +1054,7 @@ START_TEST(test_proc__reconcile_removes_when_port_taken)
 	start_ok(rt, &tm, RELEASE, 0, &inst);
 	kill_supervisor(&inst);
 	ck_assert_int_eq(kill(inst.pid, SIGKILL), 0);
-	ck_assert(wait_pid_gone(inst.pid, inst.pid_start, 2000));
+	ck_assert(wait_pid_gone(inst.pid, inst.proc.pid_start, 2000));
 	/* someone else listens on its port now */
 	ck_assert_int_eq(svc_addr_from_host_port(&a, "127.0.0.1", inst.port, NULL), 0);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

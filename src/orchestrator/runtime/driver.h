@@ -26,6 +26,11 @@ enum svc_instance_state {
 	SVC_INST_GONE,         /* the supervisor is not alive (killed, machine rebooted) */
 };
 
+/*
+ * One instance, as every runtime describes it (id, release, color, index,
+ * address, state, pid, restarts, times, output), plus a part only its
+ * driver reads.
+ */
 struct svc_instance {
 	char *id;        /* "<service>-<release12>-<index>": unique per state dir */
 	char *service;
@@ -34,10 +39,7 @@ struct svc_instance {
 	int index;       /* 0..replicas-1 */
 	char host[48];   /* where the instance answers (router backend, health checks) */
 	int port;
-	pid_t pid;       /* the instance's process, 0 when not running */
-	unsigned long long pid_start;
-	pid_t supervisor_pid;
-	unsigned long long supervisor_start;
+	pid_t pid;       /* the instance's process, 0 when not running (as the runtime sees it) */
 	int restarts;
 	int64_t started_ms;    /* epoch ms of the current process start, 0 if none */
 	int64_t expire_at_ms;  /* epoch ms when it stops itself, 0 = never */
@@ -51,6 +53,16 @@ struct svc_instance {
 	 * may act on it. NULL otherwise.
 	 */
 	char *problem;
+	/*
+	 * What only one runtime has, kept by its driver: the process runtime's
+	 * start times (a pid is trusted only with its start time) and its
+	 * supervisor. Others leave it zero.
+	 */
+	struct svc_proc_part {
+		unsigned long long pid_start;
+		pid_t supervisor_pid;
+		unsigned long long supervisor_start;
+	} proc;
 };
 
 struct svc_instance_list {

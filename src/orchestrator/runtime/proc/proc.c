@@ -339,8 +339,8 @@ static int read_instance(struct svc_instance *out, const char *dir, const char *
 	out->restarts = st.restarts;
 	out->last_exit_code = st.last_exit_code;
 	if (supervisor_alive(&st)) {
-		out->supervisor_pid = st.supervisor_pid;
-		out->supervisor_start = st.supervisor_start;
+		out->proc.supervisor_pid = st.supervisor_pid;
+		out->proc.supervisor_start = st.supervisor_start;
 		if (!strcmp(st.state, "stopping"))
 			out->state = SVC_INST_STOPPING;
 		else if (!strcmp(st.state, "stopped"))
@@ -354,7 +354,7 @@ static int read_instance(struct svc_instance *out, const char *dir, const char *
 	}
 	if (child_alive(&st)) {
 		out->pid = st.pid;
-		out->pid_start = st.pid_start;
+		out->proc.pid_start = st.pid_start;
 		out->started_ms = st.started_ms;
 	}
 done:
@@ -1047,7 +1047,7 @@ static void reconcile_one(struct svc_runtime *rt, const char *service, const cha
 		goto done;
 	}
 	adopted = live && read_instance(&now, dir, id, NULL) == 0 && now.pid == st.pid &&
-		  now.pid_start == st.pid_start;
+		  now.proc.pid_start == st.pid_start;
 	if (adopted)
 		snprintf(text, sizeof(text), "adopted instance %s (pid %ld): its supervisor had died",
 			 id, (long)st.pid);
