@@ -292,32 +292,38 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		      res.body, res.body ? res.body_len : 0, false);
 }
 
-int svc_httpd_start(struct svc_httpd **out, const char *addr, size_t max_body,
-		    svc_http_handler handler, void *arg, struct svc_error *err)
+int svc_httpd_addr_parse(struct svc_addr *out, const char *addr, struct svc_error *err)
 {
 	struct svc_error perr;
-	struct svc_addr sa;
-	struct svc_httpd *d = NULL;
-	const union MHD_DaemonInfo *info;
-	unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 	char *spelled = NULL;
-	int rc = 0, saved;
+	int rc = 0;
 
-	*out = NULL;
 	svc_error_clear(&perr);
 	/* ":8080" is every IPv4 address */
 	if (addr && addr[0] == ':')
 		spelled = svc_strfmt("0.0.0.0%s", addr);
-	if (!addr || svc_addr_parse(&sa, spelled ? spelled : addr, true, &perr)) {
-		if (!addr)
-			rc = svc_error_set(err, SVC_EUSAGE, "no address to listen on");
-		else if (spelled)
-			rc = svc_error_set(err, SVC_EUSAGE, "invalid address '%s' (expected :port)",
-					   addr);
-		else
-			rc = svc_error_set(err, SVC_EUSAGE, "%s", perr.message);
+	if (!addr)
+		rc = svc_error_set(err, SVC_EUSAGE, "no address to listen on");
+	else if (svc_addr_parse(out, spelled ? spelled : addr, true, &perr))
+		rc = spelled ? svc_error_set(err, SVC_EUSAGE, "invalid address '%s' (expected "
+					     ":port)", addr)
+			     : svc_error_set(err, SVC_EUSAGE, "%s", perr.message);
+	free(spelled);
+	return rc;
+}
+
+int svc_httpd_start(struct svc_httpd **out, const char *addr, size_t max_body,
+		    svc_http_handler handler, void *arg, struct svc_error *err)
+{
+	struct svc_addr sa;
+	struct svc_httpd *d = NULL;
+	const union MHD_DaemonInfo *info;
+	unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	int rc = 0, saved;
+
+	*out = NULL;
+	if ((rc = svc_httpd_addr_parse(&sa, addr, err)))
 		goto done;
-	}
 	if (!handler) {
 		rc = svc_error_set(err, SVC_EUSAGE, "no handler for '%s'", sa.text);
 		goto done;
@@ -365,7 +371,6 @@ done:
 			MHD_stop_daemon(d->mhd);
 		free(d);
 	}
-	free(spelled);
 	return rc;
 }
 

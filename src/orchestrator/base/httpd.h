@@ -83,6 +83,14 @@ typedef void (*svc_http_handler)(void *arg, const struct svc_http_request *req,
 int svc_httpd_start(struct svc_httpd **out, const char *addr, size_t max_body,
 		    svc_http_handler handler, void *arg, struct svc_error *err);
 
+/*
+ * Read addr as svc_httpd_start does ("127.0.0.1:8080", "[::1]:0", ":8080"
+ * for every IPv4 address), for a caller that judges the address before it
+ * starts a server. SVC_EUSAGE when it does not parse.
+ */
+struct svc_addr;
+int svc_httpd_addr_parse(struct svc_addr *out, const char *addr, struct svc_error *err);
+
 /* The port the server listens on (the one picked when addr's port was 0). */
 int svc_httpd_port(const struct svc_httpd *d);
 

@@ -239,20 +239,22 @@ static void add_bad(struct loaded *l, const char *file, const char *guess)
 	l->nbad++;
 }
 
-static bool gave_manifest(const struct loaded *l, const char *file)
+/* The manifest that came from file; NULL when none did. */
+static const struct svc_manifest *manifest_of_file(const struct loaded *l, const char *file)
 {
 	for (size_t k = 0; k < l->set.count; k++)
 		if (!strcmp(l->set.items[k]->path, file))
-			return true;
-	return false;
+			return l->set.items[k];
+	return NULL;
 }
 
 /* The service a diagnostic's file belongs to; NULL when not known. */
 static const char *service_of_file(const struct loaded *l, const char *file)
 {
-	for (size_t k = 0; k < l->set.count; k++)
-		if (!strcmp(l->set.items[k]->path, file))
-			return l->set.items[k]->service;
+	const struct svc_manifest *m = manifest_of_file(l, file);
+
+	if (m)
+		return m->service;
 	for (size_t b = 0; b < l->nbad; b++)
 		if (!strcmp(l->bad_files[b], file))
 			return l->bad_services[b];
@@ -272,7 +274,7 @@ static void load_commit(struct loaded *l, const struct source *s)
 		const char *file = l->set.files[i];
 		char *g;
 
-		if (gave_manifest(l, file) || is_bad(l, file))
+		if (manifest_of_file(l, file) || is_bad(l, file))
 			continue;
 		g = guess_service(file);
 		add_bad(l, file, g);
@@ -281,7 +283,7 @@ static void load_commit(struct loaded *l, const struct source *s)
 	for (size_t i = 0; i < l->diags.count; i++) {
 		const char *file = l->diags.items[i].file;
 
-		if (file[0] && !gave_manifest(l, file) && !is_bad(l, file))
+		if (file[0] && !manifest_of_file(l, file) && !is_bad(l, file))
 			add_bad(l, file, NULL);
 	}
 	/* paths in manifests that leave the repository */

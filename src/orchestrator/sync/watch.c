@@ -155,15 +155,8 @@ static int check_webhooks(struct watch *wt, struct svc_error *err)
 
 	if (!wt->w->listen)
 		return 0;
-	if (wt->w->listen[0] == ':') {
-		char *all = svc_strfmt("0.0.0.0%s", wt->w->listen);
-		int rc = svc_addr_parse(&a, all, true, &e);
-		free(all);
-		if (rc)
-			return svc_error_set(err, SVC_EUSAGE, "--listen: %s", e.message);
-	} else if (svc_addr_parse(&a, wt->w->listen, true, &e)) {
+	if (svc_httpd_addr_parse(&a, wt->w->listen, &e))
 		return svc_error_set(err, SVC_EUSAGE, "--listen: %s", e.message);
-	}
 	if (!loopback(&a) && !wt->w->secret_file)
 		return svc_error_set(err, SVC_EUSAGE, "--listen %s is not a loopback address: it "
 				     "needs --secret-file (webhooks must be signed)", a.text);
