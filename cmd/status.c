@@ -100,7 +100,17 @@ static void print_service(json_t *s)
 		       (long long)json_integer_value(json_object_get(in, "port")),
 		       jstr(in, "state"), jstr(in, "health"),
 		       (long long)json_integer_value(json_object_get(in, "restarts")));
-}
+	json_array_foreach(json_object_get(s, "instances"), i, in) {
+		/* where a runtime of several machines put it, and why it does not run */
+		const char *why = json_string_value(json_object_get(in, "why"));
+		if (json_object_get(in, "node"))
+			printf("  %-30s task %s on node %s, at %s:%lld%s%s\n", jstr(in, "id"),
+			       jstr(in, "runtime_id"), jstr(in, "node"), jstr(in, "host"),
+			       (long long)json_integer_value(json_object_get(in, "port")),
+			       why ? "; " : "", why ? why : "");
+		else if (why)
+			printf("  %-30s %s\n", jstr(in, "id"), why);
+	}}
 
 int cmd_status(struct cmd_global *g, int argc, char **argv)
 {

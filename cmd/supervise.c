@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/docker/docker.h"
+#include "runtime/expiry.h"
 #include "runtime/proc/supervisor.h"
 #include "util.h"
 
@@ -35,17 +35,21 @@ int cmd_supervise(int argc, char **argv)
 }
 
 /*
- * `svcctl __expire STATE SERVICE ID AT`: the docker runtime's waiter that
- * stops a warm container when its keep_previous period ends (docker.h).
+ * `svcctl __expire STATE SERVICE KEY AT [RUNTIME]`: the waiter that stops a
+ * warm release of a runtime with no supervisor of ours when its
+ * keep_previous period ends (runtime/expiry.h). RUNTIME defaults to docker
+ * (waiters started before it was given).
  */
 int cmd_expire(int argc, char **argv)
 {
 	long long at;
 
-	if (argc != 5 || argv[1][0] != '/' || !svc_name_valid(argv[2]) ||
+	if ((argc != 5 && argc != 6) || argv[1][0] != '/' || !svc_name_valid(argv[2]) ||
 	    svc_parse_int(&at, argv[4], 1, INT64_MAX)) {
-		fputs("usage: svcctl __expire ABSOLUTE-STATE-DIR SERVICE INSTANCE-ID EPOCH-MS\n", stderr);
+		fputs("usage: svcctl __expire ABSOLUTE-STATE-DIR SERVICE KEY EPOCH-MS [RUNTIME]\n",
+		      stderr);
 		return 2;
 	}
-	return svc_docker_expire_run(argv[1], argv[2], argv[3], (int64_t)at);
+	return svc_expiry_run(argv[1], argc == 6 ? argv[5] : "docker", argv[2], argv[3],
+			      (int64_t)at);
 }

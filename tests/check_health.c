@@ -170,15 +170,17 @@ static void health_init(struct svc_health *h, enum svc_health_kind kind)
 	h->start_timeout_ms = 5000;
 }
 
-static bool alive_false(void *ctx)
+static bool alive_false(void *ctx, struct svc_health_target *t)
 {
 	(void)ctx;
+	(void)t;
 	return false;
 }
 
-static bool alive_true(void *ctx)
+static bool alive_true(void *ctx, struct svc_health_target *t)
 {
 	(void)ctx;
+	(void)t;
 	return true;
 }
 

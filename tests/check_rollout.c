@@ -342,12 +342,16 @@ START_TEST(test_rollout__driver_table)
 		for (size_t k = 0; k < n; k++)
 			ck_assert_int_ne(svc_runtime_drivers[k]->kind, svc_runtime_drivers[n]->kind);
 	}
-	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(n, 3);
 	ck_assert_int_eq(svc_runtime_drivers[n - 1]->kind, SVC_RUNTIME_PROCESS);
+	ck_assert_str_eq(svc_runtime_driver_of(SVC_RUNTIME_SWARM)->ops->name, "swarm");
+	ck_assert_ptr_nonnull(svc_runtime_driver_of(SVC_RUNTIME_SWARM)->ops->expire);
+	setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock", 1);
 	ck_assert_int_eq(svc_runtime_open(&rt, SVC_RUNTIME_SWARM, state, NULL, &err),
 			 SVC_EUNAVAIL);
+	unsetenv("DOCKER_HOST");
 	ck_assert_ptr_null(rt);
-	ck_assert_ptr_nonnull(strstr(err.message, "swarm"));
+	ck_assert_ptr_nonnull(strstr(err.message, "/nonexistent/docker.sock"));
 	ck_assert_int_eq(svc_runtime_open(&rt, SVC_RUNTIME_PROCESS, state, NULL, &err), 0);
 	ck_assert_str_eq(rt->ops->name, "process");
 	svc_runtime_free(rt);

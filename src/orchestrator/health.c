@@ -187,8 +187,10 @@ bool svc_health_probe(const struct svc_health *h, struct svc_health_target *t)
 	int unhealthy_after = h->unhealthy_threshold > 0 ? h->unhealthy_threshold : 1;
 	bool ok;
 
-	if (t->alive && !t->alive(t->ctx)) {
-		snprintf(t->last_detail, sizeof(t->last_detail), "instance not running");
+	t->last_detail[0] = '\0';
+	if (t->alive && !t->alive(t->ctx, t)) {
+		if (!t->last_detail[0])
+			snprintf(t->last_detail, sizeof(t->last_detail), "instance not running");
 		ok = false;
 	} else if (h->kind == SVC_HEALTH_HTTP) {
 		ok = probe_http(h, t);

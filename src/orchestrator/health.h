@@ -21,9 +21,13 @@ struct svc_health_target {
 	char name[128];      /* instance id, for messages */
 	char host[48];
 	int port;
-	/* Optional: is the instance's process running? Used for
-	 * SVC_HEALTH_RUNNING, and a target that is not alive fails its probe. */
-	bool (*alive)(void *ctx);
+	/*
+	 * Optional: is the instance's process running? Used for
+	 * SVC_HEALTH_RUNNING, and a target that is not alive fails its probe.
+	 * It may move the target (host, port: a task replaced on another
+	 * port) and say why it is not alive (last_detail).
+	 */
+	bool (*alive)(void *ctx, struct svc_health_target *t);
 	void *ctx;
 	/* Streak state, kept by the functions below. */
 	int ok_streak;

@@ -266,7 +266,7 @@ struct alive_ctx {
 	const char *id;
 };
 
-static bool instance_alive(void *p)
+static bool instance_alive(void *p, struct svc_health_target *t)
 {
 	struct alive_ctx *a = p;
 	struct svc_instance_list all = { 0 };
@@ -274,9 +274,24 @@ static bool instance_alive(void *p)
 
 	if (a->rt->ops->list(a->rt, a->service, &all, NULL))
 		return false;
-	for (size_t i = 0; i < all.count; i++)
-		if (!strcmp(all.items[i].id, a->id))
-			alive = all.items[i].state == SVC_INST_RUNNING;
+	for (size_t i = 0; i < all.count; i++) {
+		const struct svc_instance *in = &all.items[i];
+		if (strcmp(in->id, a->id))
+			continue;
+		alive = in->state == SVC_INST_RUNNING;
+		if (!alive && in->why && in->node)
+			snprintf(t->last_detail, sizeof(t->last_detail),
+				 "instance not running (task %s on node %s): %s",
+				 in->runtime_id ? in->runtime_id : "-", in->node, in->why);
+		else if (!alive && in->why)
+			snprintf(t->last_detail, sizeof(t->last_detail), "instance not running: %s",
+				 in->why);
+		/* a runtime that replaced it (a swarm task) may have moved it */
+		if (alive && in->port && (in->port != t->port || strcmp(in->host, t->host))) {
+			snprintf(t->host, sizeof(t->host), "%s", in->host);
+			t->port = in->port;
+		}
+	}
 	svc_instance_list_release(&all);
 	return alive;
 }
@@ -1042,8 +1057,13 @@ static int run_rollout(struct run *r, struct svc_error *err)
 					   "%s; blue still serves", reason);
 			goto done;
 		}
-		svc_report_detail(ctx->report, m->service, "start", "instance %s: pid %ld, port %d",
-				  in.id, (long)in.pid, in.port);
+		if (in.node)
+			svc_report_detail(ctx->report, m->service, "start",
+					  "instance %s: task %s on node %s, at %s:%d", in.id,
+					  in.runtime_id ? in.runtime_id : "-", in.node, in.host, in.port);
+		else
+			svc_report_detail(ctx->report, m->service, "start",
+					  "instance %s: pid %ld, port %d", in.id, (long)in.pid, in.port);
 		svc_instance_release(&in);
 	}
 	svc_instance_list_release(&green);
@@ -2064,6 +2084,12 @@ static json_t *instance_json(struct svc_runtime *rt, const struct svc_instance *
 	json_object_set_new(j, "expire_at_ms", json_integer(in->expire_at_ms));
 	if (in->problem)
 		json_object_set_new(j, "problem", json_string(in->problem));
+	if (in->runtime_id)
+		json_object_set_new(j, "runtime_id", json_string(in->runtime_id));
+	if (in->node)
+		json_object_set_new(j, "node", json_string(in->node));
+	if (in->why)
+		json_object_set_new(j, "why", json_string(in->why));
 	if (m && in->state == SVC_INST_RUNNING) {
 		struct svc_health_target t;
 		struct alive_ctx a = { rt, in->service, in->id };

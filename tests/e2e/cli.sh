@@ -78,12 +78,12 @@ check "the last line is the result with exit_code 0" \
 run_rc rc svcctl --json history greeter
 check "history --json lists releases" grep -q '"releases":\[' <<<"$OUT"
 
-# a runtime that is not available: exit 5, nothing changed
+# a runtime that is not available (no swarm manager answers): exit 5, nothing changed
 printf 'service: boxed\nruntime: swarm\nrun:\n  image: boxed:1\n' >"$SVCCTL_MANIFESTS/boxed.yaml"
-run_rc rc svcctl deploy boxed
+run_rc rc env DOCKER_HOST="unix://$WORK/no-such.sock" "$SVCCTL" deploy boxed
 diag "$OUT"
 check_eq "deploy with an unavailable runtime exits 5" 5 "$rc"
-check "it says the runtime is not available" grep -q "swarm runtime is not available" <<<"$OUT"
+check "it names the engine it could not reach" grep -q "cannot reach the Docker engine at unix://$WORK/no-such.sock" <<<"$OUT"
 rm -f "$SVCCTL_MANIFESTS/boxed.yaml"
 check_eq "greeter still serves" 1.1.0 "$(version_at "$ADDR")"
 

@@ -250,7 +250,7 @@ write_docker_manifest() {
 	shift 4
 	{
 		echo "service: $svc"
-		echo "runtime: docker"
+		echo "runtime: ${RUNTIME:-docker}"
 		echo "version: $ver"
 		echo "replicas: ${REPLICAS:-2}"
 		echo "run:"

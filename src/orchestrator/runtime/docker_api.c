@@ -914,25 +914,33 @@ done:
 	return rc;
 }
 
-int svc_docker_container_list(struct svc_docker *d, const char *label, json_t **out,
-			      struct svc_error *err)
+/*
+ * GET BASE[?|&]filters={"KEY":[VALUE]} (no filter when key is NULL): the
+ * engine's JSON array of objects. what names it in messages.
+ */
+static int list_request(struct svc_docker *d, const char *base, const char *key,
+			const char *value, const char *what, json_t **out,
+			struct svc_error *err)
 {
 	struct buf resp = { 0 };
 	json_t *filters = NULL;
 	char *ftext = NULL, *fesc = NULL, *path = NULL;
-	char *what = svc_strfmt("list containers labelled '%s'", label);
 	long status = 0;
 	int rc = SVC_EGENERIC;
 
 	*out = NULL;
-	filters = json_pack("{s:[s]}", "label", label);
-	ftext = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
-	if (!ftext) {
-		rc = svc_error_set(err, SVC_EGENERIC, "%s: cannot encode the filter", what);
-		goto done;
+	if (key) {
+		filters = json_pack("{s:[s]}", key, value);
+		ftext = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
+		if (!ftext) {
+			rc = svc_error_set(err, SVC_EGENERIC, "%s: cannot encode the filter", what);
+			goto done;
+		}
+		fesc = svc_docker_query_escape(ftext);
+		path = svc_strfmt("%s%cfilters=%s", base, strchr(base, '?') ? '&' : '?', fesc);
+	} else {
+		path = svc_strdup(base);
 	}
-	fesc = svc_docker_query_escape(ftext);
-	path = svc_strfmt("/containers/json?all=1&filters=%s", fesc);
 	rc = json_request(d, "GET", path, NULL, what, &status, &resp, err);
 	if (rc)
 		goto done;
@@ -948,11 +956,129 @@ int svc_docker_container_list(struct svc_docker *d, const char *label, json_t **
 done:
 	json_decref(filters);
 	free(resp.data);
-	free(what);
 	free(path);
 	free(fesc);
 	free(ftext);
 	return rc;
+}
+
+int svc_docker_container_list(struct svc_docker *d, const char *label, json_t **out,
+			      struct svc_error *err)
+{
+	char *what = svc_strfmt("list containers labelled '%s'", label);
+	int rc = list_request(d, "/containers/json?all=1", "label", label, what, out, err);
+
+	free(what);
+	return rc;
+}
+
+/* ---- swarm ---- */
+
+int svc_docker_swarm_info(struct svc_docker *d, struct svc_docker_swarm *out,
+			  struct svc_error *err)
+{
+	json_t *info = NULL, *sw;
+	const char *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = svc_docker_request(d, "GET", "/info", NULL, NULL, &info, err)))
+		return rc;
+	sw = json_object_get(info, "Swarm");
+	s = json_string_value(json_object_get(sw, "LocalNodeState"));
+	snprintf(out->state, sizeof(out->state), "%s", s ? s : "inactive");
+	out->manager = json_is_true(json_object_get(sw, "ControlAvailable"));
+	s = json_string_value(json_object_get(sw, "NodeID"));
+	snprintf(out->node_id, sizeof(out->node_id), "%s", s ? s : "");
+	s = json_string_value(json_object_get(sw, "NodeAddr"));
+	snprintf(out->node_addr, sizeof(out->node_addr), "%s", s ? s : "");
+	out->nodes = (int)json_integer_value(json_object_get(sw, "Nodes"));
+	json_decref(info);
+	return 0;
+}
+
+int svc_docker_service_create(struct svc_docker *d, const json_t *spec, char **id_out,
+			      struct svc_error *err)
+{
+	struct buf resp = { 0 };
+	const char *name = json_string_value(json_object_get(spec, "Name"));
+	char *what = svc_strfmt("create swarm service '%s'", name ? name : "");
+	json_t *res = NULL;
+	const char *id;
+	long status = 0;
+	int rc;
+
+	*id_out = NULL;
+	rc = json_request(d, "POST", "/services/create", spec, what, &status, &resp, err);
+	if (rc)
+		goto done;
+	rc = svc_docker_parse_response(status, resp.data, resp.len, false, what, &res, err);
+	if (rc)
+		goto done;
+	id = json_string_value(json_object_get(res, "ID"));
+	if (!id || !id[0]) {
+		rc = svc_error_set(err, SVC_EGENERIC,
+				   "%s: the Docker engine's response has no service id", what);
+		goto done;
+	}
+	*id_out = svc_strdup(id);
+done:
+	json_decref(res);
+	free(resp.data);
+	free(what);
+	return rc;
+}
+
+int svc_docker_service_remove(struct svc_docker *d, const char *id, struct svc_error *err)
+{
+	return object_request(d, "DELETE", "service", id, "", "remove", 404,
+			      DOCKER_REQUEST_TIMEOUT_S, err);
+}
+
+int svc_docker_service_inspect(struct svc_docker *d, const char *id, json_t **out,
+			       struct svc_error *err)
+{
+	struct buf resp = { 0 };
+	char *eid = svc_docker_query_escape(id);
+	char *path = svc_strfmt("/services/%s", eid);
+	char *what = svc_strfmt("inspect swarm service '%s'", id);
+	long status = 0;
+	int rc;
+
+	*out = NULL;
+	rc = json_request(d, "GET", path, NULL, what, &status, &resp, err);
+	if (!rc)
+		rc = svc_docker_parse_response(status, resp.data, resp.len, false, what, out, err);
+	free(resp.data);
+	free(what);
+	free(path);
+	free(eid);
+	return rc;
+}
+
+int svc_docker_service_list(struct svc_docker *d, const char *label, json_t **out,
+			    struct svc_error *err)
+{
+	char *what = svc_strfmt("list swarm services labelled '%s'", label);
+	int rc = list_request(d, "/services", "label", label, what, out, err);
+
+	free(what);
+	return rc;
+}
+
+int svc_docker_task_list(struct svc_docker *d, const char *service, json_t **out,
+			 struct svc_error *err)
+{
+	char *what = svc_strfmt("list the tasks of swarm service '%s'", service);
+	int rc = list_request(d, "/tasks", "service", service, what, out, err);
+
+	free(what);
+	return rc;
+}
+
+int svc_docker_node_list(struct svc_docker *d, json_t **out, struct svc_error *err)
+{
+	return list_request(d, "/nodes", NULL, NULL, "list the swarm's nodes", out, err);
 }
 
 static int logs_sink(struct sink *s, const char *data, size_t len)
@@ -967,15 +1093,16 @@ static int logs_sink(struct sink *s, const char *data, size_t len)
 	return -1;
 }
 
-int svc_docker_container_logs(struct svc_docker *d, const char *id, bool follow, int fd,
-			      struct svc_error *err)
+/* GET /KINDs/ID/logs?stdout=1&stderr=1[&follow=1], demultiplexed to fd */
+static int logs_request(struct svc_docker *d, const char *kind, const char *id, bool follow,
+			int fd, struct svc_error *err)
 {
 	struct request r;
 	struct sink s;
 	char *eid = svc_docker_query_escape(id);
-	char *path = svc_strfmt("/containers/%s/logs?stdout=1&stderr=1%s", eid,
+	char *path = svc_strfmt("/%ss/%s/logs?stdout=1&stderr=1%s", kind, eid,
 				follow ? "&follow=1" : "");
-	char *what = svc_strfmt("logs of container '%s'", id);
+	char *what = svc_strfmt("logs of %s '%s'", kind, id);
 	json_t *res = NULL;
 	long status = 0;
 	int rc;
@@ -1002,6 +1129,18 @@ done:
 	free(path);
 	free(eid);
 	return rc;
+}
+
+int svc_docker_container_logs(struct svc_docker *d, const char *id, bool follow, int fd,
+			      struct svc_error *err)
+{
+	return logs_request(d, "container", id, follow, fd, err);
+}
+
+int svc_docker_task_logs(struct svc_docker *d, const char *id, bool follow, int fd,
+			 struct svc_error *err)
+{
+	return logs_request(d, "task", id, follow, fd, err);
 }
 
 /* One line of the build's output: pass progress on, keep the first error. */

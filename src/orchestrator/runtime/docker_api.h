@@ -146,6 +146,39 @@ int svc_docker_container_list(struct svc_docker *d, const char *label, json_t **
 int svc_docker_container_logs(struct svc_docker *d, const char *id, bool follow, int fd,
 			      struct svc_error *err);
 
+/* GET /tasks/ID/logs?stdout=1&stderr=1[&follow=1] (a swarm task's output), as above. */
+int svc_docker_task_logs(struct svc_docker *d, const char *id, bool follow, int fd,
+			 struct svc_error *err);
+
+/* ---- swarm (the engine must be a manager for all but svc_docker_swarm_info) ---- */
+
+/* What GET /info says of the engine's swarm. */
+struct svc_docker_swarm {
+	char state[24];       /* LocalNodeState: "inactive", "pending", "active", "error", "locked" */
+	bool manager;         /* ControlAvailable: this engine can manage the swarm */
+	char node_id[64];
+	char node_addr[64];
+	int nodes;
+};
+int svc_docker_swarm_info(struct svc_docker *d, struct svc_docker_swarm *out,
+			  struct svc_error *err);
+/* POST /services/create with spec (its "Name" names it in errors); *id_out (caller frees). */
+int svc_docker_service_create(struct svc_docker *d, const json_t *spec, char **id_out,
+			      struct svc_error *err);
+/* DELETE /services/ID_OR_NAME (404: already gone, not an error). */
+int svc_docker_service_remove(struct svc_docker *d, const char *id, struct svc_error *err);
+/* GET /services/ID_OR_NAME; SVC_ENOTFOUND when there is none. Caller owns *out. */
+int svc_docker_service_inspect(struct svc_docker *d, const char *id, json_t **out,
+			       struct svc_error *err);
+/* GET /services?filters={"label":[label]}: a JSON array. Caller owns *out. */
+int svc_docker_service_list(struct svc_docker *d, const char *label, json_t **out,
+			    struct svc_error *err);
+/* GET /tasks?filters={"service":[service]} (every task, any state). Caller owns *out. */
+int svc_docker_task_list(struct svc_docker *d, const char *service, json_t **out,
+			 struct svc_error *err);
+/* GET /nodes: every node of the swarm. Caller owns *out. */
+int svc_docker_node_list(struct svc_docker *d, json_t **out, struct svc_error *err);
+
 /*
  * The request path of an image build (without the /vX.Y prefix):
  * /build?t=TAG[&dockerfile=NAME][&buildargs=JSON], every value

@@ -19,6 +19,7 @@
 
 #include "runtime/docker/docker.h"
 #include "runtime/proc/proc.h"
+#include "runtime/swarm/swarm.h"
 #include "util.h"
 
 void svc_instance_release(struct svc_instance *inst)
@@ -31,6 +32,9 @@ void svc_instance_release(struct svc_instance *inst)
 	free(inst->color);
 	free(inst->log_path);
 	free(inst->problem);
+	free(inst->runtime_id);
+	free(inst->node);
+	free(inst->why);
 	memset(inst, 0, sizeof(*inst));
 	inst->last_exit_code = -1;
 }
@@ -72,12 +76,11 @@ const char *svc_instance_state_name(enum svc_instance_state s)
 static const struct svc_runtime_driver drivers[] = {
 	{ SVC_RUNTIME_PROCESS, &svc_proc_ops, SVC_RT_HOST_FOLDER, svc_proc_manifest_check, NULL },
 	{ SVC_RUNTIME_DOCKER, &svc_docker_ops, SVC_RT_IMAGES, svc_image_manifest_check, NULL },
-	{ SVC_RUNTIME_SWARM, NULL, SVC_RT_IMAGES, svc_image_manifest_check,
-	  "the swarm runtime is not available yet" },
+	{ SVC_RUNTIME_SWARM, &svc_swarm_ops, SVC_RT_IMAGES, svc_image_manifest_check, NULL },
 };
 
 const struct svc_runtime_driver *const svc_runtime_drivers[] = {
-	&drivers[1], &drivers[0], NULL,
+	&drivers[1], &drivers[2], &drivers[0], NULL,
 };
 
 const struct svc_runtime_driver *svc_runtime_driver_of(enum svc_runtime_kind kind)

@@ -4,9 +4,11 @@
  *
  * The rollout code (rollout.c) talks only to this interface and to the
  * driver table below; the drivers are runtime/proc/ (local processes under
- * supervisors) and runtime/docker/ (containers through the Engine API). What a driver knows about running instances it rebuilds from the
- * runtime itself (supervisor files and live pids, container labels): there
- * is no other registry of instances.
+ * supervisors), runtime/docker/ (containers through the Engine API) and
+ * runtime/swarm/ (one Swarm service per release, through a manager's
+ * Engine API). What a driver knows about running instances it rebuilds
+ * from the runtime itself (supervisor files and live pids, container and
+ * service labels): there is no other registry of instances.
  */
 #ifndef SVC_RUNTIME_H
 #define SVC_RUNTIME_H
@@ -54,6 +56,16 @@ struct svc_instance {
 	 */
 	char *problem;
 	/*
+	 * Where the runtime keeps it, for status and --json, each NULL when
+	 * the runtime has no such thing: its own id of the instance (a swarm
+	 * task's), the machine it runs on (a swarm node's name), and its last
+	 * word on an instance that does not run (a task's error: "No such
+	 * image: ...", "non-zero exit (1)").
+	 */
+	char *runtime_id;
+	char *node;
+	char *why;
+	/*
 	 * What only one runtime has, kept by its driver: the process runtime's
 	 * start times (a pid is trusted only with its start time) and its
 	 * supervisor. Others leave it zero.
@@ -98,7 +110,11 @@ struct svc_runtime_ops {
 	int (*start)(struct svc_runtime *rt, const struct svc_manifest *m,
 		     const char *release, const char *color, int index,
 		     struct svc_instance *out, struct svc_error *err);
-	/* Stop the instance and wait for it to be gone; forget it. */
+	/*
+	 * Stop the instance and wait for it to be gone; forget it. Where the
+	 * instances of a release live and die together (swarm: one service
+	 * per release), this stops every instance of inst's release.
+	 */
 	int (*stop)(struct svc_runtime *rt, const struct svc_instance *inst,
 		    struct svc_error *err);
 	/* Every instance known for service (all releases). Caller releases out. */
@@ -107,6 +123,13 @@ struct svc_runtime_ops {
 	/* Make the instance stop itself at epoch ms at (0 = never). */
 	int (*set_expiry)(struct svc_runtime *rt, const struct svc_instance *inst,
 			  int64_t at_ms, struct svc_error *err);
+	/*
+	 * Optional: remove what expiry key names (expiry.h): the waiter of a
+	 * warm release calls it when keep_previous ends. SVC_ENOTFOUND when
+	 * it is gone already.
+	 */
+	int (*expire)(struct svc_runtime *rt, const char *service, const char *key,
+		      struct svc_error *err);
 	/* Copy the instance's output to fd; with follow, keep going until signalled. */
 	int (*logs)(struct svc_runtime *rt, const struct svc_instance *inst,
 		    bool follow, int fd, struct svc_error *err);

@@ -16,9 +16,8 @@
  *
  * A release kept warm must stop itself when keep_previous ends even when
  * no svcctl runs. Containers have no supervisor of ours, so set_expiry
- * records the time in STATE/services/S/expiry/ID and starts a detached
- * waiter (`svcctl __expire STATE S ID AT`, spawn.h) that sleeps until then
- * and removes the container if the recorded time is still AT.
+ * leaves it to a detached waiter (expiry.h) that removes the container
+ * of instance ID when its time is up.
  */
 #include "runtime/docker/docker.h"
 
@@ -32,6 +31,7 @@
 #include <unistd.h>
 
 #include "runtime/docker_api.h"
+#include "runtime/expiry.h"
 #include "hash.h"
 #include "base/spawn.h"
 #include "util.h"
@@ -111,20 +111,25 @@ static void env_add(json_t *env, const char *key, const char *value)
 	free(kv);
 }
 
-json_t *svc_docker_container_spec(const struct svc_manifest *m, const char *state_dir,
-				  const char *release, const char *color, int index)
+static void expand_vars(struct svc_expand_vars *vars, char *port, size_t port_len,
+			const struct svc_manifest *m, const char *instance)
 {
-	char port[16] = "", idx[16], portkey[32];
-	struct svc_expand_vars vars;
-	json_t *spec, *env = json_array(), *labels, *host;
-
-	snprintf(idx, sizeof(idx), "%d", index);
+	port[0] = '\0';
 	if (m->nports)
-		snprintf(port, sizeof(port), "%d", m->ports[0].target);
-	vars.port = port;
-	vars.version = m->version ? m->version : "";
-	vars.service = m->service;
-	vars.instance = idx;
+		snprintf(port, port_len, "%d", m->ports[0].target);
+	vars->port = port;
+	vars->version = m->version ? m->version : "";
+	vars->service = m->service;
+	vars->instance = instance;
+}
+
+json_t *svc_image_env(const struct svc_manifest *m, const char *instance)
+{
+	struct svc_expand_vars vars;
+	char port[16];
+	json_t *env = json_array();
+
+	expand_vars(&vars, port, sizeof(port), m, instance);
 	for (size_t i = 0; i < m->run.nenv; i++) {
 		char *v = svc_manifest_expand(m->run.env[i].value, &vars);
 		env_add(env, m->run.env[i].key, v);
@@ -132,34 +137,56 @@ json_t *svc_docker_container_spec(const struct svc_manifest *m, const char *stat
 	}
 	env_add(env, "SERVICE", m->service);
 	env_add(env, "VERSION", vars.version);
-	env_add(env, "INSTANCE", idx);
+	env_add(env, "INSTANCE", instance);
+	if (m->nports)
+		env_add(env, "PORT", port);
+	return env;
+}
+
+json_t *svc_image_command(const struct svc_manifest *m, const char *instance)
+{
+	struct svc_expand_vars vars;
+	char port[16];
+	json_t *cmd;
+
+	if (!m->run.command)
+		return NULL;
+	expand_vars(&vars, port, sizeof(port), m, instance);
+	cmd = json_array();
+	for (size_t i = 0; m->run.command[i]; i++) {
+		char *a = svc_manifest_expand(m->run.command[i], &vars);
+		json_array_append_new(cmd, json_string(a));
+		free(a);
+	}
+	return cmd;
+}
+
+json_t *svc_docker_container_spec(const struct svc_manifest *m, const char *state_dir,
+				  const char *release, const char *color, int index)
+{
+	char idx[16], portkey[32];
+	json_t *spec, *labels, *host, *cmd;
+
+	snprintf(idx, sizeof(idx), "%d", index);
 	labels = json_pack("{s:s, s:s, s:s, s:s, s:s}", "svcctl.service", m->service,
 			   "svcctl.release", release, "svcctl.color", color, "svcctl.instance", idx,
 			   "svcctl.state_dir", state_dir);
 	host = json_pack("{s:{s:s}}", "RestartPolicy", "Name", "unless-stopped");
 	if (m->nports) {
-		env_add(env, "PORT", port);
 		snprintf(portkey, sizeof(portkey), "%d/tcp", m->ports[0].target);
 		json_object_set_new(host, "PortBindings",
 				    json_pack("{s:[{s:s, s:s}]}", portkey, "HostIp", "127.0.0.1",
 					      "HostPort", ""));
 	}
 	spec = json_pack("{s:s, s:o, s:o, s:s, s:i, s:o}", "Image", svc_manifest_image(m),
-			 "Env", env, "Labels", labels,
+			 "Env", svc_image_env(m, idx), "Labels", labels,
 			 "StopSignal", m->run.stop_signal_name ? m->run.stop_signal_name : "TERM",
 			 "StopTimeout", (int)((m->run.stop_timeout_ms + 999) / 1000),
 			 "HostConfig", host);
 	if (m->nports)
 		json_object_set_new(spec, "ExposedPorts", json_pack("{s:{}}", portkey));
-	if (m->run.command) {
-		json_t *cmd = json_array();
-		for (size_t i = 0; m->run.command[i]; i++) {
-			char *a = svc_manifest_expand(m->run.command[i], &vars);
-			json_array_append_new(cmd, json_string(a));
-			free(a);
-		}
+	if ((cmd = svc_image_command(m, idx)))
 		json_object_set_new(spec, "Cmd", cmd);
-	}
 	return spec;
 }
 
@@ -175,26 +202,6 @@ static char *container_name(const char *tag, const char *id)
 static const char *tag_of(struct svc_runtime *rt)
 {
 	return ((struct dk *)rt->priv)->tag;
-}
-
-static char *expiry_path(const char *state_dir, const char *service, const char *id)
-{
-	return svc_strfmt("%s/services/%s/expiry/%s", state_dir, service, id);
-}
-
-static int64_t expiry_read(const char *state_dir, const char *service, const char *id)
-{
-	char *path = expiry_path(state_dir, service, id), *text = NULL;
-	long long v = 0;
-
-	if (svc_file_read(&text, NULL, path, 64, NULL) == 0) {
-		text[strcspn(text, "\n")] = '\0';
-		if (svc_parse_int(&v, text, 0, INT64_MAX))
-			v = 0;
-	}
-	free(text);
-	free(path);
-	return (int64_t)v;
 }
 
 static int64_t parse_time_ms(const char *s)
@@ -262,7 +269,7 @@ static bool from_inspect(struct svc_instance *out, json_t *in, const char *state
 		out->state = SVC_INST_STARTING;
 	else
 		out->state = SVC_INST_STOPPED;
-	out->expire_at_ms = expiry_read(state_dir, service, out->id);
+	out->expire_at_ms = svc_expiry_read(state_dir, service, out->id);
 	return true;
 }
 
@@ -340,7 +347,7 @@ done:
 static int dk_stop(struct svc_runtime *rt, const struct svc_instance *inst,
 		   struct svc_error *err)
 {
-	char *name = container_name(tag_of(rt), inst->id), *exp;
+	char *name = container_name(tag_of(rt), inst->id);
 	int rc;
 
 	/* the container's own StopTimeout applies; -1 asks the engine to use it */
@@ -349,9 +356,7 @@ static int dk_stop(struct svc_runtime *rt, const struct svc_instance *inst,
 		rc = 0;
 	if (!rc)
 		rc = svc_docker_container_remove(engine(rt), name, err);
-	exp = expiry_path(rt->state_dir, inst->service, inst->id);
-	unlink(exp);
-	free(exp);
+	svc_expiry_clear(rt->state_dir, inst->service, inst->id);
 	free(name);
 	return rc;
 }
@@ -359,32 +364,7 @@ static int dk_stop(struct svc_runtime *rt, const struct svc_instance *inst,
 static int dk_set_expiry(struct svc_runtime *rt, const struct svc_instance *inst,
 			 int64_t at_ms, struct svc_error *err)
 {
-	char *dir = svc_strfmt("%s/services/%s/expiry", rt->state_dir, inst->service);
-	char *path = expiry_path(rt->state_dir, inst->service, inst->id);
-	char *log = svc_strfmt("%s/expire.log", dir), *at = svc_strfmt("%lld", (long long)at_ms);
-	char cmd[] = "__expire";
-	int rc;
-
-	if ((rc = svc_mkdir_p(dir, 0700, err)))
-		goto done;
-	if (!at_ms) {
-		if (unlink(path) && errno != ENOENT)
-			rc = svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot remove '%s'", path);
-		goto done;
-	}
-	if ((rc = svc_file_write_atomic(path, at, strlen(at), 0600, err)))
-		goto done;
-	{
-		char *argv[] = { rt->self_exe, cmd, rt->state_dir, inst->service, inst->id, at, NULL };
-		pid_t pid;
-		rc = svc_spawn_detached(&pid, argv, log, err);
-	}
-done:
-	free(at);
-	free(log);
-	free(path);
-	free(dir);
-	return rc;
+	return svc_expiry_set(rt, inst->service, inst->id, at_ms, err);
 }
 
 static int dk_logs(struct svc_runtime *rt, const struct svc_instance *inst, bool follow,
@@ -397,47 +377,18 @@ static int dk_logs(struct svc_runtime *rt, const struct svc_instance *inst, bool
 	return rc;
 }
 
-int svc_docker_expire_run(const char *state_dir, const char *service, const char *id,
-			  int64_t at_ms)
+/* expire: the warm container of instance id goes */
+static int dk_expire(struct svc_runtime *rt, const char *service, const char *id,
+		     struct svc_error *err)
 {
-	struct svc_docker *d = NULL;
-	struct svc_error err = { 0 };
-	char *name = NULL, *path = NULL, buf[1200];
-	int rc = 0;
+	char *name = container_name(tag_of(rt), id);
+	int rc;
 
-	/*
-	 * Wake every second: a later set_expiry, a rollback clearing it, or
-	 * the container's removal (which removes the file) ends the wait.
-	 */
-	for (;;) {
-		int64_t left = at_ms - svc_now_ms();
-		if (expiry_read(state_dir, service, id) != at_ms)
-			return 0;
-		if (left <= 0)
-			break;
-		svc_sleep_ms(left < 1000 ? left : 1000);
-	}
-	{
-		char hex[SVC_HASH_HEX_LEN + 1];
-		svc_sha256_hex(hex, state_dir, strlen(state_dir));
-		hex[8] = '\0';
-		name = container_name(hex, id);
-	}
-	if ((rc = svc_docker_open(&d, NULL, &err)) ||
-	    (rc = svc_docker_container_stop(d, name, -1, &err)) ||
-	    (rc = svc_docker_container_remove(d, name, &err))) {
-		if (rc != SVC_ENOTFOUND)
-			fprintf(stderr, "svcctl: cannot stop expired '%s': %s\n", name,
-				svc_error_format(&err, buf, sizeof(buf)));
-	} else {
-		fprintf(stderr, "svcctl: stopped '%s': its warm period ended\n", name);
-	}
-	path = expiry_path(state_dir, service, id);
-	unlink(path);
-	free(path);
+	(void)service;
+	if (!(rc = svc_docker_container_stop(engine(rt), name, -1, err)))
+		rc = svc_docker_container_remove(engine(rt), name, err);
 	free(name);
-	svc_docker_free(d);
-	return rc && rc != SVC_ENOTFOUND ? 1 : 0;
+	return rc;
 }
 
 static int64_t dk_busy_ms(struct svc_runtime *rt)
@@ -524,6 +475,7 @@ const struct svc_runtime_ops svc_docker_ops = {
 	.stop = dk_stop,
 	.list = dk_list,
 	.set_expiry = dk_set_expiry,
+	.expire = dk_expire,
 	.logs = dk_logs,
 	.list_services = dk_list_services,
 	.busy_ms = dk_busy_ms,

@@ -23,12 +23,14 @@ json_t *svc_docker_container_spec(const struct svc_manifest *m, const char *stat
 				  const char *release, const char *color, int index);
 
 /*
- * `svcctl __expire STATE SERVICE ID AT`: sleep until epoch ms AT, then stop
- * and remove container svcctl-ID if its recorded expiry is still AT.
- * Returns the process exit status.
+ * What an image runtime (docker, swarm) gives an instance: the manifest's
+ * env (${PORT}, ${VERSION}, ${SERVICE}, ${INSTANCE} expanded, instance
+ * standing for the instance's number) plus SERVICE, VERSION, INSTANCE and
+ * PORT (the target port), as "K=V" strings; and run.command expanded the
+ * same way (NULL without one). Caller owns the references.
  */
-int svc_docker_expire_run(const char *state_dir, const char *service, const char *id,
-			  int64_t at_ms);
+json_t *svc_image_env(const struct svc_manifest *m, const char *instance);
+json_t *svc_image_command(const struct svc_manifest *m, const char *instance);
 
 /*
  * What a manifest of a runtime that runs images (docker, swarm) may say
