@@ -24,6 +24,7 @@
 
 #include "runtime/docker/docker.h"
 #include "runtime/docker_api.h"
+#include "runtime/swarm/swarm.h"
 #include "manifest.h"
 #include "util.h"
 
@@ -236,6 +237,75 @@ START_TEST(test_docker_api__container_env)
 	svc_manifest_free(m);
 	svc_diags_release(&d);
 	unsetenv("SVC_CHECK_SECRET_TOKEN");
+}
+END_TEST
+
+/*
+ * A release's Swarm service: its labels, replicas, env with Swarm's slot
+ * template for INSTANCE, stop signal and grace period in nanoseconds,
+ * restart policy, and the target port published in host mode on a port
+ * the node chooses (no PublishedPort).
+ */
+START_TEST(test_docker_api__swarm_service_spec)
+{
+	static const char text[] =
+		"service: web\n"
+		"runtime: swarm\n"
+		"version: 1.2\n"
+		"replicas: 3\n"
+		"run:\n"
+		"  image: web:1\n"
+		"  command: [--port, \"${PORT}\", --name, \"web-${INSTANCE}\"]\n"
+		"  env: {GREETING: \"hi ${INSTANCE}\"}\n"
+		"  stop_signal: INT\n"
+		"  stop_timeout: 4s\n"
+		"ports:\n"
+		"  - {listen: 127.0.0.1:8080, target: 8081}\n";
+	struct svc_manifest *m = NULL;
+	struct svc_diags d;
+	json_t *spec, *cs, *port, *env, *v, *labels;
+	bool greeting = false, instance = false;
+	size_t i;
+
+	svc_diags_init(&d);
+	ck_assert_int_eq(svc_manifest_load_buffer(&m, text, strlen(text), "web.yaml", "/srv",
+						  &d), 0);
+	spec = svc_swarm_service_spec(m, "/state", "svcctl-abcd1234-web-0123456789ab",
+				      "0123456789abcdef", "green");
+	ck_assert_str_eq(json_string_value(json_object_get(spec, "Name")),
+			 "svcctl-abcd1234-web-0123456789ab");
+	labels = json_object_get(spec, "Labels");
+	ck_assert_str_eq(json_string_value(json_object_get(labels, "svcctl.service")), "web");
+	ck_assert_str_eq(json_string_value(json_object_get(labels, "svcctl.release")),
+			 "0123456789abcdef");
+	ck_assert_str_eq(json_string_value(json_object_get(labels, "svcctl.color")), "green");
+	ck_assert_str_eq(json_string_value(json_object_get(labels, "svcctl.state_dir")), "/state");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
+		json_object_get(spec, "Mode"), "Replicated"), "Replicas")), 3);
+	cs = json_object_get(json_object_get(spec, "TaskTemplate"), "ContainerSpec");
+	ck_assert_str_eq(json_string_value(json_object_get(cs, "Image")), "web:1");
+	ck_assert_str_eq(json_string_value(json_object_get(cs, "StopSignal")), "INT");
+	ck_assert_int_eq(json_integer_value(json_object_get(cs, "StopGracePeriod")), 4000000000LL);
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(cs, "Args"), 1)), "8081");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(cs, "Args"), 3)),
+			 "web-{{.Task.Slot}}");
+	env = json_object_get(cs, "Env");
+	json_array_foreach(env, i, v) {
+		greeting |= !strcmp(json_string_value(v), "GREETING=hi {{.Task.Slot}}");
+		instance |= !strcmp(json_string_value(v), "INSTANCE={{.Task.Slot}}");
+		ck_assert_msg(strncmp(json_string_value(v), "SVC_CHECK", 9), "%s",
+			      json_string_value(v));
+	}
+	ck_assert(greeting && instance);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(
+		spec, "TaskTemplate"), "RestartPolicy"), "Condition")), "any");
+	port = json_array_get(json_object_get(json_object_get(spec, "EndpointSpec"), "Ports"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(port, "PublishMode")), "host");
+	ck_assert_int_eq(json_integer_value(json_object_get(port, "TargetPort")), 8081);
+	ck_assert_ptr_null(json_object_get(port, "PublishedPort"));
+	json_decref(spec);
+	svc_manifest_free(m);
+	svc_diags_release(&d);
 }
 END_TEST
 
@@ -988,6 +1058,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_docker_api__query_escape);
 	tcase_add_test(tc, test_docker_api__build_path);
 	tcase_add_test(tc, test_docker_api__container_env);
+	tcase_add_test(tc, test_docker_api__swarm_service_spec);
 	tcase_add_test(tc, test_docker_api__response_ok);
 	tcase_add_test(tc, test_docker_api__response_empty);
 	tcase_add_test(tc, test_docker_api__response_errors);

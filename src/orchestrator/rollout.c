@@ -1016,6 +1016,32 @@ done:
 	return rc;
 }
 
+/*
+ * What the runtime says of release's instances that failed (a swarm task's
+ * exit), as "; ID (task T on node N): WHY" each, into buf ("" when nothing).
+ */
+static void runtime_says(struct svc_runtime *rt, const char *service, const char *release,
+			 char *buf, size_t len)
+{
+	struct svc_instance_list l = { 0 };
+
+	buf[0] = '\0';
+	if (release_instances(rt, service, release, &l, NULL))
+		return;
+	for (size_t i = 0; i < l.count; i++) {
+		const struct svc_instance *in = &l.items[i];
+		size_t n = strlen(buf);
+		if (!in->why || n + 1 >= len)
+			continue;
+		if (in->node)
+			snprintf(buf + n, len - n, "; %s (task %s on node %s): %s", in->id,
+				 in->runtime_id ? in->runtime_id : "-", in->node, in->why);
+		else
+			snprintf(buf + n, len - n, "; %s: %s", in->id, in->why);
+	}
+	svc_instance_list_release(&l);
+}
+
 /* starting -> health -> (awaiting-promotion | promote_phase) */
 static int run_rollout(struct run *r, struct svc_error *err)
 {
@@ -1085,8 +1111,10 @@ static int run_rollout(struct run *r, struct svc_error *err)
 		goto done;
 	}
 	if (rc) {
-		snprintf(reason, sizeof(reason), "health check failed: %s",
-			 svc_error_format(&e, buf, sizeof(buf)));
+		char said[600] = "";
+		runtime_says(r->rt, m->service, r->rec.release, said, sizeof(said));
+		snprintf(reason, sizeof(reason), "health check failed: %s%s",
+			 svc_error_format(&e, buf, sizeof(buf)), said);
 		svc_report_step(ctx->report, m->service, "health", "%s", reason);
 		undo(r, SVC_OUTCOME_ABORTED, reason);
 		rc = svc_error_set(err, SVC_EFAILED, "%s; %s", reason,

@@ -6,7 +6,8 @@
 # failed requests, warm rollback creating no task, a green that never gets
 # healthy, a failed bake, a missing image (the task's own error), SIGKILL
 # of svcctl mid-deploy and recovery by label, a warm release removed with
-# no svcctl running, and engines that are not managers (exit 5).
+# no svcctl running, a built image, and engines that are not managers
+# (exit 5).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/swarm_lib.sh"
 need_swarm
@@ -162,6 +163,25 @@ check_eq "v8 serves" 8.0.0 "$(version_at "$ADDR")"
 check "v2's service is removed when its warm period ends (no svcctl running)" \
 	wait_until 30 eval '[ "$(services | wc -l)" = 1 ]'
 check_eq "two tasks run: v8's" 2 "$(running_tasks)"
+
+# -- build: the image is built through the manager's Engine API --
+if shared_lib_example docker; then
+	sed -i 's/^runtime: docker/runtime: swarm/' "$SVCCTL_MANIFESTS/hello-v1.yaml"
+	svcctl -q lock hello-v1
+	run_rc rc svcctl deploy hello-v1
+	diag "$(grep -v '| ' <<<"$OUT")"
+	check_eq "deploy of a built swarm service exits 0" 0 "$rc"
+	check "the manager's build output is streamed" grep -q "^hello-v1: | Step 1/4 : FROM scratch" <<<"$OUT"
+	image=$(sed -n 's/.*built in .*: image \(hello-v1:[0-9a-f]\{12\}\).*/\1/p' <<<"$OUT" | head -n 1)
+	check "the image is tagged SERVICE:ID12" test -n "$image"
+	check_eq "the release's swarm service runs that image" "$image" \
+		"$(swarm_api 1 /services -G --data-urlencode 'filters={"label":["svcctl.service=hello-v1"]}' |
+			jq -r '.[0].Spec.TaskTemplate.ContainerSpec.Image')"
+	check "hello-v1 answers through the router, built with libgreet 1.0.0" \
+		grep -q "from hello-v1 (libgreet 1.0.0)" <<<"$(http_get "$HELLO1" /)"
+else
+	not_ok "the example's library repository is made"
+fi
 
 # -- the engine leaves the swarm: not a manager --
 swarm_docker 1 swarm leave --force >/dev/null 2>&1

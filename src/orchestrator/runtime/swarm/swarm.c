@@ -328,12 +328,15 @@ static void from_task(struct svc_instance *out, const char *state_dir, json_t *l
 		}
 		if (cs && json_object_get(cs, "ExitCode") && out->state != SVC_INST_RUNNING)
 			out->last_exit_code = (int)json_integer_value(json_object_get(cs, "ExitCode"));
-		/* a failed task says more than the one replacing it */
-		if (out->state != SVC_INST_RUNNING && failed) {
+		/*
+		 * A failed task says more than the one replacing it, and than a
+		 * running one: the slot's last failure stays its last word.
+		 */
+		if (failed) {
 			state = jstr(json_object_get(failed, "Status"), "State");
 			why = task_why(failed);
 		}
-		if (out->state != SVC_INST_RUNNING && why && why[0])
+		if ((failed || out->state != SVC_INST_RUNNING) && why && why[0])
 			out->why = svc_strfmt("%s: %s", state ? state : "?", why);
 	}
 }
