@@ -12,7 +12,7 @@
 #include "builder.h"
 #include "cmd.h"
 #include "global.h"
-#include "state/files.h"
+#include "state_files.h"
 
 enum {
 	NEEDS_STATE = 1 << 0,   /* open the state dir and fill g->ctx first */

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "state/files.h"
+#include "state_files.h"
 #include "state/state.h"
 #include "util.h"
 

@@ -1,7 +1,7 @@
 /*
  * fuzz_state.c - libFuzzer harness for every state file's loader.
  *
- * It walks the state file table (svc_state_files[] in state/files.h): each
+ * It walks the state file table (svc_state_files[] in state_files.h): each
  * entry names a file under the state dir by pattern and has a check hook
  * that parses bytes exactly as that file's loader does. So a state file
  * added to the table is fuzzed without editing this file or `make fuzz`.
@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "state/files.h"
+#include "state_files.h"
 #include "util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -113,7 +113,7 @@ int svc_router_supervise(const char *state_dir, const char *self_exe);
 /*
  * Parse buf as the router's saved table (STATE/router/routes.json) as the
  * router reads it when it starts: 0, or an error naming path. For the
- * table of state files (state/files.c).
+ * table of state files (state_files.c).
  */
 int svc_router_table_check(const char *buf, size_t len, const char *path,
 			   struct svc_error *err);

@@ -29,7 +29,7 @@ extern const struct svc_runtime_ops svc_proc_ops;
 /*
  * The parsers of an instance's files (spec.json, status.json, expire_at)
  * over a buffer, as list() reads them: 0, or SVC_ESTATE naming path. For
- * the table of state files (state/files.c).
+ * the table of state files (state_files.c).
  */
 int svc_proc_spec_check(const char *buf, size_t len, const char *path, struct svc_error *err);
 int svc_proc_status_check(const char *buf, size_t len, const char *path, struct svc_error *err);

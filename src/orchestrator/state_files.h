@@ -1,5 +1,5 @@
 /*
- * state/files.h - the table of state files (see files.c).
+ * state_files.h - the table of state files (see files.c).
  *
  * Each row: the file's path under the state dir, "*" standing for a service
  * name or a release id; the module whose loader reads it; and that loader's

@@ -1,12 +1,17 @@
 /*
- * state/files.c - every file under the state dir that a state loader
+ * state_files.c - every file under the state dir that a state loader
  * reads, with the parser that loader runs.
+ *
+ * The files belong to modules of every layer (state, sync, the runtimes,
+ * the router; a stored manifest is read by the manifest loader), so the
+ * table sits above all of them, beside rollout, and none of them includes
+ * it: state/ looks only down.
  *
  * Tests and fuzzers iterate this table (svcctl __state-files prints it), so
  * a new state file is covered by the corruption test and the fuzzer by
  * adding a row here, without touching either.
  */
-#include "state/files.h"
+#include "state_files.h"
 
 #include <stdlib.h>
 
