@@ -147,6 +147,16 @@ diag "$out"
 check "the next command undid the deploy" grep -q "recovered.*undid the interrupted deploy" <<<"$out"
 check_eq "green's service was found by label and removed" "$svcs" "$(services)"
 
+# -- the state dir deleted: status rebuilt from the services' labels --
+mv "$SVCCTL_STATE_DIR" "$WORK/state.kept"
+out=$(svcctl status greeter)
+diag "$out"
+check_eq "status without a state dir still lists the tasks" 4 "$(grep -c '^  greeter-.* running ' <<<"$out")"
+check "it says the active release is inferred" grep -q "inferred" <<<"$out"
+check "status of every service finds it by label too" grep -q "^greeter$" <<<"$(svcctl status)"
+rm -rf "$SVCCTL_STATE_DIR"
+mv "$WORK/state.kept" "$SVCCTL_STATE_DIR"
+
 # -- engines that cannot run it: exit 5, nothing changed --
 write_docker_manifest greeter 6.0.0 "$ADDR" "$IMAGE"
 run_rc rc env DOCKER_HOST="unix://$WORK/no-such.sock" "$SVCCTL" deploy greeter
