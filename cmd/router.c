@@ -6,11 +6,14 @@
 #include "cmd.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/mac.h"
 #include "rollout.h"
 #include "router/router.h"
 #include "router/client.h"
+#include "router/peer.h"
 #include "util.h"
 
 static const char usage[] =
@@ -26,6 +29,9 @@ static int router_run(struct cmd_global *g, int argc, char **argv)
 {
 	struct svc_router_options opts;
 	struct svc_error err = { 0 };
+	const char *secret_file = NULL;
+	char *secret = NULL;
+	size_t secret_len = 0;
 	int rc;
 	struct {
 		const char *name;
@@ -63,13 +69,31 @@ static int router_run(struct cmd_global *g, int argc, char **argv)
 			opts.max_conns_per_route = (int)n;
 		} else if (!strcmp(argv[i], "--supervised")) {
 			opts.supervised = true;   /* from __router-supervise; not in the help */
+		} else if (!strcmp(argv[i], "--peer-listen") && i + 1 < argc) {
+			struct svc_addr a;
+			if (svc_addr_parse(&a, argv[++i], false, &err))
+				return cmd_usage_error(g, usage, "--peer-listen: %s", err.message);
+			opts.peer_listen = argv[i];
+		} else if (!strcmp(argv[i], "--peer-secret-file") && i + 1 < argc) {
+			secret_file = argv[++i];
 		} else {
 			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
 		}
 	}
+	if (!opts.peer_listen != !secret_file)
+		return cmd_usage_error(g, usage, "--peer-listen and --peer-secret-file go together");
+	if (secret_file && (rc = svc_secret_read(&secret, &secret_len, secret_file,
+						 SVC_PEER_SECRET_MAX, "peer secret", &err)))
+		return cmd_fail(g, rc, &err);
+	opts.peer_secret = secret;
+	opts.peer_secret_len = secret_len;
 	opts.rebuild = rebuild_table;
 	opts.rebuild_arg = &g->ctx;
 	rc = svc_router_run(g->state_dir, &opts, &err);
+	if (secret) {
+		explicit_bzero(secret, secret_len);
+		free(secret);
+	}
 	return rc ? cmd_fail(g, rc, &err) : EXIT_OK;
 }
 
@@ -135,6 +159,10 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 		       "                                  this long after connecting (default 0: off)\n"
 		       "        --fin-timeout DUR         after a client's FIN, close its connection once\n"
 		       "                                  nothing was sent to it this long (default 5s)\n"
+		       "        --peer-listen ADDR:PORT   also take switches from svcctl on other machines\n"
+		       "                                  over TCP (prepare, commit, abort), every line\n"
+		       "                                  authenticated with the secret of\n"
+		       "        --peer-secret-file PATH   (HMAC-SHA256; both options or neither)\n"
 		       "stop    stop the router (and its supervisor); exit 5 when one runs but\n"
 		       "        does not answer\n"
 		       "status  routes, backends and live connections\n", usage);

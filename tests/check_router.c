@@ -28,6 +28,7 @@
 
 #include "router/router.h"
 #include "router/client.h"
+#include "router/peer.h"
 #include "util.h"
 
 static char state_dir[256];
@@ -84,7 +85,7 @@ static char *addr_of(const char *host, int port)
 
 /* ---- the router child ---- */
 
-static pid_t start_router_opts(const struct svc_router_options *opts)
+static pid_t start_router_in(const char *dir, const struct svc_router_options *opts)
 {
 	pid_t pid = fork();
 	int64_t deadline;
@@ -96,19 +97,24 @@ static pid_t start_router_opts(const struct svc_router_options *opts)
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		svc_error_clear(&err);
-		rc = svc_router_run(state_dir, opts, &err);
+		rc = svc_router_run(dir, opts, &err);
 		if (rc)
 			fprintf(stderr, "router: %s\n", err.message);
 		_exit(rc ? 1 : 0);
 	}
 	track(pid);
 	deadline = svc_mono_ms() + 5000;
-	while (svc_router_ping(state_dir, NULL) != 0) {
+	while (svc_router_ping(dir, NULL) != 0) {
 		ck_assert_msg(svc_mono_ms() < deadline, "router did not answer");
 		ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), 0);
 		svc_sleep_ms(20);
 	}
 	return pid;
+}
+
+static pid_t start_router_opts(const struct svc_router_options *opts)
+{
+	return start_router_in(state_dir, opts);
 }
 
 static pid_t start_router(void)
@@ -1384,6 +1390,230 @@ START_TEST(test_router__first_byte_timeout)
 }
 END_TEST
 
+
+/* ---- the peer channel and the two-phase switch (router/peer.h) ---- */
+
+#define PEER_SECRET "the-peer-secret-of-this-test-0123456789"
+#define NPEERS 3
+
+struct peer_fixture {
+	char dir[NPEERS][300];
+	char *addr[NPEERS], *listen[NPEERS];
+	pid_t pid[NPEERS];
+	struct svc_router_options opts[NPEERS];
+	struct svc_peer peers[NPEERS];
+	int port;
+	char *a, *b;      /* backends "a" and "b" */
+};
+
+/* router i of f, started with its own state dir and peer channel */
+static void peer_start(struct peer_fixture *f, size_t i)
+{
+	svc_router_options_init(&f->opts[i]);
+	f->opts[i].peer_listen = f->addr[i];
+	f->opts[i].peer_secret = PEER_SECRET;
+	f->opts[i].peer_secret_len = strlen(PEER_SECRET);
+	f->pid[i] = start_router_in(f->dir[i], &f->opts[i]);
+}
+
+/*
+ * Three routers, as on three machines: router i's peer channel on
+ * 127.0.0.1, the route listening on 127.0.0.(i+1):port (one loopback
+ * address each, where machines would share the port).
+ */
+static void peer_setup(struct peer_fixture *f)
+{
+	int pa = free_port("127.0.0.1"), pb = free_port("127.0.0.1");
+
+	memset(f, 0, sizeof(*f));
+	f->port = free_port("127.0.0.1");
+	start_backend("127.0.0.1", pa, "a");
+	start_backend("127.0.0.1", pb, "b");
+	f->a = addr_of("127.0.0.1", pa);
+	f->b = addr_of("127.0.0.1", pb);
+	for (size_t i = 0; i < NPEERS; i++) {
+		char host[32];
+		struct svc_error err = { 0 };
+		snprintf(f->dir[i], sizeof(f->dir[i]), "%s/n%zu", state_dir, i + 1);
+		ck_assert_int_eq(svc_mkdir_p(f->dir[i], 0700, &err), 0);
+		f->addr[i] = addr_of("127.0.0.1", free_port("127.0.0.1"));
+		snprintf(host, sizeof(host), "127.0.0.%zu", i + 1);
+		f->listen[i] = addr_of(host, f->port);
+		f->peers[i].name = i == 0 ? "n1" : i == 1 ? "n2" : "n3";
+		f->peers[i].addr = f->addr[i];
+		f->peers[i].listen = f->listen[i];
+		peer_start(f, i);
+	}
+}
+
+static void peer_teardown(struct peer_fixture *f)
+{
+	for (size_t i = 0; i < NPEERS; i++) {
+		free(f->addr[i]);
+		free(f->listen[i]);
+	}
+	free(f->a);
+	free(f->b);
+}
+
+static int peer_switch(struct peer_fixture *f, const char *backend, int64_t timeout_ms,
+		       struct svc_error *err)
+{
+	char *backends[] = { (char *)backend, NULL };
+	struct svc_peer_route route = { "127.0.0.1:1", "web", backends, 1000 };
+
+	svc_error_clear(err);
+	return svc_peer_switch(f->peers, NPEERS, PEER_SECRET, strlen(PEER_SECRET), &route,
+			       timeout_ms, NULL, err);
+}
+
+/* the name of the backend a new connection to router i's route reaches */
+static const char *peer_serves(struct peer_fixture *f, size_t i, char *buf, size_t len)
+{
+	char host[32];
+	int fd;
+
+	snprintf(host, sizeof(host), "127.0.0.%zu", i + 1);
+	buf[0] = '\0';
+	if ((fd = dial(host, f->port)) < 0)
+		return "(refused)";
+	read_line(fd, buf, len);
+	close(fd);
+	return buf;
+}
+
+/* One request line sent as is to router i's peer channel; its reply line ("" when none). */
+static char *peer_raw(struct peer_fixture *f, size_t i, const char *line)
+{
+	char buf[4096];
+	const char *colon = strrchr(f->addr[i], ':');
+	int fd = dial("127.0.0.1", atoi(colon + 1));
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+	read_line(fd, buf, sizeof(buf));
+	close(fd);
+	return svc_strdup(buf);
+}
+
+START_TEST(test_router__peer_two_phase_switch)
+{
+	struct peer_fixture f;
+	struct svc_error err;
+	char buf[64], *text = NULL, path[400];
+
+	peer_setup(&f);
+	ck_assert_msg(peer_switch(&f, f.a, 0, &err) == 0, "%s", err.message);
+	for (size_t i = 0; i < NPEERS; i++) {
+		ck_assert(f.peers[i].prepared && f.peers[i].committed);
+		ck_assert_str_eq(peer_serves(&f, i, buf, sizeof(buf)), "a");
+	}
+	ck_assert_msg(peer_switch(&f, f.b, 0, &err) == 0, "%s", err.message);
+	for (size_t i = 0; i < NPEERS; i++)
+		ck_assert_str_eq(peer_serves(&f, i, buf, sizeof(buf)), "b");
+	/* the committed epoch is saved with the table */
+	snprintf(path, sizeof(path), "%s/router/routes.json", f.dir[1]);
+	ck_assert_int_eq(svc_file_read(&text, NULL, path, 1 << 20, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(text, "\"epoch\""));
+	free(text);
+
+	/* one router cannot acknowledge (stopped): none switches */
+	kill(f.pid[2], SIGSTOP);
+	ck_assert_int_eq(peer_switch(&f, f.a, 500, &err), SVC_EFAILED);
+	ck_assert_msg(strstr(err.message, "none switched") && strstr(err.message, "n3"), "%s",
+		      err.message);
+	ck_assert(f.peers[0].prepared && !f.peers[2].prepared);
+	for (size_t i = 0; i < NPEERS; i++)
+		ck_assert(!f.peers[i].committed);
+	ck_assert_str_eq(peer_serves(&f, 0, buf, sizeof(buf)), "b");
+	ck_assert_str_eq(peer_serves(&f, 1, buf, sizeof(buf)), "b");
+	kill(f.pid[2], SIGCONT);
+	/* it reads the prepare it was sent meanwhile: held, never in force */
+	svc_sleep_ms(200);
+	ck_assert_str_eq(peer_serves(&f, 2, buf, sizeof(buf)), "b");
+	/* and a later switch goes everywhere again */
+	ck_assert_msg(peer_switch(&f, f.a, 0, &err) == 0, "%s", err.message);
+	for (size_t i = 0; i < NPEERS; i++)
+		ck_assert_str_eq(peer_serves(&f, i, buf, sizeof(buf)), "a");
+
+	/* a router restarted keeps its table and its epoch */
+	ck_assert_int_eq(stop_router(f.pid[0]), 0);
+	peer_start(&f, 0);
+	ck_assert_str_eq(peer_serves(&f, 0, buf, sizeof(buf)), "a");
+	{
+		json_t *ping = json_pack("{s:s, s:I, s:s}", "op", "ping", "ts",
+					 (json_int_t)svc_now_ms(), "nonce", "00112233445566778899aabb");
+		char *line = svc_peer_line(PEER_SECRET, strlen(PEER_SECRET), ping), *reply;
+		json_t *r = NULL;
+
+		reply = peer_raw(&f, 0, line);
+		ck_assert_int_eq(svc_peer_line_parse(PEER_SECRET, strlen(PEER_SECRET), reply,
+						     strlen(reply), &r, &err), 0);
+		ck_assert(json_integer_value(json_object_get(r, "epoch")) > 0);
+		json_decref(r);
+		free(reply);
+		/* the same line again is a replay: no answer */
+		reply = peer_raw(&f, 0, line);
+		ck_assert_str_eq(reply, "");
+		free(reply);
+		free(line);
+		json_decref(ping);
+	}
+	peer_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_router__peer_channel_needs_the_secret)
+{
+	struct peer_fixture f;
+	struct svc_error err;
+	char buf[64], *reply, *line;
+	char *backends[] = { NULL, NULL };
+	struct svc_peer_route route = { "127.0.0.1:1", "web", backends, 1000 };
+	json_t *req;
+
+	peer_setup(&f);
+	ck_assert_msg(peer_switch(&f, f.a, 0, &err) == 0, "%s", err.message);
+	/* another secret: refused without an answer, nothing changes */
+	backends[0] = f.b;
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_peer_switch(f.peers, NPEERS, "not-the-secret", 14, &route, 500,
+					 NULL, &err), SVC_EFAILED);
+	ck_assert_msg(strstr(err.message, "another secret"), "%s", err.message);
+	for (size_t i = 0; i < NPEERS; i++)
+		ck_assert_str_eq(peer_serves(&f, i, buf, sizeof(buf)), "a");
+	/* an unauthenticated line, and a commit with a made-up MAC */
+	reply = peer_raw(&f, 1, "{\"op\":\"commit\",\"epoch\":1}\n");
+	ck_assert_str_eq(reply, "");
+	free(reply);
+	reply = peer_raw(&f, 1, "0000000000000000000000000000000000000000000000000000000000000000 "
+			 "{\"op\":\"ping\"}\n");
+	ck_assert_str_eq(reply, "");
+	free(reply);
+	/* a line signed long ago: answered, refused */
+	req = json_pack("{s:s, s:I, s:s}", "op", "ping", "ts",
+			(json_int_t)(svc_now_ms() - 120000), "nonce", "ffeeddccbbaa99887766");
+	line = svc_peer_line(PEER_SECRET, strlen(PEER_SECRET), req);
+	reply = peer_raw(&f, 1, line);
+	ck_assert_msg(strstr(reply, "clock"), "%s", reply);
+	free(reply);
+	free(line);
+	json_decref(req);
+	/* a commit of nothing prepared is refused */
+	req = json_pack("{s:s, s:I, s:I, s:s}", "op", "commit", "epoch", (json_int_t)42, "ts",
+			(json_int_t)svc_now_ms(), "nonce", "0102030405060708090a");
+	line = svc_peer_line(PEER_SECRET, strlen(PEER_SECRET), req);
+	reply = peer_raw(&f, 1, line);
+	ck_assert_msg(strstr(reply, "nothing is prepared"), "%s", reply);
+	free(reply);
+	free(line);
+	json_decref(req);
+	ck_assert_str_eq(peer_serves(&f, 1, buf, sizeof(buf)), "a");
+	/* the router's own control socket knows no peer ops */
+	peer_teardown(&f);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("router");
@@ -1416,6 +1646,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_router__route_limit_keeps_others_serving);
 	tcase_add_test(tc, test_router__connect_timeout);
 	tcase_add_test(tc, test_router__first_byte_timeout);
+	tcase_add_test(tc, test_router__peer_two_phase_switch);
+	tcase_add_test(tc, test_router__peer_channel_needs_the_secret);
 	suite_add_tcase(s, tc);
 	return s;
 }

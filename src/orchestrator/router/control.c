@@ -59,16 +59,18 @@ static void log_set(const struct set_req *q)
 			       svc_duration_format(drain, sizeof(drain), q->drain_timeout_ms));
 }
 
-static json_t *handle_set(struct router *r, struct set_req *q)
+json_t *router_handle_set(struct router *r, struct set_req *q, int lfd)
 {
 	struct svc_error err;
 	struct route *rt;
 	json_t *reply = NULL;
-	int lfd = -1, listen_errno = 0;
+	int listen_errno = 0;
 
 	svc_error_clear(&err);
 	rt = router_route_find(r, q->listen.text);
-	if (q->nbackends && (!rt || !rt->nactive)) {
+	if (lfd >= 0) {
+		/* bound already (a prepared change: peer.c) */
+	} else if (q->nbackends && (!rt || !rt->nactive)) {
 		/* A new route: bind first, so a failure changes nothing. */
 		lfd = router_listen_on(&q->listen);
 		if (lfd < 0) {
@@ -233,7 +235,7 @@ static json_t *handle_request(struct router *r, const char *line, size_t len)
 		reply = json_pack("{s:b, s:I}", "ok", 1, "pid", (json_int_t)getpid());
 		break;
 	case CTL_SET:
-		reply = handle_set(r, &q.set);
+		reply = router_handle_set(r, &q.set, -1);
 		break;
 	case CTL_STATUS:
 		reply = handle_status(r);
@@ -286,14 +288,18 @@ static int ctl_flush(struct router *r, struct ctl *k)
 
 static void ctl_reply(struct router *r, struct ctl *k, size_t line_len)
 {
-	json_t *reply = handle_request(r, k->in, line_len);
-	char *text = reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-
-	json_decref(reply);
 	k->replied = true;
-	k->out = text ? svc_strfmt("%s\n", text)
-		      : svc_strdup("{\"ok\":false,\"error\":\"cannot encode the reply\"}\n");
-	free(text);
+	if (k->peer) {
+		k->out = router_peer_reply(r, k->in, line_len);
+	} else {
+		json_t *reply = handle_request(r, k->in, line_len);
+		char *text = reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+		json_decref(reply);
+		k->out = text ? svc_strfmt("%s\n", text)
+			      : svc_strdup("{\"ok\":false,\"error\":\"cannot encode the reply\"}\n");
+		free(text);
+	}
 	k->out_len = strlen(k->out);
 	k->out_off = 0;
 	(void)ctl_flush(r, k);
@@ -387,7 +393,8 @@ void router_on_ctl_accept(struct router *r, struct ctl_listener *l)
 
 		if (fd < 0)
 			return;
-		if (!peer_allowed(fd) ||
+		/* the peer channel authenticates each line instead (peer.c) */
+		if ((l != &r->ctl_peer && !peer_allowed(fd)) ||
 		    (r->nctl - r->nctl_evicted >= CTL_MAX_CONNS && !ctl_evict_idle(r))) {
 			close(fd);
 			continue;
@@ -395,6 +402,7 @@ void router_on_ctl_accept(struct router *r, struct ctl_listener *l)
 		k = svc_calloc(1, sizeof(*k));
 		k->obj.kind = OBJ_CTL;
 		k->fd = fd;
+		k->peer = l == &r->ctl_peer;
 		k->deadline = r->now + CTL_TIMEOUT_MS;
 		k->in = malloc(CTL_MAX_REQUEST);
 		if (!k->in || router_ep_add(r, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &k->obj)) {
@@ -421,7 +429,7 @@ void router_expire_ctls(struct router *r)
 	}
 }
 
-static int ctl_listen(struct router *r, struct ctl_listener *l, struct svc_error *err)
+int router_ctl_listen(struct router *r, struct ctl_listener *l, struct svc_error *err)
 {
 	if (listen(l->fd, 64))
 		return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot listen on a control socket");
@@ -454,7 +462,7 @@ int router_bind_abstract(struct router *r, struct svc_error *err)
 		return svc_error_set_errno(err, SVC_EGENERIC, errno,
 					   "cannot bind the router's abstract socket");
 	}
-	return ctl_listen(r, &r->ctl_abstract, err);
+	return router_ctl_listen(r, &r->ctl_abstract, err);
 }
 
 /* Bind STATE/router/router.sock, mode 0600 from the start (umask). */
@@ -488,7 +496,7 @@ int router_bind_control(struct router *r, struct svc_error *err)
 					   r->sock_path);
 	r->sock_dev = sb.st_dev;
 	r->sock_ino = sb.st_ino;
-	return ctl_listen(r, &r->ctl_path, err);
+	return router_ctl_listen(r, &r->ctl_path, err);
 }
 
 /*

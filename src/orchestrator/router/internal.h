@@ -7,6 +7,8 @@
  *              accept, connect, moving bytes, resets, timeouts
  *   table.c    routes and backends, the routing table on disk, listeners
  *   control.c  the control socket: connections, requests, replies
+ *   peer.c     the peer channel: authenticated requests over TCP and the
+ *              two-phase switch (prepare, commit, abort)
  */
 #ifndef SVC_ROUTER_INTERNAL_H
 #define SVC_ROUTER_INTERNAL_H
@@ -132,6 +134,7 @@ struct ctl {
 	size_t out_len, out_off;
 	bool replied;
 	bool evicted;            /* closed for a newer one: freed after the batch */
+	bool peer;               /* from the peer channel: authenticated lines (peer.c) */
 	struct ctl *next;
 };
 
@@ -141,12 +144,35 @@ struct ctl_listener {
 	int fd;
 };
 
+struct set_req {
+	struct svc_addr listen;
+	char *service;
+	struct svc_addr *backends;
+	size_t nbackends;
+	int64_t drain_timeout_ms;
+};
+
 struct router {
 	const char *state_dir;
 	char *dir, *sock_path, *pid_path, *routes_path, *lock_path, *external_path;
 	struct svc_router_options opts;
 	int epfd, lock_fd;
-	struct ctl_listener ctl_path, ctl_abstract;
+	struct ctl_listener ctl_path, ctl_abstract, ctl_peer;
+	/*
+	 * The two-phase switch (peer.c): the epoch of the last committed
+	 * table (saved in routes.json), the prepared change waiting for its
+	 * commit (its listener already bound when the route is new), and the
+	 * nonces of the last requests, so that none is taken twice.
+	 */
+	int64_t epoch;
+	struct {
+		bool set;
+		int64_t epoch, expires;
+		struct set_req q;
+		int lfd;
+	} pending;
+	char (*nonces)[65];
+	size_t nonce_next;
 	dev_t sock_dev;          /* router.sock as bound: re-bound when it is gone */
 	ino_t sock_ino;
 	int64_t files_check_at;  /* next look at router.sock and router.pid */
@@ -171,13 +197,6 @@ struct router {
 };
 
 
-struct set_req {
-	struct svc_addr listen;
-	char *service;
-	struct svc_addr *backends;
-	size_t nbackends;
-	int64_t drain_timeout_ms;
-};
 
 /* tcp.c */
 void router_conn_close(struct router *r, struct conn *c);
@@ -207,12 +226,26 @@ int router_set_req_parse(struct set_req *q, const json_t *o, struct svc_error *e
 void router_set_req_release(struct set_req *q);
 int router_table_save(struct router *r, const struct set_req *chg, struct svc_error *err);
 
+/* control.c: what a "set" does, with the listener already bound (lfd >= 0) or not (-1) */
+json_t *router_handle_set(struct router *r, struct set_req *q, int lfd);
+
+/* peer.c */
+#define PEER_NONCES 256
+#define PEER_CLOCK_SKEW_MS 30000
+#define PEER_PENDING_MS 30000
+int router_bind_peer(struct router *r, struct svc_error *err);
+/* The reply line ("MAC JSON\n", malloc'd) to one request line of the peer channel. */
+char *router_peer_reply(struct router *r, const char *line, size_t len);
+void router_peer_release(struct router *r);
+
 /* loop.c */
 /* Write STATE/router/router.pid ("PID\n", atomically); sets pid_written. */
 int router_write_pid(struct router *r, struct svc_error *err);
 
 /* control.c */
 int router_bind_abstract(struct router *r, struct svc_error *err);
+/* listen(2) on l->fd and watch it (OBJ_CTL_LISTENER) */
+int router_ctl_listen(struct router *r, struct ctl_listener *l, struct svc_error *err);
 int router_bind_control(struct router *r, struct svc_error *err);
 void router_check_control(struct router *r);
 void router_ctl_free(struct router *r, struct ctl *k);

@@ -222,6 +222,9 @@ static void router_release(struct router *r)
 		r->pool = b->next_free;
 		free(b);
 	}
+	router_peer_release(r);
+	if (r->ctl_peer.fd >= 0)
+		close(r->ctl_peer.fd);
 	if (r->ctl_path.fd >= 0)
 		close(r->ctl_path.fd);
 	if (r->sock_bound)
@@ -257,7 +260,8 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 	int rc = SVC_EGENERIC;
 
 	memset(&r, 0, sizeof(r));
-	r.epfd = r.ctl_path.fd = r.ctl_abstract.fd = r.lock_fd = -1;
+	r.epfd = r.ctl_path.fd = r.ctl_abstract.fd = r.ctl_peer.fd = r.lock_fd = -1;
+	r.pending.lfd = -1;
 	r.state_dir = state_dir;
 	svc_router_options_init(&r.opts);
 	if (opts) {
@@ -278,6 +282,9 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 		r.opts.rebuild = opts->rebuild;
 		r.opts.rebuild_arg = opts->rebuild_arg;
 		r.opts.supervised = opts->supervised;
+		r.opts.peer_listen = opts->peer_listen;
+		r.opts.peer_secret = opts->peer_secret;
+		r.opts.peer_secret_len = opts->peer_secret_len;
 	}
 	r.dir = svc_router_dir(state_dir);
 	r.sock_path = svc_router_socket_path(state_dir);
@@ -319,6 +326,8 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 		goto done;
 	router_retry_listeners(&r);
 	if (router_bind_control(&r, err))
+		goto done;
+	if (r.opts.peer_listen && router_bind_peer(&r, err))
 		goto done;
 	if (router_write_pid(&r, err))
 		goto done;

@@ -89,6 +89,16 @@ struct svc_router_options {
 	 * starts a second one.
 	 */
 	bool supervised;
+	/*
+	 * The peer channel (router/peer.c): with peer_listen ("ADDR:PORT"),
+	 * the router also takes control requests over TCP from other
+	 * machines, each authenticated with peer_secret (peer_secret_len
+	 * bytes, borrowed), and only the peer ops: ping, prepare, commit,
+	 * abort, table. NULL: none.
+	 */
+	const char *peer_listen;
+	const void *peer_secret;
+	size_t peer_secret_len;
 };
 
 /* Fill opts with the defaults above. */

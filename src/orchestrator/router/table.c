@@ -157,6 +157,9 @@ static json_t *table_json(struct router *r, const struct set_req *chg)
 	if (chg && !seen && chg->nbackends)
 		json_array_append_new(routes, route_json(chg->listen.text, chg->service,
 			chg->drain_timeout_ms, chg->backends, NULL, chg->nbackends));
+	if (r->epoch)   /* the last table committed through the peer channel */
+		return json_pack("{s:i, s:I, s:o}", "version", 1, "epoch", (json_int_t)r->epoch,
+				 "routes", routes);
 	return json_pack("{s:i, s:o}", "version", 1, "routes", routes);
 }
 
@@ -435,6 +438,8 @@ static int table_load(struct router *r, json_t *root, const char *path, const ch
 
 	if ((rc = table_routes(&routes, root, path, err)))
 		return rc;
+	if (json_integer_value(json_object_get(root, "epoch")) > 0)
+		r->epoch = (int64_t)json_integer_value(json_object_get(root, "epoch"));
 	n = json_array_size(routes);
 	qs = svc_calloc(n + 1, sizeof(*qs));
 	for (i = 0; i < n; i++)
