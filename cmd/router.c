@@ -5,6 +5,7 @@
  */
 #include "cmd.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,12 @@
 #include "router/router.h"
 #include "router/client.h"
 #include "router/peer.h"
+#include "runtime/docker_api.h"
+#include "runtime/swarm/swarm.h"
 #include "util.h"
 
 static const char usage[] =
-	"svcctl router run [OPTION...] | stop | status";
+	"svcctl router run [OPTION...] | stop | status | image";
 
 /* The router's hook for a routes.json it cannot parse (router.h). */
 static int rebuild_table(void *arg, char **table, struct svc_error *err)
@@ -139,13 +142,41 @@ static int router_status(struct cmd_global *g)
 	return EXIT_OK;
 }
 
+/* `router image`: the image of this svcctl for the routers on swarm nodes */
+static int router_image(struct cmd_global *g)
+{
+	struct svc_error err = { 0 };
+	struct svc_docker *d = NULL;
+	char self[PATH_MAX], *tag = NULL, *work = NULL;
+	int rc;
+
+	if ((rc = svc_self_exe(self, sizeof(self), &err)))
+		return cmd_fail(g, rc, &err);
+	work = svc_strfmt("%s/tmp", g->state_dir);
+	if (!(rc = svc_mkdir_p(work, 0700, &err)) && !(rc = svc_docker_open(&d, NULL, &err)))
+		rc = svc_swarm_router_image(d, self, work, &tag, &err);
+	svc_docker_free(d);
+	free(work);
+	if (rc)
+		return cmd_fail(g, rc, &err);
+	if (g->json) {
+		json_t *res = json_pack("{s:s, s:s, s:i}", "command", "router image", "image", tag,
+					"exit_code", 0);
+		svc_report_result(&g->report, res);
+	} else {
+		printf("%s\n", tag);
+	}
+	free(tag);
+	return EXIT_OK;
+}
+
 int cmd_router(struct cmd_global *g, int argc, char **argv)
 {
 	struct svc_error err = { 0 };
 	int rc;
 
 	if (argc < 2)
-		return cmd_usage_error(g, usage, "run, stop or status?");
+		return cmd_usage_error(g, usage, "run, stop, status or image?");
 	if (cmd_is_help(argv[1]) || (argc > 2 && cmd_is_help(argv[2]))) {
 		printf("usage: %s\n\n"
 		       "run     run the router in the foreground, for a service manager, which\n"
@@ -165,7 +196,10 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 		       "        --peer-secret-file PATH   (HMAC-SHA256; both options or neither)\n"
 		       "stop    stop the router (and its supervisor); exit 5 when one runs but\n"
 		       "        does not answer\n"
-		       "status  routes, backends and live connections\n", usage);
+		       "status  routes, backends and live connections\n"
+		       "image   build the image of this svcctl that the routers on swarm nodes\n"
+		       "        run (FROM scratch: the binary, its shared libraries and loader),\n"
+		       "        through the Docker engine of DOCKER_HOST; prints its tag\n", usage);
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "run"))
@@ -174,6 +208,8 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 		return cmd_usage_error(g, usage, "unexpected '%s'", argv[2]);
 	if (!strcmp(argv[1], "status"))
 		return router_status(g);
+	if (!strcmp(argv[1], "image"))
+		return router_image(g);
 	if (!strcmp(argv[1], "stop")) {
 		bool was_running;
 		if ((rc = svc_router_stop(g->state_dir, &was_running, &err)))

@@ -115,7 +115,7 @@ run_rc rc svcctl deploy greeter
 diag "$OUT"
 check_eq "deploy of a missing image exits 1" 1 "$rc"
 check "the message is the task's error, naming the image" \
-	grep -qi "task [a-z0-9]*: rejected: no such image: svcctl-e2e-nosuch:$$" <<<"$OUT"
+	grep -Eqi "task [a-z0-9]+( on node [^ :]+)?: rejected: no such image: svcctl-e2e-nosuch:$$" <<<"$OUT"
 check_eq "v2 still serves" 2.0.0 "$(version_at "$ADDR")"
 check_eq "no service is left of it" "$svcs" "$(services)"
 check_eq "and the others' tasks are untouched" "$before" "$(tasks)"
@@ -192,6 +192,43 @@ if shared_lib_example docker; then
 else
 	not_ok "the example's library repository is made"
 fi
+
+# -- the routers' image: this svcctl FROM scratch, built through the manager --
+run_rc rc svcctl router image
+tag=$(tail -n 1 <<<"$OUT")
+check_eq "router image exits 0" 0 "$rc"
+check "it is tagged svcctl-router:ID12" grep -Eq '^svcctl-router:[0-9a-f]{12}$' <<<"$tag"
+run_rc rc svcctl router image
+check_eq "the same svcctl gives the same image, not built again" "$tag" "$(tail -n 1 <<<"$OUT")"
+# container NAME BODY: create and start it on the manager; its id
+container() {
+	local id
+	id=$(swarm_api 1 "/containers/create?name=$1" -X POST -H 'Content-Type: application/json' \
+		-d "$2" | jq -r '.Id // empty')
+	[ -n "$id" ] && swarm_api 1 "/containers/$id/start" -X POST >/dev/null && echo "$id"
+}
+cid=$(container "svcctl-e2e-version-$$" "{\"Image\":\"$tag\",\"Cmd\":[\"--version\"]}")
+code=$(swarm_api 1 "/containers/$cid/wait" -X POST | jq -r .StatusCode)
+check_eq "the image runs svcctl on the node: --version exits 0" 0 "$code"
+check "and prints this svcctl's version" grep -aq "$("$SVCCTL" --version)" \
+	<<<"$(swarm_api 1 "/containers/$cid/logs?stdout=1&stderr=1")"
+swarm_api 1 "/containers/$cid?force=1" -X DELETE >/dev/null
+# a router in it on the node's own network, its peer channel on the node's address
+printf 'e2e-peer-secret-%s\n' "$$" >"$WORK/peer.secret"
+chmod 600 "$WORK/peer.secret"
+PEER=$(pick_port)
+cid=$(container "svcctl-e2e-router-$$" "$(jq -nc --arg img "$tag" --arg addr "$SWARM_NODE_ADDR_1:$PEER" \
+	--arg secret "$WORK/peer.secret" '{Image: $img,
+	Cmd: ["--state-dir", "/state", "router", "run", "--peer-listen", $addr,
+		"--peer-secret-file", "/peer.secret"],
+	HostConfig: {NetworkMode: "host", Binds: [$secret + ":/peer.secret:ro"]}}')")
+peer_up() { (exec 3<>"/dev/tcp/$SWARM_NODE_ADDR_1/$PEER") 2>/dev/null; }
+check "the node's router listens on its peer channel at $SWARM_NODE_ADDR_1:$PEER" wait_until 15 peer_up
+reply=$(exec 3<>"/dev/tcp/$SWARM_NODE_ADDR_1/$PEER"; printf '{"op":"ping"}\n' >&3; timeout 5 cat <&3)
+check_eq "a line without the secret's MAC gets no answer" "" "$reply"
+check "the router says why in its log" grep -aq "refused a request" \
+	<<<"$(swarm_api 1 "/containers/$cid/logs?stdout=1&stderr=1")"
+swarm_api 1 "/containers/$cid?force=1" -X DELETE >/dev/null
 
 # -- the engine leaves the swarm: not a manager --
 swarm_docker 1 swarm leave --force >/dev/null 2>&1
