@@ -1263,7 +1263,6 @@ int svc_rollout_route_table(struct svc_ctx *ctx, char **out, struct svc_error *e
 char **svc_rollout_services(struct svc_ctx *ctx)
 {
 	char **v = svc_state_list_services(ctx->state_dir);
-	size_t n = svc_strv_len(v);
 
 	/* and those a runtime finds by itself (containers by label) */
 	for (size_t d = 0; svc_runtime_drivers[d]; d++) {
@@ -1274,16 +1273,8 @@ char **svc_rollout_services(struct svc_ctx *ctx)
 		    open_runtime_for(&rt, ctx, svc_runtime_drivers[d]->kind, NULL))
 			continue;
 		if (rt->ops->list_services(rt, &more, NULL) == 0) {
-			for (size_t i = 0; more[i]; i++) {
-				bool seen = false;
-				for (size_t k = 0; k < n; k++)
-					seen |= !strcmp(v[k], more[i]);
-				if (seen)
-					continue;
-				v = svc_realloc(v, n + 2, sizeof(*v));
-				v[n++] = svc_strdup(more[i]);
-				v[n] = NULL;
-			}
+			for (size_t i = 0; more[i]; i++)
+				v = svc_strv_add_unique(v, more[i]);
 			svc_strv_sort(v);
 		}
 		svc_strv_free(more);

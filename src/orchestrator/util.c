@@ -738,6 +738,19 @@ char **svc_strv_dup(char *const *v)
 	return d;
 }
 
+char **svc_strv_add_unique(char **v, const char *s)
+{
+	size_t n = svc_strv_len(v);
+
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return v;
+	v = svc_realloc(v, n + 2, sizeof(*v));
+	v[n] = svc_strdup(s);
+	v[n + 1] = NULL;
+	return v;
+}
+
 char **svc_env_base(void)
 {
 	struct passwd pw, *found = NULL;

@@ -203,6 +203,8 @@ void svc_text_add(char *buf, size_t len, const char *text);
 void svc_strv_free(char **v);
 size_t svc_strv_len(char *const *v);
 char **svc_strv_dup(char *const *v);
+/* v (NULL-terminated, may be NULL) with a copy of s appended unless it is there; the new v. */
+char **svc_strv_add_unique(char **v, const char *s);
 
 /*
  * Environments of what svcctl starts (instances, builds). They are built

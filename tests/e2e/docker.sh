@@ -26,17 +26,7 @@ check "logs come from the engine" grep -q "greeter 1.0.0 listening on 0.0.0.0:80
 grep -q "listening on" <<<"$OUT" || diag "rc=$rc $OUT"
 
 write_docker_manifest greeter 2.0.0 "$ADDR" "$IMAGE"
-"$HAMMER" --addr "$ADDR" --clients 8 --duration-ms 120000 --stop-file "$WORK/stop" >"$WORK/hammer.out" &
-HPID=$!
-BG_PIDS+=("$HPID")
-sleep 1
-run_rc rc svcctl deploy greeter
-[ "$rc" = 0 ] || diag "$OUT"
-sleep 1
-touch "$WORK/stop"
-wait "$HPID"
-hrc=$?
-diag "$(cat "$WORK/hammer.out")"
+deploy_under_load greeter "$ADDR"
 check_eq "deploy v2 under load exits 0" 0 "$rc"
 check_eq "no client request failed during the deploy" 0 "$hrc"
 check "clients saw v1 then v2" grep -q "versions 1.0.0:[0-9]* 2.0.0:[0-9]* last 2.0.0" "$WORK/hammer.out"

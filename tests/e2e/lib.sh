@@ -36,6 +36,29 @@ run_rc() {
 	printf -v "$__var" '%s' "$?"
 }
 
+# deploy_under_load SERVICE ADDR [HAMMER OPTION...]: `svcctl deploy SERVICE`
+# while 8 clients loop new-connection requests to ADDR (one second of load
+# before and after). Sets rc (the deploy's exit status), OUT (its output)
+# and hrc (the clients': 0 when no request failed); $WORK/hammer.out is
+# what the clients saw (diag'ed).
+deploy_under_load() {
+	local svc=$1 addr=$2 hpid
+	shift 2
+	rm -f "$WORK/stop"
+	"$HAMMER" --addr "$addr" --clients 8 --duration-ms 120000 --stop-file "$WORK/stop" "$@" \
+		>"$WORK/hammer.out" &
+	hpid=$!
+	BG_PIDS+=("$hpid")
+	sleep 1
+	run_rc rc svcctl deploy "$svc"
+	[ "$rc" = 0 ] || diag "$OUT"
+	sleep 1
+	touch "$WORK/stop"
+	wait "$hpid"
+	hrc=$?
+	diag "$(cat "$WORK/hammer.out")"
+}
+
 # A port nobody listens on now: random in 20000-31999, below the kernel's
 # ephemeral range, where instances' ports and the Docker engine's published
 # ports come from (a port picked there could be taken before it is bound).

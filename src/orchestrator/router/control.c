@@ -23,9 +23,7 @@
 
 /* ---- requests ---- */
 
-static json_t *reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static json_t *reply_error(const char *fmt, ...)
+json_t *router_reply_error(const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -74,7 +72,7 @@ json_t *router_handle_set(struct router *r, struct set_req *q, int lfd)
 		/* A new route: bind first, so a failure changes nothing. */
 		lfd = router_listen_on(&q->listen);
 		if (lfd < 0) {
-			reply = reply_error("cannot listen on %s: %s", q->listen.text,
+			reply = router_reply_error("cannot listen on %s: %s", q->listen.text,
 					    strerror(errno));
 			json_object_set_new(reply, "listening", json_false());
 			goto done;
@@ -91,7 +89,7 @@ json_t *router_handle_set(struct router *r, struct set_req *q, int lfd)
 			listen_errno = errno;
 	}
 	if (router_table_save(r, q, &err)) {
-		reply = reply_error("cannot save the routing table: %s", err.message);
+		reply = router_reply_error("cannot save the routing table: %s", err.message);
 		goto done;
 	}
 	if (!rt && !q->nbackends) {
@@ -229,7 +227,7 @@ static json_t *handle_request(struct router *r, const char *line, size_t len)
 
 	svc_error_clear(&err);
 	if (router_request_parse(&q, line, len, &err))
-		return reply_error("%s", err.message);
+		return router_reply_error("%s", err.message);
 	switch (q.op) {
 	case CTL_PING:
 		reply = json_pack("{s:b, s:I}", "ok", 1, "pid", (json_int_t)getpid());

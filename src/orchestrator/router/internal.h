@@ -226,6 +226,8 @@ int router_set_req_parse(struct set_req *q, const json_t *o, struct svc_error *e
 void router_set_req_release(struct set_req *q);
 int router_table_save(struct router *r, const struct set_req *chg, struct svc_error *err);
 
+/* control.c: {"ok":false,"error":MESSAGE} */
+json_t *router_reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* control.c: what a "set" does, with the listener already bound (lfd >= 0) or not (-1) */
 json_t *router_handle_set(struct router *r, struct set_req *q, int lfd);
 

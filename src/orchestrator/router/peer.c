@@ -104,19 +104,6 @@ void router_peer_release(struct router *r)
 
 /* ---- requests ---- */
 
-static json_t *peer_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static json_t *peer_error(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
-}
-
 /* A nonce seen among the last PEER_NONCES is a replay; else remember it. */
 static bool nonce_fresh(struct router *r, const char *nonce)
 {
@@ -140,16 +127,16 @@ static json_t *peer_prepare(struct router *r, json_t *req, int64_t epoch)
 	int lfd = -1;
 
 	if (epoch <= r->epoch)
-		return peer_error("epoch %lld is not newer than the table in force (%lld)",
+		return router_reply_error("epoch %lld is not newer than the table in force (%lld)",
 				  (long long)epoch, (long long)r->epoch);
 	if (router_set_req_parse(&q, json_object_get(req, "route"), &e))
-		return peer_error("invalid route: %s", e.message);
+		return router_reply_error("invalid route: %s", e.message);
 	rt = router_route_find(r, q.listen.text);
 	if (q.nbackends && (!rt || rt->lfd < 0)) {
 		/* bound now, so that the commit cannot fail for want of it */
 		lfd = router_listen_on(&q.listen);
 		if (lfd < 0) {
-			json_t *reply = peer_error("cannot listen on %s: %s", q.listen.text,
+			json_t *reply = router_reply_error("cannot listen on %s: %s", q.listen.text,
 						   strerror(errno));
 			router_set_req_release(&q);
 			return reply;
@@ -175,10 +162,10 @@ static json_t *peer_commit(struct router *r, int64_t epoch)
 		return json_pack("{s:b, s:I, s:b}", "ok", 1, "epoch", (json_int_t)epoch,
 				 "again", 1);
 	if (!r->pending.set || r->pending.epoch != epoch)
-		return peer_error("nothing is prepared for epoch %lld", (long long)epoch);
+		return router_reply_error("nothing is prepared for epoch %lld", (long long)epoch);
 	if (r->now > r->pending.expires) {
 		pending_drop(r);
-		return peer_error("the route prepared for epoch %lld expired before its commit",
+		return router_reply_error("the route prepared for epoch %lld expired before its commit",
 				  (long long)epoch);
 	}
 	r->epoch = epoch;   /* saved with the table */
@@ -236,17 +223,17 @@ char *router_peer_reply(struct router *r, const char *line, size_t len)
 		return svc_strdup("");
 	}
 	if (ts < svc_now_ms() - PEER_CLOCK_SKEW_MS || ts > svc_now_ms() + PEER_CLOCK_SKEW_MS)
-		reply = peer_error("the request's time is more than %d s from this router's "
+		reply = router_reply_error("the request's time is more than %d s from this router's "
 				   "clock", PEER_CLOCK_SKEW_MS / 1000);
 	else if (!op)
-		reply = peer_error("invalid request: 'op' must be a string");
+		reply = router_reply_error("invalid request: 'op' must be a string");
 	else if (!strcmp(op, "ping"))
 		reply = json_pack("{s:b, s:I, s:I}", "ok", 1, "pid", (json_int_t)getpid(),
 				  "epoch", (json_int_t)r->epoch);
 	else if (!strcmp(op, "table"))
 		reply = peer_table(r);
 	else if (epoch <= 0)
-		reply = peer_error("invalid request: 'epoch' must be a positive integer");
+		reply = router_reply_error("invalid request: 'epoch' must be a positive integer");
 	else if (!strcmp(op, "prepare"))
 		reply = peer_prepare(r, req, (int64_t)epoch);
 	else if (!strcmp(op, "commit"))
@@ -258,7 +245,7 @@ char *router_peer_reply(struct router *r, const char *line, size_t len)
 		}
 		reply = json_pack("{s:b}", "ok", 1);
 	} else {
-		reply = peer_error("unknown op '%.64s'", op);
+		reply = router_reply_error("unknown op '%.64s'", op);
 	}
 	json_object_set_new(reply, "nonce", json_string(nonce));
 	out = svc_peer_line(o->peer_secret, o->peer_secret_len, reply);

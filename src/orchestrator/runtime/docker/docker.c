@@ -402,7 +402,7 @@ static int dk_list_services(struct svc_runtime *rt, char ***out, struct svc_erro
 	char *label = svc_strfmt("svcctl.state_dir=%s", rt->state_dir);
 	json_t *list = NULL, *c;
 	char **v = svc_calloc(1, sizeof(*v));
-	size_t i, n = 0;
+	size_t i;
 	int rc;
 
 	*out = NULL;
@@ -410,16 +410,8 @@ static int dk_list_services(struct svc_runtime *rt, char ***out, struct svc_erro
 		goto done;
 	json_array_foreach(list, i, c) {
 		const char *svc = jstr(json_object_get(c, "Labels"), "svcctl.service");
-		bool seen = false;
-		if (!svc || !svc_name_valid(svc))
-			continue;
-		for (size_t k = 0; k < n; k++)
-			seen |= !strcmp(v[k], svc);
-		if (seen)
-			continue;
-		v = svc_realloc(v, n + 2, sizeof(*v));
-		v[n++] = svc_strdup(svc);
-		v[n] = NULL;
+		if (svc && svc_name_valid(svc))
+			v = svc_strv_add_unique(v, svc);
 	}
 	*out = v;
 	v = NULL;

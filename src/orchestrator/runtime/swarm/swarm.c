@@ -180,6 +180,7 @@ static int64_t parse_time_ms(const char *s)
 
 struct node_info {
 	const char *id, *name, *addr;
+	const char *state;   /* "ready", "down", "unknown", "disconnected" */
 };
 
 static void node_of(json_t *nodes, const char *id, struct node_info *out)
@@ -190,11 +191,13 @@ static void node_of(json_t *nodes, const char *id, struct node_info *out)
 	out->id = id;
 	out->name = NULL;
 	out->addr = NULL;
+	out->state = NULL;
 	json_array_foreach(nodes, i, n) {
 		if (!id || strcmp(jstr(n, "ID") ? jstr(n, "ID") : "", id))
 			continue;
 		out->name = jstr(json_object_get(n, "Description"), "Hostname");
 		out->addr = jstr(json_object_get(n, "Status"), "Addr");
+		out->state = jstr(json_object_get(n, "Status"), "State");
 	}
 }
 
@@ -622,7 +625,7 @@ static int sw_list_services(struct svc_runtime *rt, char ***out, struct svc_erro
 	char *label = svc_strfmt("svcctl.state_dir=%s", rt->state_dir);
 	json_t *list = NULL, *s;
 	char **v = svc_calloc(1, sizeof(*v));
-	size_t i, n = 0;
+	size_t i;
 	int rc;
 
 	*out = NULL;
@@ -631,16 +634,8 @@ static int sw_list_services(struct svc_runtime *rt, char ***out, struct svc_erro
 	json_array_foreach(list, i, s) {
 		const char *svc = jstr(json_object_get(json_object_get(s, "Spec"), "Labels"),
 				       "svcctl.service");
-		bool seen = false;
-		if (!ours(s, rt->state_dir, NULL))
-			continue;
-		for (size_t k = 0; k < n; k++)
-			seen |= !strcmp(v[k], svc);
-		if (seen)
-			continue;
-		v = svc_realloc(v, n + 2, sizeof(*v));
-		v[n++] = svc_strdup(svc);
-		v[n] = NULL;
+		if (ours(s, rt->state_dir, NULL))
+			v = svc_strv_add_unique(v, svc);
 	}
 	*out = v;
 	v = NULL;
