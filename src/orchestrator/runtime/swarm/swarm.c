@@ -335,12 +335,26 @@ static void from_task(struct svc_instance *out, const char *state_dir, json_t *l
 		 * A failed task says more than the one replacing it, and than a
 		 * running one: the slot's last failure stays its last word.
 		 */
-		if (failed) {
-			state = jstr(json_object_get(failed, "Status"), "State");
+		if (failed && failed != t) {
+			/* an earlier task of the slot: named, it is not the one above */
+			struct node_info fn;
+			const char *fid = jstr(failed, "ID");
+			node_of(nodes, jstr(failed, "NodeID"), &fn);
 			why = task_why(failed);
-		}
-		if ((failed || out->state != SVC_INST_RUNNING) && why && why[0])
+			out->why = svc_strfmt("%s: %s (task %s on node %s)",
+					      jstr(json_object_get(failed, "Status"), "State"),
+					      why ? why : "?", fid ? fid : "-",
+					      fn.name ? fn.name : fn.id ? fn.id : "?");
+		} else if ((failed || out->state != SVC_INST_RUNNING) && why && why[0]) {
 			out->why = svc_strfmt("%s: %s", state ? state : "?", why);
+		}
+		/* a task on a node the swarm lost is not reachable, whatever it last said */
+		if (node.state && strcmp(node.state, "ready") && out->state == SVC_INST_RUNNING) {
+			out->state = SVC_INST_STARTING;
+			free(out->why);
+			out->why = svc_strfmt("its node %s is %s", out->node ? out->node : "?",
+					      node.state);
+		}
 	}
 }
 
