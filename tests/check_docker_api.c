@@ -497,6 +497,14 @@ START_TEST(test_docker_api__swarm_service_spec)
 	ck_assert_int_eq(json_integer_value(json_object_get(port, "TargetPort")), 8081);
 	ck_assert_ptr_null(json_object_get(port, "PublishedPort"));
 	json_decref(spec);
+	/* a release pinned to a digest: its tasks run that, not the tag */
+	svc_manifest_set_pinned(m, "reg.example:5000/web@sha256:"
+				"9b9b5fc6795d9797a5c31fc8e7b959d73abdfbd058b8d3e191b0fa7a6b49938c");
+	spec = svc_swarm_service_spec(m, "/state", "svcctl-abcd1234-web-0123456789ab",
+				      "0123456789abcdef", "green");
+	cs = json_object_get(json_object_get(spec, "TaskTemplate"), "ContainerSpec");
+	ck_assert_str_eq(json_string_value(json_object_get(cs, "Image")), m->pinned_image);
+	json_decref(spec);
 	svc_manifest_free(m);
 	svc_diags_release(&d);
 }
