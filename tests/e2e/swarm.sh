@@ -115,7 +115,7 @@ run_rc rc svcctl deploy greeter
 diag "$OUT"
 check_eq "deploy of a missing image exits 1" 1 "$rc"
 check "the message is the task's error, naming the image" \
-	grep -qi "task [a-z0-9]*: rejected: no such image: svcctl-e2e-nosuch:$$" <<<"$OUT"
+	grep -Eqi "task [a-z0-9]+( on node [^ :]+)?: rejected: no such image: svcctl-e2e-nosuch:$$" <<<"$OUT"
 check_eq "v2 still serves" 2.0.0 "$(version_at "$ADDR")"
 check_eq "no service is left of it" "$svcs" "$(services)"
 check_eq "and the others' tasks are untouched" "$before" "$(tasks)"
