@@ -1,7 +1,8 @@
 # swarm_lib.sh - a real Docker Swarm for the end-to-end tests, made of the
 # test's own dockerds; sourced after lib.sh.
 #
-#   need_swarm        skip (fail in CI) when this machine cannot make one
+#   need_swarm [registry]   skip (fail in CI) when this machine cannot make
+#                     one (with registry: nor run Debian's docker-registry)
 #   swarm_up N        N nodes, node 1 the manager, the others workers;
 #                     exports SWARM_HOST (the manager, for DOCKER_HOST)
 #                     and SWARM_NODE_ADDR_I (node I's address)
@@ -69,6 +70,7 @@ SWARM_NODES=0
 SWARM_PIDS=()
 SWARM_REGISTRY_PID=
 SWARM_REGISTRY_ADDR=
+SWARM_REGISTRY_BIN=${SWARM_REGISTRY_BIN:-/usr/bin/docker-registry}
 
 # ---- small helpers ----
 
@@ -98,15 +100,19 @@ swarm_ns() { echo "$SWARM_NETNS_PREFIX$1"; }
 
 # ---- need_swarm ----
 
-# need_swarm: root, iproute2, util-linux's nsenter/unshare, dockerd and
-# the docker client, curl, jq, namespaces allowed. Without them the swarm
-# tests skip, except in CI, where they fail.
+# need_swarm [registry]: root, iproute2, util-linux's nsenter/unshare,
+# dockerd and the docker client, curl, jq, namespaces allowed (and with
+# registry, docker-registry). Without them the swarm tests skip, except in
+# CI, where they fail.
 need_swarm() {
 	local missing="" c
 	[ "$(id -u)" = 0 ] || missing="root"
 	for c in ip nsenter unshare flock dockerd docker curl jq; do
 		command -v "$c" >/dev/null || missing="$missing $c"
 	done
+	if [ "${1:-}" = registry ] && [ ! -x "$SWARM_REGISTRY_BIN" ]; then
+		missing="$missing $SWARM_REGISTRY_BIN"
+	fi
 	[ -x "${MKIMAGE:-}" ] && [ -x "${GREETER_STATIC:-}" ] || missing="$missing mkimage/greeter-static"
 	if [ -z "$missing" ] && ! unshare --net --uts true 2>/dev/null; then
 		missing="network namespaces (unshare --net fails)"
@@ -190,7 +196,6 @@ swarm_net_up() {
 
 # ---- the registry ----
 
-SWARM_REGISTRY_BIN=${SWARM_REGISTRY_BIN:-/usr/bin/docker-registry}
 
 # swarm_registry_ours: the registry started runs (not a reused pid, nor a zombie)
 swarm_registry_ours() {

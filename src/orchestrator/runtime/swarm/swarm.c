@@ -164,8 +164,7 @@ static int sw_pin(struct svc_runtime *rt, struct svc_manifest *m, struct svc_err
 	if (m->artifact || !image || !svc_docker_image_has_registry(image) || strchr(image, '@'))
 		return 0;
 	if ((rc = svc_docker_image_resolve(engine(rt), image, digest, &e)))
-		return svc_error_set(err, rc == SVC_EUNAVAIL ? rc : SVC_EFAILED,
-				     "run.image '%s' cannot be resolved to its digest: %s%s", image,
+		return svc_error_set(err, rc == SVC_EUNAVAIL ? rc : SVC_EFAILED, "run.image: %s%s",
 				     e.message, rc == SVC_ENOTFOUND ? " (push it to its registry first)"
 								    : "");
 	pin = svc_docker_image_pin(image, digest);
