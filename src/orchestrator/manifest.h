@@ -22,7 +22,9 @@
  * Strings are owned by the manifest and freed by svc_manifest_free.
  *
  * Beyond DESIGN.md: build.timeout, the longest a build may take, build.env,
- * variables for the build command (and the image build's build args), and
+ * variables for the build command (and the image build's build args),
+ * build.push, the registry repository a built image is pushed to (its
+ * value checked by the image runtimes' hook), and
  * run.workdir, the working folder of the process runtime's instances,
  * relative to the manifest's folder. Strictness rules
  * (see manifest.c): integers and booleans must be plain scalars (a quoted
