@@ -1,7 +1,7 @@
 /*
  * history.c - `svcctl history SERVICE`: every release attempt with its id,
- * version, artifact and pinned dependencies, time and outcome (and why it
- * failed).
+ * version, artifact and pinned dependencies, the image it ran by digest,
+ * time and outcome (and why it failed).
  */
 #include "cmd.h"
 
@@ -18,7 +18,9 @@ static const char help[] =
 	"outcome (promoted, awaiting-promotion, aborted and why, rolled-back and\n"
 	"why). '*' marks the entry that made the active release active. For a\n"
 	"service with a build, the artifact id and, below it, each dependency's\n"
-	"ref and pinned commit.\n";
+	"ref and pinned commit. Below a release that ran an image by digest (a\n"
+	"registry's image, pushed by build.push or resolved from run.image's tag\n"
+	"when it was first deployed), that image.\n";
 
 int cmd_history(struct cmd_global *g, int argc, char **argv)
 {
@@ -70,6 +72,8 @@ int cmd_history(struct cmd_global *g, int argc, char **argv)
 			if (e->origin)
 				printf("%7s sync %.12s (%s, %s)\n", "", e->origin->commit,
 				       e->origin->repo, e->origin->path);
+			if (e->image)
+				printf("%7s image %s\n", "", e->image);
 			for (size_t k = 0; e->artifact && k < e->artifact->ndeps; k++)
 				printf("%7s dependency %s %s at %.12s\n", "",
 				       e->artifact->deps[k].name, e->artifact->deps[k].ref,

@@ -10,16 +10,24 @@
  * here by hand, and create containers that are never started. Everything
  * they create carries the label svcctl.test.run=<pid of the runner> and
  * the tag svcctl-test-<pid>; the tcase teardown, run in the parent even
- * when a test fails, removes both.
+ * when a test fails, removes both. The push test runs its own registry
+ * (Debian's docker-registry, on 127.0.0.1, which an engine takes as
+ * plain HTTP without being told), ended with the test's process.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/docker/docker.h"
@@ -196,6 +204,191 @@ START_TEST(test_docker_api__build_path)
 }
 END_TEST
 
+/* ---- images in a registry (pure) ---- */
+
+START_TEST(test_docker_api__image_refs)
+{
+	static const char *const with[] = {
+		"reg.example/web", "reg.example:5000/team/web:1", "localhost/web", "localhost:5000/web",
+		"10.78.1.253:5123/greeter@sha256:00", "a.b/c/d/e:f", NULL,
+	};
+	static const char *const without[] = {
+		"web", "web:1", "team/web", "team/web:1.0", "localhostx/web", "web@sha256:00",
+		"", "reg.example", "Team_web/x", NULL,
+	};
+	static const struct { const char *image, *repo; } repos[] = {
+		{ "web", "web" },
+		{ "web:1", "web" },
+		{ "reg:5000/web", "reg:5000/web" },
+		{ "reg:5000/team/web:1.2", "reg:5000/team/web" },
+		{ "reg:5000/web@sha256:ab", "reg:5000/web" },
+		{ "reg:5000/web:1@sha256:ab", "reg:5000/web" },
+		{ "localhost/a.b/c", "localhost/a.b/c" },
+	};
+	char *r;
+
+	for (size_t i = 0; with[i]; i++)
+		ck_assert_msg(svc_docker_image_has_registry(with[i]), "%s", with[i]);
+	for (size_t i = 0; without[i]; i++)
+		ck_assert_msg(!svc_docker_image_has_registry(without[i]), "%s", without[i]);
+	ck_assert(!svc_docker_image_has_registry(NULL));
+	for (size_t i = 0; i < sizeof(repos) / sizeof(repos[0]); i++) {
+		r = svc_docker_image_repo(repos[i].image);
+		ck_assert_str_eq(r, repos[i].repo);
+		free(r);
+	}
+	r = svc_docker_image_pin("reg:5000/team/web:1.2", "sha256:abc");
+	ck_assert_str_eq(r, "reg:5000/team/web@sha256:abc");
+	free(r);
+	ck_assert(svc_docker_digest_valid(
+		"sha256:9b9b5fc6795d9797a5c31fc8e7b959d73abdfbd058b8d3e191b0fa7a6b49938c"));
+	ck_assert(!svc_docker_digest_valid(
+		"sha256:9B9b5fc6795d9797a5c31fc8e7b959d73abdfbd058b8d3e191b0fa7a6b49938c"));
+	ck_assert(!svc_docker_digest_valid(
+		"sha256:9b9b5fc6795d9797a5c31fc8e7b959d73abdfbd058b8d3e191b0fa7a6b49938"));
+	ck_assert(!svc_docker_digest_valid(
+		"sha256:9b9b5fc6795d9797a5c31fc8e7b959d73abdfbd058b8d3e191b0fa7a6b49938cc"));
+	ck_assert(!svc_docker_digest_valid(
+		"sha512:9b9b5fc6795d9797a5c31fc8e7b959d73abdfbd058b8d3e191b0fa7a6b49938c"));
+	ck_assert(!svc_docker_digest_valid(NULL));
+	ck_assert(!svc_docker_digest_valid(""));
+}
+END_TEST
+
+START_TEST(test_docker_api__push_repo_check)
+{
+	static const char *const good[] = {
+		"reg.example/web", "reg.example:5000/team/web", "localhost/web", "localhost:1/a/b/c",
+		"10.78.3.253:5123/greeter", "my-reg.example.com/a.b_c__d-e--f/g", "Reg.Example/web",
+		NULL,
+	};
+	static const struct { const char *text, *why; } bad[] = {
+		{ "", "'' is not HOST[:PORT]/PATH" },
+		{ "web", "'web' is not HOST[:PORT]/PATH" },
+		{ "reg.example", "'reg.example' is not HOST[:PORT]/PATH" },
+		{ "team/web", "'team/web' names no registry: its first part 'team'" },
+		{ "reg.example:5000/web:1", "has a tag or digest" },
+		{ "reg.example/web@sha256:00", "has a tag or digest" },
+		{ "reg.example:0/web", "registry port '0' is not a port" },
+		{ "reg.example:99999/web", "registry port '99999' is not a port" },
+		{ "reg.example:/web", "registry port '' is not a port" },
+		{ "reg.example:5x/web", "registry port '5x' is not a port" },
+		{ "reg..example/web", "registry host 'reg..example' is not a host name" },
+		{ "-reg.example/web", "registry host '-reg.example' is not a host name" },
+		{ "re_g.example/web", "registry host 're_g.example' is not a host name" },
+		{ "reg.example/Web", "repository path 'Web' of 'reg.example/Web'" },
+		{ "reg.example/", "repository path ''" },
+		{ "reg.example/a//b", "repository path 'a//b'" },
+		{ "reg.example/a/", "repository path 'a/'" },
+		{ "reg.example/-a", "repository path '-a'" },
+		{ "reg.example/a.", "repository path 'a.'" },
+		{ "reg.example/a..b", "repository path 'a..b'" },
+		{ "reg.example/a___b", "repository path 'a___b'" },
+		{ "reg.example/a b", "repository path 'a b'" },
+	};
+	char why[512], *huge;
+
+	for (size_t i = 0; good[i]; i++) {
+		ck_assert_msg(svc_docker_push_repo_check(good[i], why, sizeof(why)) == 0, "%s: %s",
+			      good[i], why);
+		ck_assert_str_eq(why, "");
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(svc_docker_push_repo_check(bad[i].text, why, sizeof(why)) == -1, "%s",
+			      bad[i].text);
+		ck_assert_msg(strstr(why, bad[i].why), "'%s': %s", bad[i].text, why);
+	}
+	huge = svc_strfmt("reg.example/%0300d", 0);
+	ck_assert_int_eq(svc_docker_push_repo_check(huge, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "longer than 255 characters"), "%s", why);
+	free(huge);
+}
+END_TEST
+
+START_TEST(test_docker_api__push_path)
+{
+	char *p = svc_docker_push_path("10.78.3.253:5123/team/greeter", "0123456789ab");
+
+	ck_assert_str_eq(p, "/images/10.78.3.253:5123/team/greeter/push?tag=0123456789ab");
+	free(p);
+	p = svc_docker_push_path("reg.example/a b", "x&y");
+	ck_assert_str_eq(p, "/images/reg.example/a%20b/push?tag=x%26y");
+	free(p);
+}
+END_TEST
+
+/* the progress stream of a push: status lines passed on, the digest kept, the first error kept */
+START_TEST(test_docker_api__progress_lines)
+{
+	static const char *const push[] = {
+		"{\"status\":\"The push refers to repository [10.78.3.253:5123/greeter]\"}",
+		"{\"status\":\"Preparing\",\"progressDetail\":{},\"id\":\"1ba34447a295\"}",
+		"{\"status\":\"Pushing\",\"progressDetail\":{\"current\":512,\"total\":3},"
+		"\"progress\":\"[==>]     512B\",\"id\":\"1ba34447a295\"}",
+		"{\"status\":\"Pushed\",\"progressDetail\":{},\"id\":\"1ba34447a295\"}",
+		"  ",
+		"{\"status\":\"t1: digest: sha256:9b9b5fc6795d9797a5c31fc8e7b959d73abdfbd058b8d3e191b0fa7a6b49938c size: 524\"}",
+		"{\"progressDetail\":{},\"aux\":{\"Tag\":\"t1\",\"Digest\":"
+		"\"sha256:9b9b5fc6795d9797a5c31fc8e7b959d73abdfbd058b8d3e191b0fa7a6b49938c\",\"Size\":524}}",
+		NULL,
+	};
+	struct svc_docker_progress p;
+	struct svc_error err;
+	char path[] = "/tmp/svc-check-progress-XXXXXX", *text = NULL;
+	const char *line;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&p, 0, sizeof(p));
+	p.fd = fd;
+	svc_error_clear(&err);
+	for (size_t i = 0; push[i]; i++)
+		ck_assert_msg(svc_docker_progress_line(&p, push[i], strlen(push[i]), &err) == 0,
+			      "%s", err.message);
+	ck_assert_str_eq(p.digest,
+			 "sha256:9b9b5fc6795d9797a5c31fc8e7b959d73abdfbd058b8d3e191b0fa7a6b49938c");
+	ck_assert_ptr_null(p.error);
+	close(fd);
+	ck_assert_int_eq(svc_file_read(&text, NULL, path, 1 << 20, NULL), 0);
+	ck_assert_str_eq(text, "The push refers to repository [10.78.3.253:5123/greeter]\n"
+			 "1ba34447a295: Preparing\n"
+			 "1ba34447a295: Pushed\n"
+			 "t1: digest: sha256:9b9b5fc6795d9797a5c31fc8e7b959d73abdfbd058b8d3e191b0fa7a6b49938c size: 524\n");
+	free(text);
+	unlink(path);
+
+	/* a build's aux (an image ID) is no digest; its stream text is progress */
+	p.fd = -1;
+	line = "{\"aux\":{\"ID\":\"sha256:3894ec22c06b0fcd57c2ada3f3541881236b67cae37b0c6f1a651e30bd89d298\"}}";
+	memset(p.digest, 0, sizeof(p.digest));
+	ck_assert_int_eq(svc_docker_progress_line(&p, line, strlen(line), &err), 0);
+	ck_assert_str_eq(p.digest, "");
+	/* errors: the first is kept */
+	line = "{\"errorDetail\":{\"message\":\"Get \\\"http://10.78.3.253:1/v2/\\\": connection refused\"},"
+	       "\"error\":\"Get \\\"http://10.78.3.253:1/v2/\\\": connection refused\"}";
+	ck_assert_int_eq(svc_docker_progress_line(&p, line, strlen(line), &err), 0);
+	line = "{\"errorDetail\":{}}";
+	ck_assert_int_eq(svc_docker_progress_line(&p, line, strlen(line), &err), 0);
+	ck_assert_str_eq(p.error, "Get \"http://10.78.3.253:1/v2/\": connection refused");
+	svc_docker_progress_release(&p);
+	ck_assert_ptr_null(p.error);
+	line = "{\"errorDetail\":{}}";
+	ck_assert_int_eq(svc_docker_progress_line(&p, line, strlen(line), &err), 0);
+	ck_assert_str_eq(p.error, "unknown error");
+	svc_docker_progress_release(&p);
+	/* a digest that is not one is not taken */
+	line = "{\"aux\":{\"Digest\":\"sha256:nothex\"}}";
+	ck_assert_int_eq(svc_docker_progress_line(&p, line, strlen(line), &err), 0);
+	ck_assert_str_eq(p.digest, "");
+	/* not JSON */
+	line = "<html>proxy error</html>";
+	ck_assert_int_eq(svc_docker_progress_line(&p, line, strlen(line), &err), -1);
+	ck_assert_msg(strstr(err.message, "progress output is not JSON: <html>proxy error</html>"),
+		      "%s", err.message);
+	svc_docker_progress_release(&p);
+}
+END_TEST
+
 /*
  * A container's environment: the manifest's env and svcctl's variables
  * (over the image's ENV), never anything of svcctl's own environment.
@@ -303,6 +496,14 @@ START_TEST(test_docker_api__swarm_service_spec)
 	ck_assert_str_eq(json_string_value(json_object_get(port, "PublishMode")), "host");
 	ck_assert_int_eq(json_integer_value(json_object_get(port, "TargetPort")), 8081);
 	ck_assert_ptr_null(json_object_get(port, "PublishedPort"));
+	json_decref(spec);
+	/* a release pinned to a digest: its tasks run that, not the tag */
+	svc_manifest_set_pinned(m, "reg.example:5000/web@sha256:"
+				"9b9b5fc6795d9797a5c31fc8e7b959d73abdfbd058b8d3e191b0fa7a6b49938c");
+	spec = svc_swarm_service_spec(m, "/state", "svcctl-abcd1234-web-0123456789ab",
+				      "0123456789abcdef", "green");
+	cs = json_object_get(json_object_get(spec, "TaskTemplate"), "ContainerSpec");
+	ck_assert_str_eq(json_string_value(json_object_get(cs, "Image")), m->pinned_image);
 	json_decref(spec);
 	svc_manifest_free(m);
 	svc_diags_release(&d);
@@ -768,6 +969,26 @@ static void teardown_engine(void)
 	svc_error_clear(&err);
 	if (svc_docker_request(d, "DELETE", path, NULL, &status, &res, &err) && status != 404)
 		fprintf(stderr, "# teardown: %s\n", err.message);
+	/* images labelled with the run (the push test's, with their registry tags) */
+	json_decref(list);
+	list = NULL;
+	free(path);
+	path = svc_strfmt("/images/json?filters=%%7B%%22label%%22%%3A%%5B%%22svcctl.test.run%%3D%s"
+			  "%%22%%5D%%7D", run_id);
+	svc_error_clear(&err);
+	if (svc_docker_request(d, "GET", path, NULL, &status, &list, &err) == 0) {
+		json_array_foreach(list, i, item) {
+			char *del = svc_strfmt("/images/%s?force=1",
+					       json_string_value(json_object_get(item, "Id")));
+			json_t *r = NULL;
+
+			svc_error_clear(&err);
+			if (svc_docker_request(d, "DELETE", del, NULL, &status, &r, &err))
+				fprintf(stderr, "# teardown: %s\n", err.message);
+			json_decref(r);
+			free(del);
+		}
+	}
 done:
 	json_decref(res);
 	json_decref(list);
@@ -1045,6 +1266,177 @@ START_TEST(test_docker_api__engine_start_fails)
 }
 END_TEST
 
+/* ---- a registry of the test's own ---- */
+
+#define REGISTRY_BIN "/usr/bin/docker-registry"
+
+/*
+ * docker-registry serving on 127.0.0.1 (a free port, *port), storage in
+ * work; it gets SIGKILL when the test's process ends. Returns its pid.
+ */
+static pid_t registry_start(int *port)
+{
+	struct svc_error err;
+	char *dir = svc_strfmt("%s/registry", work), *cfg = svc_strfmt("%s/config.yml", dir);
+	char *log = svc_strfmt("%s/registry.log", dir), *text;
+	pid_t pid;
+
+	svc_error_clear(&err);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_msg(svc_free_port(port, "127.0.0.1", &err) == 0, "%s", err.message);
+	text = svc_strfmt("version: 0.1\nlog: {level: warn}\n"
+			  "storage: {filesystem: {rootdirectory: %s/data}}\n"
+			  "http: {addr: \"127.0.0.1:%d\"}\n", dir, *port);
+	ck_assert_int_eq(svc_file_write_atomic(cfg, text, strlen(text), 0600, &err), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(REGISTRY_BIN, "docker-registry", "serve", cfg, (char *)NULL);
+		_exit(127);
+	}
+	/* up when it accepts connections (10 s) */
+	for (int i = 0; i < 100; i++) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)*port) };
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+		inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+		ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+		close(fd);
+		if (ok)
+			break;
+		ck_assert_msg(waitpid(pid, NULL, WNOHANG) == 0, "docker-registry exited; see %s", log);
+		usleep(100000);
+	}
+	free(text);
+	free(log);
+	free(cfg);
+	free(dir);
+	return pid;
+}
+
+static void registry_stop(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+/*
+ * Push an image to a registry and resolve its tag to the digest it was
+ * pushed as; a moved tag resolves to the new digest; a tag the registry
+ * does not have, a registry nobody serves, an image the engine does not
+ * have: errors with the engine's (the registry's) words.
+ */
+START_TEST(test_docker_api__engine_push_resolve)
+{
+	struct svc_docker *d;
+	struct svc_error err;
+	char digest[SVC_DOCKER_DIGEST_LEN + 1], digest2[SVC_DOCKER_DIGEST_LEN + 1], got[SVC_DOCKER_DIGEST_LEN + 1];
+	char *repo, *image, *df, *tar, *tag2, *out_path, *text = NULL, *closed;
+	int port, free_port, fd;
+	pid_t reg;
+
+	NEED_ENGINE();
+	if (access(REGISTRY_BIN, X_OK)) {
+		const char *ci = getenv("CI");
+
+		ck_assert_msg(!ci || strcmp(ci, "true"), "CI=true but %s is missing", REGISTRY_BIN);
+		fprintf(stderr, "# %s missing: %s skipped\n", REGISTRY_BIN, __func__);
+		return;
+	}
+	d = engine_open();
+	reg = registry_start(&port);
+	repo = svc_strfmt("127.0.0.1:%d/svcctl-test-%s/hello", port, run_id);
+	image = svc_strfmt("%s:t1", repo);
+	df = svc_strfmt("FROM scratch\nCOPY hello.txt /hello.txt\nLABEL svcctl.test.run=%s\n"
+			"CMD [\"/nothing\"]\n", run_id);
+	tar = make_context(df);
+	svc_error_clear(&err);
+	ck_assert_msg(svc_docker_image_build(d, tar, image_tag, NULL, NULL, 0, -1, &err) == 0,
+		      "%s", err.message);
+	ck_assert_msg(svc_docker_image_tag(d, image_tag, repo, "t1", &err) == 0, "%s", err.message);
+
+	out_path = svc_strfmt("%s/push-progress", work);
+	fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_msg(svc_docker_image_push(d, repo, "t1", 60, fd, digest, &err) == 0, "%s",
+		      err.message);
+	close(fd);
+	ck_assert_msg(svc_docker_digest_valid(digest), "%s", digest);
+	ck_assert_int_eq(svc_file_read(&text, NULL, out_path, 1 << 20, NULL), 0);
+	ck_assert_msg(strstr(text, "The push refers to repository"), "%s", text);
+	ck_assert_msg(strstr(text, digest), "%s", text);
+	free(text);
+
+	ck_assert_msg(svc_docker_image_resolve(d, image, got, &err) == 0, "%s", err.message);
+	ck_assert_str_eq(got, digest);
+	/* pushed again: the same digest */
+	ck_assert_msg(svc_docker_image_push(d, repo, "t1", 60, -1, digest2, &err) == 0, "%s",
+		      err.message);
+	ck_assert_str_eq(digest2, digest);
+
+	/* the tag moved to another image: it resolves to that one now */
+	free(df);
+	free(tar);
+	df = svc_strfmt("FROM scratch\nCOPY hello.txt /other.txt\nLABEL svcctl.test.run=%s\n"
+			"CMD [\"/nothing\"]\n", run_id);
+	tar = make_context(df);
+	tag2 = svc_strfmt("%s-moved:latest", image_tag);
+	*strrchr(tag2, ':') = '\0';
+	ck_assert_msg(svc_docker_image_build(d, tar, tag2, NULL, NULL, 0, -1, &err) == 0, "%s",
+		      err.message);
+	ck_assert_msg(svc_docker_image_tag(d, tag2, repo, "t1", &err) == 0, "%s", err.message);
+	ck_assert_msg(svc_docker_image_push(d, repo, "t1", 60, -1, digest2, &err) == 0, "%s",
+		      err.message);
+	ck_assert_str_ne(digest2, digest);
+	ck_assert_msg(svc_docker_image_resolve(d, image, got, &err) == 0, "%s", err.message);
+	ck_assert_str_eq(got, digest2);
+
+	/* a tag it does not have */
+	free(image);
+	image = svc_strfmt("%s:nope", repo);
+	ck_assert_int_eq(svc_docker_image_resolve(d, image, got, &err), SVC_ENOTFOUND);
+	ck_assert_msg(strstr(err.message, "resolve image '127.0.0.1:") &&
+		      strstr(err.message, "manifest unknown"), "%s", err.message);
+	ck_assert_str_eq(got, "");
+
+	/* an image the engine does not have */
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_docker_image_push(d, repo, "nope", 60, -1, got, &err), SVC_EGENERIC);
+	ck_assert_msg(strstr(err.message, "push image '127.0.0.1:") &&
+		      strstr(err.message, "does not exist"), "%s", err.message);
+
+	/* a registry nobody serves */
+	registry_stop(reg);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_free_port(&free_port, "127.0.0.1", &err), 0);
+	closed = svc_strfmt("127.0.0.1:%d/svcctl-test-%s/hello", free_port, run_id);
+	ck_assert_msg(svc_docker_image_tag(d, image_tag, closed, "t1", &err) == 0, "%s", err.message);
+	ck_assert_int_eq(svc_docker_image_push(d, closed, "t1", 60, -1, got, &err), SVC_EGENERIC);
+	ck_assert_msg(strstr(err.message, "connection refused"), "%s", err.message);
+	free(image);
+	image = svc_strfmt("%s:t1", closed);
+	svc_error_clear(&err);
+	ck_assert_int_eq(svc_docker_image_resolve(d, image, got, &err), SVC_EGENERIC);
+	ck_assert_msg(strstr(err.message, "connection refused"), "%s", err.message);
+
+	free(closed);
+	free(out_path);
+	free(tag2);
+	free(tar);
+	free(df);
+	free(image);
+	free(repo);
+	svc_docker_free(d);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("docker_api");
@@ -1057,6 +1449,10 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_docker_api__url);
 	tcase_add_test(tc, test_docker_api__query_escape);
 	tcase_add_test(tc, test_docker_api__build_path);
+	tcase_add_test(tc, test_docker_api__image_refs);
+	tcase_add_test(tc, test_docker_api__push_repo_check);
+	tcase_add_test(tc, test_docker_api__push_path);
+	tcase_add_test(tc, test_docker_api__progress_lines);
 	tcase_add_test(tc, test_docker_api__container_env);
 	tcase_add_test(tc, test_docker_api__swarm_service_spec);
 	tcase_add_test(tc, test_docker_api__response_ok);
@@ -1079,6 +1475,7 @@ static Suite *make_suite(void)
 	tcase_add_test(te, test_docker_api__engine_gone_container);
 	tcase_add_test(te, test_docker_api__engine_create_missing_image);
 	tcase_add_test(te, test_docker_api__engine_start_fails);
+	tcase_add_test(te, test_docker_api__engine_push_resolve);
 	tcase_set_timeout(te, 120);
 	suite_add_tcase(s, te);
 	return s;

@@ -205,6 +205,19 @@ BAD(build_docker_no_dockerfile, "build_docker_no_dockerfile.yaml", 4, 3,
     "missing required key 'build.dockerfile' (runtime 'docker' builds an image)", 1)
 BAD(build_docker_image_and_artifact, "build_docker_image_and_artifact.yaml", 6, 3,
     "build.artifact: only for the process runtime (runtime 'docker' builds an image from the build folder)", 2)
+BAD(build_push_no_registry, "build_push_no_registry.yaml", 6, 3,
+    "build.push: 'team/web' names no registry: its first part 'team' has no '.' and no ':PORT' "
+    "and is not 'localhost' (so it would be Docker Hub's)", 1)
+BAD(build_push_tag, "build_push_tag.yaml", 5, 3,
+    "build.push: 'registry.example:5000/team/web:1.0' has a tag or digest: give the repository "
+    "only (the image is pushed tagged with its artifact id)", 1)
+BAD(build_push_path, "build_push_path.yaml", 3, 45,
+    "build.push: repository path 'Team/web' of 'localhost:5000/Team/web': each part is "
+    "lowercase letters and digits, with '.', '_', '__' or '-' only between them", 1)
+BAD(build_push_process, "build_push_process.yaml", 5, 3,
+    "build.push: only for the docker and swarm runtimes (the process runtime builds a folder, "
+    "not an image)", 1)
+BAD(build_push_type, "build_push_type.yaml", 6, 9, "build.push: expected a string, got a list", 1)
 BAD(build_artifact_abs, "build_artifact_abs.yaml", 3, 31,
     "build.artifact: '/usr/bin/greeter' must be a relative path", 1)
 BAD(build_timeout, "build_timeout.yaml", 3, 30,
@@ -844,6 +857,103 @@ START_TEST(test_manifest__release_id_build_env)
 }
 END_TEST
 
+/*
+ * build.push: where the built image goes, part of the release (it
+ * changes what the tasks run: the pushed image by digest) but only when
+ * given, so that ids of manifests without it stay; the digest a release
+ * runs is not part of its id, nor is a pin from a stored release.
+ */
+START_TEST(test_manifest__build_push)
+{
+	struct svc_manifest *m = load_good("good/swarm-push.yml"), *plain;
+	char id[65], id_plain[65], id2[65], *text;
+	char image[] = "shop:0123456789ab";
+	struct svc_artifact_ref art = { .image = image };
+	json_t *j;
+	struct svc_diags d;
+
+	svc_diags_init(&d);
+	ck_assert_str_eq(m->build.push, "10.78.1.253:5000/team/shop");
+	j = svc_manifest_to_json(m);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "build"), "push")),
+			 "10.78.1.253:5000/team/shop");
+	json_decref(j);
+	svc_manifest_release_id(m, id);
+	plain = load_good("good/swarm-build.yml");
+	j = svc_manifest_to_json(plain);
+	ck_assert_ptr_null(json_object_get(json_object_get(j, "build"), "push"));
+	json_decref(j);
+	svc_manifest_free(plain);
+
+	/* the same manifest without build.push, and with another repository */
+	text = svc_strdup("service: shop\nruntime: swarm\nreplicas: 3\nbuild:\n  context: .\n"
+			  "  dockerfile: Dockerfile\n"
+			  "ports: [{listen: \"127.0.0.1:8083\", target: 8082}]\nhealth: {tcp: true}\n");
+	ck_assert_int_eq(load_text(&plain, text, &d), 0);
+	svc_manifest_release_id(plain, id_plain);
+	ck_assert_str_ne(id, id_plain);
+	svc_manifest_free(plain);
+	free(text);
+	text = svc_strdup("service: shop\nruntime: swarm\nreplicas: 3\nbuild:\n  context: .\n"
+			  "  dockerfile: Dockerfile\n  push: 10.78.1.253:5000/team/shop2\n"
+			  "ports: [{listen: \"127.0.0.1:8083\", target: 8082}]\nhealth: {tcp: true}\n");
+	ck_assert_int_eq(load_text(&plain, text, &d), 0);
+	svc_manifest_release_id(plain, id2);
+	ck_assert_str_ne(id, id2);
+	svc_manifest_free(plain);
+	free(text);
+
+	/* built and pushed: the tasks run the pushed image by digest, and
+	 * neither that digest nor a pin changes the release id */
+	memset(art.id, 'c', 64);
+	art.id[64] = '\0';
+	svc_manifest_set_artifact(m, &art);
+	svc_manifest_release_id(m, id);
+	ck_assert_str_eq(svc_manifest_image(m), "shop:0123456789ab");
+	ck_assert_ptr_null(svc_manifest_pinned(m));
+	m->artifact->pushed = svc_strdup("10.78.1.253:5000/team/shop@sha256:"
+					 "0000000000000000000000000000000000000000000000000000000000000000");
+	ck_assert_str_eq(svc_manifest_image(m), m->artifact->pushed);
+	ck_assert_str_eq(svc_manifest_pinned(m), m->artifact->pushed);
+	svc_manifest_release_id(m, id2);
+	ck_assert_str_eq(id2, id);
+	j = svc_artifact_ref_to_json(m->artifact);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "pushed")), m->artifact->pushed);
+	{
+		struct svc_artifact_ref *back = svc_artifact_ref_from_json(j);
+
+		ck_assert_ptr_nonnull(back);
+		ck_assert_str_eq(back->pushed, m->artifact->pushed);
+		svc_artifact_ref_free(back);
+	}
+	json_decref(j);
+	svc_manifest_free(m);
+
+	/* run.image of a registry, pinned: runs by digest, same release */
+	ck_assert_int_eq(load_text(&m, "service: web\nruntime: swarm\n"
+				   "run: {image: \"reg.example:5000/web:1\"}\n", &d), 0);
+	svc_manifest_release_id(m, id);
+	ck_assert_ptr_null(svc_manifest_pinned(m));
+	svc_manifest_set_pinned(m, "reg.example:5000/web@sha256:"
+				"1111111111111111111111111111111111111111111111111111111111111111");
+	ck_assert_str_eq(svc_manifest_image(m), m->pinned_image);
+	svc_manifest_release_id(m, id2);
+	ck_assert_str_eq(id2, id);
+	svc_manifest_set_pinned(m, NULL);
+	ck_assert_str_eq(svc_manifest_image(m), "reg.example:5000/web:1");
+	svc_manifest_free(m);
+	/* written with its digest: that is the pin */
+	ck_assert_int_eq(load_text(&m, "service: web\nruntime: swarm\nrun: {image: "
+				   "\"reg.example/web@sha256:"
+				   "2222222222222222222222222222222222222222222222222222222222222222\"}\n",
+				   &d), 0);
+	ck_assert_str_eq(svc_manifest_pinned(m), m->run.image);
+	svc_manifest_free(m);
+	ck_assert_int_eq(d.count, 0);
+	svc_diags_release(&d);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Robustness: every truncation and many mutations of a full manifest
  * are either loaded or refused with positioned errors; never a crash or
@@ -914,11 +1024,12 @@ START_TEST(test_manifest__set_good_folder)
 	svc_diags_init(&d);
 	ck_assert_int_eq(svc_manifest_set_load(&set, paths, 1, &d), 0);
 	ck_assert_int_eq(d.count, 0);
-	ck_assert_int_eq(set.nfiles, 4);
-	ck_assert_int_eq(set.count, 4);
-	/* name order: docker.yaml full.yaml minimal.yaml swarm-build.yml */
+	ck_assert_int_eq(set.nfiles, 5);
+	ck_assert_int_eq(set.count, 5);
+	/* name order: docker.yaml full.yaml minimal.yaml swarm-build.yml swarm-push.yml */
 	ck_assert_str_eq(set.items[0]->service, "accounts");
 	ck_assert_str_eq(set.items[3]->service, "web");
+	ck_assert_str_eq(set.items[4]->service, "shop");
 	ck_assert_ptr_eq(svc_manifest_set_find(&set, "billing"), set.items[1]);
 	ck_assert_ptr_null(svc_manifest_set_find(&set, "nope"));
 	svc_manifest_set_release(&set);
@@ -1224,6 +1335,12 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_manifest__build_dockerfile_process);
 	tcase_add_test(tc, test_manifest__build_workdir);
 	tcase_add_test(tc, test_manifest__build_docker_no_dockerfile);
+	tcase_add_test(tc, test_manifest__build_push_no_registry);
+	tcase_add_test(tc, test_manifest__build_push_tag);
+	tcase_add_test(tc, test_manifest__build_push_path);
+	tcase_add_test(tc, test_manifest__build_push_process);
+	tcase_add_test(tc, test_manifest__build_push_type);
+	tcase_add_test(tc, test_manifest__build_push);
 	tcase_add_test(tc, test_manifest__build_docker_image_and_artifact);
 	tcase_add_test(tc, test_manifest__build_artifact_abs);
 	tcase_add_test(tc, test_manifest__build_timeout);

@@ -86,7 +86,7 @@ static struct svc_manifest *store_release(const char *v, char *id)
 						  state, &d), 0);
 	svc_manifest_release_id(m, id);
 	ck_assert_int_eq(svc_release_store(state, "worker", id, text, strlen(text),
-					   "worker.yaml", state, NULL, NULL), 0);
+					   "worker.yaml", state, NULL, NULL, NULL), 0);
 	svc_diags_release(&d);
 	free(text);
 	return m;

@@ -17,6 +17,9 @@
 static char tmpdir[64];
 
 /* A release id (64 hex digits) that starts with prefix. Four rotating buffers. */
+/* an image by digest, as a release of a registry's image records it */
+#define PIN "reg:5000/greeter@sha256:9999999999999999999999999999999999999999999999999999999999999999"
+
 static const char *ID(const char *prefix)
 {
 	static char buf[4][65];
@@ -178,15 +181,16 @@ START_TEST(test_state__release_store_load)
 	struct svc_dep_pin pin = { .name = name, .ref = ref };
 	struct svc_artifact_ref art = { .dir = dir, .deps = &pin, .ndeps = 1 };
 	struct svc_artifact_ref *got;
-	char *t, *src, *base;
+	char *t, *src, *base, *pinned = (char *)"x";
 	size_t len;
 
 	memset(art.id, 'a', 64);
 	memset(pin.commit, 'b', 40);
 	ck_assert_int_eq(svc_release_store(tmpdir, "greeter", ID("abcdef"), text, strlen(text),
-					   "manifests/greeter.yaml", "/srv/m", &art, &err), 0);
-	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, tmpdir, "greeter",
+					   "manifests/greeter.yaml", "/srv/m", &art, NULL, &err), 0);
+	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, &pinned, tmpdir, "greeter",
 					  ID("abcdef"), &err), 0);
+	ck_assert_ptr_null(pinned);
 	ck_assert_str_eq(t, text);
 	ck_assert_uint_eq(len, strlen(text));
 	ck_assert_str_eq(src, "manifests/greeter.yaml");
@@ -204,17 +208,45 @@ START_TEST(test_state__release_store_load)
 	free(t);
 	free(src);
 	free(base);
-	/* a release without a build has no artifact */
+	/* a release without a build has no artifact; one of a registry's image its digest */
 	ck_assert_int_eq(svc_release_store(tmpdir, "greeter", ID("fedcba"), text, strlen(text),
-					   "manifests/greeter.yaml", "/srv/m", NULL, &err), 0);
-	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, tmpdir, "greeter",
+					   "manifests/greeter.yaml", "/srv/m", NULL,
+					   PIN, &err), 0);
+	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, &pinned, tmpdir, "greeter",
 					  ID("fedcba"), &err), 0);
 	ck_assert_ptr_null(got);
+	ck_assert_str_eq(pinned, PIN);
+	free(pinned);
 	free(t);
 	free(src);
 	free(base);
-	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, tmpdir, "greeter", ID("0000"),
-					  &err), SVC_ENOTFOUND);
+	/* not wanted: not returned */
+	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, NULL, tmpdir, "greeter",
+					  ID("fedcba"), &err), 0);
+	free(t);
+	free(src);
+	free(base);
+	ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, NULL, tmpdir, "greeter",
+					  ID("0000"), &err), SVC_ENOTFOUND);
+	/* a pin that is not an image by digest is a state error naming the file */
+	{
+		char *path = svc_strfmt("%s/services/greeter/releases/%s/release.json", tmpdir,
+					ID("fedcba"));
+		char *body = NULL;
+
+		ck_assert_int_eq(svc_file_read(&body, NULL, path, 1 << 20, NULL), 0);
+		ck_assert_ptr_nonnull(strstr(body, "@sha256:"));
+		*strstr(body, "@sha256:") = '#';
+		ck_assert_int_eq(svc_file_write_atomic(path, body, strlen(body), 0600, NULL), 0);
+		svc_error_clear(&err);
+		ck_assert_int_eq(svc_release_load(&t, &len, &src, &base, &got, &pinned, tmpdir,
+						  "greeter", ID("fedcba"), &err), SVC_ESTATE);
+		ck_assert_msg(strstr(err.message, "'pinned_image' is not an image by digest"), "%s",
+			      err.message);
+		ck_assert_msg(strstr(err.message, "release.json"), "%s", err.message);
+		free(body);
+		free(path);
+	}
 }
 END_TEST
 
@@ -232,9 +264,17 @@ START_TEST(test_state__history_keeps_artifact)
 	snprintf(e.color, sizeof(e.color), "blue");
 	e.artifact = &art;
 	svc_history_append(&h, &e);
+	/* and one that ran an image by digest */
+	snprintf(e.release, sizeof(e.release), "%s", ID("e2"));
+	e.artifact = NULL;
+	e.image = (char *)PIN;
+	svc_history_append(&h, &e);
 	ck_assert_int_eq(svc_history_save(&h, tmpdir, "web", NULL), 0);
 	ck_assert_int_eq(svc_history_load(&back, tmpdir, "web", NULL), 0);
-	ck_assert_uint_eq(back.count, 1);
+	ck_assert_uint_eq(back.count, 2);
+	ck_assert_ptr_null(back.items[0].image);
+	ck_assert_str_eq(back.items[1].image, PIN);
+	ck_assert_ptr_null(back.items[1].artifact);
 	ck_assert_ptr_nonnull(back.items[0].artifact);
 	ck_assert_str_eq(back.items[0].artifact->id, art.id);
 	ck_assert_str_eq(back.items[0].artifact->image, "web:0123456789ab");
@@ -488,7 +528,7 @@ START_TEST(test_state__table_parsers)
 	r.history_seq = 1;
 	ck_assert_int_eq(svc_rollout_rec_save(&r, tmpdir, "greeter", NULL), 0);
 	ck_assert_int_eq(svc_release_store(tmpdir, "greeter", ID("ab"), manifest,
-					   strlen(manifest), "m/greeter.yaml", "/srv", NULL, NULL), 0);
+					   strlen(manifest), "m/greeter.yaml", "/srv", NULL, NULL, NULL), 0);
 	{
 		char repo[] = "/srv/git/m", mpath[] = "manifests", msg[] = "gate";
 		char reason[] = "incident", user[] = "ops";

@@ -767,6 +767,43 @@ done:
 }
 
 /*
+ * build.push: the image, tagged REPO:ID12 too, pushed to the registry REPO
+ * names, through the engine that built it (its progress into the build's
+ * log when there is one); art->pushed gets REPO@DIGEST, what the release's
+ * instances run. Every time, built or cached: pushing layers the registry
+ * has already is quick, and fills a registry emptied since.
+ */
+static int push_image(struct build *b, struct svc_error *err)
+{
+	const char *repo = b->m->build.push;
+	char tag[SVC_SHORT_ID_LEN + 1], digest[SVC_DOCKER_DIGEST_LEN + 1];
+	struct svc_docker *d = NULL;
+	struct svc_error e = { 0 };
+	int rc;
+
+	snprintf(tag, sizeof(tag), "%.*s", SVC_SHORT_ID_LEN, b->art->id);
+	if ((rc = svc_docker_open(&d, NULL, err)))
+		goto done;
+	svc_report_step(b->r, b->svc, "push", "pushing image %s to %s:%s", b->art->image, repo,
+			tag);
+	if (b->log_fd >= 0)
+		log_line(b, "svcctl: pushing image %s to %s:%s\n", b->art->image, repo, tag);
+	if ((rc = svc_docker_image_tag(d, b->art->image, repo, tag, &e)) ||
+	    (rc = svc_docker_image_push(d, repo, tag, image_timeout_s(b), b->log_fd, digest, &e))) {
+		/* the engine answered: the push failed (the registry's words) */
+		rc = svc_error_set(err, rc == SVC_EGENERIC ? SVC_EFAILED : rc,
+				   "build.push of '%s' to '%s' failed: %s", b->svc, repo, e.message);
+		goto done;
+	}
+	free(b->art->pushed);
+	b->art->pushed = svc_docker_image_pin(repo, digest);
+	svc_report_step(b->r, b->svc, "pushed", "image %s:%s is %s", repo, tag, b->art->pushed);
+done:
+	svc_docker_free(d);
+	return rc;
+}
+
+/*
  * The last lines of a failed build's log, reported after the failure: with
  * parallel builds the output of others may have come in between.
  */
@@ -942,6 +979,8 @@ int svc_build_service(const char *state_dir, const struct svc_manifest *m,
 				b.art->id, (double)(svc_mono_ms() - t0) / 1000.0,
 				b.art->image ? ": image " : "", b.art->image ? b.art->image : "");
 	}
+	if (b.art->image && m->build.push && (rc = push_image(&b, err)))
+		goto done;
 	res->artifact = b.art;
 	b.art = NULL;
 done:

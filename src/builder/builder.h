@@ -27,7 +27,10 @@
  *      build.artifact is a folder (the artifact ref's dir says which);
  *      docker/swarm: the build folder, as a tar, is built into the image
  *      SERVICE:ID12 through the Engine API (build.env as its build args;
- *      its output streamed like the command's).
+ *      its output streamed like the command's);
+ *   6. push (build.push: REPO), built or cached: the image tagged REPO:ID12
+ *      and pushed through the engine; the artifact ref's pushed is
+ *      REPO@DIGEST, what the release runs.
  * STATE/services/SERVICE/artifacts/ID.json records each artifact (what,
  * dependencies, when); STATE/services/SERVICE/builds/TIME-ID12.log the builds.
  *
@@ -60,8 +63,9 @@ void svc_build_result_release(struct svc_build_result *res);
 /*
  * Build m's service (m->build.present must be true), or find it built.
  * Progress goes to r (steps "pin", "hash", "cached", "build", "output",
- * "image", "built"). Returns 0; SVC_EFAILED when the build failed (err says
- * why and ends with the last lines of the log); SVC_EMANIFEST for a lock
+ * "image", "built", "push", "pushed"). Returns 0; SVC_EFAILED when the
+ * build failed (err says why and ends with the last lines of the log) or
+ * its push did (the registry's words); SVC_EMANIFEST for a lock
  * file that does not match or does not parse; SVC_ELOCKED; SVC_EUNAVAIL
  * when a dependency's source or the Docker engine cannot be reached.
  */

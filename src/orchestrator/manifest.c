@@ -56,7 +56,7 @@
 enum { TOP_SERVICE, TOP_RUNTIME, TOP_REPLICAS, TOP_VERSION, TOP_BUILD, TOP_RUN,
        TOP_PORTS, TOP_HEALTH, TOP_ROLLOUT, TOP_API, TOP_N };
 enum { BUILD_CONTEXT, BUILD_COMMAND, BUILD_ARTIFACT, BUILD_DOCKERFILE,
-       BUILD_DEPENDENCIES, BUILD_TIMEOUT, BUILD_ENV, BUILD_N };
+       BUILD_DEPENDENCIES, BUILD_TIMEOUT, BUILD_ENV, BUILD_PUSH, BUILD_N };
 enum { DEP_NAME, DEP_GIT, DEP_REF, DEP_INTO, DEP_N };
 enum { RUN_COMMAND, RUN_IMAGE, RUN_WORKDIR, RUN_ENV, RUN_STOP_SIGNAL,
        RUN_STOP_TIMEOUT, RUN_N };
@@ -835,6 +835,12 @@ static void f_build_dockerfile(struct mp *p, const char *kp, void *obj)
 	((struct svc_build *)obj)->dockerfile = want_inner_path(p, kp);
 }
 
+/* build.push: a string here; whether it names a registry is the runtime's check */
+static void f_build_push(struct mp *p, const char *kp, void *obj)
+{
+	set_str(p, kp, &((struct svc_build *)obj)->push);
+}
+
 static void f_dep_name(struct mp *p, const char *kp, void *obj)
 {
 	set_str(p, kp, &((struct svc_dependency *)obj)->name);
@@ -1067,6 +1073,7 @@ static const struct field build_fields[BUILD_N] = {
 	[BUILD_DEPENDENCIES] = { "dependencies", f_build_dependencies },
 	[BUILD_TIMEOUT] = { "timeout", f_build_timeout },
 	[BUILD_ENV] = { "env", f_build_env },
+	[BUILD_PUSH] = { "push", f_build_push },
 };
 
 /* ------------------------------------------------------------------ */
@@ -2091,6 +2098,8 @@ void svc_manifest_free(struct svc_manifest *m)
 	svc_strv_free(m->build.command);
 	free(m->build.artifact);
 	free(m->build.dockerfile);
+	free(m->build.push);
+	free(m->pinned_image);
 	for (size_t i = 0; i < m->build.ndeps; i++) {
 		free(m->build.deps[i].name);
 		free(m->build.deps[i].git);
@@ -2221,6 +2230,9 @@ json_t *svc_manifest_to_json(const struct svc_manifest *m)
 				jset(benv, m->build.env[i].key, jstr(m->build.env[i].value));
 			jset(build, "env", benv);
 		}
+		/* only when given, as env: where the image goes changes what runs */
+		if (m->build.push)
+			jset(build, "push", jstr(m->build.push));
 	} else {
 		build = json_null();
 	}
@@ -2651,6 +2663,7 @@ void svc_artifact_ref_free(struct svc_artifact_ref *art)
 	free(art->deps);
 	free(art->dir);
 	free(art->image);
+	free(art->pushed);
 	free(art);
 }
 
@@ -2664,6 +2677,7 @@ struct svc_artifact_ref *svc_artifact_ref_dup(const struct svc_artifact_ref *art
 	memcpy(c->id, art->id, sizeof(c->id));
 	c->dir = art->dir ? svc_strdup(art->dir) : NULL;
 	c->image = art->image ? svc_strdup(art->image) : NULL;
+	c->pushed = art->pushed ? svc_strdup(art->pushed) : NULL;
 	c->deps = svc_calloc(art->ndeps + 1, sizeof(*c->deps));
 	c->ndeps = art->ndeps;
 	for (size_t i = 0; i < art->ndeps; i++) {
@@ -2674,9 +2688,28 @@ struct svc_artifact_ref *svc_artifact_ref_dup(const struct svc_artifact_ref *art
 	return c;
 }
 
+const char *svc_manifest_pinned(const struct svc_manifest *m)
+{
+	if (m->pinned_image)
+		return m->pinned_image;
+	if (m->artifact && m->artifact->pushed)
+		return m->artifact->pushed;
+	if (!m->artifact && m->run.image && strstr(m->run.image, "@sha256:"))
+		return m->run.image;
+	return NULL;
+}
+
 const char *svc_manifest_image(const struct svc_manifest *m)
 {
+	if (svc_manifest_pinned(m))
+		return svc_manifest_pinned(m);
 	return m->artifact && m->artifact->image ? m->artifact->image : m->run.image;
+}
+
+void svc_manifest_set_pinned(struct svc_manifest *m, const char *image)
+{
+	free(m->pinned_image);
+	m->pinned_image = image ? svc_strdup(image) : NULL;
 }
 
 const char *svc_manifest_workdir(const struct svc_manifest *m)
@@ -2701,6 +2734,9 @@ json_t *svc_artifact_ref_to_json(const struct svc_artifact_ref *art)
 	jset(o, "id", jstr(art->id));
 	jset(o, "dir", jstr(art->dir));
 	jset(o, "image", jstr(art->image));
+	/* only when pushed: records of artifacts that were not stay as they were */
+	if (art->pushed)
+		jset(o, "pushed", jstr(art->pushed));
 	for (size_t i = 0; i < art->ndeps; i++) {
 		json_t *d = jobj();
 		jset(d, "name", jstr(art->deps[i].name));
@@ -2728,6 +2764,8 @@ struct svc_artifact_ref *svc_artifact_ref_from_json(const json_t *j)
 		art->dir = svc_strdup(json_string_value(json_object_get(j, "dir")));
 	if (json_is_string(json_object_get(j, "image")))
 		art->image = svc_strdup(json_string_value(json_object_get(j, "image")));
+	if (json_is_string(json_object_get(j, "pushed")))
+		art->pushed = svc_strdup(json_string_value(json_object_get(j, "pushed")));
 	art->deps = svc_calloc(json_array_size(deps) + 1, sizeof(*art->deps));
 	json_array_foreach(deps, i, d) {
 		const char *name = json_string_value(json_object_get(d, "name"));

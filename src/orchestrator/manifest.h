@@ -22,7 +22,9 @@
  * Strings are owned by the manifest and freed by svc_manifest_free.
  *
  * Beyond DESIGN.md: build.timeout, the longest a build may take, build.env,
- * variables for the build command (and the image build's build args), and
+ * variables for the build command (and the image build's build args),
+ * build.push, the registry repository a built image is pushed to (its
+ * value checked by the image runtimes' hook), and
  * run.workdir, the working folder of the process runtime's instances,
  * relative to the manifest's folder. Strictness rules
  * (see manifest.c): integers and booleans must be plain scalars (a quoted
@@ -78,6 +80,7 @@ struct svc_build {
 	int64_t timeout_ms;   /* 1s-24h; 0 (default): no limit. svcctl extension */
 	struct svc_kv *env;   /* build.env, sorted by key; values as written */
 	size_t nenv;
+	char *push;           /* build.push: REGISTRY/REPO the image is pushed to; may be NULL */
 };
 
 /* One dependency as pinned for a build: the commit it resolved to. */
@@ -96,6 +99,8 @@ struct svc_artifact_ref {
 	char *dir;            /* process runtime: where instances run (artifacts/ID, or
 				 artifacts/ID/PATH for a folder build.artifact), else NULL */
 	char *image;          /* docker/swarm: "SERVICE:ID12", else NULL */
+	char *pushed;         /* with build.push: "REGISTRY/REPO@sha256:...", the image as
+				 the registry stored it (tagged REGISTRY/REPO:ID12), else NULL */
 	struct svc_dep_pin *deps;
 	size_t ndeps;
 };
@@ -177,6 +182,14 @@ struct svc_manifest {
 	 */
 	char workdir_id[65];
 	bool workdir_default;  /* run.workdir not given: the manifest's folder */
+	/*
+	 * run.image fixed by its digest, "REGISTRY/REPO@sha256:..." (not from
+	 * YAML: what the registry's tag named when the release was first
+	 * deployed, set by the runtime through svc_manifest_set_pinned, or
+	 * from a stored release); NULL otherwise. Not part of the release id:
+	 * a release keeps the digest it was first deployed with.
+	 */
+	char *pinned_image;
 
 	struct svc_pos service_pos;
 	struct svc_pos *listen_pos;   /* nports entries */
@@ -210,8 +223,20 @@ void svc_manifest_free(struct svc_manifest *m);
  * covers art->id. NULL detaches.
  */
 void svc_manifest_set_artifact(struct svc_manifest *m, const struct svc_artifact_ref *art);
-/* What instances run: the artifact's image / folder when built, else run.image / run.workdir. */
+/*
+ * What instances run: the image by digest when there is one
+ * (svc_manifest_pinned), else the artifact's image / folder when built,
+ * else run.image / run.workdir.
+ */
 const char *svc_manifest_image(const struct svc_manifest *m);
+/*
+ * The image fixed by digest that the release runs, NULL when none:
+ * pinned_image, the pushed artifact, or run.image written with a digest.
+ * Borrowed.
+ */
+const char *svc_manifest_pinned(const struct svc_manifest *m);
+/* Set (a copy of) pinned_image; NULL clears it. */
+void svc_manifest_set_pinned(struct svc_manifest *m, const char *image);
 const char *svc_manifest_workdir(const struct svc_manifest *m);
 struct svc_artifact_ref *svc_artifact_ref_dup(const struct svc_artifact_ref *art);
 void svc_artifact_ref_free(struct svc_artifact_ref *art);

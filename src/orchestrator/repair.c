@@ -27,6 +27,7 @@ struct seen {
 	char color[8];
 	char *version;           /* from its stored manifest; may be NULL */
 	struct svc_artifact_ref *artifact;
+	char *image;             /* the image it runs by digest; may be NULL */
 	bool stored;             /* releases/ID/ read back */
 	int64_t created_ms;      /* stored: when; else its oldest instance's start */
 	size_t running;          /* running or starting instances */
@@ -55,6 +56,7 @@ static void seen_release(struct seen_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].version);
+		free(l->v[i].image);
 		svc_artifact_ref_free(l->v[i].artifact);
 	}
 	free(l->v);
@@ -108,7 +110,7 @@ static void read_stored(struct svc_repair_plan *p, struct seen_list *l, struct s
 	char **ids = svc_release_list(ctx->state_dir, p->service);
 
 	for (size_t i = 0; ids[i]; i++) {
-		char *text = NULL, *src = NULL, *base = NULL;
+		char *text = NULL, *src = NULL, *base = NULL, *pin = NULL;
 		struct svc_artifact_ref *art = NULL;
 		struct svc_manifest *m = NULL;
 		struct svc_error e = { 0 };
@@ -119,7 +121,7 @@ static void read_stored(struct svc_repair_plan *p, struct seen_list *l, struct s
 		json_t *j;
 
 		svc_diags_init(&d);
-		if (svc_release_load(&text, &len, &src, &base, &art, ctx->state_dir, p->service,
+		if (svc_release_load(&text, &len, &src, &base, &art, &pin, ctx->state_dir, p->service,
 				     ids[i], &e) ||
 		    svc_manifest_load_buffer(&m, text, len, src, base, &d)) {
 			char path[700];
@@ -132,6 +134,9 @@ static void read_stored(struct svc_repair_plan *p, struct seen_list *l, struct s
 			s = seen_get(l, ids[i]);
 			s->stored = true;
 			s->version = m->version ? svc_strdup(m->version) : NULL;
+			svc_manifest_set_artifact(m, art);
+			svc_manifest_set_pinned(m, pin);
+			s->image = svc_manifest_pinned(m) ? svc_strdup(svc_manifest_pinned(m)) : NULL;
 			s->artifact = art;
 			art = NULL;
 			meta = svc_strfmt("%s/services/%s/releases/%s/release.json", ctx->state_dir,
@@ -145,6 +150,7 @@ static void read_stored(struct svc_repair_plan *p, struct seen_list *l, struct s
 		svc_manifest_free(m);
 		svc_artifact_ref_free(art);
 		svc_diags_release(&d);
+		free(pin);
 		free(text);
 		free(src);
 		free(base);
@@ -264,6 +270,7 @@ static void plan_history(struct svc_repair_plan *p, struct seen_list *l)
 		e.outcome = was_active ? SVC_OUTCOME_PROMOTED : SVC_OUTCOME_UNKNOWN;
 		e.reason = (char *)"rebuilt by svcctl repair";
 		e.artifact = s->artifact;
+		e.image = s->image;
 		e.started_ms = e.finished_ms = s->created_ms;
 		svc_history_append(&p->hist, &e);
 	}

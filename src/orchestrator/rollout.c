@@ -53,7 +53,7 @@ static int release_manifest(struct svc_manifest **out, struct svc_ctx *ctx,
 			    const char *service, const char *release,
 			    struct svc_error *err)
 {
-	char *text = NULL, *src = NULL, *base = NULL;
+	char *text = NULL, *src = NULL, *base = NULL, *pin = NULL;
 	struct svc_artifact_ref *art = NULL;
 	size_t len = 0;
 	struct svc_diags d;
@@ -61,7 +61,7 @@ static int release_manifest(struct svc_manifest **out, struct svc_ctx *ctx,
 
 	*out = NULL;
 	svc_diags_init(&d);
-	rc = svc_release_load(&text, &len, &src, &base, &art, ctx->state_dir, service,
+	rc = svc_release_load(&text, &len, &src, &base, &art, &pin, ctx->state_dir, service,
 			      release, err);
 	if (rc)
 		goto done;
@@ -77,7 +77,10 @@ static int release_manifest(struct svc_manifest **out, struct svc_ctx *ctx,
 	}
 	(*out)->artifact = art;   /* the release runs what it was built as */
 	art = NULL;
+	(*out)->pinned_image = pin;   /* and the digest its image had then */
+	pin = NULL;
 done:
+	free(pin);
 	svc_artifact_ref_free(art);
 	svc_diags_release(&d);
 	free(text);
@@ -682,6 +685,7 @@ static int run_begin(struct run *r, enum svc_release_kind kind, const char *rid,
 	e.kind = kind;
 	e.outcome = SVC_OUTCOME_IN_PROGRESS;
 	e.artifact = r->m->artifact;   /* copied by svc_history_append */
+	e.image = (char *)svc_manifest_pinned(r->m);   /* copied too */
 	e.origin = (struct svc_origin *)r->origin;   /* copied too */
 	e.started_ms = r->rec.started_ms;
 	added = svc_history_append(&r->st->hist, &e);
@@ -1558,6 +1562,52 @@ static int build_for_deploy(struct svc_ctx *ctx, struct svc_manifest *m, char ri
 	return rc;
 }
 
+/*
+ * What release rid's instances run by digest, fixed once, before the
+ * release is stored (which records it): the pin its stored release has,
+ * so that a release id names one image whatever its tag names since;
+ * else the runtime's (swarm: run.image of a registry resolved to the
+ * digest its tag names now). Nothing to do for a runtime that pins
+ * nothing or an image by digest already (a pushed build).
+ */
+static int pin_image(struct svc_ctx *ctx, struct svc_runtime *rt, struct svc_manifest *m,
+		     const char *rid, struct svc_error *err)
+{
+	char *text = NULL, *src = NULL, *base = NULL, *pin = NULL;
+	struct svc_artifact_ref *art = NULL;
+	struct svc_error e = { 0 };
+	size_t len = 0;
+	int rc;
+
+	if (!rt->ops->pin || svc_manifest_pinned(m))
+		return 0;
+	rc = svc_release_load(&text, &len, &src, &base, &art, &pin, ctx->state_dir, m->service,
+			      rid, &e);
+	if (rc && rc != SVC_ENOTFOUND) {
+		rc = svc_error_set(err, e.code, "%s", e.message);
+		goto done;
+	}
+	if (!rc && pin) {
+		svc_manifest_set_pinned(m, pin);
+		svc_report_step(ctx->report, m->service, "pinned",
+				"release %.*s runs %s (the digest it was first deployed with)",
+				SHORT(rid), pin);
+		goto done;
+	}
+	if ((rc = rt->ops->pin(rt, m, err)))
+		goto done;
+	if (m->pinned_image)
+		svc_report_step(ctx->report, m->service, "pinned", "image %s is %s in its registry",
+				m->run.image, m->pinned_image);
+done:
+	svc_artifact_ref_free(art);
+	free(pin);
+	free(text);
+	free(src);
+	free(base);
+	return rc;
+}
+
 int svc_rollout_release_id(struct svc_manifest *m, char rid[65], struct svc_error *err)
 {
 	int rc = svc_workdir_identify(m, err);
@@ -1677,8 +1727,10 @@ int svc_rollout_deploy(struct svc_ctx *ctx, const char *path,
 		if (rc)
 			goto done;
 	}
+	if ((rc = pin_image(ctx, rt, m, rid, err)))
+		goto done;
 	if ((rc = svc_release_store(ctx->state_dir, m->service, rid, text, len,
-				    m->path, m->dir, m->artifact, err)))
+				    m->path, m->dir, m->artifact, m->pinned_image, err)))
 		goto done;
 	rc = start_rollout(ctx, &st, rt, m, rid, SVC_KIND_DEPLOY, "deploy", opts, res, err);
 	if (res && rt->ops->busy_ms)

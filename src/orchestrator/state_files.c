@@ -61,15 +61,16 @@ static int check_rollout(const char *buf, size_t len, const char *path, struct s
 static int check_release_meta(const char *buf, size_t len, const char *path,
 			      struct svc_error *err)
 {
-	char *src = NULL, *base = NULL;
+	char *src = NULL, *base = NULL, *pin = NULL;
 	struct svc_artifact_ref *art = NULL;
 	json_t *j = NULL;
 	int rc;
 
 	if (!(rc = state_json_parse(&j, buf, len, path, err)))
-		rc = state_release_meta_from_json(&src, &base, &art, j, path, err);
+		rc = state_release_meta_from_json(&src, &base, &pin, &art, j, path, err);
 	free(src);
 	free(base);
+	free(pin);
 	svc_artifact_ref_free(art);
 	json_decref(j);
 	return rc;

@@ -5,8 +5,10 @@
 # ports the node chooses, each answering from the root netns; then
 # swarm_down leaves nothing: no netns, link, dockerd, process, mount,
 # cgroup or folder; nor after the dockerd was killed with SIGKILL, which
-# leaves shims, containers and sockets. The tests' plain engine, if there
-# is one, is not touched. No svcctl here: the swarm runtime's tests stand
+# leaves shims, containers and sockets. With a registry (SWARM_REGISTRY=1,
+# two nodes): each node's daemon takes it as plain HTTP, node 1 pushes to
+# it, node 2 pulls the image by digest; swarm_down stops it. The tests'
+# plain engine, if there is one, is not touched. No svcctl here: the swarm runtime's tests stand
 # on this.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/swarm_lib.sh"
@@ -141,6 +143,46 @@ if swarm_up 1 && swarm_image "$IMAGE"; then
 	check "its folder is gone" test ! -e "$SWARM_DIR"
 else
 	not_ok "swarm_up 1 again, and the image"
+fi
+
+# -- a registry of its own: pushed to from the manager, pulled by a worker --
+if SWARM_REGISTRY=1 swarm_up 2; then
+	ok "SWARM_REGISTRY=1 swarm_up 2 makes a two-node swarm with a registry"
+	diag "registry at $SWARM_REGISTRY_ADDR (pid $SWARM_REGISTRY_PID)"
+	rpid=$SWARM_REGISTRY_PID
+	raddr=$SWARM_REGISTRY_ADDR
+	check "SWARM_REGISTRY_ADDR is the root-side address and a port" \
+		grep -q "^$SWARM_ROOT_ADDR:[1-9][0-9]*$" <<<"$raddr"
+	check "the registry answers from the root netns" swarm_registry_answers "$raddr"
+	check "it is not the package's registry on :5000" test "${raddr##*:}" != 5000
+	for i in 1 2; do
+		check_eq "node $i's daemon takes it as a plain-HTTP registry" false \
+			"$(swarm_api "$i" /info | jq -r --arg r "$raddr" '.RegistryConfig.IndexConfigs[$r].Secure')"
+	done
+	ref=$raddr/fixture/greeter:$$
+	if (DOCKER_HOST="unix://$(swarm_sock 1)" && export DOCKER_HOST && build_image "$IMAGE") &&
+		swarm_docker 1 tag "$IMAGE" "$ref" >/dev/null; then
+		ok "the greeter image builds on node 1 and is tagged $ref"
+	else
+		not_ok "the greeter image builds on node 1 and is tagged $ref"
+	fi
+	out=$(swarm_docker 1 push "$ref" 2>&1)
+	check "node 1 pushes it to the registry" grep -q "digest: sha256:" <<<"$out"
+	digest=$(sed -n 's/.*digest: \(sha256:[0-9a-f]*\).*/\1/p' <<<"$out" | head -n 1)
+	check_eq "the registry names that digest for the tag (asked through node 1)" "$digest" \
+		"$(swarm_api 1 "/distribution/$ref/json" | jq -r .Descriptor.digest)"
+	check "node 2 has no such image before" test "$(swarm_api 2 "/images/$ref/json" -o /dev/null -w '%{http_code}')" = 404
+	out=$(swarm_docker 2 pull "${ref%:*}@$digest" 2>&1)
+	diag "$out"
+	check "node 2 pulls it from the registry by digest" grep -q "Status: Downloaded newer image" <<<"$out"
+	check_eq "and has the same image as node 1" "$(swarm_api 1 "/images/$ref/json" | jq -r .Id)" \
+		"$(swarm_api 2 "/images/${ref%:*}@$digest/json" | jq -r .Id)"
+	check "swarm_down returns 0" swarm_down
+	check "the registry is stopped" eval '! grep -qaF "$SWARM_DIR/registry/" "/proc/$rpid/cmdline" 2>/dev/null'
+	check "nothing answers at its address" eval '! swarm_registry_answers "$raddr"'
+	check "its folder is gone" test ! -e "$SWARM_DIR"
+else
+	not_ok "SWARM_REGISTRY=1 swarm_up 2 makes a two-node swarm with a registry"
 fi
 
 if [ -n "$plain_id" ]; then

@@ -1,10 +1,14 @@
 # swarm_lib.sh - a real Docker Swarm for the end-to-end tests, made of the
 # test's own dockerds; sourced after lib.sh.
 #
-#   need_swarm        skip (fail in CI) when this machine cannot make one
+#   need_swarm [registry]   skip (fail in CI) when this machine cannot make
+#                     one (with registry: nor run Debian's docker-registry)
 #   swarm_up N        N nodes, node 1 the manager, the others workers;
 #                     exports SWARM_HOST (the manager, for DOCKER_HOST)
 #                     and SWARM_NODE_ADDR_I (node I's address)
+#   SWARM_REGISTRY=1 swarm_up N   and a registry of its own, exported as
+#                     SWARM_REGISTRY_ADDR (HOST:PORT) for image names
+#                     (SWARM_REGISTRY_ADDR/greeter:1)
 #   swarm_image TAG   the example greeter FROM scratch on every node
 #   swarm_endpoints SERVICE [PORT]   ADDR:PORT of its running tasks
 #   swarm_api I PATH [CURL ARGS]     the Engine API of node I
@@ -25,6 +29,12 @@
 #   dockerd one per node, inside node I's netns, with its own data root,
 #           exec root, socket, daemon.json and pidfile under $WORK/swarm/nI,
 #           containerd namespace PnI and cgroup parent /PnI
+#   registry (SWARM_REGISTRY=1) Debian's docker-registry (plain HTTP) with
+#           its config and storage under $WORK/swarm/registry, listening
+#           on 10.78.X.253 (where every node reaches it, and the test) on
+#           a free port, chosen before the dockerds start: each node's
+#           daemon.json lists it in insecure-registries. Never the
+#           registry the package may have started on :5000.
 # The slot is taken when its hub netns is made (under the lock) and given
 # back when the hub is deleted, so a slot left behind by a killed test is
 # only skipped, never reused.
@@ -33,8 +43,9 @@
 # - dockerd is started with `nsenter --net`, not `ip netns exec`: the
 #   latter makes a mount namespace and remounts /sys, which hides the
 #   cgroup v1 mounts ("Devices cgroup isn't mounted").
-# - DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1: a task uses the local image
-#   and never asks a registry (there is none).
+# - DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 without a registry: a task uses
+#   the local image and never asks one (there is none). With one it is
+#   left out: it stops a node from pulling at all, even by digest.
 # - Its own daemon.json (never /etc/docker's) and, before Docker 23, its
 #   own trust key, so each node has its own engine ID.
 # - No IPVS in the kernel: the ingress routing mesh and VIPs do not work;
@@ -57,6 +68,9 @@ SWARM_DIR=$WORK/swarm
 SWARM_SLOT=
 SWARM_NODES=0
 SWARM_PIDS=()
+SWARM_REGISTRY_PID=
+SWARM_REGISTRY_ADDR=
+SWARM_REGISTRY_BIN=${SWARM_REGISTRY_BIN:-/usr/bin/docker-registry}
 
 # ---- small helpers ----
 
@@ -86,15 +100,19 @@ swarm_ns() { echo "$SWARM_NETNS_PREFIX$1"; }
 
 # ---- need_swarm ----
 
-# need_swarm: root, iproute2, util-linux's nsenter/unshare, dockerd and
-# the docker client, curl, jq, namespaces allowed. Without them the swarm
-# tests skip, except in CI, where they fail.
+# need_swarm [registry]: root, iproute2, util-linux's nsenter/unshare,
+# dockerd and the docker client, curl, jq, namespaces allowed (and with
+# registry, docker-registry). Without them the swarm tests skip, except in
+# CI, where they fail.
 need_swarm() {
 	local missing="" c
 	[ "$(id -u)" = 0 ] || missing="root"
 	for c in ip nsenter unshare flock dockerd docker curl jq; do
 		command -v "$c" >/dev/null || missing="$missing $c"
 	done
+	if [ "${1:-}" = registry ] && [ ! -x "$SWARM_REGISTRY_BIN" ]; then
+		missing="$missing $SWARM_REGISTRY_BIN"
+	fi
 	[ -x "${MKIMAGE:-}" ] && [ -x "${GREETER_STATIC:-}" ] || missing="$missing mkimage/greeter-static"
 	if [ -z "$missing" ] && ! unshare --net --uts true 2>/dev/null; then
 		missing="network namespaces (unshare --net fails)"
@@ -176,10 +194,73 @@ swarm_net_up() {
 		ip link set "$SWARM_ROOT_LINK" up
 }
 
+# ---- the registry ----
+
+
+# swarm_registry_ours: the registry started runs (not a reused pid, nor a zombie)
+swarm_registry_ours() {
+	[ -n "$SWARM_REGISTRY_PID" ] &&
+		grep -qaF "$SWARM_DIR/registry/" "/proc/$SWARM_REGISTRY_PID/cmdline" 2>/dev/null
+}
+swarm_registry_answers() {
+	[ "$(curl -s -m 2 --noproxy '*' "http://$1/v2/" 2>/dev/null)" = "{}" ]
+}
+
+# swarm_registry_start: docker-registry on the root-side address and a
+# port nothing listens on (tried again on another when it cannot bind);
+# sets SWARM_REGISTRY_ADDR
+swarm_registry_start() {
+	local d=$SWARM_DIR/registry port
+	if [ ! -x "$SWARM_REGISTRY_BIN" ]; then
+		diag "swarm: $SWARM_REGISTRY_BIN is missing (Debian's docker-registry; scripts/deps)"
+		return 1
+	fi
+	mkdir -p "$d/data" && chmod 700 "$d" || return 1
+	for _ in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 12000))
+		! (exec 3<>"/dev/tcp/$SWARM_ROOT_ADDR/$port") 2>/dev/null || continue
+		cat >"$d/config.yml" <<-EOF
+		version: 0.1
+		log:
+		  level: warn
+		  accesslog:
+		    disabled: true
+		storage:
+		  filesystem:
+		    rootdirectory: $d/data
+		  delete:
+		    enabled: true
+		http:
+		  addr: $SWARM_ROOT_ADDR:$port
+		EOF
+		setsid "$SWARM_REGISTRY_BIN" serve "$d/config.yml" </dev/null >>"$d/registry.log" 2>&1 &
+		SWARM_REGISTRY_PID=$!
+		disown "$!"
+		if wait_until 10 swarm_registry_answers "$SWARM_ROOT_ADDR:$port"; then
+			SWARM_REGISTRY_ADDR=$SWARM_ROOT_ADDR:$port
+			return 0
+		fi
+		swarm_registry_stop
+	done
+	diag "swarm: the registry did not answer on $SWARM_ROOT_ADDR; its log:"
+	diag "$(tail -n 10 "$d/registry.log" 2>/dev/null)"
+	return 1
+}
+
+# swarm_registry_stop: SIGTERM (10 s), then SIGKILL, by its pid only
+swarm_registry_stop() {
+	swarm_registry_ours || { SWARM_REGISTRY_PID=; return 0; }
+	kill -TERM "$SWARM_REGISTRY_PID" 2>/dev/null
+	wait_until 10 eval '! swarm_registry_ours'
+	swarm_registry_ours && kill -KILL "$SWARM_REGISTRY_PID" 2>/dev/null
+	wait_until 5 eval '! swarm_registry_ours'
+	SWARM_REGISTRY_PID=
+}
+
 # ---- the dockerds ----
 
 swarm_node_start() {
-	local i=$1 d=$SWARM_DIR/n$1 ns key=""
+	local i=$1 d=$SWARM_DIR/n$1 ns key="" reg="" envs=(DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1)
 	ns=$(swarm_ns "n$i")
 	mkdir -p "$d" && chmod 700 "$d" || return 1
 	# Docker 23 dropped the trust key (and rejects the key); the engine ID
@@ -187,6 +268,10 @@ swarm_node_start() {
 	case $(dockerd --version 2>/dev/null) in
 	*"version "1[0-9].* | *"version 2"[0-2].*) key="\"deprecated-key-path\": \"$d/key.json\"," ;;
 	esac
+	if [ -n "$SWARM_REGISTRY_ADDR" ]; then
+		reg="\"insecure-registries\": [\"$SWARM_REGISTRY_ADDR\"],"
+		envs=()
+	fi
 	cat >"$d/daemon.json" <<-EOF
 	{
 	  "hosts": ["unix://$d/docker.sock"],
@@ -194,6 +279,7 @@ swarm_node_start() {
 	  "exec-root": "$d/exec",
 	  "pidfile": "$d/dockerd.pid",
 	  $key
+	  $reg
 	  "containerd-namespace": "$ns",
 	  "containerd-plugins-namespace": "$ns-plugins",
 	  "cgroup-parent": "/$ns",
@@ -202,7 +288,7 @@ swarm_node_start() {
 	EOF
 	# env, setsid, nsenter, unshare and sh all exec: $! is dockerd's pid
 	env -u DOCKER_HOST -u DOCKER_TLS_VERIFY -u DOCKER_CERT_PATH \
-		DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid \
+		"${envs[@]}" setsid \
 		nsenter --net="/run/netns/$ns" -- unshare --uts -- \
 		sh -c 'hostname "$1" && shift && exec "$@"' sh "$ns" \
 		dockerd --config-file "$d/daemon.json" \
@@ -246,8 +332,8 @@ swarm_nodes_ready() {
 # worker at 10.78.X.I), reachable from the root netns. Exports SWARM_HOST
 # (the manager's socket, as a DOCKER_HOST), SWARM_NODES, SWARM_NET
 # (10.78.X), SWARM_NODE_ADDR_I, SWARM_ROOT_ADDR, SWARM_NETNS_PREFIX and
-# SWARM_DIR. On failure says why (diag) and returns 1; swarm_down then
-# removes what was made.
+# SWARM_DIR; with SWARM_REGISTRY=1 also SWARM_REGISTRY_ADDR. On failure
+# says why (diag) and returns 1; swarm_down then removes what was made.
 swarm_up() {
 	local n=${1:-1} i tok p pids=() rc=0
 	if [ -n "$SWARM_SLOT" ]; then
@@ -257,6 +343,10 @@ swarm_up() {
 	mkdir -p "$SWARM_DIR/cli" && chmod 700 "$SWARM_DIR" || return 1
 	SWARM_NODES=$n
 	swarm_net_up "$n" || { diag "swarm: the network namespaces could not be made"; return 1; }
+	# the registry's address goes into each node's daemon.json: first
+	if [ "${SWARM_REGISTRY:-}" = 1 ]; then
+		swarm_registry_start || return 1
+	fi
 	for i in $(seq 1 "$n"); do swarm_node_start "$i" || return 1; done
 	for i in $(seq 1 "$n"); do swarm_node_wait "$i" || return 1; done
 	if ! swarm_docker 1 swarm init --advertise-addr "$SWARM_NET.1" \
@@ -286,7 +376,7 @@ swarm_up() {
 	fi
 	SWARM_HOST="unix://$(swarm_sock 1)"
 	export SWARM_HOST SWARM_NODES SWARM_NET SWARM_ROOT_ADDR \
-		SWARM_NETNS_PREFIX SWARM_DIR
+		SWARM_NETNS_PREFIX SWARM_DIR SWARM_REGISTRY_ADDR
 	for i in $(seq 1 "$n"); do export "SWARM_NODE_ADDR_$i=$SWARM_NET.$i"; done
 	return 0
 }
@@ -369,9 +459,9 @@ swarm_shim_socket() {
 }
 
 # swarm_down: stop every dockerd started (SIGTERM, 20 s, SIGKILL), kill
-# what they leave (and the shims' sockets), unmount under $SWARM_DIR,
-# delete the netns, the root link and the cgroups, remove $SWARM_DIR.
-# Does nothing the second time.
+# what they leave (and the shims' sockets), stop the registry, unmount
+# under $SWARM_DIR, delete the netns, the root link and the cgroups,
+# remove $SWARM_DIR. Does nothing the second time.
 swarm_down() {
 	local p left m i s socks=()
 	[ -n "$SWARM_SLOT" ] || return 0
@@ -388,6 +478,8 @@ swarm_down() {
 		sleep 0.3
 	done
 	[ "${#socks[@]}" -eq 0 ] || rm -f "${socks[@]}"
+	swarm_registry_stop
+	SWARM_REGISTRY_ADDR=
 	for _ in 1 2 3; do
 		m=$(awk -v r="$SWARM_DIR/" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -ru)
 		[ -z "$m" ] && break

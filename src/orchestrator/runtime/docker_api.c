@@ -7,12 +7,15 @@
  * self-contained - no connection reuse, no shared handle - because a
  * rollout makes a few dozen calls at most and a fresh handle keeps the
  * error paths simple. Responses are read into a bounded buffer, except the
- * two that stream: container logs (demultiplexed to a file descriptor as
- * they arrive) and image builds (one JSON object per line, progress passed
- * on, the first error kept). The pure parts - host parsing, URL building,
- * query escaping, response interpretation, log demultiplexing - are
- * separate functions so that the unit tests can reach them without an
- * engine.
+ * ones that stream: container logs (demultiplexed to a file descriptor as
+ * they arrive), image builds and pushes (one JSON object per line,
+ * progress passed on, the first error kept, a push's digest picked up).
+ * A registry is only ever reached through the engine (push, and
+ * /distribution to resolve a tag to its digest), with the one extra
+ * header these take. The pure parts - host parsing, URL building, query
+ * escaping, response interpretation, log demultiplexing, progress lines,
+ * image references - are separate functions so that the unit tests can
+ * reach them without an engine.
  */
 #include "runtime/docker_api.h"
 
@@ -347,9 +350,9 @@ struct sink {
 	/* logs */
 	struct svc_docker_demux demux;
 	int fd;
-	/* build */
+	/* build, push: JSON lines */
 	struct buf line;
-	char *build_error;
+	struct svc_docker_progress progress;
 };
 
 static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -374,6 +377,7 @@ struct request {
 	FILE *upload;                /* streamed request body (build) */
 	curl_off_t upload_len;
 	const char *content_type;
+	const char *const *headers;  /* more "Name: value" lines, NULL-terminated; may be NULL */
 	long timeout_s;              /* 0: none */
 	struct sink *sink;           /* NULL: response read into resp */
 };
@@ -499,6 +503,11 @@ static int perform(struct svc_docker *d, const struct request *r, long *status,
 	if (!(more = curl_slist_append(headers, "Expect:"))) /* no 100-continue wait */
 		goto nomem;
 	headers = more;
+	for (size_t i = 0; r->headers && r->headers[i]; i++) {
+		if (!(more = curl_slist_append(headers, r->headers[i])))
+			goto nomem;
+		headers = more;
+	}
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	if (r->sink) {
 		r->sink->curl = curl;
@@ -1143,13 +1152,32 @@ int svc_docker_task_logs(struct svc_docker *d, const char *id, bool follow, int 
 	return logs_request(d, "task", id, follow, fd, err);
 }
 
-/* One line of the build's output: pass progress on, keep the first error. */
-static int build_line(struct sink *s, const char *line, size_t len)
+/* ---- JSON progress streams: builds and pushes ---- */
+
+bool svc_docker_digest_valid(const char *s)
+{
+	if (!s || strncmp(s, "sha256:", 7))
+		return false;
+	s += 7;
+	for (int i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[64] == '\0';
+}
+
+static int progress_write(struct svc_docker_progress *p, const char *text, struct svc_error *err)
+{
+	if (p->fd < 0 || !text[0] || svc_write_all(p->fd, text, strlen(text)) == 0)
+		return 0;
+	return svc_error_set_errno(err, SVC_EGENERIC, errno, "cannot write the engine's progress");
+}
+
+int svc_docker_progress_line(struct svc_docker_progress *p, const char *line, size_t len,
+			     struct svc_error *err)
 {
 	json_error_t jerr;
-	json_t *obj;
+	json_t *obj, *detail, *aux;
 	const char *text;
-	json_t *detail;
 	int rc = -1;
 
 	if (all_space(line, len))
@@ -1158,8 +1186,8 @@ static int build_line(struct sink *s, const char *line, size_t len)
 	if (!obj || !json_is_object(obj)) {
 		char *snip = snippet(line, len, DOCKER_SNIPPET_MAX);
 
-		svc_error_set(&s->err, SVC_EGENERIC,
-			      "the Docker engine's build output is not JSON: %s", snip);
+		svc_error_set(err, SVC_EGENERIC,
+			      "the Docker engine's progress output is not JSON: %s", snip);
 		free(snip);
 		goto done;
 	}
@@ -1170,30 +1198,30 @@ static int build_line(struct sink *s, const char *line, size_t len)
 	if (!text && detail)
 		text = "unknown error";
 	if (text) {
-		if (!s->build_error)
-			s->build_error = svc_strdup(text);
+		if (!p->error)
+			p->error = svc_strdup(text);
 		rc = 0;
 		goto done;
 	}
+	/* a push names what the registry stored the image as */
+	aux = json_object_get(obj, "aux");
+	text = json_string_value(json_object_get(aux, "Digest"));
+	if (text && svc_docker_digest_valid(text))
+		snprintf(p->digest, sizeof(p->digest), "%s", text);
 	text = json_string_value(json_object_get(obj, "stream"));
-	if (text && svc_write_all(s->fd, text, strlen(text))) {
-		svc_error_set_errno(&s->err, SVC_EGENERIC, errno, "cannot write the build's progress");
+	if (text && progress_write(p, text, err))
 		goto done;
-	}
 	text = json_string_value(json_object_get(obj, "status"));
 	detail = json_object_get(obj, "progressDetail");
-	/* Pull progress repeats many times a second: only the plain status lines. */
+	/* Pull and push progress repeat many times a second: only the plain status lines. */
 	if (text && (!detail || json_object_size(detail) == 0)) {
 		const char *lid = json_string_value(json_object_get(obj, "id"));
 		char *msg = lid ? svc_strfmt("%s: %s\n", lid, text) : svc_strfmt("%s\n", text);
-		int w = svc_write_all(s->fd, msg, strlen(msg));
+		int w = progress_write(p, msg, err);
 
 		free(msg);
-		if (w) {
-			svc_error_set_errno(&s->err, SVC_EGENERIC, errno,
-					    "cannot write the build's progress");
+		if (w)
 			goto done;
-		}
 	}
 	rc = 0;
 done:
@@ -1201,26 +1229,77 @@ done:
 	return rc;
 }
 
-static int build_sink(struct sink *s, const char *data, size_t len)
+void svc_docker_progress_release(struct svc_docker_progress *p)
+{
+	if (!p)
+		return;
+	free(p->error);
+	p->error = NULL;
+}
+
+static int progress_sink(struct sink *s, const char *data, size_t len)
 {
 	size_t start = 0, i;
 
 	if (buf_add(&s->line, data, len)) {
 		svc_error_set(&s->err, SVC_EGENERIC,
-			      "the Docker engine's build output has a line longer than %zu MiB",
+			      "the Docker engine's progress output has a line longer than %zu MiB",
 			      DOCKER_BODY_MAX >> 20);
 		return -1;
 	}
 	for (i = 0; i < s->line.len; i++) {
 		if (s->line.data[i] != '\n')
 			continue;
-		if (build_line(s, s->line.data + start, i - start))
+		if (svc_docker_progress_line(&s->progress, s->line.data + start, i - start, &s->err))
 			return -1;
 		start = i + 1;
 	}
 	memmove(s->line.data, s->line.data + start, s->line.len - start);
 	s->line.len -= start;
 	return 0;
+}
+
+/*
+ * Perform r, its 2xx answer a JSON progress stream into s (progress to
+ * progress_fd), and say how it ended: the engine's HTTP error, a last
+ * line without its newline, or the stream's first error line (SVC_EGENERIC:
+ * the engine did the work and it failed).
+ */
+static int progress_request(struct svc_docker *d, struct request *r, struct sink *s,
+			    int progress_fd, struct svc_error *err)
+{
+	json_t *res = NULL;
+	long status = 0;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->fn = progress_sink;
+	s->progress.fd = progress_fd;
+	r->sink = s;
+	rc = perform(d, r, &status, NULL, err);
+	if (rc)
+		goto done;
+	if (status < 200 || status > 299) {
+		rc = svc_docker_parse_response(status, s->errbody.data, s->errbody.len, true,
+					       r->what, &res, err);
+		goto done;
+	}
+	if (s->line.len > 0 &&
+	    svc_docker_progress_line(&s->progress, s->line.data, s->line.len, &s->err)) {
+		rc = svc_error_set(err, s->err.code, "%s: %s", r->what, s->err.message);
+		goto done;
+	}
+	if (s->progress.error) {
+		rc = svc_error_set(err, SVC_EGENERIC, "%s: %s", r->what, s->progress.error);
+		goto done;
+	}
+	rc = 0;
+done:
+	json_decref(res);
+	free(s->errbody.data);
+	free(s->line.data);
+	s->errbody.data = s->line.data = NULL;
+	return rc;
 }
 
 char *svc_docker_build_path(const char *tag, const char *dockerfile, const json_t *buildargs)
@@ -1250,8 +1329,6 @@ int svc_docker_image_build(struct svc_docker *d, const char *tar_path, const cha
 	FILE *tar = NULL;
 	char *path = svc_docker_build_path(tag, dockerfile, buildargs);
 	char *what = svc_strfmt("build image '%s'", tag);
-	json_t *res = NULL;
-	long status = 0;
 	int rc;
 
 	memset(&s, 0, sizeof(s));
@@ -1261,8 +1338,6 @@ int svc_docker_image_build(struct svc_docker *d, const char *tar_path, const cha
 					 errno, "%s: cannot read '%s'", what, tar_path);
 		goto done;
 	}
-	s.fn = build_sink;
-	s.fd = progress_fd;
 	memset(&r, 0, sizeof(r));
 	r.method = "POST";
 	r.path = path;
@@ -1271,33 +1346,289 @@ int svc_docker_image_build(struct svc_docker *d, const char *tar_path, const cha
 	r.upload_len = (curl_off_t)st.st_size;
 	r.content_type = "application/x-tar";
 	r.timeout_s = timeout_s > 0 ? timeout_s : 0;
-	r.sink = &s;
-	rc = perform(d, &r, &status, NULL, err);
-	if (rc)
-		goto done;
-	if (status < 200 || status > 299) {
-		rc = svc_docker_parse_response(status, s.errbody.data, s.errbody.len, true,
-					       what, &res, err);
-		goto done;
-	}
-	/* A last line without its newline. */
-	if (s.line.len > 0 && build_line(&s, s.line.data, s.line.len)) {
-		rc = svc_error_set(err, s.err.code, "%s: %s", what, s.err.message);
-		goto done;
-	}
-	if (s.build_error) {
-		rc = svc_error_set(err, SVC_EGENERIC, "%s: %s", what, s.build_error);
-		goto done;
-	}
-	rc = 0;
+	rc = progress_request(d, &r, &s, progress_fd, err);
 done:
 	if (tar)
 		fclose(tar);
-	json_decref(res);
-	free(s.errbody.data);
-	free(s.line.data);
-	free(s.build_error);
+	svc_docker_progress_release(&s.progress);
 	free(what);
 	free(path);
+	return rc;
+}
+
+/* ---- images in a registry ---- */
+
+/*
+ * The credential of every registry request: base64 of "{}", no user, which
+ * a registry without authentication accepts (the engine wants the header
+ * on a push).
+ */
+static const char *const registry_headers[] = { "X-Registry-Auth: e30=", NULL };
+
+/* The first path component of image when there is a '/' after it; else its length is 0. */
+static size_t first_component(const char *image)
+{
+	const char *slash = image ? strchr(image, '/') : NULL;
+
+	return slash ? (size_t)(slash - image) : 0;
+}
+
+bool svc_docker_image_has_registry(const char *image)
+{
+	size_t n = first_component(image);
+
+	if (n == 0)
+		return false;
+	return memchr(image, '.', n) || memchr(image, ':', n) ||
+	       (n == 9 && !strncmp(image, "localhost", 9));
+}
+
+char *svc_docker_image_repo(const char *image)
+{
+	size_t n = strcspn(image, "@");
+	const char *slash, *colon;
+
+	/* a ':' after the last '/' starts the tag (one before it is a port) */
+	slash = memrchr(image, '/', n);
+	colon = memchr(slash ? slash : image, ':', n - (size_t)((slash ? slash : image) - image));
+	if (colon)
+		n = (size_t)(colon - image);
+	return svc_strfmt("%.*s", (int)n, image);
+}
+
+char *svc_docker_image_pin(const char *image, const char *digest)
+{
+	char *repo = svc_docker_image_repo(image);
+	char *pin = svc_strfmt("%s@%s", repo, digest);
+
+	free(repo);
+	return pin;
+}
+
+static bool alnum_lower(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* A repository path component: [a-z0-9]+ joined by '.', '_', '__' or '-'+. */
+static bool path_component_valid(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 0 || !alnum_lower(s[0]) || !alnum_lower(s[n - 1]))
+		return false;
+	while (i < n) {
+		if (alnum_lower(s[i])) {
+			i++;
+			continue;
+		}
+		if (s[i] == '_' && i + 1 < n && s[i + 1] == '_') {
+			i += 2;
+		} else if (s[i] == '.' || s[i] == '_') {
+			i++;
+		} else if (s[i] == '-') {
+			while (i < n && s[i] == '-')
+				i++;
+		} else {
+			return false;
+		}
+		if (i >= n || !alnum_lower(s[i]))
+			return false;
+	}
+	return true;
+}
+
+/* A registry host: DNS-like labels joined by '.', then :PORT. */
+static bool host_valid(const char *s, size_t n, char *why, size_t why_len)
+{
+	const char *colon = memchr(s, ':', n);
+	size_t hn = colon ? (size_t)(colon - s) : n;
+
+	for (size_t i = 0, start = 0; i <= hn; i++) {
+		if (i < hn && s[i] != '.')
+			continue;
+		/* a label: letters, digits and '-' inside */
+		if (i == start || s[start] == '-' || s[i - 1] == '-') {
+			snprintf(why, why_len, "registry host '%.*s' is not a host name", (int)hn, s);
+			return false;
+		}
+		for (size_t k = start; k < i; k++) {
+			char c = s[k];
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			      (c >= '0' && c <= '9') || c == '-')) {
+				snprintf(why, why_len, "registry host '%.*s' is not a host name",
+					 (int)hn, s);
+				return false;
+			}
+		}
+		start = i + 1;
+	}
+	if (colon) {
+		char port[8];
+		long long v;
+		size_t pn = n - hn - 1;
+
+		if (pn == 0 || pn >= sizeof(port) || (memcpy(port, colon + 1, pn), port[pn] = '\0',
+						      svc_parse_int(&v, port, 1, 65535))) {
+			snprintf(why, why_len, "registry port '%.*s' is not a port (1-65535)",
+				 (int)pn, colon + 1);
+			return false;
+		}
+	}
+	return true;
+}
+
+int svc_docker_push_repo_check(const char *text, char *why, size_t why_len)
+{
+	size_t n = first_component(text), len;
+	const char *path, *c;
+
+	why[0] = '\0';
+	if (!text || !text[0] || n == 0) {
+		snprintf(why, why_len, "'%s' is not HOST[:PORT]/PATH (a registry, then a repository "
+			 "in it: registry.example.com:5000/team/greeter)", text ? text : "");
+		return -1;
+	}
+	len = strlen(text);
+	if (len > 255) {
+		snprintf(why, why_len, "'%.40s...' is longer than 255 characters", text);
+		return -1;
+	}
+	if (!svc_docker_image_has_registry(text)) {
+		snprintf(why, why_len, "'%s' names no registry: its first part '%.*s' has no '.' "
+			 "and no ':PORT' and is not 'localhost' (so it would be Docker Hub's)",
+			 text, (int)n, text);
+		return -1;
+	}
+	if (!host_valid(text, n, why, why_len))
+		return -1;
+	path = text + n + 1;
+	if (strchr(path, ':') || strchr(path, '@')) {
+		snprintf(why, why_len, "'%s' has a tag or digest: give the repository only (the "
+			 "image is pushed tagged with its artifact id)", text);
+		return -1;
+	}
+	for (c = path; ; ) {
+		size_t k = strcspn(c, "/");
+
+		if (!path_component_valid(c, k)) {
+			snprintf(why, why_len, "repository path '%s' of '%s': each part is lowercase "
+				 "letters and digits, with '.', '_', '__' or '-' only between them",
+				 path, text);
+			return -1;
+		}
+		if (!c[k])
+			break;
+		c += k + 1;
+	}
+	return 0;
+}
+
+/* An image name in a request path: '/', ':' and '@' as they are (the engine's routes take them). */
+static char *image_path_escape(const char *image)
+{
+	return escape(image, "/:@");
+}
+
+int svc_docker_image_tag(struct svc_docker *d, const char *source, const char *repo,
+			 const char *tag, struct svc_error *err)
+{
+	char *esrc = image_path_escape(source), *erepo = svc_docker_query_escape(repo);
+	char *etag = svc_docker_query_escape(tag);
+	char *path = svc_strfmt("/images/%s/tag?repo=%s&tag=%s", esrc, erepo, etag);
+	char *what = svc_strfmt("tag image '%s' as '%s:%s'", source, repo, tag);
+	int rc = simple_request(d, "POST", path, what, 0, DOCKER_REQUEST_TIMEOUT_S, err);
+
+	free(what);
+	free(path);
+	free(etag);
+	free(erepo);
+	free(esrc);
+	return rc;
+}
+
+char *svc_docker_push_path(const char *repo, const char *tag)
+{
+	char *erepo = image_path_escape(repo), *etag = svc_docker_query_escape(tag);
+	char *path = svc_strfmt("/images/%s/push?tag=%s", erepo, etag);
+
+	free(etag);
+	free(erepo);
+	return path;
+}
+
+int svc_docker_image_push(struct svc_docker *d, const char *repo, const char *tag,
+			  long timeout_s, int progress_fd,
+			  char digest_out[SVC_DOCKER_DIGEST_LEN + 1], struct svc_error *err)
+{
+	struct request r;
+	struct sink s;
+	char *path = svc_docker_push_path(repo, tag);
+	char *what = svc_strfmt("push image '%s:%s'", repo, tag);
+	int rc;
+
+	digest_out[0] = '\0';
+	memset(&r, 0, sizeof(r));
+	r.method = "POST";
+	r.path = path;
+	r.what = what;
+	r.headers = registry_headers;
+	r.timeout_s = timeout_s > 0 ? timeout_s : 0;
+	rc = progress_request(d, &r, &s, progress_fd, err);
+	if (rc)
+		goto done;
+	if (!s.progress.digest[0]) {
+		rc = svc_error_set(err, SVC_EGENERIC,
+				   "%s: the Docker engine's push output names no digest", what);
+		goto done;
+	}
+	snprintf(digest_out, SVC_DOCKER_DIGEST_LEN + 1, "%s", s.progress.digest);
+done:
+	svc_docker_progress_release(&s.progress);
+	free(what);
+	free(path);
+	return rc;
+}
+
+int svc_docker_image_resolve(struct svc_docker *d, const char *image,
+			     char digest_out[SVC_DOCKER_DIGEST_LEN + 1], struct svc_error *err)
+{
+	struct request r;
+	struct buf resp = { 0 };
+	char *eimage = image_path_escape(image);
+	char *path = svc_strfmt("/distribution/%s/json", eimage);
+	char *what = svc_strfmt("resolve image '%s' in its registry", image);
+	json_t *res = NULL;
+	const char *digest;
+	long status = 0;
+	int rc;
+
+	digest_out[0] = '\0';
+	memset(&r, 0, sizeof(r));
+	r.method = "GET";
+	r.path = path;
+	r.what = what;
+	r.headers = registry_headers;
+	r.timeout_s = DOCKER_REQUEST_TIMEOUT_S;
+	rc = perform(d, &r, &status, &resp, err);
+	if (rc)
+		goto done;
+	rc = svc_docker_parse_response(status, resp.data, resp.len, false, what, &res, err);
+	if (rc)
+		goto done;
+	digest = json_string_value(json_object_get(json_object_get(res, "Descriptor"), "digest"));
+	if (!svc_docker_digest_valid(digest)) {
+		rc = svc_error_set(err, SVC_EGENERIC,
+				   "%s: the Docker engine's answer has no sha256 digest ('%s')", what,
+				   digest ? digest : "");
+		goto done;
+	}
+	snprintf(digest_out, SVC_DOCKER_DIGEST_LEN + 1, "%s", digest);
+done:
+	json_decref(res);
+	free(resp.data);
+	free(what);
+	free(path);
+	free(eimage);
 	return rc;
 }

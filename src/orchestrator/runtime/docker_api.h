@@ -11,6 +11,10 @@
  * (API 1.41) and current engines both work; every later path is prefixed
  * with /vX.Y.
  *
+ * Images in a registry: pushed and resolved to their digest through the
+ * engine (svc_docker_image_push, svc_docker_image_resolve), never by
+ * svcctl talking to a registry itself.
+ *
  * Errors: an engine that does not answer gives SVC_EUNAVAIL with a message
  * naming the endpoint; an HTTP error status gives SVC_EGENERIC (SVC_ENOTFOUND
  * for 404) with the engine's own "message" text; a body that is not the JSON
@@ -188,6 +192,26 @@ int svc_docker_node_list(struct svc_docker *d, json_t **out, struct svc_error *e
 char *svc_docker_build_path(const char *tag, const char *dockerfile, const json_t *buildargs);
 
 /*
+ * What the engine's JSON progress stream (a build's, a push's: one object
+ * per line) says. Zero it and set fd (-1: progress dropped); feed it one
+ * line at a time (without its newline); svc_docker_progress_release frees
+ * it. Progress ("stream" text, and "status" lines without a progress
+ * detail, prefixed with their "id") is written to fd; the first
+ * "error"/"errorDetail" message is kept in error; a push's "aux"
+ * {"Digest"} in digest. Returns 0, or -1 when the line is not a JSON
+ * object or fd cannot be written (err says which). Pure: unit-tested.
+ */
+#define SVC_DOCKER_DIGEST_LEN 71   /* "sha256:" and 64 hex */
+struct svc_docker_progress {
+	int fd;
+	char *error;                            /* NULL when none */
+	char digest[SVC_DOCKER_DIGEST_LEN + 1]; /* "" when none */
+};
+int svc_docker_progress_line(struct svc_docker_progress *p, const char *line, size_t len,
+			     struct svc_error *err);
+void svc_docker_progress_release(struct svc_docker_progress *p);
+
+/*
  * POST svc_docker_build_path(tag, dockerfile, buildargs) with the tar file
  * at tar_path as the build context; the engine's progress ("stream" lines)
  * is written to progress_fd (-1: dropped). An "error"/"errorDetail" line
@@ -197,5 +221,58 @@ char *svc_docker_build_path(const char *tag, const char *dockerfile, const json_
 int svc_docker_image_build(struct svc_docker *d, const char *tar_path, const char *tag,
 			   const char *dockerfile, const json_t *buildargs, long timeout_s,
 			   int progress_fd, struct svc_error *err);
+
+/* ---- images in a registry ---- */
+
+/*
+ * Image references as Docker reads them (pure; unit-tested). An image
+ * names a registry when its first path component, before a '/', has a
+ * '.' or a ':' or is "localhost": "reg.example:5000/team/greeter:1" does,
+ * "greeter:1" and "team/greeter" do not (they are Docker Hub's, or only
+ * an engine's own).
+ */
+bool svc_docker_image_has_registry(const char *image);
+/* image without its tag or digest: "reg:5000/team/greeter". Caller frees. */
+char *svc_docker_image_repo(const char *image);
+/* "REPO@DIGEST": image fixed by digest, its tag dropped. Caller frees. */
+char *svc_docker_image_pin(const char *image, const char *digest);
+/* Whether s is "sha256:" and 64 lowercase hex digits. */
+bool svc_docker_digest_valid(const char *s);
+/*
+ * Whether text is a repository to push to: HOST[:PORT]/PATH, HOST naming
+ * a registry (above), PATH lowercase components, no tag nor digest.
+ * Returns 0, or -1 with why (a message starting with the value quoted)
+ * in why.
+ */
+int svc_docker_push_repo_check(const char *text, char *why, size_t why_len);
+/* The request path of a push: /images/REPO/push?tag=TAG. Caller frees. */
+char *svc_docker_push_path(const char *repo, const char *tag);
+
+/* POST /images/SOURCE/tag?repo=REPO&tag=TAG: the local image also named REPO:TAG. */
+int svc_docker_image_tag(struct svc_docker *d, const char *source, const char *repo,
+			 const char *tag, struct svc_error *err);
+
+/*
+ * Push the local image REPO:TAG to the registry REPO names
+ * (svc_docker_push_path, with an X-Registry-Auth header of no credential,
+ * which a registry without authentication accepts); progress as for a
+ * build to progress_fd. An "error"/"errorDetail" line fails it
+ * (SVC_EGENERIC, the registry's words: "connection refused", "server gave
+ * HTTP response to HTTPS client"), and so does a push whose output names
+ * no digest. *digest_out gets the digest the registry stored it under.
+ * timeout_s as for a build.
+ */
+int svc_docker_image_push(struct svc_docker *d, const char *repo, const char *tag,
+			  long timeout_s, int progress_fd,
+			  char digest_out[SVC_DOCKER_DIGEST_LEN + 1], struct svc_error *err);
+
+/*
+ * The digest image (a name with a registry, and a tag) has in its registry
+ * now: GET /distribution/IMAGE/json, Descriptor.digest. The engine asks
+ * the registry, with its own configuration (insecure-registries). A tag
+ * the registry does not have is SVC_ENOTFOUND.
+ */
+int svc_docker_image_resolve(struct svc_docker *d, const char *image,
+			     char digest_out[SVC_DOCKER_DIGEST_LEN + 1], struct svc_error *err);
 
 #endif

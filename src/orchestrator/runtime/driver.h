@@ -103,6 +103,15 @@ struct svc_runtime_ops {
 	int (*prepare)(struct svc_runtime *rt, const struct svc_manifest *m,
 		       struct svc_error *err);
 	/*
+	 * Optional, at deploy only (a rollback runs what its release
+	 * recorded): fix what m's instances run where only the runtime can
+	 * say, before the release is stored (swarm: run.image of a registry
+	 * resolved to the digest its tag names now, svc_manifest_set_pinned).
+	 * Not called for a release that has a pin stored already, nor for an
+	 * image by digest (svc_manifest_pinned). Nothing to fix: m as it is.
+	 */
+	int (*pin)(struct svc_runtime *rt, struct svc_manifest *m, struct svc_error *err);
+	/*
 	 * Start instance number index of release for manifest m, labelled with
 	 * color. Returns once the instance process has been started (not once
 	 * healthy). out is filled (caller releases with svc_instance_release).

@@ -82,6 +82,7 @@ static void entry_release(struct svc_history_entry *e)
 	free(e->version);
 	free(e->reason);
 	svc_artifact_ref_free(e->artifact);
+	free(e->image);
 	svc_origin_free(e->origin);
 }
 
@@ -109,6 +110,8 @@ json_t *svc_history_entry_to_json(const struct svc_history_entry *e)
 	json_object_set_new(j, "reason", e->reason ? json_string(e->reason) : json_null());
 	if (e->artifact)
 		json_object_set_new(j, "artifact", svc_artifact_ref_to_json(e->artifact));
+	if (e->image)
+		json_object_set_new(j, "image", json_string(e->image));
 	if (e->origin)
 		json_object_set_new(j, "sync", json_pack("{s:s, s:s, s:s}", "repo", e->origin->repo,
 							 "path", e->origin->path,
@@ -144,6 +147,8 @@ static void entry_from_json(struct jr *r, struct svc_history_entry *e, const jso
 		e->version = svc_strdup(s);
 	if ((s = jr_str_opt(r, item, "reason")))
 		e->reason = svc_strdup(s);
+	if ((s = jr_str_opt(r, item, "image")))
+		e->image = svc_strdup(s);
 	art = json_object_get(item, "artifact");
 	if (!r->rc && art && !json_is_null(art) && !(e->artifact = svc_artifact_ref_from_json(art)))
 		jr_fail(r, "release %zu: invalid 'artifact'", i + 1);
@@ -236,6 +241,7 @@ struct svc_history_entry *svc_history_append(struct svc_history *h,
 	n->version = svc_strdup(e->version);
 	n->reason = svc_strdup(e->reason);
 	n->artifact = svc_artifact_ref_dup(e->artifact);
+	n->image = e->image ? svc_strdup(e->image) : NULL;
 	n->origin = svc_origin_dup(e->origin);
 	h->count++;
 	return n;

@@ -77,7 +77,7 @@ int state_sync_rec_from_json(struct svc_sync_rec *out, const json_t *j, const ch
 int state_suspension_from_json(struct svc_suspension *out, const json_t *j, const char *path,
 			       struct svc_error *err);
 /* release.json: caller frees *source_path, *base_dir and *artifact. */
-int state_release_meta_from_json(char **source_path, char **base_dir,
+int state_release_meta_from_json(char **source_path, char **base_dir, char **pinned_image,
 				 struct svc_artifact_ref **artifact, const json_t *j,
 				 const char *path, struct svc_error *err);
 

@@ -151,6 +151,8 @@ struct svc_history_entry {
 	enum svc_outcome outcome;
 	char *reason;            /* why aborted / rolled back; may be NULL */
 	struct svc_artifact_ref *artifact; /* what it ran (built services); may be NULL */
+	char *image;             /* the image it ran by digest, "REPO@sha256:..." ("image" in
+				    the file); NULL when it ran none by digest */
 	struct svc_origin *origin; /* made by sync ("sync" in the file); may be NULL */
 };
 
@@ -187,21 +189,24 @@ int svc_history_resolve(char out[65], const struct svc_history *h,
 			const char *text, struct svc_error *err);
 
 /*
- * Store the manifest text a release was made from, and the artifact it runs
- * (NULL: none), and read them back.
+ * Store the manifest text a release was made from, the artifact it runs
+ * (NULL: none) and its run.image fixed by digest (pinned_image,
+ * "REPO@sha256:..."; NULL: none), and read them back.
  */
 int svc_release_store(const char *state_dir, const char *service,
 		      const char *release, const char *manifest_text, size_t len,
 		      const char *source_path, const char *base_dir,
-		      const struct svc_artifact_ref *artifact, struct svc_error *err);
+		      const struct svc_artifact_ref *artifact, const char *pinned_image,
+		      struct svc_error *err);
 /*
  * SVC_ENOTFOUND with a message when the release is not stored, SVC_ESTATE
  * when its files cannot be read. Caller frees *text, *source_path and
- * *base_dir, and *artifact (may be NULL).
+ * *base_dir, *artifact (may be NULL) and *pinned_image (may be NULL;
+ * pinned_image itself may be NULL when not wanted).
  */
 int svc_release_load(char **text, size_t *len, char **source_path,
 		     char **base_dir, struct svc_artifact_ref **artifact,
-		     const char *state_dir, const char *service,
+		     char **pinned_image, const char *state_dir, const char *service,
 		     const char *release, struct svc_error *err);
 /* Stored releases of service (ids), sorted; caller frees with svc_strv_free. */
 char **svc_release_list(const char *state_dir, const char *service);

@@ -1053,7 +1053,7 @@ int svc_sync_gc(struct svc_ctx *ctx, int keep, bool dry_run, json_t *result)
 			struct svc_artifact_ref *art = NULL;
 			size_t len = 0, n = strlen(trees);
 
-			if (svc_release_load(&text, &len, &src, &base, &art, ctx->state_dir,
+			if (svc_release_load(&text, &len, &src, &base, &art, NULL, ctx->state_dir,
 					     services[i], kept[k], NULL) == 0 &&
 			    !strncmp(base, trees, n) && base[n] == '/') {
 				needed = svc_realloc(needed, nneeded + 1, sizeof(*needed));

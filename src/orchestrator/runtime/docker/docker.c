@@ -457,6 +457,12 @@ void svc_image_manifest_check(struct svc_mcheck *c)
 		svc_mcheck_error(c, "run.image", "run.image: cannot be combined with "
 				 "build.dockerfile (the image is built and tagged %s:ID)",
 				 m->service ? m->service : "SERVICE");
+	if (m->build.push) {
+		char why[512];
+
+		if (svc_docker_push_repo_check(m->build.push, why, sizeof(why)))
+			svc_mcheck_error(c, "build.push", "build.push: %s", why);
+	}
 }
 
 const struct svc_runtime_ops svc_docker_ops = {

@@ -1118,6 +1118,9 @@ void svc_proc_manifest_check(struct svc_mcheck *c)
 		svc_mcheck_error(c, "build.dockerfile", "build.dockerfile: only for the docker and "
 				 "swarm runtimes (the process runtime runs the build's folder or "
 				 "build.artifact)");
+	if (svc_mcheck_has(c, "build.push"))
+		svc_mcheck_error(c, "build.push", "build.push: only for the docker and swarm "
+				 "runtimes (the process runtime builds a folder, not an image)");
 	if (svc_mcheck_has(c, "run.workdir"))
 		svc_mcheck_error(c, "run.workdir", "run.workdir: cannot be combined with build "
 				 "(instances run in the artifact's folder)");

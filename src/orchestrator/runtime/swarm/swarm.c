@@ -15,6 +15,17 @@
  * wants running); its address is its node's (GET /nodes) and that port,
  * which is where svcctl's health checks and router reach it.
  *
+ * A task runs on whichever node Swarm picks, so on a swarm of more than
+ * one node the image must come from a registry: prepare() refuses an
+ * image that names none, before anything starts. An image of a registry
+ * runs by its digest, so that a tag moved in the registry changes no
+ * task of a release, nor what a later rollback recreates: a build pushed
+ * by build.push is "REPO@DIGEST" already (the builder's push, recorded
+ * in the artifact), and pin() resolves run.image's tag once, when the
+ * release is first deployed, through the manager (GET /distribution),
+ * into the release's record. A single-node swarm runs a local image by
+ * its name, as the docker runtime does.
+ *
  * Instances of a release live and die together: stopping one removes the
  * release's service. A warm release is removed when keep_previous ends by
  * a detached waiter (expiry.h) keyed by the release, so with no svcctl
@@ -116,14 +127,49 @@ static char *service_name(struct svc_runtime *rt, const char *service, const cha
 static int sw_prepare(struct svc_runtime *rt, const struct svc_manifest *m,
 		      struct svc_error *err)
 {
-	(void)rt;
+	const char *image = svc_manifest_image(m);
+	struct svc_docker_swarm info;
+	int rc;
+
+	if (!image)
+		return svc_error_set(err, SVC_EFAILED, "service '%s' has no run.image", m->service);
 	/*
 	 * Whether a node has the image is the node's to say: a task that
 	 * cannot get it is rejected with the engine's own message, which
-	 * start() reports.
+	 * start() reports. But a task on any node but the manager could only
+	 * run an image of no registry by chance.
 	 */
-	if (!svc_manifest_image(m))
-		return svc_error_set(err, SVC_EFAILED, "service '%s' has no run.image", m->service);
+	if (svc_docker_image_has_registry(image))
+		return 0;
+	if ((rc = svc_docker_swarm_info(engine(rt), &info, err)))
+		return rc;
+	if (info.nodes > 1)
+		return svc_error_set(err, SVC_EFAILED,
+				     "image '%s' names no registry, and the swarm at %s has %d nodes: "
+				     "a task on another node could not get it; set build.push: "
+				     "REGISTRY/REPO (a built image) or give run.image of a registry "
+				     "(REGISTRY/REPO:TAG)", image, svc_docker_endpoint(engine(rt)),
+				     info.nodes);
+	return 0;
+}
+
+/* run.image of a registry, by tag: fixed to the digest the tag names now */
+static int sw_pin(struct svc_runtime *rt, struct svc_manifest *m, struct svc_error *err)
+{
+	const char *image = m->run.image;
+	char digest[SVC_DOCKER_DIGEST_LEN + 1], *pin;
+	struct svc_error e = { 0 };
+	int rc;
+
+	if (m->artifact || !image || !svc_docker_image_has_registry(image) || strchr(image, '@'))
+		return 0;
+	if ((rc = svc_docker_image_resolve(engine(rt), image, digest, &e)))
+		return svc_error_set(err, rc == SVC_EUNAVAIL ? rc : SVC_EFAILED, "run.image: %s%s",
+				     e.message, rc == SVC_ENOTFOUND ? " (push it to its registry first)"
+								    : "");
+	pin = svc_docker_image_pin(image, digest);
+	svc_manifest_set_pinned(m, pin);
+	free(pin);
 	return 0;
 }
 
@@ -664,6 +710,7 @@ const struct svc_runtime_ops svc_swarm_ops = {
 	.name = "swarm",
 	.open = sw_open,
 	.prepare = sw_prepare,
+	.pin = sw_pin,
 	.start = sw_start,
 	.stop = sw_stop,
 	.list = sw_list,

@@ -1,0 +1,220 @@
+#!/bin/bash
+# The swarm runtime on a swarm of three nodes (swarm_lib.sh) with a
+# registry of the test's own: releases run by digest. run.image of the
+# registry is resolved to its digest when a release is first deployed, and
+# every task on every node runs that digest; a v2 deploy under load through
+# the router fails no request; the tag moved in the registry changes no
+# running task, a redeploy of the same manifest is a no-op and a cold
+# rollback recreates v1 with its recorded digest, while a new release
+# takes the digest the tag names now; a tag the registry lacks and an
+# image of no registry (only in the manager's engine) are refused with
+# nothing changed; a build with build.push is pushed by svcctl through the
+# manager and its tasks pull it by digest; history shows each digest.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/swarm_lib.sh"
+need_swarm registry
+
+IMAGE="svcctl-e2e-greeter:cluster$$"
+SWARM_REGISTRY=1
+check "SWARM_REGISTRY=1 swarm_up 3 makes a three-node swarm with a registry" swarm_up 3
+[ "$FAILED" -eq 0 ] || { echo "1..$T"; exit 1; }
+REG=$SWARM_REGISTRY_ADDR
+diag "slot $SWARM_SLOT, manager $SWARM_NODE_ADDR_1, registry $REG"
+# only the manager has the image: the workers get it from the registry
+check "the greeter image builds on the manager" \
+	eval '(DOCKER_HOST="unix://$(swarm_sock 1)" && export DOCKER_HOST && build_image "$IMAGE")'
+swarm_docker 1 tag "$IMAGE" "$REG/greeter:stable" >/dev/null
+out=$(swarm_docker 1 push "$REG/greeter:stable" 2>&1)
+D1=$(sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' <<<"$out" | head -n 1)
+check "the test pushes it to the registry as greeter:stable" test -n "$D1"
+[ "$FAILED" -eq 0 ] || { diag "$out"; echo "1..$T"; exit 1; }
+export DOCKER_HOST=$SWARM_HOST
+export RUNTIME=swarm
+ADDR=127.0.0.1:$(pick_port)
+
+# tasks: "SERVICE-RELEASE12 NODE IMAGE TASK" of every running task of the
+# state dir's services, sorted
+tasks() {
+	local svcs
+	svcs=$(swarm_api 1 /services -G --data-urlencode \
+		"filters={\"label\":[\"svcctl.state_dir=$SVCCTL_STATE_DIR\"]}") || return 1
+	swarm_api 1 /tasks -G --data-urlencode 'filters={"desired-state":["running"]}' |
+		jq -r --argjson s "$svcs" '
+		($s | map({key: .ID, value: (.Spec.Labels["svcctl.service"] + "-" +
+			.Spec.Labels["svcctl.release"][0:12])}) | from_entries) as $n
+		| .[] | select(.Status.State == "running" and $n[.ServiceID] != null)
+		| "\($n[.ServiceID]) \(.NodeID) \(.Spec.ContainerSpec.Image) \(.ID)"' | sort
+}
+# tasks_of SERVICE RELEASE12: those of one release
+tasks_of() { tasks | grep "^$1-$2 "; }
+# service_image SERVICE RELEASE12: ContainerSpec.Image of its swarm service
+service_image() {
+	swarm_api 1 /services -G --data-urlencode \
+		"filters={\"label\":[\"svcctl.service=$1\",\"svcctl.state_dir=$SVCCTL_STATE_DIR\"]}" |
+		jq -r --arg r "$2" '.[] | select(.Spec.Labels["svcctl.release"][0:12] == $r)
+			| .Spec.TaskTemplate.ContainerSpec.Image'
+}
+services() {
+	swarm_api 1 /services -G --data-urlencode \
+		"filters={\"label\":[\"svcctl.state_dir=$SVCCTL_STATE_DIR\"]}" |
+		jq -r '.[] | "\(.Spec.Labels["svcctl.service"]) \(.Spec.Labels["svcctl.release"][0:12])"' | sort
+}
+# release12 OUT: the release id (12) a --json command's result names
+release12() { tail -n 1 <<<"$1" | jq -r '.release[0:12]'; }
+three_running() { [ "$(tasks_of "$1" "$2" | wc -l)" = 3 ]; }
+
+# -- v1: run.image of the registry, by digest on all three nodes --
+REPLICAS=3 write_docker_manifest greeter 1.0.0 "$ADDR" "$REG/greeter:stable"
+run_rc rc svcctl --json deploy greeter
+[ "$rc" = 0 ] || diag "$OUT"
+check_eq "deploy v1 of the registry's image on 3 nodes exits 0" 0 "$rc"
+check "it says the tag's digest it pinned" grep -q "is $REG/greeter@$D1 in its registry" <<<"$OUT"
+R1=$(release12 "$OUT")
+check_eq "its swarm service runs the image by digest" "$REG/greeter@$D1" "$(service_image greeter "$R1")"
+t=$(tasks_of greeter "$R1")
+diag "$t"
+check_eq "3 tasks run" 3 "$(wc -l <<<"$t")"
+check_eq "each task runs the image by its digest" 3 "$(grep -c " $REG/greeter@$D1 " <<<"$t")"
+check_eq "the tasks are spread over the 3 nodes" 3 "$(awk '{ print $2 }' <<<"$t" | sort -u | wc -l)"
+check_eq "v1 answers through the router" 1.0.0 "$(version_at "$ADDR")"
+out=$(svcctl status greeter)
+for i in 1 2 3; do
+	check "status shows a task at node $i's address" \
+		grep -q "on node [^ ]*, at $SWARM_NET.$i:[0-9]*" <<<"$out"
+done
+
+# -- v2 under load through the router (v1 stopped once drained: KEEP=0s) --
+KEEP=0s REPLICAS=3 write_docker_manifest greeter 2.0.0 "$ADDR" "$REG/greeter:stable"
+"$HAMMER" --addr "$ADDR" --clients 8 --duration-ms 180000 --stop-file "$WORK/stop" >"$WORK/hammer.out" &
+HPID=$!
+BG_PIDS+=("$HPID")
+sleep 1
+run_rc rc svcctl --json deploy greeter
+[ "$rc" = 0 ] || diag "$OUT"
+R2=$(release12 "$OUT")
+sleep 1
+touch "$WORK/stop"
+wait "$HPID"
+hrc=$?
+diag "$(cat "$WORK/hammer.out")"
+check_eq "deploy v2 under load exits 0" 0 "$rc"
+check_eq "no client request failed during the deploy" 0 "$hrc"
+check "clients saw v1 then v2" grep -q "versions 1.0.0:[0-9]* 2.0.0:[0-9]* last 2.0.0" "$WORK/hammer.out"
+check_eq "v2's service runs the same digest" "$REG/greeter@$D1" "$(service_image greeter "$R2")"
+check "v1's service is removed (keep_previous 0)" wait_until 30 eval '[ -z "$(service_image greeter "$R1")" ]'
+check "v2's 3 tasks run" three_running greeter "$R2"
+
+# -- the tag moves in the registry: nothing running changes --
+alt=$WORK/alt
+mkdir -p "$alt"
+cp "$TOP_SRCDIR/examples/greeter/Dockerfile" "$alt/"
+cp "$GREETER_STATIC" "$alt/greeter-static"
+echo 'LABEL svcctl.e2e.moved="yes"' >>"$alt/Dockerfile"
+DOCKER_HOST="unix://$(swarm_sock 1)" "$MKIMAGE" "$REG/greeter:stable" "$alt" >"$WORK/alt.out" 2>&1
+out=$(swarm_docker 1 push "$REG/greeter:stable" 2>&1)
+D2=$(sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' <<<"$out" | head -n 1)
+check "another image is pushed under the same tag" test -n "$D2" -a "$D2" != "$D1"
+check_eq "the registry names the new digest for the tag" "$D2" \
+	"$(swarm_api 1 "/distribution/$REG/greeter:stable/json" -H 'X-Registry-Auth: e30=' | jq -r .Descriptor.digest)"
+before=$(tasks)
+sleep 2
+check_eq "no task changed (same tasks, same image)" "$before" "$(tasks)"
+check_eq "v2 still serves" 2.0.0 "$(version_at "$ADDR")"
+run_rc rc svcctl deploy greeter
+diag "$OUT"
+check_eq "deploying the same manifest again exits 0" 0 "$rc"
+check "it is a no-op: the release keeps its digest" grep -q "already active; nothing to do" <<<"$OUT"
+check_eq "still no task changed" "$before" "$(tasks)"
+
+# -- a cold rollback recreates v1 with the digest it recorded --
+run_rc rc svcctl --json rollback greeter
+[ "$rc" = 0 ] || diag "$OUT"
+check_eq "the rollback to v1 exits 0" 0 "$rc"
+check "it was not instant (v1 was gone: cold)" grep -q '"instant":false' <<<"$(tail -n 1 <<<"$OUT")"
+check_eq "v1's new service runs the recorded digest, not the tag's" "$REG/greeter@$D1" \
+	"$(service_image greeter "$R1")"
+t=$(tasks_of greeter "$R1")
+check_eq "v1's 3 tasks run that digest" 3 "$(grep -c " $REG/greeter@$D1 " <<<"$t")"
+check_eq "on the 3 nodes" 3 "$(awk '{ print $2 }' <<<"$t" | sort -u | wc -l)"
+check_eq "v1 serves again" 1.0.0 "$(version_at "$ADDR")"
+
+# -- a new release takes what the tag names now --
+REPLICAS=3 write_docker_manifest greeter 3.0.0 "$ADDR" "$REG/greeter:stable"
+run_rc rc svcctl --json deploy greeter
+[ "$rc" = 0 ] || diag "$OUT"
+R3=$(release12 "$OUT")
+check_eq "deploy v3 exits 0" 0 "$rc"
+check_eq "v3 runs the tag's new digest" "$REG/greeter@$D2" "$(service_image greeter "$R3")"
+check_eq "v3 answers" 3.0.0 "$(version_at "$ADDR")"
+
+# -- refused, nothing changed: a tag the registry lacks, an image of no registry --
+before=$(tasks)
+svcs=$(services)
+REPLICAS=3 write_docker_manifest greeter 4.0.0 "$ADDR" "$REG/greeter:nosuch"
+run_rc rc svcctl deploy greeter
+diag "$OUT"
+check_eq "deploy of a tag the registry does not have exits 1" 1 "$rc"
+check "it says the tag cannot be resolved, in the registry's words" \
+	grep -q "run.image: resolve image '$REG/greeter:nosuch' in its registry: .*manifest unknown" <<<"$OUT"
+REPLICAS=3 write_docker_manifest greeter 5.0.0 "$ADDR" "$IMAGE"
+run_rc rc svcctl deploy greeter
+diag "$OUT"
+check_eq "deploy of an image of no registry on 3 nodes exits 1" 1 "$rc"
+check "the message names the image and says what to do" \
+	grep -q "image '$IMAGE' names no registry, and the swarm at .* has 3 nodes: .*set build.push: REGISTRY/REPO .*run.image of a registry" <<<"$OUT"
+check_eq "v3 still serves" 3.0.0 "$(version_at "$ADDR")"
+check_eq "no service was made or removed" "$svcs" "$(services)"
+check_eq "no task changed" "$before" "$(tasks)"
+
+# -- history: the digest each release ran --
+out=$(svcctl history greeter)
+diag "$out"
+check_eq "history shows v1's and v2's digest (three attempts: v1, v2, the rollback)" 3 \
+	"$(grep -c "^ *image $REG/greeter@$D1$" <<<"$out")"
+check_eq "and v3's" 1 "$(grep -c "^ *image $REG/greeter@$D2$" <<<"$out")"
+json=$(svcctl --json history greeter | tail -n 1)
+check_eq "history --json has each release's image" \
+	"$REG/greeter@$D1 $REG/greeter@$D1 $REG/greeter@$D1 $REG/greeter@$D2" \
+	"$(jq -r '[.releases[] | select(.image) | .image] | join(" ")' <<<"$json")"
+check_eq "the refused deploys ran nothing: no history entry" 4 "$(jq '.releases | length' <<<"$json")"
+
+# -- build.push: svcctl builds on the manager, pushes, the tasks pull it by digest --
+ADDR2=127.0.0.1:$(pick_port)
+while [ "$ADDR2" = "$ADDR" ]; do ADDR2=127.0.0.1:$(pick_port); done
+ctx=$WORK/ctx
+mkdir -p "$ctx"
+cp "$TOP_SRCDIR/examples/greeter/Dockerfile" "$ctx/"
+cp "$GREETER_STATIC" "$ctx/greeter-static"
+# (write_docker_manifest's, with a build in place of run.image)
+REPLICAS=3 write_docker_manifest pushed 1.0.0 "$ADDR2" unused
+sed -i -e '/^  image: unused$/d' -e "s|^run:$|build:\n  context: $ctx\n  dockerfile: Dockerfile\n  push: $REG/team/pushed\nrun:|" \
+	"$SVCCTL_MANIFESTS/pushed.yaml"
+run_rc rc svcctl --json deploy pushed
+[ "$rc" = 0 ] || diag "$OUT"
+check_eq "deploy of a build with build.push on 3 nodes exits 0" 0 "$rc"
+RP=$(release12 "$OUT")
+art=$(tail -n 1 <<<"$OUT" | jq -r '.artifact[0:12]')
+check "it pushed the image tagged with its artifact id" \
+	grep -q "pushing image pushed:$art to $REG/team/pushed:$art" <<<"$OUT"
+dp=$(swarm_api 1 "/distribution/$REG/team/pushed:$art/json" -H 'X-Registry-Auth: e30=' | jq -r .Descriptor.digest)
+check "the registry has it" grep -q '^sha256:[0-9a-f]\{64\}$' <<<"$dp"
+check_eq "the release's service runs it by that digest" "$REG/team/pushed@$dp" "$(service_image pushed "$RP")"
+t=$(tasks_of pushed "$RP")
+check_eq "its 3 tasks run it, on the 3 nodes" "3 3" \
+	"$(grep -c " $REG/team/pushed@$dp " <<<"$t") $(awk '{ print $2 }' <<<"$t" | sort -u | wc -l)"
+check "it answers through the router" answers "$ADDR2" 1.0.0
+json=$(svcctl --json history pushed | tail -n 1)
+check_eq "history records the pushed digest with the artifact" "$REG/team/pushed@$dp $REG/team/pushed@$dp" \
+	"$(jq -r '.releases[0] | "\(.artifact.pushed) \(.image)"' <<<"$json")"
+
+# -- a build.push that is not HOST[:PORT]/PATH: a manifest error at its line --
+sed -i "s|^  push: .*|  push: team/pushed|" "$SVCCTL_MANIFESTS/pushed.yaml"
+line=$(grep -n '^  push: ' "$SVCCTL_MANIFESTS/pushed.yaml" | cut -d: -f1)
+run_rc rc svcctl deploy pushed
+diag "$OUT"
+check_eq "deploy with a build.push naming no registry exits 3" 3 "$rc"
+check "the error is at build.push's line and column" \
+	grep -q "pushed.yaml:$line:3: build.push: 'team/pushed' names no registry" <<<"$OUT"
+check "pushed still answers" answers "$ADDR2" 1.0.0
+
+finish
