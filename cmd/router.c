@@ -33,7 +33,7 @@ static int router_run(struct cmd_global *g, int argc, char **argv)
 	struct svc_router_options opts;
 	struct svc_error err = { 0 };
 	const char *secret_file = NULL;
-	char *secret = NULL;
+	char *secret = NULL, **join = NULL, *join_text = NULL;
 	size_t secret_len = 0;
 	int rc;
 	struct {
@@ -79,12 +79,32 @@ static int router_run(struct cmd_global *g, int argc, char **argv)
 			opts.peer_listen = argv[i];
 		} else if (!strcmp(argv[i], "--peer-secret-file") && i + 1 < argc) {
 			secret_file = argv[++i];
+		} else if (!strcmp(argv[i], "--peer-join") && i + 1 < argc) {
+			char *save = NULL, *a;
+			svc_strv_free(join);
+			join = NULL;
+			free(join_text);
+			join_text = svc_strdup(argv[++i]);
+			for (a = strtok_r(join_text, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
+				struct svc_addr addr;
+				if (svc_addr_parse(&addr, a, false, &err)) {
+					svc_strv_free(join);
+					free(join_text);
+					return cmd_usage_error(g, usage, "--peer-join: %s", err.message);
+				}
+				join = svc_strv_add_unique(join, a);
+			}
 		} else {
 			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
 		}
 	}
-	if (!opts.peer_listen != !secret_file)
-		return cmd_usage_error(g, usage, "--peer-listen and --peer-secret-file go together");
+	if (!opts.peer_listen != !secret_file || (join && !opts.peer_listen)) {
+		svc_strv_free(join);
+		free(join_text);
+		return cmd_usage_error(g, usage, "--peer-listen and --peer-secret-file go together "
+				       "(and --peer-join needs them)");
+	}
+	opts.peer_join = join;
 	if (secret_file && (rc = svc_secret_read(&secret, &secret_len, secret_file,
 						 SVC_PEER_SECRET_MAX, "peer secret", &err)))
 		return cmd_fail(g, rc, &err);
@@ -93,6 +113,8 @@ static int router_run(struct cmd_global *g, int argc, char **argv)
 	opts.rebuild = rebuild_table;
 	opts.rebuild_arg = &g->ctx;
 	rc = svc_router_run(g->state_dir, &opts, &err);
+	svc_strv_free(join);
+	free(join_text);
 	if (secret) {
 		explicit_bzero(secret, secret_len);
 		free(secret);
@@ -194,6 +216,8 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 		       "                                  over TCP (prepare, commit, abort), every line\n"
 		       "                                  authenticated with the secret of\n"
 		       "        --peer-secret-file PATH   (HMAC-SHA256; both options or neither)\n"
+		       "        --peer-join ADDR[,ADDR]   the other routers' peer channels: at start, take\n"
+		       "                                  their newest table before serving\n"
 		       "stop    stop the router (and its supervisor); exit 5 when one runs but\n"
 		       "        does not answer\n"
 		       "status  routes, backends and live connections\n"

@@ -1563,6 +1563,70 @@ START_TEST(test_router__peer_two_phase_switch)
 }
 END_TEST
 
+/* router i's table as its peer channel gives it: {"epoch":N, "routes":[...]} */
+static json_t *peer_table_of(struct peer_fixture *f, size_t i)
+{
+	char *one[] = { f->addr[i], NULL }, *from = NULL;
+	struct svc_error err = { 0 };
+	json_t *t = NULL;
+
+	ck_assert_msg(svc_peer_table_fetch(one, PEER_SECRET, strlen(PEER_SECRET), 0, &t, &from,
+					   &err) == 0, "%s", err.message);
+	free(from);
+	return t;
+}
+
+/*
+ * A router away while the others switched takes their table when it
+ * starts, before it serves. (Here the routers share a machine, so each
+ * route listens on its own loopback address and the one taken cannot be
+ * bound where another router holds it: what is checked is the epoch and
+ * the table it takes; swarm_cluster.sh has nodes of their own.)
+ */
+START_TEST(test_router__peer_catch_up)
+{
+	struct peer_fixture f;
+	struct svc_error err;
+	char *join[NPEERS] = { NULL };
+	char *backends[] = { NULL, NULL };
+	struct svc_peer_route route = { "127.0.0.1:1", "web", backends, 1000 };
+	int64_t epoch = 0;
+	json_t *t;
+
+	peer_setup(&f);
+	ck_assert_msg(peer_switch(&f, f.a, 0, &err) == 0, "%s", err.message);
+	ck_assert_int_eq(stop_router(f.pid[2]), 0);
+	/* the two that are up switch to b (the one away is not asked) */
+	backends[0] = f.b;
+	svc_error_clear(&err);
+	ck_assert_msg(svc_peer_switch(f.peers, 2, PEER_SECRET, strlen(PEER_SECRET), &route, 0,
+				      &epoch, &err) == 0, "%s", err.message);
+	/* it comes back knowing the others: it takes their newer table */
+	join[0] = f.addr[0];
+	join[1] = f.addr[1];
+	svc_router_options_init(&f.opts[2]);
+	f.opts[2].peer_listen = f.addr[2];
+	f.opts[2].peer_secret = PEER_SECRET;
+	f.opts[2].peer_secret_len = strlen(PEER_SECRET);
+	f.opts[2].peer_join = join;
+	f.pid[2] = start_router_in(f.dir[2], &f.opts[2]);
+	t = peer_table_of(&f, 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(t, "epoch")), epoch);
+	/* its own route, older, is gone; the others' table is what it has */
+	ck_assert_uint_le(json_array_size(json_object_get(t, "routes")), 1);
+	json_decref(t);
+	/* with nobody to ask, a router serves the table it had, its epoch kept */
+	ck_assert_int_eq(stop_router(f.pid[0]), 0);
+	ck_assert_int_eq(stop_router(f.pid[1]), 0);
+	ck_assert_int_eq(stop_router(f.pid[2]), 0);
+	f.pid[2] = start_router_in(f.dir[2], &f.opts[2]);
+	t = peer_table_of(&f, 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(t, "epoch")), epoch);
+	json_decref(t);
+	peer_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_router__peer_channel_needs_the_secret)
 {
 	struct peer_fixture f;
@@ -1648,6 +1712,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_router__first_byte_timeout);
 	tcase_add_test(tc, test_router__peer_two_phase_switch);
 	tcase_add_test(tc, test_router__peer_channel_needs_the_secret);
+	tcase_add_test(tc, test_router__peer_catch_up);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -170,7 +170,7 @@ static void ex_event(struct exchange *x, short rev, const void *secret, size_t s
  */
 static void exchange_all(struct svc_peer *peers, size_t n, const bool *want, bool *ok,
 			 const void *secret, size_t secret_len, json_t *const *bodies,
-			 int64_t timeout_ms)
+			 int64_t timeout_ms, json_t **replies)
 {
 	struct exchange *x = svc_calloc(n + 1, sizeof(*x));
 	struct pollfd *pfd = svc_calloc(n + 1, sizeof(*pfd));
@@ -219,6 +219,10 @@ static void exchange_all(struct svc_peer *peers, size_t n, const bool *want, boo
 			snprintf(peers[i].error, sizeof(peers[i].error), "%s", x[i].error);
 		else
 			ok[i] = true, peers[i].error[0] = '\0';
+		if (replies && ok[i]) {
+			replies[i] = x[i].reply;
+			x[i].reply = NULL;
+		}
 		ex_release(&x[i]);
 	}
 	free(pfd);
@@ -286,7 +290,7 @@ int svc_peer_switch(struct svc_peer *peers, size_t n, const void *secret, size_t
 	}
 	/* phase 1: every router holds the new route, or none takes it */
 	bodies_make(b, peers, n, "prepare", epoch, route);
-	exchange_all(peers, n, want, ok, secret, secret_len, b, timeout_ms);
+	exchange_all(peers, n, want, ok, secret, secret_len, b, timeout_ms, NULL);
 	bodies_free(b, n);
 	for (size_t i = 0; i < n; i++) {
 		peers[i].prepared = ok[i];
@@ -299,7 +303,7 @@ int svc_peer_switch(struct svc_peer *peers, size_t n, const void *secret, size_t
 		for (size_t i = 0; i < n; i++)
 			want[i] = peers[i].prepared;
 		bodies_make(b, peers, n, "abort", epoch, NULL);
-		exchange_all(peers, n, want, ok, secret, secret_len, b, timeout_ms);
+		exchange_all(peers, n, want, ok, secret, secret_len, b, timeout_ms, NULL);
 		bodies_free(b, n);
 		rc = svc_error_set(err, SVC_EFAILED,
 				   "%zu of %zu routers did not prepare the switch, so none switched: "
@@ -314,7 +318,7 @@ int svc_peer_switch(struct svc_peer *peers, size_t n, const void *secret, size_t
 			left |= (want[i] = !peers[i].committed);
 		if (!left)
 			break;
-		exchange_all(peers, n, want, ok, secret, secret_len, b, timeout_ms);
+		exchange_all(peers, n, want, ok, secret, secret_len, b, timeout_ms, NULL);
 		for (size_t i = 0; i < n; i++)
 			peers[i].committed |= ok[i];
 	}
@@ -336,4 +340,53 @@ done:
 	free(want);
 	free(b);
 	return rc;
+}
+
+int svc_peer_table_fetch(char *const *addrs, const void *secret, size_t secret_len,
+			 int64_t timeout_ms, json_t **out, char **from, struct svc_error *err)
+{
+	size_t n = svc_strv_len(addrs), best = 0;
+	struct svc_peer *peers = svc_calloc(n + 1, sizeof(*peers));
+	json_t **b = svc_calloc(n + 1, sizeof(*b)), **replies = svc_calloc(n + 1, sizeof(*replies));
+	bool *want = svc_calloc(n + 1, sizeof(*want)), *ok = svc_calloc(n + 1, sizeof(*ok));
+	json_int_t top = -1;
+	char bad[1024] = "";
+
+	*out = NULL;
+	*from = NULL;
+	for (size_t i = 0; i < n; i++) {
+		peers[i].addr = addrs[i];
+		want[i] = true;
+		b[i] = json_pack("{s:s}", "op", "table");
+	}
+	exchange_all(peers, n, want, ok, secret, secret_len, b, timeout_ms > 0 ? timeout_ms : 2000,
+		     replies);
+	for (size_t i = 0; i < n; i++) {
+		json_int_t e = json_integer_value(json_object_get(replies[i], "epoch"));
+		if (!ok[i]) {
+			char one[600];
+			snprintf(one, sizeof(one), "%s: %s", addrs[i], peers[i].error);
+			svc_text_add(bad, sizeof(bad), one);
+		} else if (e > top && json_is_array(json_object_get(replies[i], "routes"))) {
+			top = e;
+			best = i;
+		}
+	}
+	if (top >= 0) {
+		*out = replies[best];
+		replies[best] = NULL;
+		*from = svc_strdup(addrs[best]);
+	}
+	bodies_free(b, n);
+	for (size_t i = 0; i < n; i++)
+		json_decref(replies[i]);
+	free(replies);
+	free(b);
+	free(ok);
+	free(want);
+	free(peers);
+	if (top < 0)
+		return svc_error_set(err, SVC_EUNAVAIL, "no router answered: %s",
+				     bad[0] ? bad : "none was named");
+	return 0;
 }

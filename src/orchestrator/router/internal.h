@@ -239,6 +239,8 @@ int router_bind_peer(struct router *r, struct svc_error *err);
 /* The reply line ("MAC JSON\n", malloc'd) to one request line of the peer channel. */
 char *router_peer_reply(struct router *r, const char *line, size_t len);
 void router_peer_release(struct router *r);
+/* At start: take the newest table of the peers (opts.peer_join) when newer than ours. */
+void router_peer_catch_up(struct router *r);
 
 /* loop.c */
 /* Write STATE/router/router.pid ("PID\n", atomically); sets pid_written. */

@@ -285,6 +285,7 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 		r.opts.peer_listen = opts->peer_listen;
 		r.opts.peer_secret = opts->peer_secret;
 		r.opts.peer_secret_len = opts->peer_secret_len;
+		r.opts.peer_join = opts->peer_join;
 	}
 	r.dir = svc_router_dir(state_dir);
 	r.sock_path = svc_router_socket_path(state_dir);
@@ -324,6 +325,8 @@ int svc_router_run(const char *state_dir, const struct svc_router_options *opts,
 	raise_nofile(&r);
 	if (router_load_routes(&r, err))
 		goto done;
+	if (r.opts.peer_listen && r.opts.peer_join)
+		router_peer_catch_up(&r);
 	router_retry_listeners(&r);
 	if (router_bind_control(&r, err))
 		goto done;

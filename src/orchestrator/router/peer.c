@@ -253,3 +253,60 @@ char *router_peer_reply(struct router *r, const char *line, size_t len)
 	json_decref(req);
 	return out ? out : svc_strdup("");
 }
+
+void router_peer_catch_up(struct router *r)
+{
+	const struct svc_router_options *o = &r->opts;
+	struct svc_error e = { 0 };
+	json_t *t = NULL, *routes, *route;
+	char *from = NULL;
+	json_int_t epoch;
+	size_t i;
+
+	if (svc_peer_table_fetch(o->peer_join, o->peer_secret, o->peer_secret_len, 0, &t, &from,
+				 &e)) {
+		svc_daemon_log(ROUTER_WHO, "catching up: %s; serving the table it had", e.message);
+		return;
+	}
+	epoch = json_integer_value(json_object_get(t, "epoch"));
+	routes = json_object_get(t, "routes");
+	if (epoch <= r->epoch) {
+		svc_daemon_log(ROUTER_WHO, "catching up: its table (epoch %lld) is the newest",
+			       (long long)r->epoch);
+		goto done;
+	}
+	svc_daemon_log(ROUTER_WHO, "catching up: taking epoch %lld from %s (it had %lld)",
+		       (long long)epoch, from, (long long)r->epoch);
+	r->epoch = (int64_t)epoch;   /* saved with each change below */
+	/* routes the newer table does not have go */
+	for (struct route *rt = r->routes, *next; rt; rt = next) {
+		bool kept = false;
+		next = rt->next;
+		json_array_foreach(routes, i, route)
+			kept |= !strcmp(json_string_value(json_object_get(route, "listen")) ?
+					json_string_value(json_object_get(route, "listen")) : "",
+					rt->listen.text);
+		if (!kept && rt->nactive) {
+			/* the route takes q's service (router_route_apply) */
+			struct set_req q = { .listen = rt->listen,
+					     .service = svc_strdup(rt->service ? rt->service : ""),
+					     .drain_timeout_ms = rt->drain_timeout_ms };
+			json_decref(router_handle_set(r, &q, -1));
+			router_set_req_release(&q);
+		}
+	}
+	json_array_foreach(routes, i, route) {
+		struct set_req q;
+		svc_error_clear(&e);
+		if (router_set_req_parse(&q, route, &e)) {
+			svc_daemon_log(ROUTER_WHO, "catching up: route %zu of %s: %s", i + 1, from,
+				       e.message);
+			continue;
+		}
+		json_decref(router_handle_set(r, &q, -1));
+		router_set_req_release(&q);
+	}
+done:
+	free(from);
+	json_decref(t);
+}

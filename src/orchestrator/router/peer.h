@@ -77,4 +77,13 @@ int svc_peer_switch(struct svc_peer *peers, size_t n, const void *secret, size_t
 		    const struct svc_peer_route *route, int64_t timeout_ms, int64_t *epoch_out,
 		    struct svc_error *err);
 
+/*
+ * Ask every router of addrs (NULL-terminated "HOST:PORT"s) for its table
+ * at once, within timeout_ms (default 2 s): *out the answer with the
+ * highest epoch ({"epoch":N, "routes":[...]}), *from who gave it (caller
+ * frees both). SVC_EUNAVAIL when none answered, naming each and why.
+ */
+int svc_peer_table_fetch(char *const *addrs, const void *secret, size_t secret_len,
+			 int64_t timeout_ms, json_t **out, char **from, struct svc_error *err);
+
 #endif

@@ -99,6 +99,14 @@ struct svc_router_options {
 	const char *peer_listen;
 	const void *peer_secret;
 	size_t peer_secret_len;
+	/*
+	 * The peer channels of the other routers (NULL-terminated, borrowed;
+	 * may be NULL): at start, before it serves, the router asks them for
+	 * their tables and takes the one with the highest epoch when it is
+	 * newer than its own (a router whose machine was away while others
+	 * switched). None answering is no error: it serves its own.
+	 */
+	char *const *peer_join;
 };
 
 /* Fill opts with the defaults above. */
