@@ -20,7 +20,7 @@
 #include "util.h"
 
 static const char usage[] =
-	"svcctl router run [OPTION...] | stop | status | image";
+	"svcctl router run [OPTION...] | stop | status | image | swarm [--push REGISTRY/REPO] [--peer-port N]";
 
 /* The router's hook for a routes.json it cannot parse (router.h). */
 static int rebuild_table(void *arg, char **table, struct svc_error *err)
@@ -192,13 +192,72 @@ static int router_image(struct cmd_global *g)
 	return EXIT_OK;
 }
 
+/* `router swarm [--push REGISTRY/REPO] [--peer-port N]`: a router on every node */
+static int router_swarm(struct cmd_global *g, int argc, char **argv)
+{
+	struct svc_error err = { 0 };
+	struct svc_swarm_router *r = NULL;
+	const char *push = NULL;
+	char self[PATH_MAX];
+	size_t n = 0;
+	bool rotated = false;
+	long long port = 7950;
+	int rc;
+
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--push") && i + 1 < argc) {
+			char why[256];
+			push = argv[++i];
+			if (svc_docker_push_repo_check(push, why, sizeof(why)))
+				return cmd_usage_error(g, usage, "--push: %s", why);
+		} else if (!strcmp(argv[i], "--peer-port") && i + 1 < argc) {
+			if (svc_parse_int(&port, argv[++i], 1, 65535))
+				return cmd_usage_error(g, usage, "--peer-port: expected 1-65535");
+		} else {
+			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
+		}
+	}
+	if ((rc = svc_self_exe(self, sizeof(self), &err)))
+		return cmd_fail(g, rc, &err);
+	rc = svc_swarm_routers_up(g->state_dir, self, push, (int)port, &r, &n, &rotated, &err);
+	if (g->json) {
+		json_t *nodes = json_array(), *res;
+		for (size_t i = 0; i < n; i++) {
+			json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:I}", "node", r[i].node, "state",
+					      r[i].state, "peer", r[i].addr, "answers", r[i].answers,
+					      "epoch", (json_int_t)r[i].epoch);
+			if (r[i].error[0])
+				json_object_set_new(o, "error", json_string(r[i].error));
+			json_array_append_new(nodes, o);
+		}
+		res = json_pack("{s:s, s:o, s:b}", "command", "router swarm", "nodes", nodes,
+				"secret_rotated", rotated);
+		if (rc) {
+			json_object_set_new(res, "error", json_string(err.message));
+			json_object_set_new(res, "exit_code", json_integer(cmd_exit_code(rc)));
+		} else {
+			json_object_set_new(res, "exit_code", json_integer(0));
+		}
+		svc_report_result(&g->report, res);
+		svc_swarm_routers_free(r, n);
+		return rc ? cmd_exit_code(rc) : EXIT_OK;
+	}
+	if (rotated && g->verbosity >= 0)
+		printf("a new secret for the routers (STATE/router/peer.secret was missing)\n");
+	for (size_t i = 0; i < n; i++)
+		printf("%-24s %-8s %-22s %s\n", r[i].node, r[i].state, r[i].addr,
+		       r[i].answers ? "router answers" : r[i].error[0] ? r[i].error : "-");
+	svc_swarm_routers_free(r, n);
+	return rc ? cmd_fail(g, rc, &err) : EXIT_OK;
+}
+
 int cmd_router(struct cmd_global *g, int argc, char **argv)
 {
 	struct svc_error err = { 0 };
 	int rc;
 
 	if (argc < 2)
-		return cmd_usage_error(g, usage, "run, stop, status or image?");
+		return cmd_usage_error(g, usage, "run, stop, status, image or swarm?");
 	if (cmd_is_help(argv[1]) || (argc > 2 && cmd_is_help(argv[2]))) {
 		printf("usage: %s\n\n"
 		       "run     run the router in the foreground, for a service manager, which\n"
@@ -223,11 +282,20 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 		       "status  routes, backends and live connections\n"
 		       "image   build the image of this svcctl that the routers on swarm nodes\n"
 		       "        run (FROM scratch: the binary, its shared libraries and loader),\n"
-		       "        through the Docker engine of DOCKER_HOST; prints its tag\n", usage);
+		       "        through the Docker engine of DOCKER_HOST; prints its tag\n"
+		       "swarm   run a router on every node of the swarm at DOCKER_HOST (a global\n"
+		       "        service from that image, on each node's network, its table in a\n"
+		       "        node-local volume), its peer channel on --peer-port (default 7950)\n"
+		       "        with a secret svcctl keeps in STATE/router/peer.secret (a new one,\n"
+		       "        and a new Swarm secret, when that file is missing); on more than one\n"
+		       "        node the image is pushed to --push REGISTRY/REPO; waits until every\n"
+		       "        ready node's router answers, and lists them\n", usage);
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "run"))
 		return router_run(g, argc, argv);
+	if (!strcmp(argv[1], "swarm"))
+		return router_swarm(g, argc, argv);
 	if (argc > 2)
 		return cmd_usage_error(g, usage, "unexpected '%s'", argv[2]);
 	if (!strcmp(argv[1], "status"))

@@ -217,4 +217,47 @@ check "the error is at build.push's line and column" \
 	grep -q "pushed.yaml:$line:3: build.push: 'team/pushed' names no registry" <<<"$OUT"
 check "pushed still answers" answers "$ADDR2" 1.0.0
 
+# -- a router on every node: a global service of svcctl's own image, pushed --
+secrets() {
+	swarm_api 1 /secrets | jq -r --arg sd "$SVCCTL_STATE_DIR" \
+		'[.[] | select(.Spec.Labels["svcctl.state_dir"] == $sd) | .Spec.Name] | sort | join(" ")'
+}
+# peer_line ADDR LINE: the reply of a router's peer channel to one line ("" when none)
+peer_line() {
+	local host=${1%:*} port=${1##*:}
+	(exec 3<>"/dev/tcp/$host/$port" && printf '%s\n' "$2" >&3 && timeout 5 head -n 1 <&3) 2>/dev/null
+}
+run_rc rc svcctl --json router swarm --push "$REG/svcctl/router"
+[ "$rc" = 0 ] || diag "$OUT"
+check_eq "router swarm exits 0" 0 "$rc"
+json=$(tail -n 1 <<<"$OUT")
+check_eq "every node's router answers with the secret" "3 3" \
+	"$(jq '.nodes | length' <<<"$json") $(jq '[.nodes[] | select(.answers)] | length' <<<"$json")"
+check_eq "at each node's address" "$SWARM_NODE_ADDR_1:7950 $SWARM_NODE_ADDR_2:7950 $SWARM_NODE_ADDR_3:7950" \
+	"$(jq -r '[.nodes[].peer] | sort | join(" ")' <<<"$json")"
+check "svcctl's copy of the secret is 0600" test "$(stat -c %a "$SVCCTL_STATE_DIR/router/peer.secret")" = 600
+router_svc=$(swarm_api 1 /services | jq -c --arg sd "$SVCCTL_STATE_DIR" \
+	'.[] | select(.Spec.Labels["svcctl.router"] == "1" and .Spec.Labels["svcctl.state_dir"] == $sd) | .Spec')
+check "it is a global service on the host network" \
+	jq -e '.Mode.Global and (.TaskTemplate.Networks | length == 1)' <<<"$router_svc"
+check "from svcctl's image in the registry, by digest" \
+	grep -q "^$REG/svcctl/router@sha256:" <<<"$(jq -r .TaskTemplate.ContainerSpec.Image <<<"$router_svc")"
+check "its table in a node-local volume" \
+	jq -e '.TaskTemplate.ContainerSpec.Mounts[0] | .Type == "volume" and .Target == "/state"' <<<"$router_svc"
+check_eq "a line without the secret gets no answer from a router" "" \
+	"$(peer_line "$SWARM_NODE_ADDR_2:7950" '{"op":"ping"}')"
+s1=$(secrets)
+check "one Swarm secret holds the routers' copy" grep -Eq '^svcctl-[0-9a-f]{8}-router-[0-9a-f]{12}$' <<<"$s1"
+run_rc rc svcctl router swarm --push "$REG/svcctl/router"
+check_eq "run again, nothing changes" "0 $s1" "$rc $(secrets)"
+# svcctl's copy lost: a new secret, everywhere, and the old one gone
+rm "$SVCCTL_STATE_DIR/router/peer.secret"
+run_rc rc svcctl --json router swarm --push "$REG/svcctl/router"
+[ "$rc" = 0 ] || diag "$OUT"
+json=$(tail -n 1 <<<"$OUT")
+check_eq "with svcctl's copy lost, router swarm makes a new secret" "0 true" "$rc $(jq -r .secret_rotated <<<"$json")"
+s2=$(secrets)
+check "a new Swarm secret replaces the old one" test -n "$s2" -a "$s2" != "$s1"
+check_eq "and every router answers with the new one" 3 "$(jq '[.nodes[] | select(.answers)] | length' <<<"$json")"
+
 finish

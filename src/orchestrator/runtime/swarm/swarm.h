@@ -11,6 +11,8 @@
 #include "runtime/driver.h"
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 extern const struct svc_runtime_ops svc_swarm_ops;
 
@@ -32,5 +34,29 @@ struct svc_docker;
  */
 int svc_swarm_router_image(struct svc_docker *d, const char *self_exe, const char *work_dir,
 			   char **tag_out, struct svc_error *err);
+
+/* A node's router, as svc_swarm_routers_up found it. */
+struct svc_swarm_router {
+	char *node;        /* the node's name */
+	char *state;       /* the node's: "ready", "down", ... */
+	char *addr;        /* its router's peer channel, "ADDR:PORT" */
+	bool answers;      /* it answered with the secret */
+	int64_t epoch;     /* of the table it has in force */
+	char error[512];   /* why not */
+};
+
+/*
+ * Run svcctl's router on every node of the swarm at DOCKER_HOST
+ * (routers.c): the global service svcctl-TAG-router from the image of
+ * self_exe (on more than one node pushed to push_repo, REGISTRY/REPO, and
+ * run by digest), its peer channel on peer_port, authenticated with the
+ * secret in STATE/router/peer.secret (made, with a new Swarm secret, when
+ * it is missing: *rotated). Waits until every ready node's router answers.
+ * *out: one entry per node (svc_swarm_routers_free).
+ */
+int svc_swarm_routers_up(const char *state_dir, const char *self_exe, const char *push_repo,
+			 int peer_port, struct svc_swarm_router **out, size_t *nout,
+			 bool *rotated, struct svc_error *err);
+void svc_swarm_routers_free(struct svc_swarm_router *r, size_t n);
 
 #endif
