@@ -36,6 +36,13 @@ static void error_vset(struct svc_error *err, int code, const char *file,
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 }
 
+int svc_error_pass(struct svc_error *err, const struct svc_error *e, int rc)
+{
+	if (err && !err->code)
+		*err = *e;
+	return rc;
+}
+
 int svc_error_set(struct svc_error *err, int code, const char *fmt, ...)
 {
 	va_list ap;

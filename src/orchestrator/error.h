@@ -42,6 +42,12 @@ struct svc_error {
 void svc_error_clear(struct svc_error *err);
 
 /*
+ * Copy e into err (if err is not NULL and not already set) and return rc:
+ * an error caught in a local struct passed on under the same contract.
+ */
+int svc_error_pass(struct svc_error *err, const struct svc_error *e, int rc);
+
+/*
  * Set err (if err is not NULL and not already set) and return code, so that
  * callers can write `return svc_error_set(err, SVC_EGENERIC, "...")`.
  */

@@ -469,14 +469,6 @@ static int64_t health_timeout(const struct svc_manifest *m, int64_t deadline_mon
 }
 /* ---- the state, loaded once ---- */
 
-/* Copy e into err unless err is set already (the error contract). */
-static int error_pass(struct svc_error *err, const struct svc_error *e, int rc)
-{
-	if (err && !err->code)
-		*err = *e;
-	return rc;
-}
-
 static int open_runtime_for(struct svc_runtime **rt, struct svc_ctx *ctx,
 			    enum svc_runtime_kind kind, struct svc_error *err)
 {
@@ -533,7 +525,7 @@ int svc_rollout_load_state(struct svc_ctx *ctx, const char *service,
 		return svc_error_set(err, rc, "%s; run 'svcctl repair %s' to rebuild the state "
 				     "from what runs ('svcctl stop %s' still stops it)",
 				     e.message, service, service);
-	return rc ? error_pass(err, &e, rc) : 0;
+	return rc ? svc_error_pass(err, &e, rc) : 0;
 }
 
 /*
@@ -562,7 +554,7 @@ int svc_rollout_open_runtime(struct svc_runtime **out, struct svc_ctx *ctx,
 		if ((rc = release_manifest(&m, ctx, st->service, cands[i], &e)) == SVC_ENOTFOUND)
 			continue;
 		if (rc)
-			return error_pass(err, &e, rc);
+			return svc_error_pass(err, &e, rc);
 		rc = open_runtime_for(out, ctx, m->runtime, err);
 		svc_manifest_free(m);
 		return rc;
@@ -2090,7 +2082,7 @@ int svc_rollout_stop(struct svc_ctx *ctx, const char *service, struct svc_error 
 		goto done;
 	}
 	if (rc) {
-		rc = error_pass(err, &e, rc);
+		rc = svc_error_pass(err, &e, rc);
 		goto done;
 	}
 	report_recovered(ctx, service, what, NULL);
@@ -2352,7 +2344,7 @@ int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
 		struct svc_error e2;
 		svc_error_clear(&e2);
 		if (recover_locked(ctx, &st, true, what, sizeof(what), &e2) == SVC_ESTATE)
-			rc = error_pass(&e, &e2, SVC_ESTATE);
+			rc = svc_error_pass(&e, &e2, SVC_ESTATE);
 	}
 	svc_lock_release(&lock);
 	if (rc == SVC_ESTATE) {
@@ -2362,11 +2354,11 @@ int svc_rollout_status(struct svc_ctx *ctx, const char *service, json_t **out,
 			status_json(out, ctx, service, NULL, rt, NULL);
 		if (*out)
 			json_object_set_new(*out, "state_error", json_string(e.message));
-		rc = error_pass(err, &e, rc);
+		rc = svc_error_pass(err, &e, rc);
 		goto done;
 	}
 	if (rc) {
-		rc = error_pass(err, &e, rc);
+		rc = svc_error_pass(err, &e, rc);
 		goto done;
 	}
 	if ((rc = svc_rollout_open_runtime(&rt, ctx, &st, err)))

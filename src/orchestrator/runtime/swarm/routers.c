@@ -58,8 +58,8 @@ static int secret_get(const char *state_dir, char **secret, size_t *len, bool *m
 	*made = false;
 	rc = svc_secret_read(secret, len, path, SVC_PEER_SECRET_MAX, "routers' secret", &e);
 	if (rc != SVC_ENOTFOUND) {
-		if (rc && err && !err->code)
-			*err = e;
+		if (rc)
+			svc_error_pass(err, &e, rc);
 		goto done;
 	}
 	if (RAND_bytes(raw, sizeof(raw)) != 1) {
@@ -232,8 +232,7 @@ static int service_put(struct svc_docker *d, const char *name, json_t *spec, boo
 		goto done;
 	}
 	if (rc) {
-		if (err && !err->code)
-			*err = e;
+		svc_error_pass(err, &e, rc);
 		goto done;
 	}
 	cs = json_object_get(json_object_get(json_object_get(cur, "Spec"), "TaskTemplate"),

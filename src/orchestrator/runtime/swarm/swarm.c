@@ -433,9 +433,7 @@ static int service_instances(struct svc_runtime *rt, json_t *s, json_t *nodes,
 		if ((rc = svc_docker_task_list(engine(rt), jstr(s, "ID"), &tasks, &e))) {
 			if (rc == SVC_ENOTFOUND)   /* removed meanwhile */
 				return 0;
-			if (err && !err->code)
-				*err = e;
-			return rc;
+			return svc_error_pass(err, &e, rc);
 		}
 	}
 	out->items = svc_realloc(out->items, out->count + (size_t)(replicas > 0 ? replicas : 0) + 1,
@@ -499,9 +497,7 @@ static int remove_service(struct svc_runtime *rt, const char *name, int64_t wait
 	{
 		struct svc_error e = { 0 };   /* gone already: done */
 		if ((rc = svc_docker_service_inspect(engine(rt), name, &s, &e))) {
-			if (rc != SVC_ENOTFOUND && err && !err->code)
-				*err = e;
-			return rc == SVC_ENOTFOUND ? 0 : rc;
+			return rc == SVC_ENOTFOUND ? 0 : svc_error_pass(err, &e, rc);
 		}
 	}
 	id = svc_strdup(jstr(s, "ID") ? jstr(s, "ID") : name);
@@ -562,8 +558,8 @@ static int sw_start(struct svc_runtime *rt, const struct svc_manifest *m,
 	{
 		struct svc_error e = { 0 };   /* "not found" is no error here */
 		rc = svc_docker_service_inspect(engine(rt), name, &s, &e);
-		if (rc && rc != SVC_ENOTFOUND && err && !err->code)
-			*err = e;
+		if (rc && rc != SVC_ENOTFOUND)
+			svc_error_pass(err, &e, rc);
 	}
 	if (rc == SVC_ENOTFOUND) {
 		/* the release's service: every replica at once, index 0 first */
