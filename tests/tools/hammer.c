@@ -2,9 +2,14 @@
  * hammer - concurrent HTTP clients that loop requests and count what they
  * get, for the end-to-end tests, the soak and the demo.
  *
- *   hammer --addr 127.0.0.1:8080 [--clients 8] [--keepalive-clients 0]
+ *   hammer --addr 127.0.0.1:8080 [--addr ...] [--clients 8] [--keepalive-clients 0]
  *          [--duration-ms 10000] [--stop-file PATH] [--path /]
- *          [--new-conn-pause-ms 0]
+ *          [--new-conn-pause-ms 0] [--allow-net A.B.C.0/24]
+ *
+ * With several --addr (at most 8), client i goes to address i modulo
+ * their number (new-connection clients first, then keep-alive ones), and
+ * one more line per address follows the summary:
+ *   target 10.78.1.1:8080 requests 300 ok 300 failed 0 first 1.0.0 last 2.0.0
  *
  * Two kinds of client thread, each looping "GET PATH" until the duration
  * (at most 10 minutes) has passed or the stop file appears:
@@ -41,12 +46,15 @@
  * (one line), then "first error: ..." when a request failed. Each failure
  * is also written to stderr (the first 100) with its wall-clock time, to
  * match it against the log of what ran meanwhile. Exits 0 when no request
- * failed, 1 otherwise, 2 on a usage error. Loopback only.
+ * failed, 1 otherwise, 2 on a usage error. Loopback only, and the one
+ * private /24 a test made and names with --allow-net (a swarm's network
+ * namespaces).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +66,7 @@
 #include <unistd.h>
 
 #define MAX_CLIENTS 64
+#define MAX_TARGETS 8
 #define MAX_VERSIONS 256
 #define MAX_LOGGED_ERRORS 100
 #define RESP_MAX 8192
@@ -69,7 +78,14 @@ struct tally {
 	long long ok, failed;
 };
 
-static struct sockaddr_in target;
+static struct sockaddr_in targets[MAX_TARGETS];
+static const char *target_text[MAX_TARGETS];
+static int ntargets;
+static __thread int my_target;   /* this client's: targets[my_target] */
+static struct {
+	long long ok, failed;
+	char first[32], last[32];
+} per_target[MAX_TARGETS];
 static const char *path = "/";
 static const char *stop_file;
 static long new_conn_pause_ms;
@@ -110,6 +126,10 @@ static void record_ok(enum kind k, const char *version)
 	if (i == MAX_VERSIONS)
 		other_versions++;
 	snprintf(last_version, sizeof(last_version), "%s", version);
+	per_target[my_target].ok++;
+	if (!per_target[my_target].first[0])
+		snprintf(per_target[my_target].first, sizeof(per_target[0].first), "%s", version);
+	snprintf(per_target[my_target].last, sizeof(per_target[0].last), "%s", version);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -124,12 +144,14 @@ static void record_failed(enum kind k, const char *why)
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
 	pthread_mutex_lock(&lock);
 	tallies[k].failed++;
+	per_target[my_target].failed++;
 	if (!first_error[0])
-		snprintf(first_error, sizeof(first_error), "%s: %s", kind_name[k], why);
+		snprintf(first_error, sizeof(first_error), "%s: %s (%s)", kind_name[k], why,
+			 target_text[my_target]);
 	if (n_logged++ < MAX_LOGGED_ERRORS)
-		fprintf(stderr, "hammer: %s.%03ld (%lld.%03ld) %s: %s\n", when,
+		fprintf(stderr, "hammer: %s.%03ld (%lld.%03ld) %s: %s (%s)\n", when,
 			ts.tv_nsec / 1000000, (long long)ts.tv_sec, ts.tv_nsec / 1000000,
-			kind_name[k], why);
+			kind_name[k], why, target_text[my_target]);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -152,7 +174,7 @@ static int open_conn(char *why, size_t why_len)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&target, sizeof(target))) {
+	if (connect(fd, (struct sockaddr *)&targets[my_target], sizeof(targets[0]))) {
 		snprintf(why, why_len, "connect: %s", strerror(errno));
 		close(fd);
 		return -1;
@@ -245,6 +267,7 @@ static void new_conn_request(void)
 /* ---- keep-alive clients ---- */
 
 struct ka {
+	int target;      /* its address: targets[target] */
 	int fd;          /* -1: none open */
 	long long uses;  /* requests answered on fd */
 	char buf[RESP_MAX];
@@ -392,7 +415,7 @@ static void *new_conn_client(void *arg)
 {
 	struct timespec pause = { new_conn_pause_ms / 1000, (new_conn_pause_ms % 1000) * 1000000 };
 
-	(void)arg;
+	my_target = (int)(intptr_t)arg;
 	while (!stop && now_ms() < deadline_ms) {
 		new_conn_request();
 		if (new_conn_pause_ms > 0)
@@ -405,6 +428,7 @@ static void *keepalive_client(void *arg)
 {
 	struct ka *k = arg;
 
+	my_target = k->target;
 	while (!stop && now_ms() < deadline_ms)
 		keepalive_request(k);
 	ka_close(k);
@@ -413,9 +437,9 @@ static void *keepalive_client(void *arg)
 
 static void usage(void)
 {
-	fputs("usage: hammer --addr IPV4:PORT [--clients N] [--keepalive-clients N]\n"
+	fputs("usage: hammer --addr IPV4:PORT [--addr ...] [--clients N] [--keepalive-clients N]\n"
 	      "              [--duration-ms MS] [--stop-file PATH] [--path /]\n"
-	      "              [--new-conn-pause-ms MS]\n", stderr);
+	      "              [--new-conn-pause-ms MS] [--allow-net A.B.C.0/24]\n", stderr);
 	exit(2);
 }
 
@@ -437,14 +461,19 @@ int main(int argc, char **argv)
 	static struct ka kas[MAX_CLIENTS];
 	pthread_t th[MAX_CLIENTS];
 	long clients = 8, ka_clients = 0, duration = 10000, started = 0;
-	const char *addr = NULL;
+	const char *allow = NULL;
+	struct in_addr allow_net = { 0 };
 	char host[64];
 	struct stat st;
 	long long n_ok, n_failed;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--addr"))
-			addr = argv[i + 1];
+		if (!strcmp(argv[i], "--addr")) {
+			if (ntargets == MAX_TARGETS)
+				usage();
+			target_text[ntargets++] = argv[i + 1];
+		} else if (!strcmp(argv[i], "--allow-net"))
+			allow = argv[i + 1];
 		else if (!strcmp(argv[i], "--clients"))
 			clients = parse_long(argv[i + 1], 0, MAX_CLIENTS);
 		else if (!strcmp(argv[i], "--keepalive-clients"))
@@ -460,28 +489,40 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (argc % 2 == 0 || !addr || clients + ka_clients < 1 ||
+	if (argc % 2 == 0 || !ntargets || clients + ka_clients < 1 ||
 	    clients + ka_clients > MAX_CLIENTS || strlen(path) > 400)
 		usage();
-	{
-		const char *colon = strrchr(addr, ':');
+	if (allow) {
+		size_t n = strlen(allow);
+		snprintf(host, sizeof(host), "%.*s", n > 3 ? (int)(n - 3) : 0, allow);
+		if (n < 4 || strcmp(allow + n - 3, "/24") || inet_pton(AF_INET, host, &allow_net) != 1 ||
+		    (ntohl(allow_net.s_addr) & 0xff) || (ntohl(allow_net.s_addr) >> 24) != 10)
+			usage(); /* a private 10.x.y.0/24 only */
+	}
+	for (int t = 0; t < ntargets; t++) {
+		const char *addr = target_text[t], *colon = strrchr(addr, ':');
+		uint32_t a;
 		if (!colon || colon - addr >= (long)sizeof(host))
 			usage();
 		snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
-		memset(&target, 0, sizeof(target));
-		target.sin_family = AF_INET;
-		target.sin_port = htons((unsigned short)parse_long(colon + 1, 1, 65535));
-		if (inet_pton(AF_INET, host, &target.sin_addr) != 1 ||
-		    (ntohl(target.sin_addr.s_addr) >> 24) != 127)
-			usage(); /* loopback only */
+		memset(&targets[t], 0, sizeof(targets[t]));
+		targets[t].sin_family = AF_INET;
+		targets[t].sin_port = htons((unsigned short)parse_long(colon + 1, 1, 65535));
+		if (inet_pton(AF_INET, host, &targets[t].sin_addr) != 1)
+			usage();
+		a = ntohl(targets[t].sin_addr.s_addr);
+		if ((a >> 24) != 127 && !(allow && (a & 0xffffff00u) == ntohl(allow_net.s_addr)))
+			usage(); /* loopback, or the test's own network */
 	}
 	deadline_ms = now_ms() + duration;
 	for (long i = 0; i < clients + ka_clients; i++) {
 		int rc;
 		if (i < clients) {
-			rc = pthread_create(&th[i], NULL, new_conn_client, NULL);
+			rc = pthread_create(&th[i], NULL, new_conn_client,
+					    (void *)(intptr_t)(i % ntargets));
 		} else {
 			kas[i].fd = -1;
+			kas[i].target = (int)(i % ntargets);
 			rc = pthread_create(&th[i], NULL, keepalive_client, &kas[i]);
 		}
 		if (rc) {
@@ -517,6 +558,11 @@ int main(int argc, char **argv)
 	       ka_connects);
 	if (first_error[0])
 		printf("first error: %s\n", first_error);
+	for (int t = 0; ntargets > 1 && t < ntargets; t++)
+		printf("target %s requests %lld ok %lld failed %lld first %s last %s\n",
+		       target_text[t], per_target[t].ok + per_target[t].failed, per_target[t].ok,
+		       per_target[t].failed, per_target[t].first[0] ? per_target[t].first : "-",
+		       per_target[t].last[0] ? per_target[t].last : "-");
 	if (started < clients + ka_clients)
 		return 1;
 	return n_failed ? 1 : 0;
