@@ -198,11 +198,11 @@ static int router_swarm(struct cmd_global *g, int argc, char **argv)
 	struct svc_error err = { 0 };
 	struct svc_swarm_router *r = NULL;
 	const char *push = NULL;
-	char self[PATH_MAX];
+	char self[PATH_MAX], *last_push = NULL;
 	size_t n = 0;
-	bool rotated = false;
-	long long port = 7950;
-	int rc;
+	bool rotated = false, port_given = false;
+	long long port = SVC_SWARM_PEER_PORT;
+	int last_port, rc;
 
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--push") && i + 1 < argc) {
@@ -213,13 +213,24 @@ static int router_swarm(struct cmd_global *g, int argc, char **argv)
 		} else if (!strcmp(argv[i], "--peer-port") && i + 1 < argc) {
 			if (svc_parse_int(&port, argv[++i], 1, 65535))
 				return cmd_usage_error(g, usage, "--peer-port: expected 1-65535");
+			port_given = true;
 		} else {
 			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
 		}
 	}
 	if ((rc = svc_self_exe(self, sizeof(self), &err)))
 		return cmd_fail(g, rc, &err);
+	/* what was not given is what the routers were last put up with */
+	rc = svc_swarm_routers_config(g->state_dir, &last_push, &last_port, &err);
+	if (rc && rc != SVC_ENOTFOUND)
+		return cmd_fail(g, rc, &err);
+	svc_error_clear(&err);
+	if (!push)
+		push = last_push;
+	if (!port_given)
+		port = last_port;
 	rc = svc_swarm_routers_up(g->state_dir, self, push, (int)port, &r, &n, &rotated, &err);
+	free(last_push);
 	if (g->json) {
 		json_t *nodes = json_array(), *res;
 		for (size_t i = 0; i < n; i++) {
@@ -289,7 +300,11 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 		       "        with a secret svcctl keeps in STATE/router/peer.secret (a new one,\n"
 		       "        and a new Swarm secret, when that file is missing); on more than one\n"
 		       "        node the image is pushed to --push REGISTRY/REPO; waits until every\n"
-		       "        ready node's router answers, and lists them\n", usage);
+		       "        ready node's router answers, and lists them. Both options are\n"
+		       "        remembered (STATE/router/swarm.json); a deploy on swarm puts the\n"
+		       "        routers up itself when none run, with what was remembered or, on\n"
+		       "        more than one node, --push REGISTRY/svcctl-router of the service's\n"
+		       "        image's registry\n", usage);
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "run"))

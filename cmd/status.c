@@ -76,10 +76,22 @@ static void print_service(json_t *s)
 		printf("  %-9s ERROR: %s\n", "router", jstr(s, "router_error"));
 	else if (!json_is_true(json_object_get(json_object_get(s, "router"), "running")))
 		printf("  %-9s not running\n", "router");
+	json_array_foreach(json_object_get(json_object_get(s, "router"), "nodes"), i, route) {
+		/* a cluster's routers, one per node */
+		const char *e = jstr(route, "error");
+		printf("  %-9s node %s (%s): %s, %s%s%s\n", "router", jstr(route, "node"),
+		       jstr(route, "addr"), jstr(route, "state"),
+		       json_is_true(json_object_get(route, "answers")) ? "router answers" :
+		       "router does not answer", e ? ": " : "", e ? e : "");
+	}
 	json_array_foreach(json_object_get(s, "routes"), i, route) {
 		json_t *b;
 		size_t k;
-		printf("  %-9s %s ->", "route", jstr(route, "listen"));
+		if (jstr(route, "node"))
+			printf("  %-9s %s on node %s ->", "route", jstr(route, "listen"),
+			       jstr(route, "node"));
+		else
+			printf("  %-9s %s ->", "route", jstr(route, "listen"));
 		json_array_foreach(json_object_get(route, "backends"), k, b)
 			printf("%s %s (%lld conn%s%s)", k ? "," : "", jstr(b, "address"),
 			       (long long)json_integer_value(json_object_get(b, "connections")),

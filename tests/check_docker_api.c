@@ -453,7 +453,7 @@ START_TEST(test_docker_api__swarm_service_spec)
 		"  stop_signal: INT\n"
 		"  stop_timeout: 4s\n"
 		"ports:\n"
-		"  - {listen: 127.0.0.1:8080, target: 8081}\n";
+		"  - {listen: \":8080\", target: 8081}\n";
 	struct svc_manifest *m = NULL;
 	struct svc_diags d;
 	json_t *spec, *cs, *port, *env, *v, *labels;

@@ -214,6 +214,14 @@ BAD(build_push_tag, "build_push_tag.yaml", 5, 3,
 BAD(build_push_path, "build_push_path.yaml", 3, 45,
     "build.push: repository path 'Team/web' of 'localhost:5000/Team/web': each part is "
     "lowercase letters and digits, with '.', '_', '__' or '-' only between them", 1)
+BAD(swarm_listen_host, "swarm_listen_host.yaml", 5, 13,
+    "ports[0].listen: on the swarm runtime it is a port on every node (svcctl's router runs "
+    "on each): write ':8080' or '0.0.0.0:8080', not the host address '127.0.0.1'", 1)
+BAD(swarm_preview_host, "swarm_preview_host.yaml", 6, 12,
+    "rollout.preview: on the swarm runtime it is a port on every node: write ':9000' or "
+    "'0.0.0.0:9000', not the host address '10.0.0.1'", 1)
+BAD(listen_colon_port, "listen_colon_port.yaml", 4, 13,
+    "ports[0].listen: invalid port in '0.0.0.0:99999' (expected 1-65535)", 1)
 BAD(build_push_process, "build_push_process.yaml", 5, 3,
     "build.push: only for the docker and swarm runtimes (the process runtime builds a folder, "
     "not an image)", 1)
@@ -888,7 +896,7 @@ START_TEST(test_manifest__build_push)
 	/* the same manifest without build.push, and with another repository */
 	text = svc_strdup("service: shop\nruntime: swarm\nreplicas: 3\nbuild:\n  context: .\n"
 			  "  dockerfile: Dockerfile\n"
-			  "ports: [{listen: \"127.0.0.1:8083\", target: 8082}]\nhealth: {tcp: true}\n");
+			  "ports: [{listen: \"0.0.0.0:8083\", target: 8082}]\nhealth: {tcp: true}\n");
 	ck_assert_int_eq(load_text(&plain, text, &d), 0);
 	svc_manifest_release_id(plain, id_plain);
 	ck_assert_str_ne(id, id_plain);
@@ -896,7 +904,7 @@ START_TEST(test_manifest__build_push)
 	free(text);
 	text = svc_strdup("service: shop\nruntime: swarm\nreplicas: 3\nbuild:\n  context: .\n"
 			  "  dockerfile: Dockerfile\n  push: 10.78.1.253:5000/team/shop2\n"
-			  "ports: [{listen: \"127.0.0.1:8083\", target: 8082}]\nhealth: {tcp: true}\n");
+			  "ports: [{listen: \"0.0.0.0:8083\", target: 8082}]\nhealth: {tcp: true}\n");
 	ck_assert_int_eq(load_text(&plain, text, &d), 0);
 	svc_manifest_release_id(plain, id2);
 	ck_assert_str_ne(id, id2);
@@ -927,6 +935,13 @@ START_TEST(test_manifest__build_push)
 		svc_artifact_ref_free(back);
 	}
 	json_decref(j);
+	svc_manifest_free(m);
+
+	/* ":PORT" is the port on every address (on swarm: on every node) */
+	ck_assert_int_eq(load_text(&m, "service: web\nruntime: swarm\n"
+				   "run: {image: \"reg.example:5000/web:1\"}\n"
+				   "ports:\n  - listen: :8080\n    target: 80\n", &d), 0);
+	ck_assert_str_eq(m->ports[0].listen.text, "0.0.0.0:8080");
 	svc_manifest_free(m);
 
 	/* run.image of a registry, pinned: runs by digest, same release */
@@ -1339,6 +1354,9 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_manifest__build_push_tag);
 	tcase_add_test(tc, test_manifest__build_push_path);
 	tcase_add_test(tc, test_manifest__build_push_process);
+	tcase_add_test(tc, test_manifest__swarm_listen_host);
+	tcase_add_test(tc, test_manifest__swarm_preview_host);
+	tcase_add_test(tc, test_manifest__listen_colon_port);
 	tcase_add_test(tc, test_manifest__build_push_type);
 	tcase_add_test(tc, test_manifest__build_push);
 	tcase_add_test(tc, test_manifest__build_docker_image_and_artifact);

@@ -603,7 +603,16 @@ static bool want_addr(struct mp *p, const char *kp, struct svc_addr *out,
 	if (!s)
 		return false;
 	svc_error_clear(&err);
-	if (svc_addr_parse(out, s, false, &err)) {
+	if (s[0] == ':') {
+		/* ":PORT": the port on every address of the machine (every node's) */
+		char *any = svc_strfmt("0.0.0.0%s", s);
+		int rc = svc_addr_parse(out, any, false, &err);
+		free(any);
+		if (rc) {
+			err_ev(p, "%s: %s", kp, err.message);
+			return false;
+		}
+	} else if (svc_addr_parse(out, s, false, &err)) {
 		err_ev(p, "%s: %s", kp, err.message);
 		return false;
 	}
@@ -1658,6 +1667,8 @@ void svc_mcheck_error(struct svc_mcheck *c, const char *where, const char *fmt, 
 	else if (sscanf(where, "ports[%lu]%15s", &k, tail) == 2 && !strcmp(tail, ".listen") &&
 		 k < p->m->nports)
 		pos = p->m->listen_pos[k];
+	else if (!strcmp(where, "rollout.preview") && p->m->preview_pos.line)
+		pos = p->m->preview_pos;
 	else if (key_pos(p, where).line)
 		pos = key_pos(p, where);
 	va_start(ap, fmt);

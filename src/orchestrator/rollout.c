@@ -22,6 +22,7 @@
 #include "builder.h"
 #include "health.h"
 #include "router/client.h"
+#include "router/plane.h"
 #include "runtime/driver.h"
 #include "state/state.h"
 #include "util.h"
@@ -147,22 +148,22 @@ static char **backends_of(const struct svc_instance_list *l)
 	return v;
 }
 
-/* Point addr at l's instances (l NULL or empty: remove the route). */
-static int route_set(struct svc_ctx *ctx, const struct svc_manifest *m,
+/*
+ * Point addr at l's instances (l NULL or empty: remove the route), on the
+ * routers of rt's plane (router/plane.h). A switch in force but not on
+ * every node is a warning.
+ */
+static int route_set(struct svc_ctx *ctx, struct svc_runtime *rt, const struct svc_manifest *m,
 		     const struct svc_addr *addr, const struct svc_instance_list *l,
 		     struct svc_error *err)
 {
 	char **b = l ? backends_of(l) : svc_calloc(1, sizeof(char *));
-	int rc = svc_router_set(ctx->state_dir, m->service, addr->text, b,
-				svc_strv_len(b), m->rollout.drain_timeout_ms, err);
+	char note[1200];
+	int rc = svc_plane_set(svc_runtime_plane(rt), m->service, addr->text, b,
+			       m->rollout.drain_timeout_ms, note, sizeof(note), err);
 
-	if (rc == SVC_EUNAVAIL && svc_router_ping(ctx->state_dir, NULL) &&
-	    svc_router_ensure(ctx->state_dir, ctx->self_exe, NULL) == 0) {
-		/* the router died: its supervisor (or we) started it again */
-		svc_error_clear(err);
-		rc = svc_router_set(ctx->state_dir, m->service, addr->text, b,
-				    svc_strv_len(b), m->rollout.drain_timeout_ms, err);
-	}
+	if (!rc && note[0])
+		svc_report_warn(ctx->report, m->service, "%s", note);
 	svc_strv_free(b);
 	return rc;
 }
@@ -173,55 +174,17 @@ static bool has_route(const struct svc_manifest *m)
 }
 
 /*
- * Whether the router serves listen, listening, from exactly l's instances:
- * 1 it does; 0 it answers but does not (why says how); -1 no router
- * answers.
+ * Whether the routers serve listen, listening, from exactly l's instances:
+ * 1 they do; 0 one answers but does not (why says how); -1 none answers.
  */
-static int route_serving(struct svc_ctx *ctx, const struct svc_addr *listen,
+static int route_serving(struct svc_runtime *rt, const struct svc_addr *listen,
 			 const struct svc_instance_list *l, char *why, size_t why_len)
 {
 	char **want = backends_of(l);
-	json_t *rs = NULL, *route;
-	size_t i;
-	int serving = 0;
+	int s = svc_plane_serving(svc_runtime_plane(rt), listen->text, want, why, why_len);
 
-	snprintf(why, why_len, "the router has no route for %s", listen->text);
-	if (svc_router_status(ctx->state_dir, &rs, NULL)) {
-		snprintf(why, why_len, "no router answers");
-		serving = -1;
-		goto done;
-	}
-	json_array_foreach(json_object_get(rs, "routes"), i, route) {
-		const char *addr = json_string_value(json_object_get(route, "listen"));
-		size_t k, active = 0, matched = 0;
-		json_t *b;
-
-		if (!addr || strcmp(addr, listen->text))
-			continue;
-		if (!json_is_true(json_object_get(route, "listening"))) {
-			const char *e = json_string_value(json_object_get(route, "listen_error"));
-			snprintf(why, why_len, "the router is not listening on %s: %s",
-				 listen->text, e ? e : "unknown reason");
-			goto done;
-		}
-		json_array_foreach(json_object_get(route, "backends"), k, b) {
-			const char *a = json_string_value(json_object_get(b, "address"));
-			if (!a || json_is_false(json_object_get(b, "active")))
-				continue;
-			active++;
-			for (size_t w = 0; want[w]; w++)
-				matched += !strcmp(want[w], a);
-		}
-		if (active == l->count && matched == l->count) {
-			serving = 1;
-			goto done;
-		}
-		snprintf(why, why_len, "the router's route for %s points elsewhere", listen->text);
-	}
-done:
-	json_decref(rs);
 	svc_strv_free(want);
-	return serving;
+	return s;
 }
 
 /*
@@ -231,7 +194,7 @@ done:
  * ROUTER_BACK_MS from now. Returns the last route_serving answer.
  */
 #define ROUTER_BACK_MS 10000   /* the supervisor's longest backoff, 5 s, and a start */
-static int wait_serving(struct svc_ctx *ctx, const struct svc_addr *listen,
+static int wait_serving(struct svc_runtime *rt, const struct svc_addr *listen,
 			const struct svc_instance_list *l, int64_t deadline_mono,
 			char *why, size_t why_len)
 {
@@ -240,23 +203,23 @@ static int wait_serving(struct svc_ctx *ctx, const struct svc_addr *listen,
 
 	if (deadline_mono < min)
 		deadline_mono = min;
-	while ((s = route_serving(ctx, listen, l, why, why_len)) != 1 &&
+	while ((s = route_serving(rt, listen, l, why, why_len)) != 1 &&
 	       svc_mono_ms() < deadline_mono)
 		svc_sleep_ms(100);
 	return s;
 }
 
 /* Remove the preview route, if the manifest has one. Errors are warnings. */
-static void preview_off(struct svc_ctx *ctx, const struct svc_manifest *m)
+static void preview_off(struct svc_ctx *ctx, struct svc_runtime *rt, const struct svc_manifest *m)
 {
 	struct svc_error e = { 0 };
 	char buf[1200];
 
 	if (!m->rollout.has_preview)
 		return;
-	if (svc_router_ping(ctx->state_dir, NULL))
+	if (svc_plane_ping(svc_runtime_plane(rt), NULL))
 		return;
-	if (route_set(ctx, m, &m->rollout.preview, NULL, &e))
+	if (route_set(ctx, rt, m, &m->rollout.preview, NULL, &e))
 		svc_report_warn(ctx->report, m->service, "cannot close preview %s: %s",
 				m->rollout.preview.text, svc_error_format(&e, buf, sizeof(buf)));
 }
@@ -700,23 +663,14 @@ static int run_begin(struct run *r, enum svc_release_kind kind, const char *rid,
  * router closes what is left then anyway. Stopping them sooner would cut
  * requests in flight.
  */
-static void wait_drained(struct svc_ctx *ctx, const struct svc_manifest *m,
+static void wait_drained(struct svc_runtime *rt, const struct svc_manifest *m,
 			 const struct svc_instance_list *l)
 {
 	int64_t until = svc_mono_ms() + m->rollout.drain_timeout_ms;
 	char **addrs = backends_of(l);
 
 	while (addrs[0] && svc_mono_ms() < until) {
-		json_t *st = NULL;
-		long conns = 0;
-		if (svc_router_status(ctx->state_dir, &st, NULL))
-			break;
-		for (size_t i = 0; addrs[i]; i++) {
-			long n = svc_router_backend_connections(st, addrs[i]);
-			conns += n > 0 ? n : 0;
-		}
-		json_decref(st);
-		if (conns == 0)
+		if (svc_plane_connections(svc_runtime_plane(rt), addrs) <= 0)
 			break;
 		svc_sleep_ms(100);
 	}
@@ -739,7 +693,7 @@ static void undo(struct run *r, enum svc_outcome outcome, const char *reason)
 
 	if (has_route(r->m) && r->rec.step >= SVC_STEP_SWITCHING) {
 		release_instances(r->rt, svc, r->rec.blue, &blue, NULL);
-		if (route_set(ctx, r->m, &r->m->ports[0].listen, &blue, &e))
+		if (route_set(ctx, r->rt, r->m, &r->m->ports[0].listen, &blue, &e))
 			svc_report_warn(ctx->report, svc, "cannot switch back to blue: %s",
 					svc_error_format(&e, buf, sizeof(buf)));
 		else if (blue.count)
@@ -748,14 +702,14 @@ static void undo(struct run *r, enum svc_outcome outcome, const char *reason)
 					SHORT(r->rec.blue));
 		svc_instance_list_release(&blue);
 	}
-	preview_off(ctx, r->m);
+	preview_off(ctx, r->rt, r->m);
 	if (strcmp(r->rec.release, cur->active) && strcmp(r->rec.release, cur->previous)) {
 		struct svc_instance_list green = { 0 };
 		release_instances(r->rt, svc, r->rec.release, &green, NULL);
 		/* green had traffic (or a preview): its connections drain first */
 		if (has_route(r->m) && (r->rec.step >= SVC_STEP_SWITCHING ||
 					r->m->rollout.has_preview))
-			wait_drained(ctx, r->m, &green);
+			wait_drained(r->rt, r->m, &green);
 		svc_report_step(ctx->report, svc, "stop-new", "stopping %s %.*s", r->rec.color,
 				SHORT(r->rec.release));
 		stop_list(r->rt, ctx->report, &green);
@@ -832,7 +786,7 @@ static int finish(struct run *r, struct svc_error *err)
 
 	if ((rc = save_step(r, SVC_STEP_DRAINING, err)))
 		return rc;
-	preview_off(ctx, r->m);
+	preview_off(ctx, r->rt, r->m);
 	snprintf(old_previous, sizeof(old_previous), "%s", cur->previous);
 	release_instances(r->rt, svc, r->rec.blue, &blue, NULL);
 	snprintf(cur->active, sizeof(cur->active), "%s", r->rec.release);
@@ -861,7 +815,7 @@ static int finish(struct run *r, struct svc_error *err)
 		release_instances(r->rt, svc, old_previous, &old, NULL);
 		/* deploys closer together than the drain: it may still drain */
 		if (has_route(r->m))
-			wait_drained(ctx, r->m, &old);
+			wait_drained(r->rt, r->m, &old);
 		svc_report_step(ctx->report, svc, "stop-old",
 				"stopping release %.*s (no longer the rollback target)",
 				SHORT(old_previous));
@@ -881,7 +835,7 @@ static int finish(struct run *r, struct svc_error *err)
 			svc_report_step(ctx->report, svc, "drain", "draining %s %.*s",
 					r->rec.blue_color, SHORT(r->rec.blue));
 			if (has_route(r->m))
-				wait_drained(ctx, r->m, &blue);
+				wait_drained(r->rt, r->m, &blue);
 			svc_report_step(ctx->report, svc, "stop-old", "stopping %s %.*s",
 					r->rec.blue_color, SHORT(r->rec.blue));
 			stop_list(r->rt, ctx->report, &blue);
@@ -916,12 +870,12 @@ static int confirm_switch(struct run *r, const struct svc_instance_list *green, 
 	int s;
 
 	*lost = false;
-	if ((s = route_serving(r->ctx, listen, green, why, why_len)) == 1)
+	if ((s = route_serving(r->rt, listen, green, why, why_len)) == 1)
 		return 0;
 	svc_report_step(r->ctx->report, svc, "router", "%s after the switch; waiting for it", why);
-	s = wait_serving(r->ctx, listen, green, 0, why, why_len);
-	if (s == 0 && route_set(r->ctx, r->m, listen, green, &e) == 0)
-		s = route_serving(r->ctx, listen, green, why, why_len);
+	s = wait_serving(r->rt, listen, green, 0, why, why_len);
+	if (s == 0 && route_set(r->ctx, r->rt, r->m, listen, green, &e) == 0)
+		s = route_serving(r->rt, listen, green, why, why_len);
 	if (s == 1) {
 		svc_report_step(r->ctx->report, svc, "router", "the router serves %s again",
 				r->rec.color);
@@ -955,7 +909,7 @@ static int promote_phase(struct run *r, struct svc_error *err)
 		goto done;
 	if (has_route(r->m)) {
 		t0 = svc_mono_ms();
-		rc = route_set(ctx, r->m, &r->m->ports[0].listen, &green, &e);
+		rc = route_set(ctx, r->rt, r->m, &r->m->ports[0].listen, &green, &e);
 		if (r->res)
 			r->res->switch_ms = svc_mono_ms() - t0;
 		if (rc) {
@@ -994,7 +948,7 @@ static int promote_phase(struct run *r, struct svc_error *err)
 	rc = finish(r, err);
 	if (!rc && has_route(r->m) && !lost)
 		/* the router may also die between the bake and here */
-		lost = wait_serving(ctx, &r->m->ports[0].listen, &green, 0, reason,
+		lost = wait_serving(r->rt, &r->m->ports[0].listen, &green, 0, reason,
 				    sizeof(reason)) != 1;
 	if (!rc && lost) {
 		svc_report_step(ctx->report, svc, "router", "%s", reason);
@@ -1038,6 +992,21 @@ static void runtime_says(struct svc_runtime *rt, const char *service, const char
 	svc_instance_list_release(&l);
 }
 
+/*
+ * The routers of rt's plane run: svcctl's router here started when none
+ * answers, or a cluster's routers put up when none run there.
+ */
+static int routers_ensure(struct svc_ctx *ctx, struct svc_runtime *rt, const char *service,
+			  struct svc_error *err)
+{
+	struct svc_plane *p = svc_runtime_plane(rt);
+
+	if (!svc_plane_is_local(p) && svc_plane_ping(p, NULL))
+		svc_report_step(ctx->report, service, "router", "not every node's router answers: "
+				"making sure a router runs on every node");
+	return svc_plane_ensure(p, err);
+}
+
 /* starting -> health -> (awaiting-promotion | promote_phase) */
 static int run_rollout(struct run *r, struct svc_error *err)
 {
@@ -1049,7 +1018,7 @@ static int run_rollout(struct run *r, struct svc_error *err)
 	bool *have = NULL;
 	int rc;
 
-	if (has_route(m) && (rc = svc_router_ensure(ctx->state_dir, ctx->self_exe, &e))) {
+	if (has_route(m) && (rc = routers_ensure(ctx, r->rt, m->service, &e))) {
 		snprintf(reason, sizeof(reason), "router unavailable: %s",
 			 svc_error_format(&e, buf, sizeof(buf)));
 		undo(r, SVC_OUTCOME_ABORTED, reason);
@@ -1118,7 +1087,7 @@ static int run_rollout(struct run *r, struct svc_error *err)
 		goto done;
 	}
 	if (m->rollout.has_preview) {
-		if ((rc = route_set(ctx, m, &m->rollout.preview, &green, &e))) {
+		if ((rc = route_set(ctx, r->rt, m, &m->rollout.preview, &green, &e))) {
 			snprintf(reason, sizeof(reason), "cannot open preview %s: %s",
 				 m->rollout.preview.text, svc_error_format(&e, buf, sizeof(buf)));
 			undo(r, SVC_OUTCOME_ABORTED, reason);
@@ -1168,9 +1137,11 @@ static void reconcile_route(struct svc_ctx *ctx, struct svc_runtime *rt,
 	if (!cur->active[0] || release_manifest(&m, ctx, service, cur->active, NULL) ||
 	    !has_route(m))
 		goto done;
-	if (start_router && svc_router_ping(ctx->state_dir, NULL)) {
+	if (start_router && svc_plane_is_local(svc_runtime_plane(rt)) &&
+	    svc_router_ping(ctx->state_dir, NULL)) {
 		/* clients of the active release need one (its supervisor, killed
-		 * too, would otherwise only come back with the next deploy) */
+		 * too, would otherwise only come back with the next deploy); a
+		 * cluster's routers are their engine's to restart */
 		struct svc_error e = { 0 };
 		char text[1200];
 		if (svc_router_ensure(ctx->state_dir, ctx->self_exe, &e) == 0)
@@ -1184,8 +1155,8 @@ static void reconcile_route(struct svc_ctx *ctx, struct svc_runtime *rt,
 		if (l.items[i].state != SVC_INST_RUNNING || !l.items[i].port)
 			goto done;   /* not settled yet: leave the route alone */
 	/* a router that answers, serving something else (or not listening) */
-	if (l.count && route_serving(ctx, &m->ports[0].listen, &l, why, sizeof(why)) == 0 &&
-	    route_set(ctx, m, &m->ports[0].listen, &l, NULL) == 0) {
+	if (l.count && route_serving(rt, &m->ports[0].listen, &l, why, sizeof(why)) == 0 &&
+	    route_set(ctx, rt, m, &m->ports[0].listen, &l, NULL) == 0) {
 		char text[160];
 		snprintf(text, sizeof(text), "pointed %s at the active release's instances again",
 			 m->ports[0].listen.text);
@@ -1782,7 +1753,7 @@ int svc_rollout_inspect(struct svc_ctx *ctx, const char *service,
 	if (has_route(m) && out->up) {
 		char why[600];
 		out->has_route = true;
-		out->route_ok = route_serving(ctx, &m->ports[0].listen, &l, why, sizeof(why)) == 1;
+		out->route_ok = route_serving(rt, &m->ports[0].listen, &l, why, sizeof(why)) == 1;
 		if (!out->route_ok && !out->why[0])
 			snprintf(out->why, sizeof(out->why), "%s", why);
 	}
@@ -1843,7 +1814,7 @@ int svc_rollout_promote(struct svc_ctx *ctx, const char *service,
 		rc = svc_error_set(err, SVC_EFAILED, "%s; blue still serves", reason);
 		goto done;
 	}
-	if (has_route(m) && (rc = svc_router_ensure(ctx->state_dir, ctx->self_exe, err)))
+	if (has_route(m) && (rc = routers_ensure(ctx, rt, service, err)))
 		goto done;
 	rc = promote_phase(&r, err);
 done:
@@ -1950,7 +1921,7 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 
 	release_instances(rt, service, tid, &target, NULL);
 	if (target.count >= (size_t)m->replicas && all_healthy_now(rt, m, &target) &&
-	    (!has_route(m) || svc_router_ping(ctx->state_dir, NULL) == 0)) {
+	    (!has_route(m) || svc_plane_ping(svc_runtime_plane(rt), NULL) == 0)) {
 		/* warm: a route switch, nothing started, no health wait */
 		struct run r;
 		int64_t t0;
@@ -1969,7 +1940,7 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 		if (has_route(m)) {
 			struct svc_error e2 = { 0 };
 			char buf[1200];
-			if ((rc = route_set(ctx, m, &m->ports[0].listen, &target, &e2))) {
+			if ((rc = route_set(ctx, rt, m, &m->ports[0].listen, &target, &e2))) {
 				char why[1400];
 				snprintf(why, sizeof(why), "switch failed: %s",
 					 svc_error_format(&e2, buf, sizeof(buf)));
@@ -2089,26 +2060,27 @@ int svc_rollout_stop(struct svc_ctx *ctx, const char *service, struct svc_error 
 	rels[0] = st.cur.active;
 	rels[1] = st.cur.previous;
 	rels[2] = st.in_rollout ? st.rec.release : "";
+	/* the runtime answers before anything changes */
+	if ((rc = svc_rollout_open_runtime(&rt, ctx, &st, err)))
+		goto done;
 	/* routes first, so that no client is sent to a stopping instance */
 	for (size_t i = 0; i < 3; i++) {
 		struct svc_manifest *m = NULL;
 		if (!rels[i][0] || release_manifest(&m, ctx, service, rels[i], NULL))
 			continue;
-		if (has_route(m) && svc_router_ping(ctx->state_dir, NULL) == 0) {
+		if (has_route(m) && svc_plane_ping(svc_runtime_plane(rt), NULL) == 0) {
 			struct svc_error e2 = { 0 };
 			char buf[1200];
-			if (route_set(ctx, m, &m->ports[0].listen, NULL, &e2))
+			if (route_set(ctx, rt, m, &m->ports[0].listen, NULL, &e2))
 				svc_report_warn(ctx->report, service, "cannot remove route %s: %s",
 						m->ports[0].listen.text,
 						svc_error_format(&e2, buf, sizeof(buf)));
-			preview_off(ctx, m);
+			preview_off(ctx, rt, m);
 		}
 		svc_manifest_free(m);
 	}
 	routes_remove_all(ctx, service);
 	svc_fault_point("stop:routes-removed");
-	if ((rc = svc_rollout_open_runtime(&rt, ctx, &st, err)))
-		goto done;
 	if ((rc = rt->ops->list(rt, service, &all, err)))
 		goto done;
 	svc_report_step(ctx->report, service, "stop", "stopping %zu instance%s", all.count,
@@ -2189,6 +2161,19 @@ static void route_problem(json_t *j, json_t *routes, bool router_answers,
 	if (!router_answers) {
 		json_object_set_new(j, "router_error", json_string(
 			"no router answers: clients of the active release are not served"));
+		return;
+	}
+	json_array_foreach(json_object_get(json_object_get(j, "router"), "nodes"), i, route) {
+		/* a cluster: a ready node whose router does not answer serves nobody */
+		const char *state = json_string_value(json_object_get(route, "state"));
+		const char *e = json_string_value(json_object_get(route, "error"));
+		char text[800];
+		if (!state || strcmp(state, "ready") || json_is_true(json_object_get(route, "answers")))
+			continue;
+		snprintf(text, sizeof(text), "the router of node %.100s (%.80s) does not answer: %.500s",
+			 json_string_value(json_object_get(route, "node")),
+			 json_string_value(json_object_get(route, "addr")), e ? e : "unknown reason");
+		json_object_set_new(j, "router_error", json_string(text));
 		return;
 	}
 	json_array_foreach(routes, i, route) {
@@ -2296,16 +2281,19 @@ static int status_json(json_t **out, struct svc_ctx *ctx, const char *service,
 	}
 	json_object_set_new(j, "instances", insts);
 	routes = json_array();
-	if (svc_router_status(ctx->state_dir, &rs, NULL) == 0) {
+	if (svc_plane_status(svc_runtime_plane(rt), &rs, NULL) == 0) {
 		size_t i;
-		json_t *route;
+		json_t *route, *router = json_pack("{s:b}", "running", 1);
 		json_array_foreach(json_object_get(rs, "routes"), i, route) {
 			const char *s = json_string_value(json_object_get(route, "service"));
 			if (s && !strcmp(s, service))
 				json_array_append(routes, route);
 		}
-		json_object_set_new(j, "router", json_pack("{s:b, s:I}", "running", 1,
-			"pid", json_integer_value(json_object_get(rs, "pid"))));
+		if (json_object_get(rs, "pid"))
+			json_object_set(router, "pid", json_object_get(rs, "pid"));
+		if (json_object_get(rs, "routers"))   /* a cluster's, one per node */
+			json_object_set(router, "nodes", json_object_get(rs, "routers"));
+		json_object_set_new(j, "router", router);
 	} else {
 		json_object_set_new(j, "router", json_pack("{s:b}", "running", 0));
 	}

@@ -18,30 +18,38 @@ check "the greeter image builds FROM scratch on the manager" swarm_image "$IMAGE
 [ "$FAILED" -eq 0 ] || { echo "1..$T"; exit 1; }
 export DOCKER_HOST=$SWARM_HOST
 export RUNTIME=swarm
-ADDR=127.0.0.1:$(pick_port)
+PORT=$(pick_port)
+LISTEN=":$PORT"   # a port on every node: the node's router binds it
+ADDR=$SWARM_NODE_ADDR_1:$PORT
 
 # services: "RELEASE12 COLOR REPLICAS" of greeter's swarm services, sorted
 services() {
 	swarm_api 1 /services -G --data-urlencode \
 		"filters={\"label\":[\"svcctl.state_dir=$SVCCTL_STATE_DIR\"]}" |
-		jq -r '.[] | "\(.Spec.Labels["svcctl.release"][0:12]) \(.Spec.Labels["svcctl.color"]) \(.Spec.Mode.Replicated.Replicas)"' |
+		jq -r '.[] | select(.Spec.Labels["svcctl.router"] == null) | "\(.Spec.Labels["svcctl.release"][0:12]) \(.Spec.Labels["svcctl.color"]) \(.Spec.Mode.Replicated.Replicas)"' |
 		sort
 }
 # tasks: the IDs of every task of the state dir's services, sorted
 tasks() {
 	local ids
 	ids=$(swarm_api 1 /services -G --data-urlencode \
-		"filters={\"label\":[\"svcctl.state_dir=$SVCCTL_STATE_DIR\"]}" | jq -r '.[].ID')
+		"filters={\"label\":[\"svcctl.state_dir=$SVCCTL_STATE_DIR\"]}" |
+		jq -r '.[] | select(.Spec.Labels["svcctl.router"] == null) | .ID')
 	swarm_api 1 /tasks | jq -r --arg ids "$ids" \
 		'($ids | split("\n")) as $s | .[] | select(.ServiceID as $i | $s | index($i)) | .ID' | sort
 }
+# running_tasks: how many tasks of the state dir's releases run (not the routers')
 running_tasks() {
+	local ids
+	ids=$(swarm_api 1 /services -G --data-urlencode \
+		"filters={\"label\":[\"svcctl.service\"]}" | jq -r '.[].ID')
 	swarm_api 1 /tasks -G --data-urlencode 'filters={"desired-state":["running"]}' |
-		jq '[.[] | select(.Status.State == "running")] | length'
+		jq --arg ids "$ids" '($ids | split("\n")) as $s |
+			[.[] | select(.Status.State == "running" and (.ServiceID as $i | $s | index($i)))] | length'
 }
 
 # -- deploy v1: a Swarm service of 2 tasks, health-gated, through the router --
-write_docker_manifest greeter 1.0.0 "$ADDR" "$IMAGE"
+write_docker_manifest greeter 1.0.0 "$LISTEN" "$IMAGE"
 run_rc rc svcctl -v deploy greeter
 [ "$rc" = 0 ] || diag "$OUT"
 check_eq "deploy v1 on the swarm exits 0" 0 "$rc"
@@ -62,8 +70,8 @@ run_rc rc svcctl logs greeter
 check "logs come from the tasks" grep -q "greeter 1.0.0 listening on 0.0.0.0:8080" <<<"$OUT"
 
 # -- v2 under load: blue/green, not a rolling update --
-write_docker_manifest greeter 2.0.0 "$ADDR" "$IMAGE"
-deploy_under_load greeter "$ADDR"
+write_docker_manifest greeter 2.0.0 "$LISTEN" "$IMAGE"
+deploy_under_load greeter "$ADDR" --allow-net "$SWARM_NET.0/24"
 check_eq "deploy v2 under load exits 0" 0 "$rc"
 check_eq "no client request failed during the deploy" 0 "$hrc"
 check "clients saw v1 then v2" grep -q "versions 1.0.0:[0-9]* 2.0.0:[0-9]* last 2.0.0" "$WORK/hammer.out"
@@ -81,7 +89,7 @@ check_eq "and forward again to v2" 2.0.0 "$(version_at "$ADDR")"
 svcs=$(services)
 
 # -- a green that never gets healthy --
-START_TIMEOUT=3s write_docker_manifest greeter 3.0.0 "$ADDR" "$IMAGE" UNHEALTHY_AFTER_MS=0
+START_TIMEOUT=3s write_docker_manifest greeter 3.0.0 "$LISTEN" "$IMAGE" UNHEALTHY_AFTER_MS=0
 run_rc rc svcctl deploy greeter
 diag "$OUT"
 check_eq "a never-healthy green exits 1" 1 "$rc"
@@ -90,7 +98,7 @@ check_eq "v2 still serves" 2.0.0 "$(version_at "$ADDR")"
 check_eq "green's service is removed" "$svcs" "$(services)"
 
 # -- a bake that fails --
-BAKE=10s write_docker_manifest greeter 4.0.0 "$ADDR" "$IMAGE" UNHEALTHY_AFTER_MS=4000
+BAKE=10s write_docker_manifest greeter 4.0.0 "$LISTEN" "$IMAGE" UNHEALTHY_AFTER_MS=4000
 run_rc rc svcctl deploy greeter
 diag "$OUT"
 check_eq "a failed bake exits 1" 1 "$rc"
@@ -100,7 +108,7 @@ check_eq "the baked green's service is removed" "$svcs" "$(services)"
 
 # -- a missing image: the task's own error, nothing changed --
 before=$(tasks)
-write_docker_manifest greeter 7.0.0 "$ADDR" "svcctl-e2e-nosuch:$$"
+write_docker_manifest greeter 7.0.0 "$LISTEN" "svcctl-e2e-nosuch:$$"
 run_rc rc svcctl deploy greeter
 diag "$OUT"
 check_eq "deploy of a missing image exits 1" 1 "$rc"
@@ -111,7 +119,7 @@ check_eq "no service is left of it" "$svcs" "$(services)"
 check_eq "and the others' tasks are untouched" "$before" "$(tasks)"
 
 # -- a crash loop: the gate fails with the failed task's exit --
-START_TIMEOUT=5s write_docker_manifest greeter 7.1.0 "$ADDR" "$IMAGE"
+START_TIMEOUT=5s write_docker_manifest greeter 7.1.0 "$LISTEN" "$IMAGE"
 sed -i 's/^  command: .*/  command: [--no-such-option]/' "$SVCCTL_MANIFESTS/greeter.yaml"
 run_rc rc svcctl deploy greeter
 diag "$OUT"
@@ -123,7 +131,7 @@ check_eq "v2 still serves" 2.0.0 "$(version_at "$ADDR")"
 check_eq "no service is left of it" "$svcs" "$(services)"
 
 # -- SIGKILL mid-deploy, recovery by label --
-write_docker_manifest greeter 5.0.0 "$ADDR" "$IMAGE" START_DELAY_MS=60000
+write_docker_manifest greeter 5.0.0 "$LISTEN" "$IMAGE" START_DELAY_MS=60000
 "$SVCCTL" deploy greeter >"$WORK/deploy5.out" 2>&1 &
 DPID=$!
 BG_PIDS+=("$DPID")
@@ -148,7 +156,7 @@ rm -rf "$SVCCTL_STATE_DIR"
 mv "$WORK/state.kept" "$SVCCTL_STATE_DIR"
 
 # -- engines that cannot run it: exit 5, nothing changed --
-write_docker_manifest greeter 6.0.0 "$ADDR" "$IMAGE"
+write_docker_manifest greeter 6.0.0 "$LISTEN" "$IMAGE"
 run_rc rc env DOCKER_HOST="unix://$WORK/no-such.sock" "$SVCCTL" deploy greeter
 diag "$OUT"
 check_eq "deploy with the manager unreachable exits 5" 5 "$rc"
@@ -156,7 +164,7 @@ check "the message names the socket" grep -q "no-such.sock" <<<"$OUT"
 check_eq "v2 still serves" 2.0.0 "$(version_at "$ADDR")"
 
 # -- a warm release is removed when keep_previous ends, with no svcctl running --
-KEEP=3s write_docker_manifest greeter 8.0.0 "$ADDR" "$IMAGE"
+KEEP=3s write_docker_manifest greeter 8.0.0 "$LISTEN" "$IMAGE"
 svcctl -q deploy greeter
 check_eq "v8 serves" 8.0.0 "$(version_at "$ADDR")"
 # observed through the Engine API, not svcctl: no svcctl command may run
@@ -166,7 +174,10 @@ check_eq "two tasks run: v8's" 2 "$(running_tasks)"
 
 # -- build: the image is built through the manager's Engine API --
 if shared_lib_example docker; then
-	sed -i 's/^runtime: docker/runtime: swarm/' "$SVCCTL_MANIFESTS/hello-v1.yaml"
+	# on swarm its listen address is a port on every node
+	sed -i -e 's/^runtime: docker/runtime: swarm/' -e "s/listen: $HELLO1/listen: :${HELLO1##*:}/" \
+		"$SVCCTL_MANIFESTS/hello-v1.yaml"
+	HELLO1=$SWARM_NODE_ADDR_1:${HELLO1##*:}
 	svcctl -q lock hello-v1
 	run_rc rc svcctl deploy hello-v1
 	diag "$(grep -v '| ' <<<"$OUT")"
@@ -222,7 +233,7 @@ swarm_api 1 "/containers/$cid?force=1" -X DELETE >/dev/null
 
 # -- the engine leaves the swarm: not a manager --
 swarm_docker 1 swarm leave --force >/dev/null 2>&1
-write_docker_manifest greeter 9.0.0 "$ADDR" "$IMAGE"
+write_docker_manifest greeter 9.0.0 "$LISTEN" "$IMAGE"
 run_rc rc svcctl deploy greeter
 diag "$OUT"
 check_eq "deploy on an engine that is no swarm manager exits 5" 5 "$rc"

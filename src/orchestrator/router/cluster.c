@@ -342,6 +342,30 @@ done:
 	return rc;
 }
 
+size_t svc_peer_ask(struct svc_peer *peers, size_t n, const void *secret, size_t secret_len,
+		    const char *op, int64_t timeout_ms, json_t **replies)
+{
+	json_t **b = svc_calloc(n + 1, sizeof(*b));
+	bool *want = svc_calloc(n + 1, sizeof(*want)), *ok = svc_calloc(n + 1, sizeof(*ok));
+	size_t answered = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		want[i] = true;
+		b[i] = json_pack("{s:s}", "op", op);
+		if (replies)
+			replies[i] = NULL;
+	}
+	exchange_all(peers, n, want, ok, secret, secret_len, b, timeout_ms > 0 ? timeout_ms : 2000,
+		     replies);
+	for (size_t i = 0; i < n; i++)
+		answered += ok[i];
+	bodies_free(b, n);
+	free(b);
+	free(ok);
+	free(want);
+	return answered;
+}
+
 int svc_peer_table_fetch(char *const *addrs, const void *secret, size_t secret_len,
 			 int64_t timeout_ms, json_t **out, char **from, struct svc_error *err)
 {

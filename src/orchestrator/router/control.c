@@ -136,7 +136,7 @@ done:
 	return reply;
 }
 
-static json_t *handle_status(struct router *r)
+json_t *router_status_json(struct router *r)
 {
 	json_t *routes = json_array();
 
@@ -236,7 +236,7 @@ static json_t *handle_request(struct router *r, const char *line, size_t len)
 		reply = router_handle_set(r, &q.set, -1);
 		break;
 	case CTL_STATUS:
-		reply = handle_status(r);
+		reply = router_status_json(r);
 		break;
 	case CTL_SHUTDOWN:
 		svc_daemon_log(ROUTER_WHO, "shutdown requested");

@@ -230,6 +230,8 @@ int router_table_save(struct router *r, const struct set_req *chg, struct svc_er
 json_t *router_reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* control.c: what a "set" does, with the listener already bound (lfd >= 0) or not (-1) */
 json_t *router_handle_set(struct router *r, struct set_req *q, int lfd);
+/* The reply to "status" (client.h), on the control socket and the peer channel. */
+json_t *router_status_json(struct router *r);
 
 /* peer.c */
 #define PEER_NONCES 256

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "base/mac.h"
 #include "router/peer.h"
@@ -232,6 +234,10 @@ char *router_peer_reply(struct router *r, const char *line, size_t len)
 				  "epoch", (json_int_t)r->epoch);
 	else if (!strcmp(op, "table"))
 		reply = peer_table(r);
+	else if (!strcmp(op, "status")) {
+		reply = router_status_json(r);
+		json_object_set_new(reply, "epoch", json_integer(r->epoch));
+	}
 	else if (epoch <= 0)
 		reply = router_reply_error("invalid request: 'epoch' must be a positive integer");
 	else if (!strcmp(op, "prepare"))
@@ -254,17 +260,53 @@ char *router_peer_reply(struct router *r, const char *line, size_t len)
 	return out ? out : svc_strdup("");
 }
 
+/*
+ * Whether addr is this router's own peer channel: its port is the peer
+ * port and its host an address of this machine (it can be bound), so that
+ * a router given every node's channel does not wait for its own answer.
+ */
+static bool peer_is_self(const struct router *r, const char *addr)
+{
+	struct svc_addr a, self;
+	int fd;
+
+	if (svc_addr_parse(&a, addr, false, NULL) ||
+	    svc_addr_parse(&self, r->opts.peer_listen, false, NULL) || a.port != self.port)
+		return false;
+	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	if (a.ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&a.ss)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&a.ss)->sin6_port = 0;
+	{
+		bool local = bind(fd, (struct sockaddr *)&a.ss, a.len) == 0;
+		close(fd);
+		return local;
+	}
+}
+
 void router_peer_catch_up(struct router *r)
 {
 	const struct svc_router_options *o = &r->opts;
 	struct svc_error e = { 0 };
 	json_t *t = NULL, *routes, *route;
-	char *from = NULL;
+	char *from = NULL, **others = NULL;
 	json_int_t epoch;
 	size_t i;
+	int rc;
 
-	if (svc_peer_table_fetch(o->peer_join, o->peer_secret, o->peer_secret_len, 0, &t, &from,
-				 &e)) {
+	for (i = 0; o->peer_join[i]; i++)
+		if (!peer_is_self(r, o->peer_join[i]))
+			others = svc_strv_add_unique(others, o->peer_join[i]);
+	if (!others) {
+		svc_daemon_log(ROUTER_WHO, "catching up: no other router is named");
+		return;
+	}
+	rc = svc_peer_table_fetch(others, o->peer_secret, o->peer_secret_len, 0, &t, &from, &e);
+	svc_strv_free(others);
+	if (rc) {
 		svc_daemon_log(ROUTER_WHO, "catching up: %s; serving the table it had", e.message);
 		return;
 	}

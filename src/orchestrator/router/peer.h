@@ -21,6 +21,8 @@
  *   abort   {epoch}               the prepared route dropped
  *   table                         {"epoch":N, "routes":[...]}: the table
  *                                 in force, for a router catching up
+ *   status                        what "status" answers on the control
+ *                                 socket (client.h), and "epoch"
  * route is {listen, service, backends, drain_timeout_ms}, as "set" takes.
  */
 #ifndef SVC_ROUTER_PEER_H
@@ -76,6 +78,15 @@ struct svc_peer_route {
 int svc_peer_switch(struct svc_peer *peers, size_t n, const void *secret, size_t secret_len,
 		    const struct svc_peer_route *route, int64_t timeout_ms, int64_t *epoch_out,
 		    struct svc_error *err);
+
+/*
+ * Send {"op": op} to every peer at once, within timeout_ms (default 2 s):
+ * replies[i] (may be NULL; caller json_decrefs each) the verified answer
+ * of those that answered ok, peers[i].error why not for the others.
+ * Returns how many answered ok.
+ */
+size_t svc_peer_ask(struct svc_peer *peers, size_t n, const void *secret, size_t secret_len,
+		    const char *op, int64_t timeout_ms, json_t **replies);
 
 /*
  * Ask every router of addrs (NULL-terminated "HOST:PORT"s) for its table

@@ -93,7 +93,7 @@ struct svc_router_options {
 	 * The peer channel (router/peer.c): with peer_listen ("ADDR:PORT"),
 	 * the router also takes control requests over TCP from other
 	 * machines, each authenticated with peer_secret (peer_secret_len
-	 * bytes, borrowed), and only the peer ops: ping, prepare, commit,
+	 * bytes, borrowed), and only the peer ops: ping, status, prepare, commit,
 	 * abort, table. NULL: none.
 	 */
 	const char *peer_listen;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "router/plane.h"
 #include "runtime/docker/docker.h"
 #include "runtime/proc/proc.h"
 #include "runtime/swarm/swarm.h"
@@ -76,7 +77,7 @@ const char *svc_instance_state_name(enum svc_instance_state s)
 static const struct svc_runtime_driver drivers[] = {
 	{ SVC_RUNTIME_PROCESS, &svc_proc_ops, SVC_RT_HOST_FOLDER, svc_proc_manifest_check, NULL },
 	{ SVC_RUNTIME_DOCKER, &svc_docker_ops, SVC_RT_IMAGES, svc_image_manifest_check, NULL },
-	{ SVC_RUNTIME_SWARM, &svc_swarm_ops, SVC_RT_IMAGES, svc_image_manifest_check, NULL },
+	{ SVC_RUNTIME_SWARM, &svc_swarm_ops, SVC_RT_IMAGES, svc_swarm_manifest_check, NULL },
 };
 
 const struct svc_runtime_driver *const svc_runtime_drivers[] = {
@@ -176,9 +177,18 @@ void svc_runtime_free(struct svc_runtime *rt)
 {
 	if (!rt)
 		return;
+	svc_plane_free(rt->plane);   /* a driver's plane may borrow its priv */
 	if (rt->ops && rt->ops->free)
 		rt->ops->free(rt);
 	free(rt->state_dir);
 	free(rt->self_exe);
 	free(rt);
+}
+
+struct svc_plane *svc_runtime_plane(struct svc_runtime *rt)
+{
+	if (!rt->plane)
+		rt->plane = rt->ops->plane ? rt->ops->plane(rt)
+					   : svc_plane_local(rt->state_dir, rt->self_exe);
+	return rt->plane;
 }

@@ -160,6 +160,12 @@ struct svc_runtime_ops {
 	 * the state dir's files gone. *out NULL-terminated (svc_strv_free).
 	 */
 	int (*list_services)(struct svc_runtime *rt, char ***out, struct svc_error *err);
+	/*
+	 * Optional: the routers the runtime's routes go through when they are
+	 * not svcctl's router on this machine (swarm: one on every node,
+	 * router/plane.h). Called once per svc_runtime (svc_runtime_plane).
+	 */
+	struct svc_plane *(*plane)(struct svc_runtime *rt);
 	/* Optional: ms spent waiting for the runtime so far (benchmarks). */
 	int64_t (*busy_ms)(struct svc_runtime *rt);
 	/* Release the driver's priv (may be NULL); svc_runtime_free frees the rest. */
@@ -171,6 +177,7 @@ struct svc_runtime {
 	char *state_dir;    /* absolute (a relative one is made absolute when opened) */
 	char *self_exe;     /* the svcctl executable (runs supervisors); absolute */
 	void *priv;
+	struct svc_plane *plane;   /* svc_runtime_plane's, made on first use */
 };
 
 /*
@@ -212,5 +219,11 @@ int svc_runtime_open(struct svc_runtime **out, enum svc_runtime_kind kind,
 		     const char *state_dir, const char *self_exe,
 		     struct svc_error *err);
 void svc_runtime_free(struct svc_runtime *rt);
+
+/*
+ * Where rt's routes are put in force (router/plane.h): its driver's plane,
+ * or svcctl's router of the state dir on this machine. Owned by rt.
+ */
+struct svc_plane *svc_runtime_plane(struct svc_runtime *rt);
 
 #endif

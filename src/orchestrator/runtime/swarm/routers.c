@@ -26,6 +26,7 @@
 #include "base/mac.h"
 #include "hash.h"
 #include "router/peer.h"
+#include "router/plane.h"
 #include "runtime/docker_api.h"
 #include "util.h"
 
@@ -192,13 +193,14 @@ done:
 
 static json_t *router_spec(const char *name, const char *state_dir, const char *tag,
 			   const char *image, const char *secret_id, const char *secret_name,
-			   const char *host_net, int peer_port)
+			   const char *host_net, int peer_port, const char *join)
 {
 	char listen[32], vol[64];
+	json_t *spec;
 
 	snprintf(listen, sizeof(listen), "0.0.0.0:%d", peer_port);
 	snprintf(vol, sizeof(vol), "svcctl-%s-router-state", tag);
-	return json_pack(
+	spec = json_pack(
 		"{s:s, s:{s:s, s:s}, s:{s:{s:s, s:[s,s,s,s,s,s,s,s], s:[{s:{s:s, s:s, s:s, s:i}, "
 		"s:s, s:s}], s:[{s:s, s:s, s:s}]}, s:[{s:s}], s:{s:s, s:I}}, s:{s:{}}}",
 		"Name", name,
@@ -213,6 +215,13 @@ static json_t *router_spec(const char *name, const char *state_dir, const char *
 		"Networks", "Target", host_net,
 		"RestartPolicy", "Condition", "any", "Delay", (json_int_t)1000000000,
 		"Mode", "Global");
+	if (spec && join[0]) {
+		json_t *args = json_object_get(json_object_get(json_object_get(spec, "TaskTemplate"),
+							       "ContainerSpec"), "Args");
+		json_array_append_new(args, json_string("--peer-join"));
+		json_array_append_new(args, json_string(join));
+	}
+	return spec;
 }
 
 /* Create the routers' service, or update it when its image or secret changed. */
@@ -268,6 +277,71 @@ static bool router_answers(const char *addr, const char *secret, size_t len, int
 	return ok;
 }
 
+/* "ADDR:PORT" of node n's peer channel */
+static char *node_peer_addr(json_t *n, int peer_port)
+{
+	const char *addr = jstr(json_object_get(n, "Status"), "Addr");
+
+	return svc_strfmt(strchr(addr ? addr : "", ':') ? "[%s]:%d" : "%s:%d",
+			  addr ? addr : "0.0.0.0", peer_port);
+}
+
+static const char *node_name(json_t *n)
+{
+	const char *h = jstr(json_object_get(n, "Description"), "Hostname");
+
+	return h ? h : "?";
+}
+
+/* STATE/router/swarm.json: how the routers were last put up */
+static char *config_path(const char *state_dir)
+{
+	return svc_strfmt("%s/router/swarm.json", state_dir);
+}
+
+int svc_swarm_routers_config(const char *state_dir, char **push, int *peer_port,
+			     struct svc_error *err)
+{
+	char *path = config_path(state_dir);
+	json_t *j = NULL;
+	json_int_t port;
+	int rc;
+
+	*push = NULL;
+	*peer_port = SVC_SWARM_PEER_PORT;
+	if ((rc = svc_json_file_read(&j, path, 64 * 1024, err)))
+		goto done;
+	port = json_integer_value(json_object_get(j, "peer_port"));
+	if (!json_is_object(j) || port < 1 || port > 65535 ||
+	    (json_object_get(j, "push") && !json_is_string(json_object_get(j, "push")) &&
+	     !json_is_null(json_object_get(j, "push")))) {
+		rc = svc_error_set(err, SVC_EGENERIC, "%s: invalid: it must be an object with "
+				   "\"peer_port\" 1-65535 and \"push\" a string or null", path);
+		goto done;
+	}
+	*peer_port = (int)port;
+	if (jstr(j, "push"))
+		*push = svc_strdup(jstr(j, "push"));
+done:
+	json_decref(j);
+	free(path);
+	return rc;
+}
+
+static int config_save(const char *state_dir, const char *push, int peer_port,
+		       struct svc_error *err)
+{
+	char *path = config_path(state_dir);
+	json_t *j = json_pack("{s:s?, s:i}", "push", push, "peer_port", peer_port);
+	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	int rc = svc_file_write_atomic(path, text, strlen(text), 0600, err);
+
+	free(text);
+	json_decref(j);
+	free(path);
+	return rc;
+}
+
 int svc_swarm_routers_up(const char *state_dir, const char *self_exe, const char *push_repo,
 			 int peer_port, struct svc_swarm_router **out, size_t *nout,
 			 bool *rotated, struct svc_error *err)
@@ -276,7 +350,7 @@ int svc_swarm_routers_up(const char *state_dir, const char *self_exe, const char
 	struct svc_docker_swarm info;
 	json_t *spec = NULL, *nodes = NULL, *net = NULL, *n;
 	char tag[9], *name = NULL, *sname = NULL, *secret = NULL, *sid = NULL, *image = NULL;
-	char hex[SVC_HASH_HEX_LEN + 1];
+	char hex[SVC_HASH_HEX_LEN + 1], join[2048] = "";
 	size_t len = 0, i;
 	bool changed = false;
 	int64_t deadline;
@@ -301,14 +375,25 @@ int svc_swarm_routers_up(const char *state_dir, const char *self_exe, const char
 	sname = svc_strfmt("svcctl-%s-router-%.12s", tag, hex);
 	if ((rc = swarm_secret(d, sname, state_dir, secret, len, &sid, err)) ||
 	    (rc = router_image(d, state_dir, self_exe, push_repo, info.nodes, &image, err)) ||
-	    (rc = svc_docker_request(d, "GET", "/networks/host", NULL, NULL, &net, err)))
+	    (rc = svc_docker_request(d, "GET", "/networks/host", NULL, NULL, &net, err)) ||
+	    (rc = svc_docker_node_list(d, &nodes, err)))
 		goto done;
+	/* a router that starts asks the others for the table in force */
+	json_array_foreach(nodes, i, n) {
+		char *a = node_peer_addr(n, peer_port);
+		if (strlen(join) + strlen(a) + 2 < sizeof(join))
+			snprintf(join + strlen(join), sizeof(join) - strlen(join), "%s%s",
+				 join[0] ? "," : "", a);
+		free(a);
+	}
 	spec = router_spec(name, state_dir, tag, image, sid, sname,
-			   jstr(net, "Id") ? jstr(net, "Id") : "host", peer_port);
+			   jstr(net, "Id") ? jstr(net, "Id") : "host", peer_port, join);
 	if ((rc = service_put(d, name, spec, &changed, err)))
 		goto done;
 	if (changed)
 		old_secrets_remove(d, state_dir, sname);
+	if ((rc = config_save(state_dir, push_repo, peer_port, err)))
+		goto done;
 	/* every ready node's router answers with the secret, or the time is up */
 	deadline = svc_mono_ms() + ROUTERS_WAIT_MS;
 	for (;;) {
@@ -322,13 +407,10 @@ int svc_swarm_routers_up(const char *state_dir, const char *self_exe, const char
 		*out = svc_calloc(json_array_size(nodes) + 1, sizeof(**out));
 		json_array_foreach(nodes, i, n) {
 			struct svc_swarm_router *r = &(*out)[(*nout)++];
-			json_t *st = json_object_get(n, "Status");
-			const char *state = jstr(st, "State"), *addr = jstr(st, "Addr");
-			r->node = svc_strdup(jstr(json_object_get(n, "Description"), "Hostname") ?
-					     jstr(json_object_get(n, "Description"), "Hostname") : "?");
+			const char *state = jstr(json_object_get(n, "Status"), "State");
+			r->node = svc_strdup(node_name(n));
 			r->state = svc_strdup(state ? state : "unknown");
-			r->addr = svc_strfmt(strchr(addr ? addr : "", ':') ? "[%s]:%d" : "%s:%d",
-					     addr ? addr : "0.0.0.0", peer_port);
+			r->addr = node_peer_addr(n, peer_port);
 			if (!state || strcmp(state, "ready"))
 				continue;
 			ready++;
@@ -360,6 +442,63 @@ done:
 	free(sname);
 	free(name);
 	svc_docker_free(d);
+	return rc;
+}
+
+int svc_swarm_routers_members(struct svc_docker *d, const char *state_dir,
+			      struct svc_plane_members *out, struct svc_error *err)
+{
+	struct svc_error e = { 0 };
+	json_t *svc = NULL, *nodes = NULL, *n;
+	char tag[9], *name, *push = NULL, *path = svc_strfmt("%s/router/peer.secret", state_dir);
+	int port, rc;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	state_tag(tag, state_dir);
+	name = svc_strfmt("svcctl-%s-router", tag);
+	rc = svc_docker_service_inspect(d, name, &svc, &e);
+	if (rc == SVC_ENOTFOUND) {
+		rc = svc_error_set(err, SVC_ENOTFOUND, "no routers of this state dir run on the "
+				   "swarm (no service %s)", name);
+		goto done;
+	}
+	if (rc) {
+		svc_error_pass(err, &e, rc);
+		goto done;
+	}
+	svc_error_clear(&e);
+	rc = svc_swarm_routers_config(state_dir, &push, &port, &e);
+	if (rc && rc != SVC_ENOTFOUND) {
+		svc_error_pass(err, &e, rc);
+		goto done;
+	}
+	svc_error_clear(&e);
+	rc = svc_secret_read(&out->secret, &out->secret_len, path, SVC_PEER_SECRET_MAX,
+			     "routers' secret", &e);
+	if (rc) {
+		/* the routers' secret is lost: ensure makes a new one */
+		svc_error_pass(err, &e, rc);
+		goto done;
+	}
+	if ((rc = svc_docker_node_list(d, &nodes, err)))
+		goto done;
+	out->nodes = svc_calloc(json_array_size(nodes) + 1, sizeof(*out->nodes));
+	json_array_foreach(nodes, i, n) {
+		struct svc_plane_node *nd = &out->nodes[out->n++];
+		const char *state = jstr(json_object_get(n, "Status"), "State");
+		nd->name = svc_strdup(node_name(n));
+		nd->state = svc_strdup(state ? state : "unknown");
+		nd->addr = node_peer_addr(n, port);
+	}
+done:
+	if (rc)
+		svc_plane_members_release(out);
+	json_decref(nodes);
+	json_decref(svc);
+	free(push);
+	free(name);
+	free(path);
 	return rc;
 }
 

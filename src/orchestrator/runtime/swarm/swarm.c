@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "hash.h"
+#include "router/plane.h"
 #include "runtime/docker/docker.h"
 #include "runtime/docker_api.h"
 #include "runtime/expiry.h"
@@ -53,6 +54,7 @@
 struct sw {
 	struct svc_docker *d;
 	char tag[9];   /* first 8 hex of sha256(state dir): whose services */
+	char *registry;   /* of the image prepare() saw, for the routers' image; may be NULL */
 };
 
 static struct svc_docker *engine(struct svc_runtime *rt)
@@ -108,6 +110,7 @@ static void sw_free(struct svc_runtime *rt)
 	if (!p)
 		return;
 	svc_docker_free(p->d);
+	free(p->registry);
 	free(p);
 	rt->priv = NULL;
 }
@@ -133,6 +136,14 @@ static int sw_prepare(struct svc_runtime *rt, const struct svc_manifest *m,
 
 	if (!image)
 		return svc_error_set(err, SVC_EFAILED, "service '%s' has no run.image", m->service);
+	{
+		/* where the routers' image goes when they must be put up (sw_plane) */
+		struct sw *p = rt->priv;
+		const char *ref = m->build.push ? m->build.push : image;
+		free(p->registry);
+		p->registry = svc_docker_image_has_registry(ref) ?
+			svc_strfmt("%.*s", (int)strcspn(ref, "/"), ref) : NULL;
+	}
 	/*
 	 * Whether a node has the image is the node's to say: a task that
 	 * cannot get it is rejected with the engine's own message, which
@@ -702,6 +713,87 @@ done:
 	return rc;
 }
 
+/* ---- what a swarm manifest may say ---- */
+
+/* an address of every node: 0.0.0.0 or [::] */
+static bool every_node(const struct svc_addr *a)
+{
+	return !strcmp(a->host, "0.0.0.0") || !strcmp(a->host, "::");
+}
+
+void svc_swarm_manifest_check(struct svc_mcheck *c)
+{
+	const struct svc_manifest *m = svc_mcheck_manifest(c);
+
+	svc_image_manifest_check(c);
+	/* clients come in through any node: a listen address is a port on all of them */
+	for (size_t i = 0; i < m->nports; i++) {
+		char where[40];
+		if (!m->listen_pos[i].line || every_node(&m->ports[i].listen))
+			continue;
+		snprintf(where, sizeof(where), "ports[%zu].listen", i);
+		svc_mcheck_error(c, where, "ports[%zu].listen: on the swarm runtime it is a port on "
+				 "every node (svcctl's router runs on each): write ':%d' or "
+				 "'0.0.0.0:%d', not the host address '%s'", i, m->ports[i].listen.port,
+				 m->ports[i].listen.port, m->ports[i].listen.host);
+	}
+	if (m->rollout.has_preview && !every_node(&m->rollout.preview))
+		svc_mcheck_error(c, "rollout.preview", "rollout.preview: on the swarm runtime it is a "
+				 "port on every node: write ':%d' or '0.0.0.0:%d', not the host "
+				 "address '%s'", m->rollout.preview.port, m->rollout.preview.port,
+				 m->rollout.preview.host);
+}
+
+/* ---- the routers: one on every node (routers.c, router/plane.h) ---- */
+
+static int plane_members(void *arg, struct svc_plane_members *out, struct svc_error *err)
+{
+	struct svc_runtime *rt = arg;
+
+	return svc_swarm_routers_members(engine(rt), rt->state_dir, out, err);
+}
+
+/*
+ * The routers run, or are put up: with what `router swarm` was last given,
+ * else (on more than one node) pushed to REGISTRY/svcctl-router of the
+ * registry of the image being deployed.
+ */
+static int plane_ensure(void *arg, struct svc_error *err)
+{
+	struct svc_runtime *rt = arg;
+	struct sw *p = rt->priv;
+	struct svc_plane_members m = { 0 };
+	struct svc_swarm_router *r = NULL;
+	struct svc_error e = { 0 };
+	char *push = NULL, *derived = NULL;
+	size_t n = 0;
+	bool rotated = false;
+	int port, rc;
+
+	if (svc_swarm_routers_members(p->d, rt->state_dir, &m, NULL) == 0) {
+		svc_plane_members_release(&m);
+		return 0;
+	}
+	rc = svc_swarm_routers_config(rt->state_dir, &push, &port, &e);
+	if (rc && rc != SVC_ENOTFOUND)
+		return svc_error_pass(err, &e, rc);
+	if (!push && p->registry)
+		push = derived = svc_strfmt("%s/svcctl-router", p->registry);
+	rc = svc_swarm_routers_up(rt->state_dir, rt->self_exe, push, port, &r, &n, &rotated, err);
+	svc_swarm_routers_free(r, n);
+	if (push != derived)
+		free(push);
+	free(derived);
+	return rc;
+}
+
+static struct svc_plane *sw_plane(struct svc_runtime *rt)
+{
+	struct svc_plane_cluster c = { plane_members, plane_ensure, NULL, rt };
+
+	return svc_plane_cluster(&c);
+}
+
 const struct svc_runtime_ops svc_swarm_ops = {
 	.name = "swarm",
 	.open = sw_open,
@@ -714,6 +806,7 @@ const struct svc_runtime_ops svc_swarm_ops = {
 	.expire = sw_expire,
 	.logs = sw_logs,
 	.list_services = sw_list_services,
+	.plane = sw_plane,
 	.busy_ms = sw_busy_ms,
 	.free = sw_free,
 };

@@ -17,6 +17,13 @@
 extern const struct svc_runtime_ops svc_swarm_ops;
 
 /*
+ * What a swarm manifest may say (manifest.h): the image runtime's rules
+ * (docker.h), and every listen address (and the preview) a port on every
+ * node, ":PORT" or "0.0.0.0:PORT": svcctl's router on each node binds it.
+ */
+void svc_swarm_manifest_check(struct svc_mcheck *c);
+
+/*
  * The body of POST /services/create for release (see swarm.c for what goes
  * in), named name. Caller owns the reference.
  */
@@ -58,5 +65,26 @@ int svc_swarm_routers_up(const char *state_dir, const char *self_exe, const char
 			 int peer_port, struct svc_swarm_router **out, size_t *nout,
 			 bool *rotated, struct svc_error *err);
 void svc_swarm_routers_free(struct svc_swarm_router *r, size_t n);
+
+/* The peer port of the routers when none was asked for. */
+#define SVC_SWARM_PEER_PORT 7950
+
+/*
+ * How svc_swarm_routers_up last put the routers up (STATE/router/swarm.json):
+ * *push (NULL: none; caller frees) and *peer_port. SVC_ENOTFOUND (the
+ * defaults: none, SVC_SWARM_PEER_PORT) when they never were.
+ */
+int svc_swarm_routers_config(const char *state_dir, char **push, int *peer_port,
+			     struct svc_error *err);
+
+struct svc_plane_members;
+/*
+ * The routers of state_dir on the swarm of d (router/plane.h): every
+ * node, its state and its router's peer channel, and the secret.
+ * SVC_ENOTFOUND when the routers' service does not exist; the secret's
+ * reader's error when svcctl's copy cannot be read.
+ */
+int svc_swarm_routers_members(struct svc_docker *d, const char *state_dir,
+			      struct svc_plane_members *out, struct svc_error *err);
 
 #endif
