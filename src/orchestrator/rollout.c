@@ -542,6 +542,7 @@ struct run {
 	int64_t deadline_mono;           /* 0 = none */
 	const struct svc_origin *origin; /* the deploy's, for its history entry; may be NULL */
 	const struct svc_deploy_cancel *cancel; /* the deploy's; may be NULL */
+	bool switch_refused;             /* the switch changed no router (SVC_EFAILED) */
 };
 
 /* A fault point named "OP:WHAT" (fault injection builds only). */
@@ -691,7 +692,7 @@ static void undo(struct run *r, enum svc_outcome outcome, const char *reason)
 	char buf[1200];
 	const char *svc = r->m->service;
 
-	if (has_route(r->m) && r->rec.step >= SVC_STEP_SWITCHING) {
+	if (has_route(r->m) && r->rec.step >= SVC_STEP_SWITCHING && !r->switch_refused) {
 		release_instances(r->rt, svc, r->rec.blue, &blue, NULL);
 		if (route_set(ctx, r->rt, r->m, &r->m->ports[0].listen, &blue, &e))
 			svc_report_warn(ctx->report, svc, "cannot switch back to blue: %s",
@@ -912,6 +913,7 @@ static int promote_phase(struct run *r, struct svc_error *err)
 		rc = route_set(ctx, r->rt, r->m, &r->m->ports[0].listen, &green, &e);
 		if (r->res)
 			r->res->switch_ms = svc_mono_ms() - t0;
+		r->switch_refused = rc == SVC_EFAILED;   /* blue serves everywhere still */
 		if (rc) {
 			snprintf(reason, sizeof(reason), "switch failed: %s",
 				 svc_error_format(&e, buf, sizeof(buf)));
@@ -1942,6 +1944,7 @@ int svc_rollout_rollback(struct svc_ctx *ctx, const char *service,
 			char buf[1200];
 			if ((rc = route_set(ctx, rt, m, &m->ports[0].listen, &target, &e2))) {
 				char why[1400];
+				r.switch_refused = rc == SVC_EFAILED;
 				snprintf(why, sizeof(why), "switch failed: %s",
 					 svc_error_format(&e2, buf, sizeof(buf)));
 				undo(&r, SVC_OUTCOME_ABORTED, why);

@@ -2,8 +2,13 @@
 # The swarm runtime on a swarm of three nodes (swarm_lib.sh) with a
 # registry of the test's own: releases run by digest. run.image of the
 # registry is resolved to its digest when a release is first deployed, and
-# every task on every node runs that digest; a v2 deploy under load through
-# the router fails no request; the tag moved in the registry changes no
+# every task on every node runs that digest. Clients come in through any
+# node: the first deploy puts up svcctl's router on every node, and a v2
+# deploy under load through all three nodes' addresses fails no request
+# and flips every node; warm rollback is one two-phase switch on all
+# routers, no task started; with one node's router frozen (SIGSTOP) no
+# node switches and the deploy exits 1; with the manager unreachable it
+# exits 5 and nothing changes. The tag moved in the registry changes no
 # running task, a redeploy of the same manifest is a no-op and a cold
 # rollback recreates v1 with its recorded digest, while a new release
 # takes the digest the tag names now; a tag the registry lacks and an
@@ -30,7 +35,17 @@ check "the test pushes it to the registry as greeter:stable" test -n "$D1"
 [ "$FAILED" -eq 0 ] || { diag "$out"; echo "1..$T"; exit 1; }
 export DOCKER_HOST=$SWARM_HOST
 export RUNTIME=swarm
-ADDR=127.0.0.1:$(pick_port)
+# a port on every node: each node's router binds it, and clients may come in through any
+PORT=$(pick_port)
+LISTEN=":$PORT"
+ADDR=$SWARM_NODE_ADDR_1:$PORT
+NODES=("$SWARM_NODE_ADDR_1:$PORT" "$SWARM_NODE_ADDR_2:$PORT" "$SWARM_NODE_ADDR_3:$PORT")
+# versions PORT: the version each node's address answers with, "V1 V2 V3"
+versions() {
+	local i out=()
+	for i in 1 2 3; do out+=("$(version_at "$SWARM_NET.$i:$1")"); done
+	echo "${out[*]}"
+}
 
 # tasks: "SERVICE-RELEASE12 NODE IMAGE TASK" of every running task of the
 # state dir's services, sorted
@@ -64,7 +79,7 @@ release12() { tail -n 1 <<<"$1" | jq -r '.release[0:12]'; }
 three_running() { [ "$(tasks_of "$1" "$2" | wc -l)" = 3 ]; }
 
 # -- v1: run.image of the registry, by digest on all three nodes --
-REPLICAS=3 write_docker_manifest greeter 1.0.0 "$ADDR" "$REG/greeter:stable"
+REPLICAS=3 write_docker_manifest greeter 1.0.0 "$LISTEN" "$REG/greeter:stable"
 run_rc rc svcctl --json deploy greeter
 [ "$rc" = 0 ] || diag "$OUT"
 check_eq "deploy v1 of the registry's image on 3 nodes exits 0" 0 "$rc"
@@ -76,7 +91,8 @@ diag "$t"
 check_eq "3 tasks run" 3 "$(wc -l <<<"$t")"
 check_eq "each task runs the image by its digest" 3 "$(grep -c " $REG/greeter@$D1 " <<<"$t")"
 check_eq "the tasks are spread over the 3 nodes" 3 "$(awk '{ print $2 }' <<<"$t" | sort -u | wc -l)"
-check_eq "v1 answers through the router" 1.0.0 "$(version_at "$ADDR")"
+check "the deploy put up a router on every node" grep -q "making sure a router runs on every node" <<<"$OUT"
+check_eq "v1 answers through every node's address" "1.0.0 1.0.0 1.0.0" "$(versions "$PORT")"
 out=$(svcctl status greeter)
 for i in 1 2 3; do
 	check "status shows a task at node $i's address" \
@@ -84,8 +100,10 @@ for i in 1 2 3; do
 done
 
 # -- v2 under load through the router (v1 stopped once drained: KEEP=0s) --
-KEEP=0s REPLICAS=3 write_docker_manifest greeter 2.0.0 "$ADDR" "$REG/greeter:stable"
-"$HAMMER" --addr "$ADDR" --clients 8 --duration-ms 180000 --stop-file "$WORK/stop" >"$WORK/hammer.out" &
+KEEP=0s REPLICAS=3 write_docker_manifest greeter 2.0.0 "$LISTEN" "$REG/greeter:stable"
+# clients through all three nodes, new connection per request
+"$HAMMER" --addr "${NODES[0]}" --addr "${NODES[1]}" --addr "${NODES[2]}" --allow-net "$SWARM_NET.0/24" \
+	--clients 9 --duration-ms 180000 --stop-file "$WORK/stop" >"$WORK/hammer.out" &
 HPID=$!
 BG_PIDS+=("$HPID")
 sleep 1
@@ -100,6 +118,11 @@ diag "$(cat "$WORK/hammer.out")"
 check_eq "deploy v2 under load exits 0" 0 "$rc"
 check_eq "no client request failed during the deploy" 0 "$hrc"
 check "clients saw v1 then v2" grep -q "versions 1.0.0:[0-9]* 2.0.0:[0-9]* last 2.0.0" "$WORK/hammer.out"
+for i in 0 1 2; do
+	check "through node $((i + 1))'s address: none failed, v1 first, v2 last" \
+		grep -q "^target ${NODES[$i]} requests [1-9][0-9]* ok [0-9]* failed 0 first 1.0.0 last 2.0.0$" \
+		"$WORK/hammer.out"
+done
 check_eq "v2's service runs the same digest" "$REG/greeter@$D1" "$(service_image greeter "$R2")"
 check "v1's service is removed (keep_previous 0)" wait_until 30 eval '[ -z "$(service_image greeter "$R1")" ]'
 check "v2's 3 tasks run" three_running greeter "$R2"
@@ -139,7 +162,7 @@ check_eq "on the 3 nodes" 3 "$(awk '{ print $2 }' <<<"$t" | sort -u | wc -l)"
 check_eq "v1 serves again" 1.0.0 "$(version_at "$ADDR")"
 
 # -- a new release takes what the tag names now --
-REPLICAS=3 write_docker_manifest greeter 3.0.0 "$ADDR" "$REG/greeter:stable"
+REPLICAS=3 write_docker_manifest greeter 3.0.0 "$LISTEN" "$REG/greeter:stable"
 run_rc rc svcctl --json deploy greeter
 [ "$rc" = 0 ] || diag "$OUT"
 R3=$(release12 "$OUT")
@@ -150,13 +173,13 @@ check_eq "v3 answers" 3.0.0 "$(version_at "$ADDR")"
 # -- refused, nothing changed: a tag the registry lacks, an image of no registry --
 before=$(tasks)
 svcs=$(services)
-REPLICAS=3 write_docker_manifest greeter 4.0.0 "$ADDR" "$REG/greeter:nosuch"
+REPLICAS=3 write_docker_manifest greeter 4.0.0 "$LISTEN" "$REG/greeter:nosuch"
 run_rc rc svcctl deploy greeter
 diag "$OUT"
 check_eq "deploy of a tag the registry does not have exits 1" 1 "$rc"
 check "it says the tag cannot be resolved, in the registry's words" \
 	grep -q "run.image: resolve image '$REG/greeter:nosuch' in its registry: .*manifest unknown" <<<"$OUT"
-REPLICAS=3 write_docker_manifest greeter 5.0.0 "$ADDR" "$IMAGE"
+REPLICAS=3 write_docker_manifest greeter 5.0.0 "$LISTEN" "$IMAGE"
 run_rc rc svcctl deploy greeter
 diag "$OUT"
 check_eq "deploy of an image of no registry on 3 nodes exits 1" 1 "$rc"
@@ -178,15 +201,62 @@ check_eq "history --json has each release's image" \
 	"$(jq -r '[.releases[] | select(.image) | .image] | join(" ")' <<<"$json")"
 check_eq "the refused deploys ran nothing: no history entry" 4 "$(jq '.releases | length' <<<"$json")"
 
+# -- warm rollback on the cluster: one two-phase switch, no task started --
+before=$(tasks)
+run_rc rc svcctl --json rollback greeter
+[ "$rc" = 0 ] || diag "$OUT"
+check_eq "warm rollback to v1 exits 0" 0 "$rc"
+check "it was instant" grep -q '"instant":true' <<<"$(tail -n 1 <<<"$OUT")"
+check_eq "every node serves v1 again" "1.0.0 1.0.0 1.0.0" "$(versions "$PORT")"
+check_eq "no task was started or replaced" "$before" "$(tasks)"
+svcctl -q rollback greeter
+check_eq "and forward to v3 on every node" "3.0.0 3.0.0 3.0.0" "$(versions "$PORT")"
+
+# -- one node's router cannot acknowledge: no node switches, exit 1 --
+# router_pid I: the pid of node I's router (our own dockerd's container)
+router_pid() {
+	local cid
+	cid=$(swarm_api "$1" /containers/json -G --data-urlencode \
+		"filters={\"label\":[\"com.docker.swarm.service.name=$(swarm_api 1 /services | jq -r --arg sd "$SVCCTL_STATE_DIR" \
+			'.[] | select(.Spec.Labels["svcctl.router"] == "1" and .Spec.Labels["svcctl.state_dir"] == $sd) | .Spec.Name')\"]}" |
+		jq -r '.[0].Id // empty')
+	[ -n "$cid" ] && swarm_api "$1" "/containers/$cid/json" | jq -r '.State.Pid'
+}
+rp=$(router_pid 3)
+check "node 3's router runs (pid $rp)" test -n "$rp" -a "$rp" != 0
+svcs=$(services)
+kill -STOP "$rp"
+REPLICAS=3 write_docker_manifest greeter 6.0.0 "$LISTEN" "$REG/greeter:stable"
+run_rc rc svcctl deploy greeter
+diag "$OUT"
+check_eq "a deploy with one router frozen exits 1" 1 "$rc"
+check "it says which router did not prepare, so none switched" \
+	grep -q "1 of 3 routers did not prepare the switch, so none switched: .*($SWARM_NODE_ADDR_3:7950): no answer within" <<<"$OUT"
+run_rc rc svcctl status greeter
+check_eq "status exits 5 while a ready node's router does not answer" 5 "$rc"
+check "and names it" grep -q "router of node .* ($SWARM_NODE_ADDR_3:7950) does not answer" <<<"$OUT"
+kill -CONT "$rp"
+check_eq "every node still serves v3" "3.0.0 3.0.0 3.0.0" "$(versions "$PORT")"
+check "green's service is removed" wait_until 30 eval '[ "$(services)" = "$svcs" ]'
+
+# -- the manager unreachable: exit 5, nothing changed --
+before=$(tasks)
+run_rc rc env DOCKER_HOST="unix://$WORK/no-such.sock" "$SVCCTL" deploy greeter
+diag "$OUT"
+check_eq "deploy with the manager unreachable exits 5" 5 "$rc"
+check_eq "no task changed" "$before" "$(tasks)"
+check_eq "every node still serves v3" "3.0.0 3.0.0 3.0.0" "$(versions "$PORT")"
+
 # -- build.push: svcctl builds on the manager, pushes, the tasks pull it by digest --
-ADDR2=127.0.0.1:$(pick_port)
-while [ "$ADDR2" = "$ADDR" ]; do ADDR2=127.0.0.1:$(pick_port); done
+PORT2=$(pick_port)
+while [ "$PORT2" = "$PORT" ]; do PORT2=$(pick_port); done
+ADDR2=$SWARM_NODE_ADDR_2:$PORT2
 ctx=$WORK/ctx
 mkdir -p "$ctx"
 cp "$TOP_SRCDIR/examples/greeter/Dockerfile" "$ctx/"
 cp "$GREETER_STATIC" "$ctx/greeter-static"
 # (write_docker_manifest's, with a build in place of run.image)
-REPLICAS=3 write_docker_manifest pushed 1.0.0 "$ADDR2" unused
+REPLICAS=3 write_docker_manifest pushed 1.0.0 ":$PORT2" unused
 sed -i -e '/^  image: unused$/d' -e "s|^run:$|build:\n  context: $ctx\n  dockerfile: Dockerfile\n  push: $REG/team/pushed\nrun:|" \
 	"$SVCCTL_MANIFESTS/pushed.yaml"
 run_rc rc svcctl --json deploy pushed

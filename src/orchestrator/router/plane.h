@@ -69,9 +69,9 @@ int svc_plane_ping(struct svc_plane *p, struct svc_error *err);
 /*
  * Point listen at backends (NULL-terminated "HOST:PORT"s; none removes the
  * route), with drain_timeout_ms for connections to backends that leave.
- * Returns once the new table is in force. A cluster: SVC_EFAILED when a
- * router did not prepare (none switched), SVC_EUNAVAIL when none could be
- * asked. note (may be NULL) gets what the caller should tell the user of
+ * Returns once the new table is in force. SVC_EFAILED only when no router
+ * changed (a cluster: one did not prepare, so none switched); SVC_EUNAVAIL
+ * when none could be asked. note (may be NULL) gets what the caller should tell the user of
  * a switch that is in force but not everywhere: the nodes that missed it.
  */
 int svc_plane_set(struct svc_plane *p, const char *service, const char *listen,
