@@ -16,6 +16,9 @@
 #              of a 2-replica service publishing the same port in host
 #              mode, until the CLI returns (it waits for the update to
 #              converge, as a deploy would), then `docker service rollback`.
+# svcctl's route is ":PORT", a port on every node: its switches are the
+# two-phase switch on the router of each of the three nodes (the first
+# deploy puts the routers up, before anything is timed).
 # Goals (issue 13): deploy at least 5x faster to the switch; warm rollback
 # under 100 ms.
 #
@@ -60,7 +63,7 @@ run:
   image: $REPO:$1
   command: [--port, "\${PORT}"]
 ports:
-  - listen: 127.0.0.1:$port
+  - listen: ":$port"
     target: 8080
 health:
   http: /health
@@ -75,6 +78,10 @@ YAML
 # -- svcctl --
 manifest a
 "$SVCCTL" -q deploy greeter || exit 1
+for i in 1 2 3; do
+	[ "$(version_at "$SWARM_NET.$i:$port")" = a ] ||
+		{ echo "bench/swarm.sh: node $i does not serve through its router" >&2; exit 1; }
+done
 dep=() rb=() sw=()
 for i in $(seq 1 "$ROUNDS"); do
 	[ $((i % 2)) = 1 ] && t=b || t=a
