@@ -6,6 +6,7 @@
 #include "cmd.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,9 @@
 #include "util.h"
 
 static const char usage[] =
-	"svcctl router run [OPTION...] | stop | status | image | swarm [--push REGISTRY/REPO] [--peer-port N]";
+	"svcctl router run [OPTION...] | stop | status | image | swarm [--push REGISTRY/REPO] [--peer-port N]\n"
+	"       svcctl router swarm --remove\n"
+	"       svcctl router swarm-watch --owner STATE --secret-file PATH [--peer-port N] [--interval DUR]";
 
 /* The router's hook for a routes.json it cannot parse (router.h). */
 static int rebuild_table(void *arg, char **table, struct svc_error *err)
@@ -204,6 +207,19 @@ static int router_swarm(struct cmd_global *g, int argc, char **argv)
 	long long port = SVC_SWARM_PEER_PORT;
 	int last_port, rc;
 
+	if (argc == 3 && !strcmp(argv[2], "--remove")) {
+		bool removed = false;
+		rc = svc_swarm_routers_remove(g->state_dir, &removed, &err);
+		if (rc)
+			return cmd_fail(g, rc, &err);
+		if (g->json)
+			svc_report_result(&g->report, json_pack("{s:s, s:b, s:i}", "command",
+				"router swarm", "removed", removed, "exit_code", 0));
+		else if (g->verbosity >= 0)
+			printf("%s\n", removed ? "removed the routers and their watcher from the swarm"
+						: "no routers of this state dir run on the swarm");
+		return EXIT_OK;
+	}
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--push") && i + 1 < argc) {
 			char why[256];
@@ -262,6 +278,51 @@ static int router_swarm(struct cmd_global *g, int argc, char **argv)
 	return rc ? cmd_fail(g, rc, &err) : EXIT_OK;
 }
 
+static volatile sig_atomic_t watch_stop;
+
+static void on_watch_stop(int sig)
+{
+	(void)sig;
+	watch_stop = 1;
+}
+
+/* `router swarm-watch`: the routers' watcher, run by router swarm on a manager */
+static int router_swarm_watch(struct cmd_global *g, int argc, char **argv)
+{
+	struct svc_error err = { 0 };
+	const char *owner = NULL, *secret = NULL;
+	long long port = SVC_SWARM_PEER_PORT;
+	int64_t interval = 1000;
+	struct sigaction sa;
+	int rc;
+
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--owner") && i + 1 < argc) {
+			owner = argv[++i];
+		} else if (!strcmp(argv[i], "--secret-file") && i + 1 < argc) {
+			secret = argv[++i];
+		} else if (!strcmp(argv[i], "--peer-port") && i + 1 < argc) {
+			if (svc_parse_int(&port, argv[++i], 1, 65535))
+				return cmd_usage_error(g, usage, "--peer-port: expected 1-65535");
+		} else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
+			if (svc_duration_parse(&interval, argv[++i], &err) || interval < 100)
+				return cmd_usage_error(g, usage, "--interval: expected a duration of "
+						       "at least 100ms");
+		} else {
+			return cmd_usage_error(g, usage, "unknown option '%s'", argv[i]);
+		}
+	}
+	if (!owner || !secret)
+		return cmd_usage_error(g, usage, "swarm-watch needs --owner and --secret-file");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_watch_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	rc = svc_swarm_watch(owner, secret, (int)port, interval, &watch_stop, &err);
+	return rc ? cmd_fail(g, rc, &err) : EXIT_OK;
+}
+
 int cmd_router(struct cmd_global *g, int argc, char **argv)
 {
 	struct svc_error err = { 0 };
@@ -304,13 +365,22 @@ int cmd_router(struct cmd_global *g, int argc, char **argv)
 		       "        remembered (STATE/router/swarm.json); a deploy on swarm puts the\n"
 		       "        routers up itself when none run, with what was remembered or, on\n"
 		       "        more than one node, --push REGISTRY/svcctl-router of the service's\n"
-		       "        image's registry\n", usage);
+		       "        image's registry. Beside the routers it runs their watcher\n"
+		       "        (swarm-watch) on a manager. --remove takes both off the swarm\n"
+		       "        (services and Swarm secrets)\n"
+		       "swarm-watch  the routers' watcher, as router swarm runs it on a manager (its\n"
+		       "        engine at DOCKER_HOST): every --interval (default 1s), the routes\n"
+		       "        of the routers of --owner's state dir are switched off the tasks of\n"
+		       "        nodes that are not ready, and onto the tasks Swarm starts in their\n"
+		       "        place once those pass their health check\n", usage);
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "run"))
 		return router_run(g, argc, argv);
 	if (!strcmp(argv[1], "swarm"))
 		return router_swarm(g, argc, argv);
+	if (!strcmp(argv[1], "swarm-watch"))
+		return router_swarm_watch(g, argc, argv);
 	if (argc > 2)
 		return cmd_usage_error(g, usage, "unexpected '%s'", argv[2]);
 	if (!strcmp(argv[1], "status"))

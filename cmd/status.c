@@ -78,7 +78,7 @@ static void print_service(json_t *s)
 		printf("  %-9s not running\n", "router");
 	json_array_foreach(json_object_get(json_object_get(s, "router"), "nodes"), i, route) {
 		/* a cluster's routers, one per node */
-		const char *e = jstr(route, "error");
+		const char *e = json_string_value(json_object_get(route, "error"));
 		printf("  %-9s node %s (%s): %s, %s%s%s\n", "router", jstr(route, "node"),
 		       jstr(route, "addr"), jstr(route, "state"),
 		       json_is_true(json_object_get(route, "answers")) ? "router answers" :

@@ -330,4 +330,74 @@ s2=$(secrets)
 check "a new Swarm secret replaces the old one" test -n "$s2" -a "$s2" != "$s1"
 check_eq "and every router answers with the new one" 3 "$(jq '[.nodes[] | select(.answers)] | length' <<<"$json")"
 
+# -- a worker's dockerd killed: once Swarm marks it down, no router sends it a new connection --
+# peer_table ADDR: the table in force of the router at ADDR, asked over its
+# peer channel with svcctl's copy of the secret (HMAC-SHA256 by openssl),
+# so that no svcctl command runs meanwhile
+peer_table() {
+	local key body mac
+	key=$(cat "$SVCCTL_STATE_DIR/router/peer.secret")
+	body=$(jq -nc --argjson ts "$(date +%s%3N)" --arg n "$(openssl rand -hex 16)" \
+		'{op: "table", ts: $ts, nonce: $n}')
+	mac=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$key" | awk '{ print $NF }')
+	peer_line "$1" "$mac $body" | cut -c66-
+}
+# backends_on I: node I's router's backends for greeter's route, sorted
+backends_on() {
+	peer_table "$SWARM_NET.$1:7950" |
+		jq -r --arg l "0.0.0.0:$PORT" '.routes[] | select(.listen == $l) | .backends[]' | sort
+}
+check_eq "node 1's router has greeter's three tasks, one on each node" 3 \
+	"$(backends_on 1 | cut -d: -f1 | sort -u | wc -l)"
+node3_state() {
+	swarm_api 1 /nodes | jq -r --arg a "$SWARM_NODE_ADDR_3" '.[] | select(.Status.Addr == $a) | .Status.State'
+}
+off_node3() {
+	local i b
+	for i in 1 2; do
+		b=$(backends_on "$i")
+		[ -n "$b" ] && ! grep -q "^$SWARM_NODE_ADDR_3:" <<<"$b" || return 1
+	done
+}
+back_to_three() {
+	local i
+	for i in 1 2; do
+		[ "$(backends_on "$i" | wc -l)" = 3 ] || return 1
+		! backends_on "$i" | grep -q "^$SWARM_NODE_ADDR_3:" || return 1
+	done
+}
+rm -f "$WORK/stop"
+"$HAMMER" --addr "${NODES[0]}" --addr "${NODES[1]}" --allow-net "$SWARM_NET.0/24" \
+	--clients 8 --duration-ms 180000 --stop-file "$WORK/stop" >"$WORK/hammer.out" &
+HPID=$!
+BG_PIDS+=("$HPID")
+sleep 1
+kill -KILL "$(cat "$SWARM_DIR/n3/dockerd.pid")"
+t0=$(date +%s)
+check "the manager marks node 3 down" wait_until 30 eval '[ "$(node3_state)" = down ]'
+diag "node 3 down after $(( $(date +%s) - t0 )) s"
+check "within 10 s, no svcctl running, nodes 1 and 2 route nothing to node 3's task" \
+	wait_until 10 off_node3
+diag "node 1: $(backends_on 1 | tr '\n' ' ')"
+check "Swarm's replacement task joins the tables once healthy (3 backends, none on node 3)" \
+	wait_until 60 back_to_three
+touch "$WORK/stop"
+wait "$HPID"
+hrc=$?
+diag "$(cat "$WORK/hammer.out")"
+check_eq "no request failed through nodes 1 and 2" 0 "$hrc"
+out=$(svcctl status greeter)
+diag "$out"
+check "status shows node 3 down" grep -q "router    node [^ ]* ($SWARM_NODE_ADDR_3:7950): down" <<<"$out"
+
+# -- the routers and their watcher taken off the swarm --
+run_rc rc svcctl router swarm --remove
+diag "$OUT"
+check_eq "router swarm --remove exits 0" 0 "$rc"
+check_eq "no routers' service and no watcher are left" "" \
+	"$(swarm_api 1 /services | jq -r --arg sd "$SVCCTL_STATE_DIR" \
+		'.[] | select(.Spec.Labels["svcctl.router"] != null and .Spec.Labels["svcctl.state_dir"] == $sd) | .Spec.Name')"
+check_eq "nor their Swarm secret" "" \
+	"$(swarm_api 1 /secrets | jq -r --arg sd "$SVCCTL_STATE_DIR" '.[] | select(.Spec.Labels["svcctl.state_dir"] == $sd) | .Spec.Name')"
+
 finish

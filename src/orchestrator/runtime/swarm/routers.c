@@ -132,14 +132,17 @@ done:
 	return rc;
 }
 
-/* Remove this state dir's router secrets other than keep (best effort: in use, they stay). */
-static void old_secrets_remove(struct svc_docker *d, const char *state_dir, const char *keep)
+/*
+ * Remove this state dir's router secrets other than keep (best effort: in
+ * use, they stay). Returns how many stay.
+ */
+static size_t old_secrets_remove(struct svc_docker *d, const char *state_dir, const char *keep)
 {
 	json_t *list = NULL, *s;
-	size_t i;
+	size_t i, left = 0;
 
 	if (svc_docker_request(d, "GET", "/secrets", NULL, NULL, &list, NULL))
-		return;
+		return 1;
 	json_array_foreach(list, i, s) {
 		json_t *spec = json_object_get(s, "Spec"), *labels = json_object_get(spec, "Labels");
 		const char *sd = jstr(labels, "svcctl.state_dir"), *name = jstr(spec, "Name");
@@ -149,11 +152,12 @@ static void old_secrets_remove(struct svc_docker *d, const char *state_dir, cons
 		    !strcmp(name, keep) || !jstr(s, "ID"))
 			continue;
 		p = svc_strfmt("/secrets/%s", jstr(s, "ID"));
-		svc_docker_request(d, "DELETE", p, NULL, NULL, &r, NULL);
+		left += svc_docker_request(d, "DELETE", p, NULL, NULL, &r, NULL) != 0;
 		json_decref(r);
 		free(p);
 	}
 	json_decref(list);
+	return left;
 }
 
 /* The image the routers run: built here; on more than one node, pushed and run by digest. */
@@ -222,6 +226,40 @@ static json_t *router_spec(const char *name, const char *state_dir, const char *
 		json_array_append_new(args, json_string(join));
 	}
 	return spec;
+}
+
+/*
+ * The watcher's service (watch.c): one task on a manager, on its network,
+ * its engine's socket mounted (DOCKER_HOST's path when it is a unix
+ * socket, else the default one).
+ */
+static json_t *watch_spec(const char *name, const char *state_dir, const char *image,
+			  const char *secret_id, const char *secret_name, const char *host_net,
+			  int peer_port, const char *engine_sock)
+{
+	char port[16];
+
+	snprintf(port, sizeof(port), "%d", peer_port);
+	return json_pack(
+		"{s:s, s:{s:s, s:s}, s:{s:{s:s, s:[s,s,s,s,s,s,s,s,s,s,s,s], s:[s], "
+		"s:[{s:{s:s, s:s, s:s, s:i}, s:s, s:s}], s:[{s:s, s:s, s:s}, {s:s, s:s, s:{s:i}}]}, "
+		"s:{s:[s]}, s:[{s:s}], s:{s:s, s:I}}, s:{s:{s:i}}}",
+		"Name", name,
+		"Labels", "svcctl.state_dir", state_dir, "svcctl.router", "watch",
+		"TaskTemplate",
+		"ContainerSpec", "Image", image,
+		"Args", "--state-dir", "/state", "router", "swarm-watch", "--owner", state_dir,
+		"--secret-file", "/run/secrets/svcctl-router", "--peer-port", port,
+		"--interval", "1s",
+		"Env", "DOCKER_HOST=unix:///run/svcctl-engine.sock",
+		"Secrets", "File", "Name", "svcctl-router", "UID", "0", "GID", "0", "Mode", 0400,
+		"SecretID", secret_id, "SecretName", secret_name,
+		"Mounts", "Type", "bind", "Source", engine_sock, "Target", "/run/svcctl-engine.sock",
+		"Type", "tmpfs", "Target", "/state", "TmpfsOptions", "Mode", 0700,
+		"Placement", "Constraints", "node.role==manager",
+		"Networks", "Target", host_net,
+		"RestartPolicy", "Condition", "any", "Delay", (json_int_t)1000000000,
+		"Mode", "Replicated", "Replicas", 1);
 }
 
 /* Create the routers' service, or update it when its image or secret changed. */
@@ -390,6 +428,22 @@ int svc_swarm_routers_up(const char *state_dir, const char *self_exe, const char
 			   jstr(net, "Id") ? jstr(net, "Id") : "host", peer_port, join);
 	if ((rc = service_put(d, name, spec, &changed, err)))
 		goto done;
+	{
+		/* the watcher, on a manager: its engine is the one we talk to */
+		const char *host = getenv("DOCKER_HOST");
+		char *wname = svc_strfmt("%s-watch", name);
+		json_t *w = watch_spec(wname, state_dir, image, sid, sname,
+				       jstr(net, "Id") ? jstr(net, "Id") : "host", peer_port,
+				       host && !strncmp(host, "unix://", 7) ? host + 7
+									  : "/var/run/docker.sock");
+		bool wchanged = false;
+		rc = service_put(d, wname, w, &wchanged, err);
+		changed |= wchanged;
+		json_decref(w);
+		free(wname);
+		if (rc)
+			goto done;
+	}
 	if (changed)
 		old_secrets_remove(d, state_dir, sname);
 	if ((rc = config_save(state_dir, push_repo, peer_port, err)))
@@ -499,6 +553,46 @@ done:
 	free(push);
 	free(name);
 	free(path);
+	return rc;
+}
+
+int svc_swarm_routers_remove(const char *state_dir, bool *removed, struct svc_error *err)
+{
+	struct svc_docker *d = NULL;
+	char tag[9], *name = NULL, *wname = NULL;
+	int rc;
+
+	*removed = false;
+	if ((rc = svc_docker_open(&d, NULL, err)))
+		return rc;
+	state_tag(tag, state_dir);
+	name = svc_strfmt("svcctl-%s-router", tag);
+	wname = svc_strfmt("%s-watch", name);
+	for (int i = 0; i < 2 && !rc; i++) {
+		const char *n = i ? name : wname;   /* the watcher first: it switches routes */
+		json_t *cur = NULL;
+		struct svc_error e = { 0 };
+		rc = svc_docker_service_inspect(d, n, &cur, &e);
+		json_decref(cur);
+		if (rc == SVC_ENOTFOUND) {
+			rc = 0;
+			continue;
+		}
+		if (rc || (rc = svc_docker_service_remove(d, n, &e))) {
+			svc_error_pass(err, &e, rc);
+			break;
+		}
+		*removed = true;
+	}
+	if (!rc) {
+		/* in use until the services' tasks are gone */
+		int64_t until = svc_mono_ms() + 30000;
+		while (old_secrets_remove(d, state_dir, "") && svc_mono_ms() < until)
+			svc_sleep_ms(500);
+	}
+	free(wname);
+	free(name);
+	svc_docker_free(d);
 	return rc;
 }
 

@@ -207,6 +207,22 @@ json_t *svc_swarm_service_spec(const struct svc_manifest *m, const char *state_d
 			 "RestartPolicy", "Condition", "any", "Delay", (json_int_t)1000000000,
 			 "MaxAttempts", 0,
 			 "Mode", "Replicated", "Replicas", m->replicas);
+	{
+		/* how the routers' watcher (watch.c) checks a task it adds */
+		const struct svc_health *h = &m->health;
+		json_t *hj = json_pack("{s:s, s:i, s:i, s:I}", "kind",
+				       h->kind == SVC_HEALTH_HTTP ? "http" : "tcp",
+				       "lo", h->status_lo, "hi", h->status_hi,
+				       "timeout_ms", (json_int_t)h->timeout_ms);
+		char *text;
+		if (h->kind == SVC_HEALTH_HTTP && h->http_path)
+			json_object_set_new(hj, "path", json_string(h->http_path));
+		text = json_dumps(hj, JSON_COMPACT | JSON_SORT_KEYS);
+		json_object_set_new(json_object_get(spec, "Labels"), "svcctl.health",
+				    json_string(text));
+		free(text);
+		json_decref(hj);
+	}
 	if (m->nports)
 		json_object_set_new(spec, "EndpointSpec", json_pack(
 			"{s:[{s:s, s:i, s:s}]}", "Ports", "Protocol", "tcp",

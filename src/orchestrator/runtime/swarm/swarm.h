@@ -11,6 +11,7 @@
 #include "runtime/driver.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -65,6 +66,25 @@ int svc_swarm_routers_up(const char *state_dir, const char *self_exe, const char
 			 int peer_port, struct svc_swarm_router **out, size_t *nout,
 			 bool *rotated, struct svc_error *err);
 void svc_swarm_routers_free(struct svc_swarm_router *r, size_t n);
+
+/*
+ * Remove what svc_swarm_routers_up made on the swarm at DOCKER_HOST: the
+ * watcher's service, the routers' service and their Swarm secrets (the
+ * routers' volumes stay, as Swarm leaves volumes). *removed: whether
+ * there was a service to remove. svcctl's copy of the secret stays.
+ */
+int svc_swarm_routers_remove(const char *state_dir, bool *removed, struct svc_error *err);
+
+/*
+ * The routers' watcher (watch.c), as `svcctl router swarm-watch` runs it
+ * on a manager (its engine at DOCKER_HOST) until *stop: every interval_ms,
+ * each route of owner's routers (their secret in secret_file, their peer
+ * channels on peer_port) is switched off the tasks of nodes that are not
+ * ready, and onto the running tasks of its release that pass their health
+ * check (the "svcctl.health" label of their service).
+ */
+int svc_swarm_watch(const char *owner, const char *secret_file, int peer_port,
+		    int64_t interval_ms, volatile sig_atomic_t *stop, struct svc_error *err);
 
 /* The peer port of the routers when none was asked for. */
 #define SVC_SWARM_PEER_PORT 7950
