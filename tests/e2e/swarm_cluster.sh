@@ -391,12 +391,7 @@ diag "$out"
 check "status shows node 3 down" grep -q "router    node [^ ]* ($SWARM_NODE_ADDR_3:7950): down" <<<"$out"
 
 # -- the routers and their watcher taken off the swarm --
-run_rc rc svcctl router swarm --remove
-diag "$OUT"
-check_eq "router swarm --remove exits 0" 0 "$rc"
-check_eq "no routers' service and no watcher are left" "" \
-	"$(swarm_api 1 /services | jq -r --arg sd "$SVCCTL_STATE_DIR" \
-		'.[] | select(.Spec.Labels["svcctl.router"] != null and .Spec.Labels["svcctl.state_dir"] == $sd) | .Spec.Name')"
+swarm_check_routers_removed
 check_eq "nor their Swarm secret" "" \
 	"$(swarm_api 1 /secrets | jq -r --arg sd "$SVCCTL_STATE_DIR" '.[] | select(.Spec.Labels["svcctl.state_dir"] == $sd) | .Spec.Name')"
 

@@ -11,6 +11,8 @@
 #                     (SWARM_REGISTRY_ADDR/greeter:1)
 #   swarm_image TAG   the example greeter FROM scratch on every node
 #   swarm_endpoints SERVICE [PORT]   ADDR:PORT of its running tasks
+#   swarm_check_routers_removed      `svcctl router swarm --remove`, and
+#                     checks that it left no router service nor secret
 #   swarm_api I PATH [CURL ARGS]     the Engine API of node I
 #   swarm_docker I ARGS              the docker client on node I (set-up)
 #   swarm_down        stop and remove all of it; safe to call twice, and
@@ -395,6 +397,18 @@ swarm_image() {
 }
 
 # swarm_endpoints SERVICE [TARGET]: "ADDR:PORT" of each running task of
+swarm_check_routers_removed() {
+	run_rc rc svcctl router swarm --remove
+	diag "$OUT"
+	check_eq "router swarm --remove exits 0" 0 "$rc"
+	check_eq "no routers' service and no watcher are left" "" \
+		"$(swarm_api 1 /services | jq -r --arg sd "$SVCCTL_STATE_DIR" \
+			'.[] | select(.Spec.Labels["svcctl.router"] != null and .Spec.Labels["svcctl.state_dir"] == $sd) | .Spec.Name')"
+	check_eq "nor their Swarm secret" "" \
+		"$(swarm_api 1 /secrets | jq -r --arg sd "$SVCCTL_STATE_DIR" \
+			'.[] | select(.Spec.Labels["svcctl.state_dir"] == $sd) | .Spec.Name')"
+}
+
 # SERVICE (a name or ID) publishing TARGET (default 8080) in host mode:
 # its node's address and the port published there, once per task (the
 # engine lists a port once for IPv4 and once for IPv6)
